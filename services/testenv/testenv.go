@@ -1,0 +1,42 @@
+// Package testenv is the test harness of every package that needs real infrastructure: a fresh
+// PostgreSQL database per test on one throwaway cluster per test binary, and embedded NATS
+// servers with JetStream. It imports nothing above services/pgserver and services/bus, so that
+// any package's tests can use it.
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"testing"
+)
+
+// Run runs the tests and then releases what the package's tests shared: it stops the PostgreSQL
+// cluster if one was started and removes its directory. It returns the exit code, so that a
+// TestMain can add its own checks after the shared resources are gone:
+//
+//	func TestMain(m *testing.M) {
+//		code := testenv.Run(m)
+//		if code == 0 {
+//			if err := goleak.Find(); err != nil {
+//				fmt.Fprintln(os.Stderr, err)
+//				code = 1
+//			}
+//		}
+//		os.Exit(code)
+//	}
+func Run(m *testing.M) int {
+	code := m.Run()
+	if err := releasePostgres(); err != nil {
+		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+// Main is the whole TestMain of a package that needs nothing more: Run, then exit with its code.
+// Without it the cluster still dies with the test binary, but its directory is left behind.
+func Main(m *testing.M) {
+	os.Exit(Run(m))
+}
