@@ -1,0 +1,27 @@
+package run
+
+import "errors"
+
+// ErrIllegalTransition is matched (errors.Is) by every *IllegalTransitionError.
+var ErrIllegalTransition = errors.New("illegal run transition")
+
+// IllegalTransitionError says a command is not allowed in the run's current
+// status. Reason is set when the status alone does not explain it (no worker
+// assigned, a stop was requested, the phase already reported).
+type IllegalTransitionError struct {
+	From    Status
+	Command string
+	Reason  string
+}
+
+// Error implements error.
+func (e *IllegalTransitionError) Error() string {
+	msg := "run: " + e.Command + " is not allowed in status " + string(e.From)
+	if e.Reason != "" {
+		msg += ": " + e.Reason
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, ErrIllegalTransition) true.
+func (e *IllegalTransitionError) Is(target error) bool { return target == ErrIllegalTransition }
