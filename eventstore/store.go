@@ -70,23 +70,81 @@ RETURNING position, tx_id, version`
 // WithMetadata). On a stale expected version it returns a *ConflictError
 // and writes nothing.
 func (s *Store) Append(ctx context.Context, stream Stream, expected int64, events ...any) ([]Event, error) {
-	pending, err := s.prepare(ctx, stream, expected, events)
+	out, err := s.AppendAll(ctx, Batch{Stream: stream, Expected: expected, Events: events})
 	if err != nil {
 		return nil, err
 	}
+	return out[0], nil
+}
+
+// Batch is one stream's part of an AppendAll.
+type Batch struct {
+	Stream   Stream
+	Expected int64
+	Events   []any
+}
+
+// AppendAll appends to several streams in one transaction: all batches are
+// written or none is. It returns the stored events per batch. A stale
+// expected version in any batch is a *ConflictError for that stream.
+func (s *Store) AppendAll(ctx context.Context, batches ...Batch) ([][]Event, error) {
+	if len(batches) == 0 {
+		return nil, fmt.Errorf("append: %w: no streams", ErrInvalidEvent)
+	}
+	pending := make([][]Event, len(batches))
+	anyOnly := true
+	seen := make(map[string]bool, len(batches))
+	for i, b := range batches {
+		if seen[b.Stream.ID] {
+			return nil, fmt.Errorf("append to %s: %w: the stream appears twice in one append", b.Stream, ErrInvalidEvent)
+		}
+		seen[b.Stream.ID] = true
+		p, err := s.prepare(ctx, b.Stream, b.Expected, b.Events)
+		if err != nil {
+			return nil, err
+		}
+		pending[i] = p
+		anyOnly = anyOnly && b.Expected == Any
+	}
 	for attempt := 0; ; attempt++ {
-		out, err := s.insert(ctx, stream, expected, pending)
+		out, err := s.insertAll(ctx, batches, pending)
 		if err == nil {
 			s.notifier.poke()
 			return out, nil
 		}
 		// Any never conflicts for the caller: a lost race just means reading
 		// the new version and trying again.
-		if expected == Any && errors.Is(err, ErrConflict) && attempt < maxAnyRetries {
+		if anyOnly && errors.Is(err, ErrConflict) && attempt < maxAnyRetries {
 			continue
 		}
 		return nil, err
 	}
+}
+
+func (s *Store) insertAll(ctx context.Context, batches []Batch, pending [][]Event) ([][]Event, error) {
+	if len(batches) == 1 {
+		out, err := s.insert(ctx, s.pool, batches[0].Stream, batches[0].Expected, pending[0])
+		if err != nil {
+			return nil, err
+		}
+		return [][]Event{out}, nil
+	}
+	var out [][]Event
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		out = make([][]Event, len(batches))
+		for i, b := range batches {
+			evs, err := s.insert(ctx, tx, b.Stream, b.Expected, pending[i])
+			if err != nil {
+				return err
+			}
+			out[i] = evs
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (s *Store) prepare(ctx context.Context, stream Stream, expected int64, events []any) ([]Event, error) {
@@ -123,7 +181,7 @@ func (s *Store) prepare(ctx context.Context, stream Stream, expected int64, even
 	return out, nil
 }
 
-func (s *Store) insert(ctx context.Context, stream Stream, expected int64, pending []Event) ([]Event, error) {
+func (s *Store) insert(ctx context.Context, q querier, stream Stream, expected int64, pending []Event) ([]Event, error) {
 	ids := make([]string, len(pending))
 	types := make([]string, len(pending))
 	versions := make([]int32, len(pending))
@@ -135,7 +193,7 @@ func (s *Store) insert(ctx context.Context, stream Stream, expected int64, pendi
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: metadata: %w", stream, err)
 	}
-	rows, err := s.pool.Query(ctx, appendSQL, stream.ID, stream.Type, ids, types, versions, payloads, string(md), pending[0].Time, expected)
+	rows, err := q.Query(ctx, appendSQL, stream.ID, stream.Type, ids, types, versions, payloads, string(md), pending[0].Time, expected)
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w", stream, err)
 	}
@@ -153,6 +211,10 @@ func (s *Store) insert(ctx context.Context, stream Stream, expected int64, pendi
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_stream_id_version_key" {
 			return nil, s.conflict(ctx, stream, expected)
+		}
+		if errors.As(err, &pgErr) && pgErr.Code == "25P02" {
+			// An earlier batch of the same transaction failed: report that.
+			return nil, fmt.Errorf("append to %s: %w", stream, err)
 		}
 		return nil, fmt.Errorf("append to %s: %w", stream, err)
 	}

@@ -324,3 +324,38 @@ func TestConcurrentMigrate(t *testing.T) {
 		t.Fatalf("events = %d", n)
 	}
 }
+
+func TestAppendAllIsAtomic(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	ctx := context.Background()
+	a := eventstore.Stream{Type: "thing", ID: "atom_a"}
+	b := eventstore.Stream{Type: "thing", ID: "atom_b"}
+	if _, err := s.Append(ctx, b, eventstore.NoStream, thingCreated{Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.AppendAll(ctx,
+		eventstore.Batch{Stream: a, Expected: eventstore.NoStream, Events: []any{thingCreated{Name: "a"}}},
+		eventstore.Batch{Stream: b, Expected: eventstore.NoStream, Events: []any{thingRenamed{Name: "b2"}}})
+	var ce *eventstore.ConflictError
+	if !errors.As(err, &ce) || ce.Stream != b {
+		t.Fatalf("err = %v, want a conflict on %s", err, b)
+	}
+	if n := countEvents(t, pool); n != 1 {
+		t.Fatalf("events = %d: the first batch was written without the second", n)
+	}
+	out, err := s.AppendAll(ctx,
+		eventstore.Batch{Stream: a, Expected: eventstore.NoStream, Events: []any{thingCreated{Name: "a"}}},
+		eventstore.Batch{Stream: b, Expected: 1, Events: []any{thingRenamed{Name: "b2"}, thingRenamed{Name: "b3"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 || len(out[0]) != 1 || len(out[1]) != 2 || out[1][1].Version != 3 || out[0][0].Tx != out[1][0].Tx {
+		t.Fatalf("appended %+v", out)
+	}
+	if _, err := s.AppendAll(ctx,
+		eventstore.Batch{Stream: a, Expected: eventstore.Any, Events: []any{thingCreated{}}},
+		eventstore.Batch{Stream: a, Expected: eventstore.Any, Events: []any{thingCreated{}}}); !errors.Is(err, eventstore.ErrInvalidEvent) {
+		t.Fatalf("same stream twice: err = %v", err)
+	}
+}

@@ -1,0 +1,44 @@
+package eventstore
+
+import (
+	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/domain/stack"
+	"github.com/gantryhq/gantry/domain/worker"
+	"github.com/gantryhq/gantry/domain/workerpool"
+)
+
+// Stream types of the domain aggregates: the stream of an aggregate is
+// Stream{Type: StreamX, ID: <the aggregate's id>}.
+const (
+	StreamRun        = "run"
+	StreamStack      = "stack"
+	StreamWorkerPool = "workerpool"
+	StreamWorker     = "worker"
+)
+
+// DomainRegistry returns a registry of every domain event at its current
+// schema version (all version 1 so far).
+func DomainRegistry() (*Registry, error) {
+	r := NewRegistry()
+	for _, e := range run.Events() {
+		if err := r.RegisterNamed(e); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range stack.Events() {
+		if err := r.RegisterNamed(e); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range workerpool.Events() {
+		if err := r.RegisterNamed(e); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range worker.Events() {
+		if err := r.RegisterNamed(e); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
