@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"net/http"
+
+	"connectrpc.com/connect"
+
+	"github.com/gantryhq/gantry/proto/gen/gantry/v1/gantryv1connect"
+)
+
+// clientOptions returns the Connect options every API client uses.
+func (g *globalOptions) clientOptions() []connect.ClientOption {
+	if g.token == "" {
+		return nil
+	}
+	return []connect.ClientOption{connect.WithInterceptors(bearerToken(g.token))}
+}
+
+// httpClient has no overall timeout: streams such as events --follow stay
+// open until the user ends them.
+var httpClient = &http.Client{}
+
+func (g *globalOptions) eventClient() (gantryv1connect.EventServiceClient, error) {
+	base, err := g.baseURL()
+	if err != nil {
+		return nil, err
+	}
+	return gantryv1connect.NewEventServiceClient(httpClient, base, g.clientOptions()...), nil
+}
+
+// bearerToken adds "Authorization: Bearer <token>" to every request.
+type bearerToken string
+
+func (t bearerToken) header() string { return "Bearer " + string(t) }
+
+func (t bearerToken) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		req.Header().Set("Authorization", t.header())
+		return next(ctx, req)
+	}
+}
+
+func (t bearerToken) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		conn.RequestHeader().Set("Authorization", t.header())
+		return conn
+	}
+}
+
+func (t bearerToken) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+const defaultServer = "http://127.0.0.1:1983"
+
+// Output formats for -o.
+const (
+	outputTable = "table"
+	outputJSON  = "json"
+)
+
+// globalOptions holds the root's persistent flags, resolved against the
+// environment before any command runs.
+type globalOptions struct {
+	server string
+	token  string
+	output string
+}
+
+func newRootCommand(getenv func(string) string) *cobra.Command {
+	g := &globalOptions{}
+	root := &cobra.Command{
+		Use:   "gantry",
+		Short: "Gantry orchestrates Terraform and OpenTofu runs on your own workers",
+		// Errors are printed once, by run, as "gantry: <message>".
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return g.resolve(cmd, getenv)
+		},
+	}
+	flags := root.PersistentFlags()
+	flags.StringVar(&g.server, "server", defaultServer, "Gantry server URL (env GANTRY_SERVER)")
+	flags.StringVar(&g.token, "token", "", "API token, sent as a bearer token (env GANTRY_TOKEN)")
+	flags.StringVarP(&g.output, "output", "o", outputTable, "output format: table or json")
+
+	root.AddCommand(newEventsCommand(g), newVersionCommand(g))
+	return root
+}
+
+// resolve fills flags the user did not set from the environment and
+// validates the result. A flag on the command line wins over the
+// environment, which wins over the default.
+func (g *globalOptions) resolve(cmd *cobra.Command, getenv func(string) string) error {
+	flags := cmd.Flags()
+	if v := getenv("GANTRY_SERVER"); v != "" && !flags.Changed("server") {
+		g.server = v
+	}
+	if v := getenv("GANTRY_TOKEN"); v != "" && !flags.Changed("token") {
+		g.token = v
+	}
+	if g.output != outputTable && g.output != outputJSON {
+		return fmt.Errorf("--output %q: use %s or %s", g.output, outputTable, outputJSON)
+	}
+	return nil
+}
+
+func validateServerURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("--server %q: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("--server %q: want an http:// or https:// URL", raw)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("--server %q: no host", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("--server %q: want scheme, host and optional path only", raw)
+	}
+	return nil
+}
+
+// baseURL validates the server URL and returns it without a trailing slash.
+// Only commands that talk to the server call it, so a bad GANTRY_SERVER
+// does not break, say, version.
+func (g *globalOptions) baseURL() (string, error) {
+	if err := validateServerURL(g.server); err != nil {
+		return "", err
+	}
+	return strings.TrimRight(g.server, "/"), nil
+}
