@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -11,6 +12,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(execEnv) == "1" {
+		main() // the end-to-end tests run the real command line through the test binary
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -41,7 +41,7 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	flags.StringVar(&g.token, "token", "", "API token, sent as a bearer token (env GANTRY_TOKEN)")
 	flags.StringVarP(&g.output, "output", "o", outputTable, "output format: table or json")
 
-	root.AddCommand(newEventsCommand(g), newVersionCommand(g))
+	root.AddCommand(newEventsCommand(g), newVersionCommand(g), newDevCommand(getenv), newServerCommand(getenv), newMigrateCommand(getenv))
 	return root
 }
 

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gantryhq/gantry/services/api"
+	"github.com/gantryhq/gantry/services/bus"
+	"github.com/gantryhq/gantry/services/devstack"
+)
+
+// stopTimeout bounds how long `gantry dev` takes to stop after Ctrl-C.
+const stopTimeout = 5 * time.Second
+
+func newDevCommand(getenv func(string) string) *cobra.Command {
+	var dataDir, listen, natsListen string
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run every component in one process with embedded defaults",
+		Long: `Run every component in one process. With no configuration it starts a private
+PostgreSQL cluster from the installed server binaries, an embedded NATS server with
+JetStream and a file:// bucket, all under --data-dir.
+
+GANTRY_DATABASE_URL, GANTRY_NATS_URL and GANTRY_BLOB_URL replace each embedded part.
+Ctrl-C stops everything.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(getenv)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			stack, err := devstack.Start(ctx, devstack.Config{
+				DataDir:     dataDir,
+				DatabaseURL: getenv("GANTRY_DATABASE_URL"),
+				NATSURL:     getenv("GANTRY_NATS_URL"),
+				NATSListen:  natsListen,
+				BlobURL:     getenv("GANTRY_BLOB_URL"),
+				Logger:      log,
+			})
+			if err != nil {
+				return err
+			}
+			defer func() {
+				sctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+				defer cancel()
+				if err := stack.Stop(sctx); err != nil {
+					log.Error("stop the dev stack", "err", err)
+				}
+			}()
+			out := cmd.OutOrStdout()
+			for _, c := range stack.Components {
+				fmt.Fprintf(out, "%-9s %s\n", c.Name, c.Where)
+			}
+			return runServer(ctx, stack.Pool, stack.Bus, serverConfig{listen: listen, log: log, ready: func(lines []component) {
+				for _, c := range lines {
+					fmt.Fprintf(out, "%-9s %s\n", c.name, c.where)
+				}
+				fmt.Fprintln(out, "gantry dev is running; Ctrl-C stops it")
+			}})
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", ".gantry", "directory for the private cluster, NATS storage and the bucket")
+	cmd.Flags().StringVar(&listen, "listen", api.DefaultListen, "address of the HTTP API (Connect RPC)")
+	cmd.Flags().StringVar(&natsListen, "nats-listen", bus.DefaultListen, "address of the embedded NATS server")
+	return cmd
+}
