@@ -1,0 +1,62 @@
+package crypto_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/goleak"
+
+	"github.com/gantryhq/gantry/eventstore"
+	gcrypto "github.com/gantryhq/gantry/services/crypto"
+	"github.com/gantryhq/gantry/services/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := testenv.Run(m)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goroutines left after the tests: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// keeperURL returns a base64key:// URL of a fixed key made from b.
+func keeperURL(b byte) string {
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = b + byte(i)
+	}
+	return "base64key://" + base64.URLEncoding.EncodeToString(key)
+}
+
+// openKeeper opens a keeper on url, closed when the test ends.
+func openKeeper(t testing.TB, url string) *gcrypto.Keeper {
+	t.Helper()
+	k, err := gcrypto.OpenKeeper(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k.Close() })
+	return k
+}
+
+// migratedPool opens a pool on a fresh, migrated database.
+func migratedPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := eventstore.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
