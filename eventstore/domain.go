@@ -3,6 +3,7 @@ package eventstore
 import (
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/stack"
+	"github.com/gantryhq/gantry/domain/state"
 	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/domain/workerpool"
 )
@@ -14,6 +15,9 @@ const (
 	StreamStack      = "stack"
 	StreamWorkerPool = "workerpool"
 	StreamWorker     = "worker"
+	// StreamState is a stack's managed Terraform state; its stream id is
+	// "state_" + the stack id, so it never shares the stack stream's versions.
+	StreamState = "state"
 )
 
 // DomainRegistry returns a registry of every domain event at its current
@@ -36,6 +40,11 @@ func DomainRegistry() (*Registry, error) {
 		}
 	}
 	for _, e := range worker.Events() {
+		if err := r.RegisterNamed(e); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range state.Events() {
 		if err := r.RegisterNamed(e); err != nil {
 			return nil, err
 		}

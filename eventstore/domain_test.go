@@ -5,6 +5,7 @@ import (
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/stack"
+	"github.com/gantryhq/gantry/domain/state"
 	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
@@ -16,7 +17,7 @@ func TestDomainRegistryKnowsEveryDomainEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	for _, names := range [][]string{typeNames(run.Events()), typeNames(stack.Events()), typeNames(workerpool.Events()), typeNames(worker.Events())} {
+	for _, names := range [][]string{typeNames(run.Events()), typeNames(stack.Events()), typeNames(workerpool.Events()), typeNames(worker.Events()), typeNames(state.Events())} {
 		for _, name := range names {
 			n++
 			if !reg.Known(name) {

@@ -1,0 +1,81 @@
+package statebackend
+
+import (
+	"bytes"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// OverrideFileName is the file a worker writes into the project root.
+// Terraform merges files named *_override.tf over the rest of the
+// configuration.
+const OverrideFileName = "gantry_backend_override.tf"
+
+// OverrideFile returns the contents of OverrideFileName: a backend "http"
+// block pointing terraform at the stack's state on serverURL (the server's
+// base URL, as workers reach it), with the username and password of creds.
+//
+// Pass the zero Credentials to leave them out, and give them to terraform
+// through Credentials.Env instead. Workers should: terraform records the
+// backend settings, credentials included, in .terraform/terraform.tfstate
+// and in every saved plan, so credentials written into the file are the ones
+// a saved plan is applied with — the planning phase's, which stop working
+// when the run starts applying — and new credentials in the file need a
+// `terraform init -reconfigure`. Settings from the environment are not
+// recorded.
+//
+// With credentials the file holds a password: write it with mode 0600 and
+// never log it.
+func OverrideFile(serverURL, stackID string, creds Credentials) []byte {
+	address := strings.TrimRight(serverURL, "/") + PathPrefix + url.PathEscape(stackID)
+	var b bytes.Buffer
+	b.WriteString("# Written by Gantry for one run phase: Gantry manages this stack's Terraform state.\n")
+	b.WriteString("# Do not commit this file.\n")
+	b.WriteString("terraform {\n  backend \"http\" {\n")
+	settings := [][2]string{
+		{"address       ", address},
+		{"lock_address  ", address},
+		{"unlock_address", address},
+		{"lock_method   ", "LOCK"},
+		{"unlock_method ", "UNLOCK"},
+	}
+	if creds.Username != "" {
+		settings = append(settings, [2]string{"username      ", creds.Username}, [2]string{"password      ", creds.Password})
+	}
+	for _, kv := range settings {
+		fmt.Fprintf(&b, "    %s = %s\n", kv[0], hclString(kv[1]))
+	}
+	b.WriteString("  }\n}\n")
+	return b.Bytes()
+}
+
+// hclString quotes s as an HCL string literal whose value is exactly s: no
+// template sequence in s is interpreted.
+func hclString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\r':
+			b.WriteString(`\r`)
+		case c == '\t':
+			b.WriteString(`\t`)
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, `\u%04x`, c)
+		case (c == '$' || c == '%') && i+1 < len(s) && s[i+1] == '{':
+			b.WriteByte(c) // "$${" is a literal "${", "%%{" a literal "%{"
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
