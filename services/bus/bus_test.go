@@ -156,12 +156,13 @@ func TestEmbeddedPortInUse(t *testing.T) {
 func TestExternal(t *testing.T) {
 	t.Parallel()
 	embedded := startBus(t, Config{Listen: "127.0.0.1:-1", StoreDir: t.TempDir()})
-	external := startBus(t, Config{URL: embedded.URL()})
+	user, password := embedded.ServiceCredentials()
+	external := startBus(t, Config{URL: withCredentials(t, embedded.URL(), user, password)})
 	if external.Embedded() != nil {
 		t.Fatal("external bus reports an embedded server")
 	}
 	if external.URL() != embedded.URL() {
-		t.Fatalf("URL = %s, want %s", external.URL(), embedded.URL())
+		t.Fatalf("URL = %s, want %s without credentials", external.URL(), embedded.URL())
 	}
 	subConn := connect(t, embedded, "subscriber")
 	sub, err := subConn.SubscribeSync("greeting")

@@ -1,5 +1,8 @@
 // Package bus provides the NATS connection every Gantry service shares: an embedded NATS server
-// with JetStream for `gantry dev` and tests, or an external cluster.
+// with JetStream for `gantry dev` and tests, or an external cluster. The embedded server admits
+// only Gantry's services (ServiceUser, full permissions) and pool launchers (their pool id and
+// secret, confined to their pool's subjects: see subjects.go and poolPermissions). docs/nats.md
+// describes both modes.
 package bus
 
 import (
@@ -8,9 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"strconv"
-	"strings"
 )
 
 // DefaultListen is where the embedded server listens unless told otherwise.
@@ -25,6 +26,15 @@ type Config struct {
 	Listen string
 	// StoreDir holds JetStream's file storage; "" means a temporary directory removed by Shutdown.
 	StoreDir string
+	// ServicePassword is the password of ServiceUser on the embedded server, at least 16
+	// characters. "" means a random one, generated at the first start and kept in StoreDir so
+	// that clients reconnect after a restart (see Bus.ServiceCredentials). An external NATS
+	// takes the service credentials from URL instead (nats://user:password@host).
+	ServicePassword string
+	// Pools checks the credentials of pool launchers connecting to the embedded server; nil
+	// refuses every launcher until Bus.SetPoolVerifier. An external NATS ignores it: there an
+	// auth callout decides (docs/nats.md).
+	Pools PoolVerifier
 	// Logger receives the bus's and the embedded server's logs; nil discards.
 	Logger *slog.Logger
 }
@@ -40,15 +50,16 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports every problem with the configuration at once. An empty Listen is valid: it
-// means DefaultListen.
+// Validate reports every problem with the configuration at once, never quoting a password. An
+// empty Listen is valid: it means DefaultListen.
 func (c Config) Validate() error {
 	var errs []error
 	if c.URL != "" {
-		for _, raw := range strings.Split(c.URL, ",") {
-			if _, err := serverAddress(strings.TrimSpace(raw)); err != nil {
-				errs = append(errs, err)
-			}
+		if _, _, err := externalServers(c.URL); err != nil {
+			errs = append(errs, err)
+		}
+		if c.ServicePassword != "" {
+			errs = append(errs, errors.New("service password: only for the embedded server; give an external NATS's credentials in its URL (nats://user:password@host)"))
 		}
 		return errors.Join(errs...)
 	}
@@ -56,6 +67,9 @@ func (c Config) Validate() error {
 		if _, _, err := listenAddress(c.Listen); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if c.ServicePassword != "" && len(c.ServicePassword) < minServicePasswordLength {
+		errs = append(errs, fmt.Errorf("service password: must be at least %d characters", minServicePasswordLength))
 	}
 	return errors.Join(errs...)
 }
@@ -78,25 +92,4 @@ func listenAddress(listen string) (string, int, error) {
 		port = -1
 	}
 	return host, port, nil
-}
-
-// serverAddress returns the host:port of one external server URL, with NATS's default port.
-func serverAddress(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", fmt.Errorf("NATS URL %q: %w", raw, err)
-	}
-	switch u.Scheme {
-	case "nats", "tls":
-	default:
-		return "", fmt.Errorf("NATS URL %q: scheme must be nats or tls", raw)
-	}
-	if u.Hostname() == "" {
-		return "", fmt.Errorf("NATS URL %q: host is required", raw)
-	}
-	port := u.Port()
-	if port == "" {
-		port = "4222"
-	}
-	return net.JoinHostPort(u.Hostname(), port), nil
 }

@@ -20,6 +20,9 @@ func TestConfigValidate(t *testing.T) {
 		{name: "bad port", cfg: Config{Listen: "127.0.0.1:99999"}, wantErr: "port must be"},
 		{name: "bad scheme", cfg: Config{URL: "http://a:4222"}, wantErr: "scheme must be nats or tls"},
 		{name: "no host in URL", cfg: Config{URL: "nats://:4222"}, wantErr: "host is required"},
+		{name: "service password", cfg: Config{ServicePassword: "sixteen chars ok"}},
+		{name: "short service password", cfg: Config{ServicePassword: "too short"}, wantErr: "at least 16 characters"},
+		{name: "service password with an external NATS", cfg: Config{URL: "nats://a", ServicePassword: "sixteen chars ok"}, wantErr: "give an external NATS's credentials in its URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

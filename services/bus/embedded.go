@@ -34,6 +34,12 @@ func startEmbedded(ctx context.Context, cfg Config) (*Bus, error) {
 		}
 	}
 
+	password, err := servicePassword(cfg.ServicePassword, storeDir)
+	if err != nil {
+		removeTemp()
+		return nil, err
+	}
+	auth := newAuthenticator(password, cfg.Pools, cfg.Logger.With("component", "nats-auth"))
 	opts := &server.Options{
 		ServerName: "gantry",
 		Host:       host,
@@ -42,12 +48,15 @@ func startEmbedded(ctx context.Context, cfg Config) (*Bus, error) {
 		StoreDir:   storeDir,
 		// Signals belong to the process that embeds us; it decides when the bus stops.
 		NoSigs: true,
+		// Every client authenticates: Gantry's services as ServiceUser, launchers as their pool.
+		CustomClientAuthentication: auth,
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		removeTemp()
 		return nil, fmt.Errorf("configure embedded NATS on %s: %w", cfg.Listen, err)
 	}
+	auth.setServer(ns)
 	logs := &serverLogger{logger: cfg.Logger.With("component", "nats-server")}
 	ns.SetLoggerV2(logs, false, false, false)
 	ns.Start()
@@ -59,7 +68,7 @@ func startEmbedded(ctx context.Context, cfg Config) (*Bus, error) {
 		return nil, fmt.Errorf("start embedded NATS on %s with store %s: %w", cfg.Listen, storeDir, err)
 	}
 	cfg.Logger.Info("embedded NATS ready", "url", ns.ClientURL(), "store_dir", storeDir)
-	b := &Bus{url: ns.ClientURL(), logger: cfg.Logger, server: ns}
+	b := &Bus{url: ns.ClientURL(), logger: cfg.Logger, server: ns, auth: auth, cred: credential{user: ServiceUser, password: password}}
 	if tempStore {
 		b.tempStore = storeDir
 	}

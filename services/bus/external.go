@@ -13,17 +13,17 @@ import (
 // probeTimeout bounds the reachability check of each external server.
 const probeTimeout = 5 * time.Second
 
-// probe checks that at least one of the servers in url answers as a NATS server. It reads the
-// INFO line every server sends on accept instead of connecting a client, so that it needs none
-// of the credentials the caller passes to Connect later.
+// probe checks that at least one of the servers in url (without credentials, as
+// externalServers returns it) answers as a NATS server. It reads the INFO line every server
+// sends on accept instead of connecting a client, so that it needs no credentials.
 func probe(ctx context.Context, url string) error {
 	var errs []error
 	for _, raw := range strings.Split(url, ",") {
-		addr, err := serverAddress(strings.TrimSpace(raw))
+		u, err := parseServerURL(raw)
 		if err != nil {
 			return err
 		}
-		if err := probeOne(ctx, addr); err != nil {
+		if err := probeOne(ctx, serverAddress(u)); err != nil {
 			errs = append(errs, err)
 			continue
 		}
