@@ -22,11 +22,29 @@ func (g *globalOptions) clientOptions() []connect.ClientOption {
 var httpClient = &http.Client{}
 
 func (g *globalOptions) eventClient() (gantryv1connect.EventServiceClient, error) {
+	return newClient(g, gantryv1connect.NewEventServiceClient)
+}
+
+func (g *globalOptions) stackClient() (gantryv1connect.StackServiceClient, error) {
+	return newClient(g, gantryv1connect.NewStackServiceClient)
+}
+
+func (g *globalOptions) runClient() (gantryv1connect.RunServiceClient, error) {
+	return newClient(g, gantryv1connect.NewRunServiceClient)
+}
+
+func (g *globalOptions) poolClient() (gantryv1connect.WorkerPoolServiceClient, error) {
+	return newClient(g, gantryv1connect.NewWorkerPoolServiceClient)
+}
+
+// newClient makes a Connect client of the server the options name.
+func newClient[C any](g *globalOptions, mk func(connect.HTTPClient, string, ...connect.ClientOption) C) (C, error) {
 	base, err := g.baseURL()
 	if err != nil {
-		return nil, err
+		var zero C
+		return zero, err
 	}
-	return gantryv1connect.NewEventServiceClient(httpClient, base, g.clientOptions()...), nil
+	return mk(httpClient, base, g.clientOptions()...), nil
 }
 
 // bearerToken adds "Authorization: Bearer <token>" to every request.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gantryhq/gantry/services/api"
 	"github.com/gantryhq/gantry/services/bus"
+	gcrypto "github.com/gantryhq/gantry/services/crypto"
 	"github.com/gantryhq/gantry/services/devstack"
 )
 
@@ -16,7 +17,7 @@ import (
 const stopTimeout = 5 * time.Second
 
 func newDevCommand(getenv func(string) string) *cobra.Command {
-	var dataDir, listen, natsListen string
+	var dataDir, listen, natsListen, publicURL string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run every component in one process with embedded defaults",
@@ -25,6 +26,13 @@ PostgreSQL cluster from the installed server binaries, an embedded NATS server w
 JetStream and a file:// bucket, all under --data-dir.
 
 GANTRY_DATABASE_URL, GANTRY_NATS_URL and GANTRY_BLOB_URL replace each embedded part.
+Secrets are encrypted with a local key in <data-dir>/secrets.key unless
+GANTRY_SECRETS_URL names another keeper.
+
+On first start it creates an admin API token and writes it, with the server's
+URL, to the CLI's credentials file (GANTRY_CONFIG_DIR/credentials.json, or
+gantry/credentials.json in your configuration directory), where every gantry
+command finds it. The token is never printed; the start-up lines say where it is.
 Ctrl-C stops everything.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -51,20 +59,36 @@ Ctrl-C stops everything.`,
 					log.Error("stop the dev stack", "err", err)
 				}
 			}()
+			secretsURL := getenv("GANTRY_SECRETS_URL")
+			if secretsURL == "" {
+				if secretsURL, err = gcrypto.DevKeeperURL(dataDir); err != nil {
+					return err
+				}
+			}
+			credentials, err := credentialsPath(getenv)
+			if err != nil {
+				return err
+			}
+			if publicURL == "" {
+				publicURL = defaultPublicURL(listen)
+			}
 			out := cmd.OutOrStdout()
 			for _, c := range stack.Components {
 				fmt.Fprintf(out, "%-9s %s\n", c.Name, c.Where)
 			}
-			return runServer(ctx, stack.Pool, stack.Bus, serverConfig{listen: listen, log: log, ready: func(lines []component) {
-				for _, c := range lines {
-					fmt.Fprintf(out, "%-9s %s\n", c.name, c.where)
-				}
-				fmt.Fprintln(out, "gantry dev is running; Ctrl-C stops it")
-			}})
+			return runServer(ctx, stack.Pool, stack.Bus, serverConfig{
+				listen: listen, publicURL: publicURL, secretsURL: secretsURL, adminCredentials: credentials, log: log,
+				ready: func(lines []component) {
+					for _, c := range lines {
+						fmt.Fprintf(out, "%-9s %s\n", c.name, c.where)
+					}
+					fmt.Fprintln(out, "gantry dev is running; Ctrl-C stops it")
+				}})
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", ".gantry", "directory for the private cluster, NATS storage and the bucket")
 	cmd.Flags().StringVar(&listen, "listen", api.DefaultListen, "address of the HTTP API (Connect RPC)")
 	cmd.Flags().StringVar(&natsListen, "nats-listen", bus.DefaultListen, "address of the embedded NATS server")
+	cmd.Flags().StringVar(&publicURL, "public-url", "", "URL launchers reach the API at, put in pool tokens (default http://<listen>)")
 	return cmd
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/services/auth"
 	"github.com/gantryhq/gantry/services/testenv"
 )
 
@@ -29,15 +30,25 @@ const execEnv = "GANTRY_TEST_EXEC_MAIN"
 
 // gantryProc is a gantry process started by a test.
 type gantryProc struct {
-	cmd   *exec.Cmd
-	lines chan string
-	done  chan error
+	cmd    *exec.Cmd
+	lines  chan string
+	done   chan error
+	exited chan struct{} // closed once the process was waited for
 }
 
-func startGantry(t *testing.T, args ...string) *gantryProc {
+// startGantry runs the command line in a child process whose
+// configuration directory (credentials) is configDir.
+func startGantry(t *testing.T, configDir string, args ...string) *gantryProc {
+	t.Helper()
+	return startGantryEnv(t, []string{auth.ConfigDirEnv + "=" + configDir}, args...)
+}
+
+// startGantryEnv runs the command line in a child process with env added
+// to the test's environment.
+func startGantryEnv(t *testing.T, env []string, args ...string) *gantryProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), execEnv+"=1", "GANTRY_LOG_LEVEL=warn")
+	cmd.Env = append(append(os.Environ(), execEnv+"=1", "GANTRY_LOG_LEVEL=warn"), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +57,7 @@ func startGantry(t *testing.T, args ...string) *gantryProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &gantryProc{cmd: cmd, lines: make(chan string, 1000), done: make(chan error, 1)}
+	p := &gantryProc{cmd: cmd, lines: make(chan string, 1000), done: make(chan error, 1), exited: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -55,11 +66,14 @@ func startGantry(t *testing.T, args ...string) *gantryProc {
 		}
 		close(p.lines)
 		p.done <- cmd.Wait()
+		close(p.exited)
 	}()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		select {
+		case <-p.exited:
+		default:
 			_ = cmd.Process.Kill()
-			<-p.done
+			<-p.exited
 		}
 	})
 	return p
@@ -84,6 +98,29 @@ func (p *gantryProc) waitLine(t *testing.T, within time.Duration, what string, m
 	}
 }
 
+// exit waits for a command that ends by itself and returns its exit error.
+func (p *gantryProc) exit(t *testing.T, within time.Duration) error {
+	t.Helper()
+	timeout := time.After(within)
+	for {
+		select {
+		case _, ok := <-p.lines:
+			if ok {
+				continue
+			}
+			select {
+			case err := <-p.done:
+				return err
+			case <-timeout:
+				t.Fatalf("gantry did not exit within %s", within)
+			}
+		case <-timeout:
+			t.Fatalf("gantry did not exit within %s", within)
+		}
+		return nil
+	}
+}
+
 // interrupt sends Ctrl-C and returns how long the process took to exit.
 func (p *gantryProc) interrupt(t *testing.T, within time.Duration) (time.Duration, error) {
 	t.Helper()
@@ -103,7 +140,7 @@ func (p *gantryProc) interrupt(t *testing.T, within time.Duration) (time.Duratio
 }
 
 type testWriter struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string
 }
 
@@ -114,7 +151,7 @@ func (w *testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -131,18 +168,36 @@ func TestDevServesTheAuditStreamAndStopsCleanly(t *testing.T) {
 		t.Skip("starts PostgreSQL and the whole dev stack")
 	}
 	dataDir := filepath.Join(filepath.Dir(testenv.ClusterDir(t)), "gantry-data")
+	configDir := t.TempDir()
+	credentials := filepath.Join(configDir, "credentials.json")
 	listen, natsListen := freeAddr(t), freeAddr(t)
 	server := "http://" + listen
-	dev := startGantry(t, "dev", "--data-dir", dataDir, "--listen", listen, "--nats-listen", natsListen)
+	dev := startGantry(t, configDir, "dev", "--data-dir", dataDir, "--listen", listen, "--nats-listen", natsListen)
 	pgLine := dev.waitLine(t, 60*time.Second, "the postgres line", func(l string) bool { return strings.HasPrefix(l, "postgres ") })
-	for _, name := range []string{"nats ", "blob ", "relay ", "api "} {
+	for _, name := range []string{"nats ", "blob ", "relay ", "projector ", "api "} {
 		dev.waitLine(t, 30*time.Second, "the "+name+"line", func(l string) bool { return strings.HasPrefix(l, name) })
 	}
+	login := dev.waitLine(t, 30*time.Second, "the login line", func(l string) bool { return strings.HasPrefix(l, "login ") })
 	dev.waitLine(t, 30*time.Second, "the running line", func(l string) bool { return strings.Contains(l, "is running") })
+	creds, err := auth.LoadCredentials(credentials)
+	if err != nil {
+		t.Fatalf("gantry dev wrote no usable credentials: %v", err)
+	}
+	if !strings.Contains(login, "created in "+credentials) || strings.Contains(login, creds.Token) || creds.Server != server {
+		t.Fatalf("login line %q, credentials for %s: want the file named, the token not printed, the server %s", login, creds.Server, server)
+	}
 	dbURL := strings.Fields(pgLine)[1]
 	pgPID := postmasterPID(t, filepath.Join(dataDir, "postgres"))
 
-	follow := startGantry(t, "--server", server, "events", "--follow")
+	// The CLI finds the server and the admin token in the credentials file.
+	repo, _ := gitRepo(t)
+	created := startGantry(t, configDir, "stack", "create", "dev-stack", "--repo", repo)
+	created.waitLine(t, 30*time.Second, "the created stack", func(l string) bool { return regexpMatch(`^name\s+dev-stack$`, l) })
+	if err := created.exit(t, 30*time.Second); err != nil {
+		t.Fatalf("stack create: %v", err)
+	}
+
+	follow := startGantry(t, configDir, "--server", server, "events", "--follow")
 	// A test client appends an event the way any writer does.
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, dbURL)
@@ -196,15 +251,18 @@ func TestDevServesTheAuditStreamAndStopsCleanly(t *testing.T) {
 
 	// The data directory is reused: the event is still there, and a crashed
 	// run (SIGKILL) leaves nothing that stops the next start.
-	dev = startGantry(t, "dev", "--data-dir", dataDir, "--listen", listen, "--nats-listen", natsListen)
+	dev = startGantry(t, configDir, "dev", "--data-dir", dataDir, "--listen", listen, "--nats-listen", natsListen)
+	dev.waitLine(t, 60*time.Second, "the login line of the second start", func(l string) bool {
+		return strings.HasPrefix(l, "login ") && strings.Contains(l, "kept in "+credentials)
+	})
 	dev.waitLine(t, 60*time.Second, "the running line", func(l string) bool { return strings.Contains(l, "is running") })
-	replay := startGantry(t, "--server", server, "events", "--stream", "dt_1")
+	replay := startGantry(t, configDir, "--server", server, "events", "--stream", "dt_1")
 	replay.waitLine(t, 30*time.Second, "the event from the first run", func(l string) bool { return strings.Contains(l, appended[0].ID) })
 	if err := dev.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	<-dev.done
-	dev = startGantry(t, "dev", "--data-dir", dataDir, "--listen", listen, "--nats-listen", natsListen)
+	dev = startGantry(t, configDir, "dev", "--data-dir", dataDir, "--listen", listen, "--nats-listen", natsListen)
 	dev.waitLine(t, 60*time.Second, "the running line after a crash", func(l string) bool { return strings.Contains(l, "is running") })
 	if _, err := dev.interrupt(t, 10*time.Second); err != nil {
 		t.Fatalf("gantry dev exited with %v", err)

@@ -5,6 +5,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
 	"github.com/gantryhq/gantry/proto/gen/gantry/v1/gantryv1connect"
+	"github.com/gantryhq/gantry/services/auth"
 )
 
 const testTimeout = 10 * time.Second
@@ -139,8 +142,21 @@ func startEventServer(t *testing.T, s *eventServer) string {
 	return srv.URL
 }
 
+// noConfigDir is a configuration directory that does not exist: tests
+// that name none must not read the credentials of whoever runs them.
+var noConfigDir = filepath.Join(os.TempDir(), "gantry-test-no-config-dir")
+
+// env returns a getenv of vars; GANTRY_CONFIG_DIR defaults to noConfigDir.
 func env(vars map[string]string) func(string) string {
-	return func(k string) string { return vars[k] }
+	return func(k string) string {
+		if v, ok := vars[k]; ok {
+			return v
+		}
+		if k == auth.ConfigDirEnv {
+			return noConfigDir
+		}
+		return ""
+	}
 }
 
 func TestEventsCommandPrintsJSONLines(t *testing.T) {

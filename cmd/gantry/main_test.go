@@ -3,19 +3,29 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"runtime/debug"
 	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/gantryhq/gantry/services/testenv"
 )
 
 func TestMain(m *testing.M) {
 	if os.Getenv(execEnv) == "1" {
 		main() // the end-to-end tests run the real command line through the test binary
 	}
-	goleak.VerifyTestMain(m)
+	code := testenv.Run(m)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goroutines left after the tests: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 func TestGlobalFlagsResolveAgainstEnvironment(t *testing.T) {

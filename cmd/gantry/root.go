@@ -22,6 +22,8 @@ type globalOptions struct {
 	server string
 	token  string
 	output string
+	// credentialsErr is why the credentials file could not be used.
+	credentialsErr error
 }
 
 func newRootCommand(getenv func(string) string) *cobra.Command {
@@ -41,13 +43,16 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	flags.StringVar(&g.token, "token", "", "API token, sent as a bearer token (env GANTRY_TOKEN)")
 	flags.StringVarP(&g.output, "output", "o", outputTable, "output format: table or json")
 
-	root.AddCommand(newEventsCommand(g), newVersionCommand(g), newDevCommand(getenv), newServerCommand(getenv), newMigrateCommand(getenv))
+	root.AddCommand(newStackCommand(g), newRunCommand(g), newTaskCommand(g), newPoolCommand(g),
+		newEventsCommand(g), newVersionCommand(g), newDevCommand(getenv), newServerCommand(getenv), newProjectorCommand(getenv),
+		newMigrateCommand(getenv))
 	return root
 }
 
-// resolve fills flags the user did not set from the environment and
-// validates the result. A flag on the command line wins over the
-// environment, which wins over the default.
+// resolve fills flags the user did not set from the environment, then from
+// the credentials file, and validates the result. A flag on the command
+// line wins over the environment, which wins over the credentials file,
+// which wins over the default.
 func (g *globalOptions) resolve(cmd *cobra.Command, getenv func(string) string) error {
 	flags := cmd.Flags()
 	if v := getenv("GANTRY_SERVER"); v != "" && !flags.Changed("server") {
@@ -56,6 +61,7 @@ func (g *globalOptions) resolve(cmd *cobra.Command, getenv func(string) string) 
 	if v := getenv("GANTRY_TOKEN"); v != "" && !flags.Changed("token") {
 		g.token = v
 	}
+	g.useCredentialsFile(cmd, getenv)
 	if g.output != outputTable && g.output != outputJSON {
 		return fmt.Errorf("--output %q: use %s or %s", g.output, outputTable, outputJSON)
 	}
@@ -83,6 +89,9 @@ func validateServerURL(raw string) error {
 // Only commands that talk to the server call it, so a bad GANTRY_SERVER
 // does not break, say, version.
 func (g *globalOptions) baseURL() (string, error) {
+	if g.credentialsErr != nil {
+		return "", fmt.Errorf("no --token or GANTRY_TOKEN, and the credentials file cannot be used: %w", g.credentialsErr)
+	}
 	if err := validateServerURL(g.server); err != nil {
 		return "", err
 	}

@@ -13,12 +13,21 @@ import (
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/api"
 	"github.com/gantryhq/gantry/services/bus"
+	"github.com/gantryhq/gantry/services/commands"
 )
 
 // serverConfig is what a server process needs besides its infrastructure.
 type serverConfig struct {
 	listen string
-	log    *slog.Logger
+	// publicURL is the API's address as launchers reach it (pool tokens);
+	// default http://<listen>.
+	publicURL string
+	// secretsURL opens the secrets keeper. Required.
+	secretsURL string
+	// adminCredentials, when set, is where the admin token is kept (gantry
+	// dev): created on first start, reused afterwards.
+	adminCredentials string
+	log              *slog.Logger
 	// ready is called once the API listens, with the components' lines.
 	ready func(lines []component)
 }
@@ -27,49 +36,85 @@ type component struct{ name, where string }
 
 // runServer runs the server-side services on pool and b until ctx ends:
 // the schema migrations, the relay (standing by while another process's is
-// active) and the Connect API.
+// active), the projector, and the Connect API behind authentication.
 func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverConfig) error {
 	log := cfg.log
 	if _, err := eventstore.Migrate(ctx, pool); err != nil {
 		return err
 	}
-	reg, err := eventstore.DomainRegistry()
+	reg, err := commands.Registry()
 	if err != nil {
 		return err
 	}
 	store := eventstore.New(pool, reg, eventstore.WithLogger(log))
 	defer store.Close()
 	watcher := eventstore.NewWatcher(pool, log)
-
-	nc, err := b.Connect("gantry-relay")
+	keys, err := openKeys(ctx, pool, cfg.secretsURL)
 	if err != nil {
-		return fmt.Errorf("connect the relay to NATS: %w", err)
+		return err
+	}
+	defer keys.close()
+
+	nc, err := b.Connect("gantry-server")
+	if err != nil {
+		return fmt.Errorf("connect the server to NATS: %w", err)
 	}
 	defer nc.Close()
+	resets, err := enforcePoolAuth(b, nc, store, log)
+	if err != nil {
+		return err
+	}
+	if resets != nil {
+		defer resets.Unsubscribe()
+	}
 	relay, err := eventstore.NewRelay(pool, nc, eventstore.RelayConfig{Logger: log})
 	if err != nil {
 		return err
 	}
-
-	events, err := api.NewEventService(api.EventServiceConfig{Events: store, Changes: watcher, Logger: log})
+	proj, err := newProjector(pool, store, nc, log)
 	if err != nil {
 		return err
 	}
-	srv, err := api.New(api.Config{Listen: cfg.listen, Logger: log}, events.Route())
+
+	publicURL := cfg.publicURL
+	if publicURL == "" {
+		publicURL = "http://" + cfg.listen
+	}
+	routes, err := apiRoutes(apiDeps{
+		pool: pool, store: store, watcher: watcher, waiter: proj.waiter, keys: keys,
+		publicURL: publicURL, natsURL: b.URL(), log: log,
+	})
 	if err != nil {
 		return err
+	}
+	srv, err := api.New(api.Config{Listen: cfg.listen, Logger: log}, routes...)
+	if err != nil {
+		return err
+	}
+	var credentialsLine component
+	if cfg.adminCredentials != "" {
+		if credentialsLine, err = ensureAdmin(ctx, keys, cfg.adminCredentials, publicURL); err != nil {
+			_ = srv.Close()
+			return err
+		}
 	}
 
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = watcher.Run(ctx) })
 	wg.Go(func() { _ = relay.Run(ctx) })
+	proj.start(ctx, &wg)
 	errc := make(chan error, 1)
 	wg.Go(func() { errc <- srv.Serve(ctx) })
 	if cfg.ready != nil {
-		cfg.ready([]component{
+		lines := []component{
 			{"relay", "publishing committed events to JetStream stream " + eventstore.EventsStream},
+			{"projector", "read models " + strings.Join(proj.names, ", ")},
 			{"api", "http://" + srv.Addr().String()},
-		})
+		}
+		if credentialsLine.name != "" {
+			lines = append(lines, credentialsLine)
+		}
+		cfg.ready(lines)
 	}
 	wg.Wait()
 	return <-errc

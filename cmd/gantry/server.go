@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
@@ -11,14 +12,18 @@ import (
 )
 
 func newServerCommand(getenv func(string) string) *cobra.Command {
-	var listen string
+	var listen, publicURL string
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Run the API and the event relay against external PostgreSQL and NATS",
-		Long: `Run the Connect API and the event relay. Any number of server processes may run
-against the same database and NATS: one relay is active, the others stand by.
+		Short: "Run the API, the event relay and the projector against external PostgreSQL and NATS",
+		Long: `Run the Connect API, the event relay and a projector. Any number of server
+processes may run against the same database and NATS: one relay is active, the
+others stand by; the projectors share the work.
 
-Needs GANTRY_DATABASE_URL and GANTRY_NATS_URL.`,
+Needs GANTRY_DATABASE_URL, GANTRY_NATS_URL and GANTRY_SECRETS_URL (the keeper
+that encrypts secret values and the server's keys: base64key://<32 bytes in
+base64url>, or a KMS URL). Pool tokens send launchers to --public-url and to
+GANTRY_NATS_URL.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(getenv)
@@ -29,8 +34,15 @@ Needs GANTRY_DATABASE_URL and GANTRY_NATS_URL.`,
 			if dbURL == "" || natsURL == "" {
 				return fmt.Errorf("server needs GANTRY_DATABASE_URL and GANTRY_NATS_URL (or run `gantry dev` for embedded defaults)")
 			}
+			secretsURL := getenv("GANTRY_SECRETS_URL")
+			if secretsURL == "" {
+				return errNoSecretsURL
+			}
+			if publicURL == "" {
+				publicURL = defaultPublicURL(listen)
+			}
 			ctx := cmd.Context()
-			pool, err := pgxpool.New(ctx, dbURL)
+			pool, err := eventstore.OpenPool(ctx, dbURL)
 			if err != nil {
 				return fmt.Errorf("GANTRY_DATABASE_URL: %w", err)
 			}
@@ -40,10 +52,11 @@ Needs GANTRY_DATABASE_URL and GANTRY_NATS_URL.`,
 				return err
 			}
 			defer b.Shutdown()
-			return runServer(ctx, pool, b, serverConfig{listen: listen, log: log})
+			return runServer(ctx, pool, b, serverConfig{listen: listen, publicURL: publicURL, secretsURL: secretsURL, log: log})
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", ":1983", "address of the HTTP API (Connect RPC)")
+	cmd.Flags().StringVar(&publicURL, "public-url", "", "URL launchers reach the API at, put in pool tokens (default http://<listen>, localhost for an unspecified host)")
 	return cmd
 }
 
@@ -74,4 +87,17 @@ func newMigrateCommand(getenv func(string) string) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// defaultPublicURL is http://<listen>, with localhost for a listen address
+// without a host (":1983") or with an unspecified one ("0.0.0.0:1983").
+func defaultPublicURL(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "http://" + listen
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

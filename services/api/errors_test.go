@@ -10,7 +10,13 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/gantryhq/gantry/domain"
+	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/domain/stack"
+	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/projections"
+	"github.com/gantryhq/gantry/services/commands"
 )
 
 func TestConnectError(t *testing.T) {
@@ -28,6 +34,23 @@ func TestConnectError(t *testing.T) {
 		{"conflict", &eventstore.ConflictError{Stream: eventstore.Stream{Type: "run", ID: "run_a"}, Expected: 1, Actual: 2}, connect.CodeAborted, "version conflict"},
 		{"stopping", fmt.Errorf("follow: %w", errServerStopping), connect.CodeUnavailable, "shutting down"},
 		{"other", errors.New(secret), connect.CodeInternal, "internal error (ref "},
+		{"validation", &domain.ValidationError{Field: "branch", Problem: "is not a valid branch name"}, connect.CodeInvalidArgument, "branch: is not a valid branch name"},
+		{"joined validations", errors.Join(&domain.ValidationError{Field: "name", Problem: "must not be empty"}, &domain.ValidationError{Field: "tool", Problem: "unknown"}),
+			connect.CodeInvalidArgument, "name: must not be empty; tool: unknown"},
+		{"domain not found", fmt.Errorf("stack stk_1: %w", domain.ErrNotFound), connect.CodeNotFound, "stack stk_1: not found"},
+		{"read model not found", fmt.Errorf("run %q: %w", "run_1", projections.ErrNotFound), connect.CodeNotFound, `run "run_1": not found`},
+		{"already exists", fmt.Errorf("stack name %q is taken: %w", "web", domain.ErrAlreadyExists), connect.CodeAlreadyExists, `stack name "web" is taken`},
+		{"illegal transition", &run.IllegalTransitionError{From: run.Queued, Command: "Confirm"}, connect.CodeFailedPrecondition, "not allowed in status QUEUED"},
+		{"manual lock", &stack.LockedByOtherError{Holder: "user:alice"}, connect.CodeFailedPrecondition, "locked by user:alice"},
+		{"stack in use", fmt.Errorf("stack stk_1: %w", stack.ErrInUse), connect.CodeFailedPrecondition, "in use"},
+		{"worker gone", fmt.Errorf("worker wkr_1: %w", worker.ErrGone), connect.CodeFailedPrecondition, "gone"},
+		{"repository", &commands.RepositoryError{Field: "branch", Problem: "does not exist"}, connect.CodeFailedPrecondition, "branch: does not exist"},
+		{"permission", fmt.Errorf("force unlock: %w", commands.ErrPermissionDenied), connect.CodePermissionDenied, "permission denied"},
+		{"page token", fmt.Errorf("list stacks: %w: not base64", projections.ErrInvalidPageToken), connect.CodeInvalidArgument, "page_token: "},
+		{"not caught up", fmt.Errorf("trigger run (event position 9): %w", commands.ErrNotCaughtUp), connect.CodeDeadlineExceeded, "recorded"},
+		{"conflict after retries", fmt.Errorf("trigger run: gave up after 5 attempts: %w",
+			&eventstore.ConflictError{Stream: eventstore.Stream{Type: "stack", ID: "stk_1"}, Expected: 3, Actual: 4}), connect.CodeAborted, "version conflict"},
+		{"unauthenticated", errUnauthenticated, connect.CodeUnauthenticated, "missing or invalid token"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

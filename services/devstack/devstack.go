@@ -12,11 +12,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/blob"
 	"github.com/gantryhq/gantry/services/bus"
 	"github.com/gantryhq/gantry/services/pgserver"
@@ -106,7 +106,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	} else {
 		s.Components = append(s.Components, Component{"postgres", redact(s.DatabaseURL) + " (external)"})
 	}
-	s.Pool, err = openPool(ctx, s.DatabaseURL)
+	s.Pool, err = eventstore.OpenPool(ctx, s.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
@@ -141,25 +141,6 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	b.Close()
 	s.Components = append(s.Components, Component{"blob", redact(s.BlobURL) + where})
 	return s, nil
-}
-
-// openPool connects to url, waiting (bounded) for the server to accept.
-func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return nil, fmt.Errorf("database url: %w", err)
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", redact(url), err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	if err := pool.Ping(pctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("connect to %s: %w", redact(url), err)
-	}
-	return pool, nil
 }
 
 // Stop stops what Start started, in reverse order, within ctx.

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/projections"
+	"github.com/gantryhq/gantry/services/api"
+	"github.com/gantryhq/gantry/services/auth"
+	"github.com/gantryhq/gantry/services/commands"
+)
+
+// apiDeps is what the Connect services are built from.
+type apiDeps struct {
+	pool               *pgxpool.Pool
+	store              *eventstore.Store
+	watcher            *eventstore.Watcher
+	waiter             *projections.Waiter
+	keys               *serverKeys
+	publicURL, natsURL string
+	log                *slog.Logger
+}
+
+// apiRoutes builds the command layer and every Connect service, each
+// behind the authentication interceptor.
+func apiRoutes(d apiDeps) ([]api.Route, error) {
+	cmds, err := commands.New(commands.Config{
+		Store: d.store, Waiter: d.waiter, Secrets: d.keys.keeper, Pools: commands.CAPools{CA: d.keys.ca},
+		ServerURL: d.publicURL, NATSURL: d.natsURL, Logger: d.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	events, err := api.NewEventService(api.EventServiceConfig{Events: d.store, Changes: d.watcher, Logger: d.log})
+	if err != nil {
+		return nil, err
+	}
+	queries := projections.NewQueries(d.pool)
+	authn := connect.WithInterceptors(auth.NewInterceptor(d.keys.issuer, d.log))
+	return []api.Route{
+		events.Route(authn),
+		api.NewStackService(cmds, queries, identify, d.log).Route(authn),
+		api.NewRunService(cmds, queries, identify, d.log).Route(authn),
+		api.NewPoolService(cmds, queries, identify, d.log).Route(authn),
+	}, nil
+}
+
+// identify adapts the principal the authentication interceptor verified to
+// the caller commands record.
+func identify(ctx context.Context) (commands.Caller, bool) {
+	p, ok := auth.PrincipalFrom(ctx)
+	if !ok {
+		return commands.Caller{}, false
+	}
+	return commands.Caller{Actor: p.Actor(), Admin: p.IsAdmin()}, true
+}

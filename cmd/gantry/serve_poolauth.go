@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/gantryhq/gantry/domain/workerpool"
+	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/services/bus"
+	"github.com/gantryhq/gantry/services/poolauth"
+)
+
+// enforcePoolAuth lets launchers connect to an embedded NATS with their
+// pool's secret, and closes a pool's connections when the pool is reset or
+// deleted. The events arrive on the relay's subjects, so the process that
+// runs the embedded server acts on resets made through any API replica.
+// On an external NATS the auth callout does both (docs/nats.md).
+func enforcePoolAuth(b *bus.Bus, nc *nats.Conn, store *eventstore.Store, log *slog.Logger) (*nats.Subscription, error) {
+	if b.Embedded() == nil {
+		return nil, nil
+	}
+	b.SetPoolVerifier(poolauth.New(store))
+	subject := fmt.Sprintf("%s.%s.*.*", eventstore.SubjectPrefix, eventstore.StreamWorkerPool)
+	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		e, err := eventstore.DecodeMessage(m.Data)
+		if err != nil {
+			log.Warn("pool auth: undecodable event", "subject", m.Subject, "err", err)
+			return
+		}
+		if e.Type != (workerpool.WorkerPoolReset{}).EventType() && e.Type != (workerpool.WorkerPoolDeleted{}).EventType() {
+			return
+		}
+		if _, err := b.DisconnectPool(e.StreamID); err != nil {
+			log.Warn("pool auth: close connections", "pool_id", e.StreamID, "err", err)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to pool resets: %w", err)
+	}
+	return sub, nil
+}

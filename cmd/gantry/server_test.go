@@ -1,0 +1,32 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestServerNeedsASecretsURL(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), []string{"server"}, env(map[string]string{
+		"GANTRY_DATABASE_URL": "postgres://gantry@db.invalid/gantry", "GANTRY_NATS_URL": "nats://nats.invalid:4222",
+	}), &stdout, &stderr)
+	if code != 1 || !strings.HasPrefix(stderr.String(), "gantry: GANTRY_SECRETS_URL is required") {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+func TestDefaultPublicURL(t *testing.T) {
+	for listen, want := range map[string]string{
+		":1983":           "http://localhost:1983",
+		"0.0.0.0:1983":    "http://localhost:1983",
+		"[::]:1983":       "http://localhost:1983",
+		"127.0.0.1:1983":  "http://127.0.0.1:1983",
+		"gantry.lan:8080": "http://gantry.lan:8080",
+		"[::1]:1983":      "http://[::1]:1983",
+	} {
+		if got := defaultPublicURL(listen); got != want {
+			t.Errorf("defaultPublicURL(%q) = %q, want %q", listen, got, want)
+		}
+	}
+}

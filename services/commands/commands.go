@@ -1,0 +1,198 @@
+// Package commands is Gantry's command layer: it loads the aggregates a
+// command touches from the event store, lets the domain decide, and appends
+// the resulting events to every stream at once with the versions it loaded
+// (optimistic concurrency), retrying a bounded number of times when another
+// writer got there first. After a successful append it waits until the read
+// models include the change, so callers never read stale data right after
+// writing.
+//
+// Ids (prefixed, "stk_…", "run_…", "wp_…") and time (an injected clock) are
+// generated here, never in the domain.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gantryhq/gantry/domain/workerpool"
+	"github.com/gantryhq/gantry/eventstore"
+)
+
+// Store is the event store as commands use it; *eventstore.Store satisfies it.
+type Store interface {
+	// LoadAfter returns the events of a stream with a version above after,
+	// in version order.
+	LoadAfter(ctx context.Context, streamID string, after int64) ([]eventstore.Event, error)
+	// AppendAll appends to several streams in one transaction, each at its
+	// expected version; a stale version is a *eventstore.ConflictError.
+	AppendAll(ctx context.Context, batches ...eventstore.Batch) ([][]eventstore.Event, error)
+	// Registry returns the store's event type registry.
+	Registry() *eventstore.Registry
+}
+
+// Waiter blocks until the read models include everything up to a cursor;
+// the projections' waiter satisfies it.
+type Waiter interface {
+	WaitFor(ctx context.Context, cursor eventstore.Cursor, names ...string) error
+}
+
+// Encrypter encrypts secret values before they enter a command; the secrets
+// keeper satisfies it.
+type Encrypter interface {
+	Encrypt(ctx context.Context, plaintext []byte) ([]byte, error)
+}
+
+// PoolAuthority signs worker pool certificates and makes pool secrets; the
+// wiring adapts Gantry's pool CA to it.
+type PoolAuthority interface {
+	// Certify parses a PEM certificate signing request, checks its key and
+	// signs a certificate for the pool. A request it refuses is a
+	// *domain.ValidationError on the field "csr".
+	Certify(ctx context.Context, poolID string, csrPEM []byte) (workerpool.Certificate, error)
+	// NewSecret returns a fresh pool secret and the hash the pool stores.
+	NewSecret() (secret, hash string, err error)
+	// Token encodes the pool token a pool's launchers start with.
+	Token(t PoolToken) (string, error)
+}
+
+// PoolToken is what a pool token carries.
+type PoolToken struct {
+	ServerURL   string
+	NATSURL     string
+	PoolID      string
+	PoolSecret  string
+	Certificate string // PEM
+}
+
+// BranchResolver finds the commit at the head of a branch; GitResolver
+// satisfies it with `git ls-remote`.
+type BranchResolver interface {
+	// Head returns the full commit id of branch in repo. An unreachable
+	// repository or an unknown branch is a *RepositoryError naming
+	// repository_url or branch.
+	Head(ctx context.Context, repo, branch string) (string, error)
+}
+
+// Config configures a Service.
+type Config struct {
+	// Store holds the events. Required.
+	Store Store
+	// Waiter gives read-your-writes. Required.
+	Waiter Waiter
+	// Secrets encrypts secret environment variables. Required.
+	Secrets Encrypter
+	// Pools signs pool certificates. Required.
+	Pools PoolAuthority
+	// Git resolves branch heads. Default: GitResolver with a 30 s timeout.
+	Git BranchResolver
+	// ServerURL and NATSURL are what pool tokens send launchers to. Required.
+	ServerURL, NATSURL string
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives the command log. Default: discard.
+	Logger *slog.Logger
+	// MaxAttempts bounds the tries of a command that keeps meeting
+	// concurrent writers. Default 5.
+	MaxAttempts int
+	// ReadTimeout bounds the wait for the read models after a write. Default 5 s.
+	ReadTimeout time.Duration
+	// Projections are the read models waited for after a write; none means all.
+	Projections []string
+	// CachedStreams bounds how many streams' states are kept between
+	// commands, so that loading a long stream reads only its new events.
+	// Default 4096.
+	CachedStreams int
+}
+
+// Validate reports every missing or bad setting.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("store: required"))
+	}
+	if c.Waiter == nil {
+		errs = append(errs, errors.New("waiter: required"))
+	}
+	if c.Secrets == nil {
+		errs = append(errs, errors.New("secrets: required"))
+	}
+	if c.Pools == nil {
+		errs = append(errs, errors.New("pools: required"))
+	}
+	if c.ServerURL == "" {
+		errs = append(errs, errors.New("server url: required"))
+	}
+	if c.NATSURL == "" {
+		errs = append(errs, errors.New("nats url: required"))
+	}
+	if c.MaxAttempts < 0 {
+		errs = append(errs, fmt.Errorf("max attempts %d: must not be negative", c.MaxAttempts))
+	}
+	if c.ReadTimeout < 0 {
+		errs = append(errs, fmt.Errorf("read timeout %s: must not be negative", c.ReadTimeout))
+	}
+	if c.CachedStreams < 0 {
+		errs = append(errs, fmt.Errorf("cached streams %d: must not be negative", c.CachedStreams))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) defaults() {
+	if c.Git == nil {
+		c.Git = GitResolver{Timeout: 30 * time.Second}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 5
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 5 * time.Second
+	}
+	if c.CachedStreams == 0 {
+		c.CachedStreams = 4096
+	}
+}
+
+// Service executes commands. It is safe for concurrent use.
+type Service struct {
+	cfg      Config
+	registry *eventstore.Registry
+	log      *slog.Logger
+	cache    *stateCache
+}
+
+// New returns a Service. The store's registry must know the events of
+// Registry (the domain's and the name reservations).
+func New(cfg Config) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("commands config: %w", err)
+	}
+	cfg.defaults()
+	reg := cfg.Store.Registry()
+	for _, e := range nameEvents() {
+		if _, _, err := reg.TypeOf(e); err != nil {
+			return nil, fmt.Errorf("commands: the store's registry lacks the name reservation events (build it with commands.Registry): %w", err)
+		}
+	}
+	return &Service{cfg: cfg, registry: reg, log: cfg.Logger.With("component", "commands"), cache: newStateCache(cfg.CachedStreams)}, nil
+}
+
+// Caller is who runs a command.
+type Caller struct {
+	// Actor names the caller in events ("user:ada", "system:scheduler").
+	Actor string
+	// Admin may force what others may not (releasing someone else's lock).
+	Admin bool
+}
+
+// now returns the command time: UTC, at the store's microsecond precision,
+// so that the times in events equal the times read back.
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }

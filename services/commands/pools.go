@@ -1,0 +1,239 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gantryhq/gantry/domain"
+	"github.com/gantryhq/gantry/domain/ids"
+	"github.com/gantryhq/gantry/domain/worker"
+	"github.com/gantryhq/gantry/domain/workerpool"
+)
+
+// poolKind names worker pools in name reservation messages.
+const poolKind = "worker pool"
+
+// ResolvePool returns the id of the pool ref names: a pool id ("wp_…",
+// returned as is) or a pool name (looked up, case-insensitively). An unknown
+// name is domain.ErrNotFound.
+func (s *Service) ResolvePool(ctx context.Context, ref string) (string, error) {
+	if ref == "" {
+		return "", &domain.ValidationError{Field: "pool", Problem: "must not be empty: give a worker pool id or name"}
+	}
+	if ids.WorkerPool.Validate("pool", ref) == nil {
+		return ref, nil
+	}
+	owner, err := s.nameOwner(ctx, StreamPoolName, ref)
+	if err != nil {
+		return "", err
+	}
+	if owner == "" {
+		return "", fmt.Errorf("worker pool %q: %w", ref, domain.ErrNotFound)
+	}
+	return owner, nil
+}
+
+// resolvePoolSetting resolves a stack's worker_pool_id setting, given as an
+// id or a name, to the id of an existing pool. "" stays "" (the domain's
+// default, the public pool), and the public pool always exists.
+func (s *Service) resolvePoolSetting(ctx context.Context, ref string) (string, error) {
+	const field = "worker_pool_id"
+	if ref == "" || ref == ids.PublicPool {
+		return ref, nil
+	}
+	id, err := s.ResolvePool(ctx, ref)
+	if errors.Is(err, domain.ErrNotFound) {
+		return "", &domain.ValidationError{Field: field, Problem: fmt.Sprintf("no worker pool %q", ref)}
+	}
+	if err != nil {
+		return "", err
+	}
+	pool, err := load(ctx, s, poolStream(id), workerpool.Decide, (*workerpool.State).Apply)
+	if err != nil {
+		return "", err
+	}
+	if !pool.state.Exists() {
+		return "", &domain.ValidationError{Field: field, Problem: fmt.Sprintf("no worker pool %q", ref)}
+	}
+	return id, nil
+}
+
+// checkPoolName refuses names that would read as pool ids.
+func checkPoolName(name string) error {
+	if strings.HasPrefix(name, string(ids.WorkerPool)+"_") {
+		return &domain.ValidationError{Field: "name", Problem: fmt.Sprintf("must not start with %q: that prefix is for worker pool ids", string(ids.WorkerPool)+"_")}
+	}
+	return nil
+}
+
+// NewPool is what a private worker pool is created from.
+type NewPool struct {
+	Name          string
+	CSR           []byte // PEM
+	Description   string
+	Labels        []string
+	DriftRunLimit int
+}
+
+// CreatePool creates a private pool: the CA signs a certificate from the
+// CSR, a fresh secret is made (only its hash is stored), and the pool and
+// its name reservation are appended together. It returns the pool id and
+// the pool token, which holds the secret: it cannot be shown again.
+func (s *Service) CreatePool(ctx context.Context, c Caller, in NewPool) (poolID, token string, err error) {
+	if err := checkPoolName(in.Name); err != nil {
+		return "", "", err
+	}
+	if poolID, err = newID(ids.WorkerPool); err != nil {
+		return "", "", err
+	}
+	cert, err := s.cfg.Pools.Certify(ctx, poolID, in.CSR)
+	if err != nil {
+		return "", "", err
+	}
+	secret, hash, err := s.cfg.Pools.NewSecret()
+	if err != nil {
+		return "", "", fmt.Errorf("new pool secret: %w", err)
+	}
+	at := s.now()
+	_, err = s.execute(ctx, "create worker pool", func(ctx context.Context, u *unit) error {
+		pool, err := poolOf(ctx, u, poolID)
+		if err != nil {
+			return err
+		}
+		if _, err := pool.do(workerpool.Create{
+			PoolID: poolID, Name: in.Name, Description: in.Description, Labels: in.Labels, DriftRunLimit: in.DriftRunLimit,
+			Certificate: cert, SecretHash: hash, Actor: c.Actor, At: at,
+		}); err != nil {
+			return csrField(err)
+		}
+		return reserveName(ctx, u, StreamPoolName, poolKind, in.Name, poolID, c.Actor, at)
+	})
+	if err != nil {
+		return "", "", err
+	}
+	s.log.InfoContext(ctx, "worker pool created", "pool_id", poolID, "actor", c.Actor, "certificate_fingerprint", cert.Fingerprint)
+	token, err = s.poolToken(poolID, secret, cert.PEM)
+	return poolID, token, err
+}
+
+// ResetPool gives a pool a new certificate (from a new CSR) and a new
+// secret: tokens made before stop working. It returns the new token.
+func (s *Service) ResetPool(ctx context.Context, c Caller, ref string, csr []byte) (poolID, token string, err error) {
+	if poolID, err = s.ResolvePool(ctx, ref); err != nil {
+		return "", "", err
+	}
+	// Refuse an unknown pool before the CA signs anything for it.
+	pool, err := load(ctx, s, poolStream(poolID), workerpool.Decide, (*workerpool.State).Apply)
+	if err != nil {
+		return "", "", err
+	}
+	if !pool.state.Exists() {
+		return "", "", fmt.Errorf("worker pool %s: %w", poolID, domain.ErrNotFound)
+	}
+	cert, err := s.cfg.Pools.Certify(ctx, poolID, csr)
+	if err != nil {
+		return "", "", err
+	}
+	secret, hash, err := s.cfg.Pools.NewSecret()
+	if err != nil {
+		return "", "", fmt.Errorf("new pool secret: %w", err)
+	}
+	at := s.now()
+	_, err = s.execute(ctx, "reset worker pool", func(ctx context.Context, u *unit) error {
+		pool, err := poolOf(ctx, u, poolID)
+		if err != nil {
+			return err
+		}
+		_, err = pool.do(workerpool.Reset{Certificate: cert, SecretHash: hash, Actor: c.Actor, At: at})
+		return csrField(err)
+	})
+	if err != nil {
+		return "", "", err
+	}
+	s.log.InfoContext(ctx, "worker pool reset", "pool_id", poolID, "actor", c.Actor, "certificate_fingerprint", cert.Fingerprint)
+	token, err = s.poolToken(poolID, secret, cert.PEM)
+	return poolID, token, err
+}
+
+func (s *Service) poolToken(poolID, secret, certPEM string) (string, error) {
+	token, err := s.cfg.Pools.Token(PoolToken{
+		ServerURL: s.cfg.ServerURL, NATSURL: s.cfg.NATSURL, PoolID: poolID, PoolSecret: secret, Certificate: certPEM,
+	})
+	if err != nil {
+		return "", fmt.Errorf("encode the token of pool %s: %w", poolID, err)
+	}
+	return token, nil
+}
+
+// CyclePool asks every worker of the pool to exit.
+func (s *Service) CyclePool(ctx context.Context, c Caller, ref string) (string, error) {
+	poolID, err := s.ResolvePool(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	_, err = s.execute(ctx, "cycle worker pool", func(ctx context.Context, u *unit) error {
+		pool, err := poolOf(ctx, u, poolID)
+		if err != nil {
+			return err
+		}
+		if !pool.state.Exists() {
+			return fmt.Errorf("worker pool %s: %w", poolID, domain.ErrNotFound)
+		}
+		_, err = pool.do(workerpool.Cycle{Actor: c.Actor, At: s.now()})
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	s.log.InfoContext(ctx, "worker pool cycle requested", "pool_id", poolID, "actor", c.Actor)
+	return poolID, nil
+}
+
+// DrainWorker stops a worker of the pool from taking new runs.
+func (s *Service) DrainWorker(ctx context.Context, c Caller, poolRef, workerID string) (string, error) {
+	return s.workerCommand(ctx, c, "drain worker", poolRef, workerID, worker.Drain{Actor: c.Actor})
+}
+
+// UndrainWorker lets a drained worker of the pool take runs again.
+func (s *Service) UndrainWorker(ctx context.Context, c Caller, poolRef, workerID string) (string, error) {
+	return s.workerCommand(ctx, c, "undrain worker", poolRef, workerID, worker.Undrain{Actor: c.Actor})
+}
+
+// workerCommand executes cmd (Drain or Undrain, stamped here) on a worker
+// that must belong to the pool; it returns the worker id.
+func (s *Service) workerCommand(ctx context.Context, c Caller, op, poolRef, workerID string, cmd worker.Command) (string, error) {
+	if err := ids.Worker.Validate("worker", workerID); err != nil {
+		return "", err
+	}
+	poolID, err := s.ResolvePool(ctx, poolRef)
+	if err != nil {
+		return "", err
+	}
+	_, err = s.execute(ctx, op, func(ctx context.Context, u *unit) error {
+		w, err := workerOf(ctx, u, workerID)
+		if err != nil {
+			return err
+		}
+		if !w.state.Exists() || w.state.PoolID() != poolID {
+			return fmt.Errorf("worker %s in pool %s: %w", workerID, poolID, domain.ErrNotFound)
+		}
+		switch cmd := cmd.(type) {
+		case worker.Drain:
+			cmd.At = s.now()
+			_, err = w.do(cmd)
+		case worker.Undrain:
+			cmd.At = s.now()
+			_, err = w.do(cmd)
+		default:
+			err = fmt.Errorf("%s: unexpected worker command %T", op, cmd)
+		}
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	s.log.InfoContext(ctx, op, "pool_id", poolID, "worker_id", workerID, "actor", c.Actor)
+	return workerID, nil
+}

@@ -1,0 +1,211 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gantryhq/gantry/domain"
+	"github.com/gantryhq/gantry/domain/ids"
+	"github.com/gantryhq/gantry/domain/stack"
+)
+
+// stackKind names stacks in name reservation messages.
+const stackKind = "stack"
+
+// ResolveStack returns the id of the stack ref names: ref is a stack id
+// ("stk_…", returned as is) or a stack name (looked up, case-insensitively).
+// An unknown name is domain.ErrNotFound.
+func (s *Service) ResolveStack(ctx context.Context, ref string) (string, error) {
+	if ref == "" {
+		return "", &domain.ValidationError{Field: "stack", Problem: "must not be empty: give a stack id or name"}
+	}
+	if ids.Stack.Validate("stack", ref) == nil {
+		return ref, nil
+	}
+	owner, err := s.nameOwner(ctx, StreamStackName, ref)
+	if err != nil {
+		return "", err
+	}
+	if owner == "" {
+		return "", fmt.Errorf("stack %q: %w", ref, domain.ErrNotFound)
+	}
+	return owner, nil
+}
+
+// checkStackName refuses names that would read as stack ids.
+func checkStackName(name string) error {
+	if strings.HasPrefix(name, string(ids.Stack)+"_") {
+		return &domain.ValidationError{Field: "name", Problem: fmt.Sprintf("must not start with %q: that prefix is for stack ids", string(ids.Stack)+"_")}
+	}
+	return nil
+}
+
+// CreateStack creates a stack and reserves its name, in one append. The
+// worker pool may be given by id or name; it must exist (the public pool
+// always does).
+func (s *Service) CreateStack(ctx context.Context, c Caller, settings stack.Settings, managedState bool) (string, error) {
+	if err := checkStackName(settings.Name); err != nil {
+		return "", err
+	}
+	poolID, err := s.resolvePoolSetting(ctx, settings.WorkerPoolID)
+	if err != nil {
+		return "", err
+	}
+	settings.WorkerPoolID = poolID
+	id, err := newID(ids.Stack)
+	if err != nil {
+		return "", err
+	}
+	at := s.now()
+	_, err = s.execute(ctx, "create stack", func(ctx context.Context, u *unit) error {
+		stk, err := stackOf(ctx, u, id)
+		if err != nil {
+			return err
+		}
+		if _, err := stk.do(stack.Create{StackID: id, Settings: settings, ManagedState: managedState, Actor: c.Actor, At: at}); err != nil {
+			return err
+		}
+		return reserveName(ctx, u, StreamStackName, stackKind, settings.Name, id, c.Actor, at)
+	})
+	if err != nil {
+		return "", err
+	}
+	s.log.InfoContext(ctx, "stack created", "stack_id", id, "actor", c.Actor)
+	return id, nil
+}
+
+// UpdateStack changes a stack's settings: change edits a copy of the
+// current ones. A new name is reserved and the old one released in the same
+// append.
+func (s *Service) UpdateStack(ctx context.Context, c Caller, ref string, change func(*stack.Settings)) (string, error) {
+	id, err := s.ResolveStack(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	_, err = s.execute(ctx, "update stack", func(ctx context.Context, u *unit) error {
+		stk, err := stackOf(ctx, u, id)
+		if err != nil {
+			return err
+		}
+		if !stk.state.Exists() {
+			return fmt.Errorf("stack %s: %w", id, domain.ErrNotFound)
+		}
+		old := stk.state.Settings()
+		next := stk.state.Settings()
+		change(&next)
+		if err := checkStackName(next.Name); err != nil {
+			return err
+		}
+		if next.WorkerPoolID != old.WorkerPoolID {
+			if next.WorkerPoolID, err = s.resolvePoolSetting(ctx, next.WorkerPoolID); err != nil {
+				return err
+			}
+		}
+		at := s.now()
+		if _, err := stk.do(stack.UpdateSettings{Settings: next, Actor: c.Actor, At: at}); err != nil {
+			return err
+		}
+		if strings.EqualFold(old.Name, next.Name) {
+			return nil
+		}
+		if err := releaseName(ctx, u, StreamStackName, stackKind, old.Name, id, c.Actor, at); err != nil {
+			return err
+		}
+		return reserveName(ctx, u, StreamStackName, stackKind, next.Name, id, c.Actor, at)
+	})
+	if err != nil {
+		return "", err
+	}
+	s.log.InfoContext(ctx, "stack updated", "stack_id", id, "actor", c.Actor)
+	return id, nil
+}
+
+// DeleteStack deletes a stack no run holds or waits for, and frees its name.
+func (s *Service) DeleteStack(ctx context.Context, c Caller, ref string) (string, error) {
+	return s.stackCommand(ctx, c, "delete stack", ref, func(ctx context.Context, u *unit, stk *stackAggregate, at time.Time) error {
+		name := stk.state.Settings().Name
+		if _, err := stk.do(stack.Delete{Actor: c.Actor, At: at}); err != nil {
+			return err
+		}
+		return releaseName(ctx, u, StreamStackName, stackKind, name, stk.state.ID(), c.Actor, at)
+	})
+}
+
+// LockStack takes the manual lock for the caller.
+func (s *Service) LockStack(ctx context.Context, c Caller, ref, note string) (string, error) {
+	return s.stackCommand(ctx, c, "lock stack", ref, func(_ context.Context, _ *unit, stk *stackAggregate, at time.Time) error {
+		_, err := stk.do(stack.Lock{Note: note, Actor: c.Actor, At: at})
+		return err
+	})
+}
+
+// UnlockStack releases the manual lock and hands the run lock to the head
+// of the queue, in one append. Only the holder may unlock, or an
+// administrator with force.
+func (s *Service) UnlockStack(ctx context.Context, c Caller, ref string, force bool) (string, error) {
+	if force && !c.Admin {
+		return "", fmt.Errorf("force unlock: only administrators may release someone else's lock: %w", ErrPermissionDenied)
+	}
+	return s.stackCommand(ctx, c, "unlock stack", ref, func(ctx context.Context, u *unit, stk *stackAggregate, at time.Time) error {
+		if _, err := stk.do(stack.Unlock{Force: force, Actor: c.Actor, At: at}); err != nil {
+			return err
+		}
+		return handOn(ctx, u, stk, c.Actor, at)
+	})
+}
+
+// SetStackEnv sets an environment variable. A secret value is encrypted
+// here, before the command is built: the domain and the events only ever
+// see its ciphertext.
+func (s *Service) SetStackEnv(ctx context.Context, c Caller, ref, key, value string, secret bool) (string, error) {
+	cmd := stack.SetEnv{Key: key, Value: value, Secret: secret, Actor: c.Actor}
+	if secret {
+		// Check the key first: a bad key must fail the same way for a secret.
+		if _, _, err := stack.ParseEnvKey(key); err != nil {
+			return "", err
+		}
+		ciphertext, err := s.cfg.Secrets.Encrypt(ctx, []byte(value))
+		if err != nil {
+			return "", fmt.Errorf("encrypt the value of %s: %w", key, err)
+		}
+		cmd.Value, cmd.Ciphertext = "", ciphertext
+	}
+	return s.stackCommand(ctx, c, "set stack env", ref, func(_ context.Context, _ *unit, stk *stackAggregate, at time.Time) error {
+		cmd.At = at
+		_, err := stk.do(cmd)
+		return err
+	})
+}
+
+// DeleteStackEnv removes an environment variable.
+func (s *Service) DeleteStackEnv(ctx context.Context, c Caller, ref, key string) (string, error) {
+	return s.stackCommand(ctx, c, "delete stack env", ref, func(_ context.Context, _ *unit, stk *stackAggregate, at time.Time) error {
+		_, err := stk.do(stack.DeleteEnv{Key: key, Actor: c.Actor, At: at})
+		return err
+	})
+}
+
+// stackCommand resolves ref and executes fn on the loaded stack.
+func (s *Service) stackCommand(ctx context.Context, c Caller, op, ref string, fn func(context.Context, *unit, *stackAggregate, time.Time) error) (string, error) {
+	id, err := s.ResolveStack(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	_, err = s.execute(ctx, op, func(ctx context.Context, u *unit) error {
+		stk, err := stackOf(ctx, u, id)
+		if err != nil {
+			return err
+		}
+		if !stk.state.Exists() {
+			return fmt.Errorf("stack %s: %w", id, domain.ErrNotFound)
+		}
+		return fn(ctx, u, stk, s.now())
+	})
+	if err != nil {
+		return "", err
+	}
+	s.log.InfoContext(ctx, op, "stack_id", id, "actor", c.Actor)
+	return id, nil
+}
