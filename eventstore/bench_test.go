@@ -40,15 +40,7 @@ var benchSeconds = func() int {
 func benchServer(b *testing.B) (*pgserver.Server, *pgxpool.Pool, string) {
 	b.Helper()
 	ctx := context.Background()
-	srv, err := pgserver.Start(ctx, pgserver.Config{DataDir: testenv.ClusterDir(b), Durable: true,
-		Settings: map[string]string{"shared_buffers": "512MB", "max_wal_size": "4GB"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = srv.Stop(context.Background()) })
-	if err := srv.CreateDatabase(ctx, "bench"); err != nil {
-		b.Fatal(err)
-	}
+	srv := testenv.DurablePostgres(b)
 	cfg, err := pgxpool.ParseConfig(srv.URL("bench"))
 	if err != nil {
 		b.Fatal(err)

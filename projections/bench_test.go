@@ -14,7 +14,6 @@ import (
 
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/projections"
-	"github.com/gantryhq/gantry/services/pgserver"
 	"github.com/gantryhq/gantry/services/testenv"
 )
 
@@ -66,15 +65,7 @@ func BenchmarkRebuild(b *testing.B) {
 func benchPool(b *testing.B) *pgxpool.Pool {
 	b.Helper()
 	ctx := context.Background()
-	srv, err := pgserver.Start(ctx, pgserver.Config{DataDir: testenv.ClusterDir(b), Durable: true,
-		Settings: map[string]string{"shared_buffers": "512MB", "max_wal_size": "4GB"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = srv.Stop(context.Background()) })
-	if err := srv.CreateDatabase(ctx, "bench"); err != nil {
-		b.Fatal(err)
-	}
+	srv := testenv.DurablePostgres(b)
 	cfg, err := pgxpool.ParseConfig(srv.URL("bench"))
 	if err != nil {
 		b.Fatal(err)

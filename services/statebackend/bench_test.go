@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/gantryhq/gantry/domain/run"
-	"github.com/gantryhq/gantry/services/pgserver"
 	"github.com/gantryhq/gantry/services/statebackend"
 	"github.com/gantryhq/gantry/services/testenv"
 )
@@ -31,14 +30,7 @@ import (
 func BenchmarkStateBackend(b *testing.B) {
 	const clientsMax = 8
 	ctx := context.Background()
-	srv, err := pgserver.Start(ctx, pgserver.Config{DataDir: testenv.ClusterDir(b), Durable: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = srv.Stop(context.Background()) })
-	if err := srv.CreateDatabase(ctx, "bench"); err != nil {
-		b.Fatal(err)
-	}
+	srv := testenv.DurablePostgres(b)
 	e := newEnvOn(b, srv.URL("bench"), statebackend.Config{})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clientsMax * 2}}
 	b.Cleanup(client.CloseIdleConnections)

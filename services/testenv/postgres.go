@@ -249,3 +249,22 @@ func ClusterDir(t testing.TB) string {
 	}
 	return filepath.Join(dir, "pg")
 }
+
+// DurablePostgres starts a durable cluster of the test's own (fsync on, as
+// in production) with a database "bench", stopped after the test, and
+// returns it. Benchmarks use it: the shared throwaway cluster runs with
+// fsync off, which would flatter every write.
+func DurablePostgres(t testing.TB) *pgserver.Server {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := pgserver.Start(ctx, pgserver.Config{DataDir: ClusterDir(t), Durable: true,
+		Settings: map[string]string{"shared_buffers": "512MB", "max_wal_size": "4GB"}})
+	if err != nil {
+		t.Fatalf("durable cluster: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
+	if err := srv.CreateDatabase(ctx, "bench"); err != nil {
+		t.Fatalf("durable cluster: %v", err)
+	}
+	return srv
+}
