@@ -12,6 +12,7 @@ import (
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/stack"
+	"github.com/gantryhq/gantry/services/statebackend"
 )
 
 // Job describes one run, or the apply part of a confirmed run, as the
@@ -68,7 +69,7 @@ type Job struct {
 // OverrideFile is the name of the backend override file in the project root.
 // Terraform reads files ending in _override.tf last and merges them over the
 // rest of the configuration.
-const OverrideFile = "gantry_backend_override.tf"
+const OverrideFile = statebackend.OverrideFileName
 
 // Variable is one environment variable given to a run.
 type Variable struct {

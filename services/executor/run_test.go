@@ -309,3 +309,24 @@ func assertEmptyDir(t *testing.T, dir string) {
 		t.Errorf("%s was left in the work directory", e.Name())
 	}
 }
+
+func TestManagedStateRefusesTheCodesOwnBackend(t *testing.T) {
+	repo, commit := newRepo(t, map[string]string{
+		"main.tf":    demoConfig,
+		"backend.tf": "terraform {\n  backend \"s3\" {\n    bucket = \"theirs\"\n  }\n}\n",
+	})
+	h := newHarness(t, nil)
+	j := job(repo, commit)
+	j.BackendOverride = []byte("terraform {\n  backend \"local\" {}\n}\n")
+	j.Debug = true // so that an init that ran would show as "+ terraform init"
+	rec := newRecorder()
+	res := h.run(t, j, rec)
+	rec.check(t)
+	if res.Status != run.Failed {
+		t.Fatalf("result = %s %q: a run whose code declares its own backend must fail", res.Status, res.Note)
+	}
+	log := rec.log(run.PhaseInitializing)
+	if !strings.Contains(log, "backend.tf") || !strings.Contains(log, "remove") || strings.Contains(log, "+ terraform init") {
+		t.Fatalf("INITIALIZING log does not name backend.tf and say to remove the block (or init ran):\n%s", log)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/services/statebackend"
 )
 
 // Exit statuses of `plan -detailed-exitcode`.
@@ -16,6 +17,13 @@ const (
 func (x *execution) initialize(ctx context.Context, ph *phase) *failure {
 	if f := x.hooks(ctx, ph, "before_init", x.job.Hooks.BeforeInit); f != nil {
 		return x.afterRun(ctx, ph, f)
+	}
+	// With managed state, a backend of the code's own would silently win
+	// over (or clash with) the override: refuse it, naming the file.
+	if x.job.BackendOverride != nil {
+		if err := statebackend.CheckNoBackend(x.ws.project); err != nil {
+			return x.afterRun(ctx, ph, x.fail(ph, ExitNoProcess, "%v", err))
+		}
 	}
 	code, err := x.runTool(ctx, ph, "init", "-input=false")
 	if f := x.toolFailure(ph, "init", code, err); f != nil {
