@@ -77,7 +77,7 @@ Ctrl-C stops everything.`,
 				fmt.Fprintf(out, "%-9s %s\n", c.Name, c.Where)
 			}
 			return runServer(ctx, stack.Pool, stack.Bus, serverConfig{
-				listen: listen, publicURL: publicURL, secretsURL: secretsURL, adminCredentials: credentials, log: log,
+				listen: listen, publicURL: publicURL, secretsURL: secretsURL, blobURL: stack.BlobURL, adminCredentials: credentials, log: log,
 				ready: func(lines []component) {
 					for _, c := range lines {
 						fmt.Fprintf(out, "%-9s %s\n", c.name, c.where)

@@ -21,6 +21,7 @@ import (
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/proto/gen/gantry/v1/gantryv1connect"
 	"github.com/gantryhq/gantry/services/auth"
+	"github.com/gantryhq/gantry/services/blob"
 	"github.com/gantryhq/gantry/services/commands"
 	"github.com/gantryhq/gantry/services/testenv"
 )
@@ -35,12 +36,14 @@ type testServer struct {
 	dbURL     string
 	natsURL   string
 	configDir string // holds credentials.json with the admin token
+	blobURL   string // the server's bucket
 	pool      *pgxpool.Pool
 	store     *eventstore.Store
 	keys      *serverKeys
 }
 
-func startServer(t testing.TB) *testServer {
+// startServer starts the server; opts change its configuration first.
+func startServer(t testing.TB, opts ...func(*serverConfig)) *testServer {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts PostgreSQL, NATS and the server")
@@ -58,18 +61,24 @@ func startServer(t testing.TB) *testServer {
 	}
 	secretsURL := "base64key://" + base64.URLEncoding.EncodeToString(key)
 	configDir := t.TempDir()
+	blobURL, err := blob.FileURL(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	listen := freeAddr(t)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	ready := make(chan []component, 1)
 	done := make(chan error, 1)
-	go func() {
-		done <- runServer(runCtx, pool, nats.Bus(), serverConfig{
-			listen: listen, secretsURL: secretsURL, adminCredentials: filepath.Join(configDir, "credentials.json"),
-			log:   slog.New(slog.NewJSONHandler(&testWriter{t: t, prefix: "server: "}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-			ready: func(lines []component) { ready <- lines },
-		})
-	}()
+	cfg := serverConfig{
+		listen: listen, secretsURL: secretsURL, blobURL: blobURL, adminCredentials: filepath.Join(configDir, "credentials.json"),
+		log:   slog.New(slog.NewJSONHandler(&testWriter{t: t, prefix: "server: "}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		ready: func(lines []component) { ready <- lines },
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	go func() { done <- runServer(runCtx, pool, nats.Bus(), cfg) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -97,7 +106,7 @@ func startServer(t testing.TB) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = keys.close() })
-	return &testServer{url: "http://" + listen, dbURL: dbURL, natsURL: nats.URL(), configDir: configDir, pool: pool, store: store, keys: keys}
+	return &testServer{url: "http://" + listen, dbURL: dbURL, natsURL: nats.URL(), configDir: configDir, blobURL: blobURL, pool: pool, store: store, keys: keys}
 }
 
 // token issues an API token for subject with role.

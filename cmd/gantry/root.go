@@ -43,7 +43,7 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	flags.StringVar(&g.token, "token", "", "API token, sent as a bearer token (env GANTRY_TOKEN)")
 	flags.StringVarP(&g.output, "output", "o", outputTable, "output format: table or json")
 
-	root.AddCommand(newStackCommand(g), newRunCommand(g), newTaskCommand(g), newPoolCommand(g),
+	root.AddCommand(newStackCommand(g), newRunCommand(g), newTaskCommand(g), newPoolCommand(g), newStateCommand(g),
 		newEventsCommand(g), newVersionCommand(g), newDevCommand(getenv), newServerCommand(getenv), newProjectorCommand(getenv),
 		newMigrateCommand(getenv))
 	return root

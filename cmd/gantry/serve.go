@@ -12,8 +12,10 @@ import (
 
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/api"
+	"github.com/gantryhq/gantry/services/blob"
 	"github.com/gantryhq/gantry/services/bus"
 	"github.com/gantryhq/gantry/services/commands"
+	"github.com/gantryhq/gantry/services/statebackend"
 )
 
 // serverConfig is what a server process needs besides its infrastructure.
@@ -24,6 +26,11 @@ type serverConfig struct {
 	publicURL string
 	// secretsURL opens the secrets keeper. Required.
 	secretsURL string
+	// blobURL opens the bucket of managed state (and other objects). Required.
+	blobURL string
+	// maxStateSize bounds a managed state file; 0 is the state backend's
+	// default.
+	maxStateSize int64
 	// adminCredentials, when set, is where the admin token is kept (gantry
 	// dev): created on first start, reused afterwards.
 	adminCredentials string
@@ -36,7 +43,8 @@ type component struct{ name, where string }
 
 // runServer runs the server-side services on pool and b until ctx ends:
 // the schema migrations, the relay (standing by while another process's is
-// active), the projector, and the Connect API behind authentication.
+// active), the projector, the Connect API behind authentication, and the
+// managed-state http backend under statebackend.PathPrefix.
 func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverConfig) error {
 	log := cfg.log
 	if _, err := eventstore.Migrate(ctx, pool); err != nil {
@@ -54,6 +62,15 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 		return err
 	}
 	defer keys.close()
+	bucket, err := blob.Open(ctx, cfg.blobURL)
+	if err != nil {
+		return err
+	}
+	defer bucket.Close()
+	states, err := statebackend.New(store, pool, bucket, statebackend.Config{MaxStateSize: cfg.maxStateSize, Logger: log})
+	if err != nil {
+		return err
+	}
 
 	nc, err := b.Connect("gantry-server")
 	if err != nil {
@@ -81,7 +98,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 		publicURL = "http://" + cfg.listen
 	}
 	routes, err := apiRoutes(apiDeps{
-		pool: pool, store: store, watcher: watcher, waiter: proj.waiter, keys: keys,
+		pool: pool, store: store, watcher: watcher, waiter: proj.waiter, keys: keys, states: states,
 		publicURL: publicURL, natsURL: b.URL(), log: log,
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/gantryhq/gantry/services/api"
 	"github.com/gantryhq/gantry/services/auth"
 	"github.com/gantryhq/gantry/services/commands"
+	"github.com/gantryhq/gantry/services/statebackend"
 )
 
 // apiDeps is what the Connect services are built from.
@@ -21,15 +22,17 @@ type apiDeps struct {
 	watcher            *eventstore.Watcher
 	waiter             *projections.Waiter
 	keys               *serverKeys
+	states             *statebackend.Service
 	publicURL, natsURL string
 	log                *slog.Logger
 }
 
 // apiRoutes builds the command layer and every Connect service, each
-// behind the authentication interceptor.
+// behind the authentication interceptor, and mounts the managed-state http
+// backend (which authenticates runs with its own credentials).
 func apiRoutes(d apiDeps) ([]api.Route, error) {
 	cmds, err := commands.New(commands.Config{
-		Store: d.store, Waiter: d.waiter, Secrets: d.keys.keeper, Pools: commands.CAPools{CA: d.keys.ca},
+		Store: d.store, Waiter: d.waiter, Secrets: d.keys.keeper, Pools: commands.CAPools{CA: d.keys.ca}, State: d.states,
 		ServerURL: d.publicURL, NATSURL: d.natsURL, Logger: d.log,
 	})
 	if err != nil {
@@ -46,6 +49,8 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 		api.NewStackService(cmds, queries, identify, d.log).Route(authn),
 		api.NewRunService(cmds, queries, identify, d.log).Route(authn),
 		api.NewPoolService(cmds, queries, identify, d.log).Route(authn),
+		api.NewStateService(d.states, cmds, identify, d.log).Route(authn),
+		{Path: statebackend.PathPrefix, Handler: d.states.Handler()},
 	}, nil
 }
 

@@ -20,10 +20,12 @@ func newServerCommand(getenv func(string) string) *cobra.Command {
 processes may run against the same database and NATS: one relay is active, the
 others stand by; the projectors share the work.
 
-Needs GANTRY_DATABASE_URL, GANTRY_NATS_URL and GANTRY_SECRETS_URL (the keeper
+Needs GANTRY_DATABASE_URL, GANTRY_NATS_URL, GANTRY_SECRETS_URL (the keeper
 that encrypts secret values and the server's keys: base64key://<32 bytes in
-base64url>, or a KMS URL). Pool tokens send launchers to --public-url and to
-GANTRY_NATS_URL.`,
+base64url>, or a KMS URL) and GANTRY_BLOB_URL (the object storage that keeps
+managed Terraform state: file:///var/lib/gantry/blobs, s3://bucket, ...; every
+server replica must use the same bucket). Pool tokens send launchers to
+--public-url and to GANTRY_NATS_URL.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(getenv)
@@ -37,6 +39,10 @@ GANTRY_NATS_URL.`,
 			secretsURL := getenv("GANTRY_SECRETS_URL")
 			if secretsURL == "" {
 				return errNoSecretsURL
+			}
+			blobURL := getenv("GANTRY_BLOB_URL")
+			if blobURL == "" {
+				return fmt.Errorf("server needs GANTRY_BLOB_URL: the object storage of managed Terraform state, such as file:///var/lib/gantry/blobs or s3://bucket (the same for every replica)")
 			}
 			if publicURL == "" {
 				publicURL = defaultPublicURL(listen)
@@ -52,7 +58,7 @@ GANTRY_NATS_URL.`,
 				return err
 			}
 			defer b.Shutdown()
-			return runServer(ctx, pool, b, serverConfig{listen: listen, publicURL: publicURL, secretsURL: secretsURL, log: log})
+			return runServer(ctx, pool, b, serverConfig{listen: listen, publicURL: publicURL, secretsURL: secretsURL, blobURL: blobURL, log: log})
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", ":1983", "address of the HTTP API (Connect RPC)")

@@ -30,3 +30,14 @@ func TestDefaultPublicURL(t *testing.T) {
 		}
 	}
 }
+
+func TestServerNeedsABlobURL(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), []string{"server"}, env(map[string]string{
+		"GANTRY_DATABASE_URL": "postgres://gantry@db.invalid/gantry", "GANTRY_NATS_URL": "nats://nats.invalid:4222",
+		"GANTRY_SECRETS_URL": "base64key://smGbjm71Nxd1Ig5FS0wj9SlbzAIrnolCz9bQQ6uAhl4=",
+	}), &stdout, &stderr)
+	if code != 1 || !strings.HasPrefix(stderr.String(), "gantry: server needs GANTRY_BLOB_URL") {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+}

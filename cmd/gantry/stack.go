@@ -24,7 +24,8 @@ func newStackCommand(g *globalOptions) *cobra.Command {
 
 type stackCreateOptions struct {
 	repo, branch, projectRoot, pool, tool, runnerImage, description string
-	autodeploy                                                      bool
+	importState                                                     string
+	autodeploy, managedState                                        bool
 	labels                                                          []string
 }
 
@@ -35,14 +36,32 @@ func newStackCreateCommand(g *globalOptions) *cobra.Command {
 		Short: "Create a stack",
 		Long: `Create a stack: a unit of infrastructure built from the code at --project-root
 of --branch in the Git repository --repo (file://, an absolute path, http(s)://,
-ssh:// or user@host:path). Names are unique, whatever their case.`,
+ssh:// or user@host:path). Names are unique, whatever their case.
+
+--managed-state lets Gantry keep the stack's Terraform state (its http backend,
+versions, locks); it is chosen here and cannot be changed later.
+--import-state FILE (implies --managed-state) stores an existing Terraform state
+file as the stack's state version 1, together with the stack's creation: an
+invalid or too large file creates nothing.`,
 		Example: `  gantry stack create network --repo https://git.example.com/infra.git --project-root network
-  gantry stack create demo --repo file:///srv/git/demo --tool tofu --label team=core --autodeploy`,
+  gantry stack create demo --repo file:///srv/git/demo --tool tofu --label team=core --autodeploy
+  gantry stack create legacy --repo https://git.example.com/infra.git --import-state terraform.tfstate`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tool, err := parseTool(o.tool)
 			if err != nil {
 				return err
+			}
+			managed := o.managedState
+			var imported []byte
+			if o.importState != "" {
+				if cmd.Flags().Changed("managed-state") && !o.managedState {
+					return fmt.Errorf("--import-state needs managed state: drop --managed-state=false")
+				}
+				managed = true
+				if imported, err = readStateFile(o.importState); err != nil {
+					return err
+				}
 			}
 			client, err := g.stackClient()
 			if err != nil {
@@ -51,7 +70,7 @@ ssh:// or user@host:path). Names are unique, whatever their case.`,
 			resp, err := client.CreateStack(cmd.Context(), connect.NewRequest(&gantryv1.CreateStackRequest{
 				Name: args[0], RepositoryUrl: o.repo, Branch: o.branch, ProjectRoot: o.projectRoot,
 				Tool: tool, WorkerPoolId: o.pool, RunnerImage: o.runnerImage, Autodeploy: o.autodeploy,
-				Labels: o.labels, Description: o.description,
+				Labels: o.labels, Description: o.description, ManagedState: managed, ImportState: imported,
 			}))
 			if err != nil {
 				return fmt.Errorf("stack create: %w", err)
@@ -68,6 +87,8 @@ ssh:// or user@host:path). Names are unique, whatever their case.`,
 	f.StringVar(&o.runnerImage, "runner-image", "", "container image of runs (default the pool's)")
 	f.StringVar(&o.description, "description", "", "free-text description")
 	f.BoolVar(&o.autodeploy, "autodeploy", false, "apply tracked runs without waiting for a confirmation")
+	f.BoolVar(&o.managedState, "managed-state", false, "let Gantry keep the Terraform state (cannot be changed later)")
+	f.StringVar(&o.importState, "import-state", "", "Terraform state file to store as state version 1 (implies --managed-state)")
 	f.StringArrayVar(&o.labels, "label", nil, "label such as team=core (repeatable)")
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd

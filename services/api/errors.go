@@ -12,11 +12,13 @@ import (
 	"github.com/gantryhq/gantry/domain"
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/stack"
+	"github.com/gantryhq/gantry/domain/state"
 	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/projections"
 	"github.com/gantryhq/gantry/services/commands"
+	"github.com/gantryhq/gantry/services/statebackend"
 )
 
 // invalidArgumentError says a request field is unacceptable; the client can
@@ -75,6 +77,12 @@ func connectError(log *slog.Logger, err error) error {
 		return connect.NewError(connect.CodeInvalidArgument, errors.New("page_token: "+clientMessage(err)))
 	case errors.Is(err, domain.ErrAlreadyExists):
 		return connect.NewError(connect.CodeAlreadyExists, errors.New(clientMessage(err)))
+	case errors.Is(err, statebackend.ErrCorrupt):
+		// The stored bytes do not match their recorded checksum: the detail
+		// (blob key) goes to the log only.
+		ref := uuid.NewString()
+		log.Error("stored state is corrupt", "err", err, "ref", ref)
+		return connect.NewError(connect.CodeDataLoss, errors.New("stored state does not match its recorded checksum (ref "+ref+")"))
 	case errors.Is(err, commands.ErrPermissionDenied):
 		return connect.NewError(connect.CodePermissionDenied, errors.New(clientMessage(err)))
 	case isFailedPrecondition(err):
@@ -92,11 +100,14 @@ func connectError(log *slog.Logger, err error) error {
 // isFailedPrecondition reports errors that refuse a valid request because
 // of the current state: an illegal run transition (naming the run's state),
 // a stack lock (naming its holder), a gone or busy worker, the public pool,
-// a stack repository that cannot serve a run.
+// a stack repository that cannot serve a run, a state rollback whose
+// preconditions do not hold (or a Terraform lock in the way), a stack
+// without managed state.
 func isFailedPrecondition(err error) bool {
 	for _, target := range []error{
 		run.ErrIllegalTransition, stack.ErrLockedByOther, stack.ErrLockBusy, stack.ErrNotQueued, stack.ErrInUse,
 		worker.ErrGone, worker.ErrNotIdle, workerpool.ErrPublicPool, commands.ErrRepository,
+		state.ErrNotAllowed, state.ErrLocked, state.ErrConflict, statebackend.ErrNotManaged,
 	} {
 		if errors.Is(err, target) {
 			return true

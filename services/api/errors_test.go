@@ -13,10 +13,12 @@ import (
 	"github.com/gantryhq/gantry/domain"
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/stack"
+	"github.com/gantryhq/gantry/domain/state"
 	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/projections"
 	"github.com/gantryhq/gantry/services/commands"
+	"github.com/gantryhq/gantry/services/statebackend"
 )
 
 func TestConnectError(t *testing.T) {
@@ -51,6 +53,13 @@ func TestConnectError(t *testing.T) {
 		{"conflict after retries", fmt.Errorf("trigger run: gave up after 5 attempts: %w",
 			&eventstore.ConflictError{Stream: eventstore.Stream{Type: "stack", ID: "stk_1"}, Expected: 3, Actual: 4}), connect.CodeAborted, "version conflict"},
 		{"unauthenticated", errUnauthenticated, connect.CodeUnauthenticated, "missing or invalid token"},
+		{"rollback not allowed", &state.NotAllowedError{Reason: "a run is in progress on the stack"}, connect.CodeFailedPrecondition, "rollback not allowed: a run is in progress"},
+		{"terraform lock", &state.LockedError{Holder: state.Holder{LockID: "l1", RunID: "run_1"}}, connect.CodeFailedPrecondition, `state is locked: lock "l1" taken by run run_1`},
+		{"state conflict", &state.SerialError{Current: 3, Proposed: 2}, connect.CodeFailedPrecondition, "refusing to move the state backwards"},
+		{"not managed", &notManagedError{stack: "web"}, connect.CodeFailedPrecondition, "stack web does not use managed state"},
+		{"state too large", fmt.Errorf("import_state: %w", &statebackend.TooLargeError{What: "state file", Size: 2048, Max: 1024}), connect.CodeInvalidArgument, "import_state: state file too large: 2.0 KiB is more than the limit of 1.0 KiB"},
+		{"not a state", fmt.Errorf("import_state: %w", &statebackend.InvalidStateError{Problem: `no "lineage" field`}), connect.CodeInvalidArgument, `import_state: not a Terraform state file: no "lineage" field`},
+		{"corrupt", fmt.Errorf("state version 2 (%s): %w", secret, statebackend.ErrCorrupt), connect.CodeDataLoss, "does not match its recorded checksum (ref "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

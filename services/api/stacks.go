@@ -17,7 +17,7 @@ import (
 // StackCommands changes stacks; *commands.Service satisfies it. Each
 // returns the stack's id.
 type StackCommands interface {
-	CreateStack(ctx context.Context, c commands.Caller, settings stack.Settings, managedState bool) (string, error)
+	CreateStack(ctx context.Context, c commands.Caller, settings stack.Settings, managedState bool, importState []byte) (string, error)
 	UpdateStack(ctx context.Context, c commands.Caller, ref string, change func(*stack.Settings)) (string, error)
 	DeleteStack(ctx context.Context, c commands.Caller, ref string) (string, error)
 	LockStack(ctx context.Context, c commands.Caller, ref, note string) (string, error)
@@ -74,7 +74,7 @@ func (s *StackService) CreateStack(ctx context.Context, req *connect.Request[gan
 		Name: m.GetName(), Description: m.GetDescription(), RepositoryURL: m.GetRepositoryUrl(), Branch: m.GetBranch(),
 		ProjectRoot: m.GetProjectRoot(), Tool: tool, WorkerPoolID: m.GetWorkerPoolId(), RunnerImage: m.GetRunnerImage(),
 		Autodeploy: m.GetAutodeploy(), Labels: m.GetLabels(), Hooks: hooksFromProto(m.GetHooks()),
-	}, m.GetManagedState())
+	}, m.GetManagedState(), m.GetImportState())
 	if err != nil {
 		return nil, s.fail(err)
 	}

@@ -92,6 +92,9 @@ type unit struct {
 	s     *Service
 	order []batcher
 	byID  map[string]any // stream id → *aggregate[…]
+	// extra are appends prepared outside the aggregates this package
+	// loads (a state import), appended after theirs.
+	extra []eventstore.Batch
 }
 
 func (s *Service) newUnit() *unit { return &unit{s: s, byID: map[string]any{}} }
@@ -125,5 +128,5 @@ func (u *unit) batches() []eventstore.Batch {
 			out = append(out, b)
 		}
 	}
-	return out
+	return append(out, u.extra...)
 }

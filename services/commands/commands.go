@@ -76,6 +76,14 @@ type BranchResolver interface {
 	Head(ctx context.Context, repo, branch string) (string, error)
 }
 
+// StateImporter prepares the import of a state file into a stack being
+// created; *statebackend.Service satisfies it. StageImport validates the
+// file, stores its bytes and returns the state stream's first events, which
+// CreateStack appends together with the stack's.
+type StateImporter interface {
+	StageImport(ctx context.Context, stackID string, stateJSON []byte, actor string) (eventstore.Batch, error)
+}
+
 // Config configures a Service.
 type Config struct {
 	// Store holds the events. Required.
@@ -86,6 +94,9 @@ type Config struct {
 	Secrets Encrypter
 	// Pools signs pool certificates. Required.
 	Pools PoolAuthority
+	// State imports state files at stack creation. Default: none, and
+	// CreateStack refuses an import.
+	State StateImporter
 	// Git resolves branch heads. Default: GitResolver with a 30 s timeout.
 	Git BranchResolver
 	// ServerURL and NATSURL are what pool tokens send launchers to. Required.

@@ -43,7 +43,7 @@ func (s *interferingStore) AppendAll(ctx context.Context, batches ...eventstore.
 
 func newStack(t *testing.T, s *commands.Service, name string) string {
 	t.Helper()
-	id, err := s.CreateStack(ctxFor(t), alice, stack.Settings{Name: name, RepositoryURL: "https://git.example.com/infra.git"}, false)
+	id, err := s.CreateStack(ctxFor(t), alice, stack.Settings{Name: name, RepositoryURL: "https://git.example.com/infra.git"}, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

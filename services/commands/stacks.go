@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/gantryhq/gantry/domain"
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/domain/stack"
+	"github.com/gantryhq/gantry/eventstore"
 )
 
 // stackKind names stacks in name reservation messages.
@@ -44,10 +46,18 @@ func checkStackName(name string) error {
 
 // CreateStack creates a stack and reserves its name, in one append. The
 // worker pool may be given by id or name; it must exist (the public pool
-// always does).
-func (s *Service) CreateStack(ctx context.Context, c Caller, settings stack.Settings, managedState bool) (string, error) {
+// always does). A non-empty importState (managed state only) becomes the
+// stack's state version 1 in the same append: its bytes are stored first
+// (an orphan blob, should the append fail, is harmless).
+func (s *Service) CreateStack(ctx context.Context, c Caller, settings stack.Settings, managedState bool, importState []byte) (string, error) {
 	if err := checkStackName(settings.Name); err != nil {
 		return "", err
+	}
+	if len(importState) > 0 && !managedState {
+		return "", &domain.ValidationError{Field: "import_state", Problem: "needs managed state: only a stack whose state Gantry manages can import a state file"}
+	}
+	if len(importState) > 0 && s.cfg.State == nil {
+		return "", errors.New("create stack: this server cannot import state (no state backend configured)")
 	}
 	poolID, err := s.resolvePoolSetting(ctx, settings.WorkerPoolID)
 	if err != nil {
@@ -58,6 +68,14 @@ func (s *Service) CreateStack(ctx context.Context, c Caller, settings stack.Sett
 	if err != nil {
 		return "", err
 	}
+	var imported *eventstore.Batch
+	if len(importState) > 0 {
+		b, err := s.cfg.State.StageImport(ctx, id, importState, c.Actor)
+		if err != nil {
+			return "", fmt.Errorf("import_state: %w", err)
+		}
+		imported = &b
+	}
 	at := s.now()
 	_, err = s.execute(ctx, "create stack", func(ctx context.Context, u *unit) error {
 		stk, err := stackOf(ctx, u, id)
@@ -66,6 +84,9 @@ func (s *Service) CreateStack(ctx context.Context, c Caller, settings stack.Sett
 		}
 		if _, err := stk.do(stack.Create{StackID: id, Settings: settings, ManagedState: managedState, Actor: c.Actor, At: at}); err != nil {
 			return err
+		}
+		if imported != nil {
+			u.extra = append(u.extra, *imported)
 		}
 		return reserveName(ctx, u, StreamStackName, stackKind, settings.Name, id, c.Actor, at)
 	})
@@ -208,4 +229,19 @@ func (s *Service) stackCommand(ctx context.Context, c Caller, op, ref string, fn
 	}
 	s.log.InfoContext(ctx, op, "stack_id", id, "actor", c.Actor)
 	return id, nil
+}
+
+// StackState returns the stack's aggregate state as its events made it
+// (not a read model): the managed-state flag, the manual lock and the run
+// lock, for decisions such as a state rollback. An unknown stack is
+// domain.ErrNotFound.
+func (s *Service) StackState(ctx context.Context, id string) (stack.State, error) {
+	stk, err := stackOf(ctx, s.newUnit(), id)
+	if err != nil {
+		return stack.State{}, err
+	}
+	if !stk.state.Exists() {
+		return stack.State{}, fmt.Errorf("stack %s: %w", id, domain.ErrNotFound)
+	}
+	return stk.state, nil
 }

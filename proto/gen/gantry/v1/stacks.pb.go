@@ -623,7 +623,11 @@ type CreateStackRequest struct {
 	// Gantry keeps the Terraform state; cannot be changed later.
 	ManagedState bool `protobuf:"varint,11,opt,name=managed_state,json=managedState,proto3" json:"managed_state,omitempty"`
 	// Hooks around the run phases.
-	Hooks         *Hooks `protobuf:"bytes,12,opt,name=hooks,proto3" json:"hooks,omitempty"`
+	Hooks *Hooks `protobuf:"bytes,12,opt,name=hooks,proto3" json:"hooks,omitempty"`
+	// An existing Terraform state file (JSON) stored as the stack's state
+	// version 1, in the same append that creates the stack. Needs
+	// managed_state; validated as Terraform state and size-limited.
+	ImportState   []byte `protobuf:"bytes,13,opt,name=import_state,json=importState,proto3" json:"import_state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -738,6 +742,13 @@ func (x *CreateStackRequest) GetManagedState() bool {
 func (x *CreateStackRequest) GetHooks() *Hooks {
 	if x != nil {
 		return x.Hooks
+	}
+	return nil
+}
+
+func (x *CreateStackRequest) GetImportState() []byte {
+	if x != nil {
+		return x.ImportState
 	}
 	return nil
 }
@@ -1743,7 +1754,7 @@ const file_gantry_v1_stacks_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12)\n" +
 	"\x05scope\x18\x03 \x01(\x0e2\x13.gantry.v1.EnvScopeR\x05scope\x12\x16\n" +
 	"\x06secret\x18\x04 \x01(\bR\x06secret\x12\x14\n" +
-	"\x05value\x18\x05 \x01(\tR\x05value\"\x9f\x03\n" +
+	"\x05value\x18\x05 \x01(\tR\x05value\"\xc2\x03\n" +
 	"\x12CreateStackRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x0erepository_url\x18\x02 \x01(\tR\rrepositoryUrl\x12\x16\n" +
@@ -1759,7 +1770,8 @@ const file_gantry_v1_stacks_proto_rawDesc = "" +
 	"\vdescription\x18\n" +
 	" \x01(\tR\vdescription\x12#\n" +
 	"\rmanaged_state\x18\v \x01(\bR\fmanagedState\x12&\n" +
-	"\x05hooks\x18\f \x01(\v2\x10.gantry.v1.HooksR\x05hooks\"=\n" +
+	"\x05hooks\x18\f \x01(\v2\x10.gantry.v1.HooksR\x05hooks\x12!\n" +
+	"\fimport_state\x18\r \x01(\fR\vimportState\"=\n" +
 	"\x13CreateStackResponse\x12&\n" +
 	"\x05stack\x18\x01 \x01(\v2\x10.gantry.v1.StackR\x05stack\"'\n" +
 	"\x0fGetStackRequest\x12\x14\n" +
