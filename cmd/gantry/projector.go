@@ -41,7 +41,7 @@ func runProjector(ctx context.Context, pool *pgxpool.Pool, nc *nats.Conn, log *s
 	if _, err := eventstore.Migrate(ctx, pool); err != nil {
 		return err
 	}
-	store, err := projectorStore(pool, log)
+	store, err := openStore(pool, log)
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func rebuildProjections(ctx context.Context, pool *pgxpool.Pool, log *slog.Logge
 	if _, err := eventstore.Migrate(ctx, pool); err != nil {
 		return err
 	}
-	store, err := projectorStore(pool, log)
+	store, err := openStore(pool, log)
 	if err != nil {
 		return err
 	}
@@ -71,9 +71,9 @@ func rebuildProjections(ctx context.Context, pool *pgxpool.Pool, log *slog.Logge
 	return nil
 }
 
-// projectorStore opens the event store with the registry every writer
+// openStore opens the event store with the registry every writer
 // uses, so that the projector decodes every event type it may meet.
-func projectorStore(pool *pgxpool.Pool, log *slog.Logger) (*eventstore.Store, error) {
+func openStore(pool *pgxpool.Pool, log *slog.Logger) (*eventstore.Store, error) {
 	reg, err := commands.Registry()
 	if err != nil {
 		return nil, err

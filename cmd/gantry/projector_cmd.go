@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"github.com/gantryhq/gantry/eventstore"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
@@ -26,22 +25,14 @@ Needs GANTRY_DATABASE_URL and GANTRY_NATS_URL.`,
 			if err != nil {
 				return err
 			}
-			dbURL, natsURL := getenv("GANTRY_DATABASE_URL"), getenv("GANTRY_NATS_URL")
-			if dbURL == "" || natsURL == "" {
-				return fmt.Errorf("projector needs GANTRY_DATABASE_URL and GANTRY_NATS_URL")
-			}
 			ctx := cmd.Context()
-			pool, err := eventstore.OpenPool(ctx, dbURL)
-			if err != nil {
-				return fmt.Errorf("GANTRY_DATABASE_URL: %w", err)
-			}
-			defer pool.Close()
-			b, err := bus.Start(ctx, bus.Config{URL: natsURL, Logger: log})
+			infra, err := openExternalInfra(ctx, getenv, "projector", bus.Config{Logger: log})
 			if err != nil {
 				return err
 			}
-			defer b.Shutdown()
-			nc, err := b.Connect("gantry-projector")
+			defer infra.close()
+			pool := infra.pool
+			nc, err := infra.bus.Connect("gantry-projector")
 			if err != nil {
 				return err
 			}

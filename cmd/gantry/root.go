@@ -44,7 +44,7 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	flags.StringVarP(&g.output, "output", "o", outputTable, "output format: table or json")
 
 	root.AddCommand(newStackCommand(g), newRunCommand(g), newTaskCommand(g), newPoolCommand(g), newStateCommand(g),
-		newEventsCommand(g), newVersionCommand(g), newDevCommand(getenv), newServerCommand(getenv), newProjectorCommand(getenv),
+		newEventsCommand(g), newVersionCommand(g), newDevCommand(getenv), newServerCommand(getenv), newProjectorCommand(getenv), newSchedulerCommand(getenv),
 		newMigrateCommand(getenv))
 	return root
 }

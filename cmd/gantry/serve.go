@@ -15,6 +15,7 @@ import (
 	"github.com/gantryhq/gantry/services/blob"
 	"github.com/gantryhq/gantry/services/bus"
 	"github.com/gantryhq/gantry/services/commands"
+	"github.com/gantryhq/gantry/services/scheduler"
 	"github.com/gantryhq/gantry/services/statebackend"
 )
 
@@ -92,6 +93,10 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if err != nil {
 		return err
 	}
+	sched, err := scheduler.New(scheduler.Config{Pool: pool, Store: store, NATS: nc, Logger: log})
+	if err != nil {
+		return err
+	}
 
 	publicURL := cfg.publicURL
 	if publicURL == "" {
@@ -120,12 +125,14 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	wg.Go(func() { _ = watcher.Run(ctx) })
 	wg.Go(func() { _ = relay.Run(ctx) })
 	proj.start(ctx, &wg)
+	wg.Go(func() { _ = sched.Run(ctx) })
 	errc := make(chan error, 1)
 	wg.Go(func() { errc <- srv.Serve(ctx) })
 	if cfg.ready != nil {
 		lines := []component{
 			{"relay", "publishing committed events to JetStream stream " + eventstore.EventsStream},
 			{"projector", "read models " + strings.Join(proj.names, ", ")},
+			{"scheduler", "assigning READY runs to idle workers"},
 			{"api", "http://" + srv.Addr().String()},
 		}
 		if credentialsLine.name != "" {

@@ -15,7 +15,7 @@ func newServerCommand(getenv func(string) string) *cobra.Command {
 	var listen, publicURL string
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Run the API, the event relay and the projector against external PostgreSQL and NATS",
+		Short: "Run the API, the event relay, the projector and the scheduler against external PostgreSQL and NATS",
 		Long: `Run the Connect API, the event relay and a projector. Any number of server
 processes may run against the same database and NATS: one relay is active, the
 others stand by; the projectors share the work.
@@ -32,10 +32,6 @@ server replica must use the same bucket). Pool tokens send launchers to
 			if err != nil {
 				return err
 			}
-			dbURL, natsURL := getenv("GANTRY_DATABASE_URL"), getenv("GANTRY_NATS_URL")
-			if dbURL == "" || natsURL == "" {
-				return fmt.Errorf("server needs GANTRY_DATABASE_URL and GANTRY_NATS_URL (or run `gantry dev` for embedded defaults)")
-			}
 			secretsURL := getenv("GANTRY_SECRETS_URL")
 			if secretsURL == "" {
 				return errNoSecretsURL
@@ -48,16 +44,12 @@ server replica must use the same bucket). Pool tokens send launchers to
 				publicURL = defaultPublicURL(listen)
 			}
 			ctx := cmd.Context()
-			pool, err := eventstore.OpenPool(ctx, dbURL)
-			if err != nil {
-				return fmt.Errorf("GANTRY_DATABASE_URL: %w", err)
-			}
-			defer pool.Close()
-			b, err := bus.Start(ctx, bus.Config{URL: natsURL, Logger: log})
+			infra, err := openExternalInfra(ctx, getenv, "server", bus.Config{Logger: log})
 			if err != nil {
 				return err
 			}
-			defer b.Shutdown()
+			defer infra.close()
+			pool, b := infra.pool, infra.bus
 			return runServer(ctx, pool, b, serverConfig{listen: listen, publicURL: publicURL, secretsURL: secretsURL, blobURL: blobURL, log: log})
 		},
 	}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/services/bus"
+	"github.com/gantryhq/gantry/services/scheduler"
+)
+
+func newSchedulerCommand(getenv func(string) string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "scheduler",
+		Short: "Run only the scheduler, which assigns READY runs to idle workers",
+		Long: `Run only the scheduler: it assigns READY runs to idle, undrained workers of their
+pool (tracked runs and tasks first, then proposed, then drift detection; first
+queued first) and tells the worker over NATS at once. Any number may run at once:
+an assignment is guarded by the run's and the worker's versions, so no run goes to
+two workers. gantry server and gantry dev run one in process.
+
+Needs GANTRY_DATABASE_URL and GANTRY_NATS_URL.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(getenv)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			infra, err := openExternalInfra(ctx, getenv, "scheduler", bus.Config{Logger: log})
+			if err != nil {
+				return err
+			}
+			defer infra.close()
+			if _, err := eventstore.Migrate(ctx, infra.pool); err != nil {
+				return err
+			}
+			store, err := openStore(infra.pool, log)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			nc, err := infra.bus.Connect("gantry-scheduler")
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			s, err := scheduler.New(scheduler.Config{Pool: infra.pool, Store: store, NATS: nc, Logger: log})
+			if err != nil {
+				return err
+			}
+			log.Info("scheduler running")
+			return s.Run(ctx)
+		},
+	}
+}
