@@ -103,3 +103,21 @@ func yesNo(b bool) string {
 	}
 	return "no"
 }
+
+// allPages calls fetch with each next page token until the server returns
+// none, and collects the items of every page.
+func allPages[T any](fetch func(pageToken string) (items []T, next string, err error)) ([]T, error) {
+	var all []T
+	token := ""
+	for {
+		items, next, err := fetch(token)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if next == "" {
+			return all, nil
+		}
+		token = next
+	}
+}

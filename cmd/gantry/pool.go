@@ -141,18 +141,17 @@ func newPoolListCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			all := &gantryv1.ListWorkerPoolsResponse{}
-			token := ""
-			for {
+			pools, err := allPages(func(token string) ([]*gantryv1.WorkerPool, string, error) {
 				resp, err := client.ListWorkerPools(cmd.Context(), connect.NewRequest(&gantryv1.ListWorkerPoolsRequest{PageSize: listPageSize, PageToken: token}))
 				if err != nil {
-					return fmt.Errorf("pool list: %w", err)
+					return nil, "", fmt.Errorf("pool list: %w", err)
 				}
-				all.Pools = append(all.Pools, resp.Msg.GetPools()...)
-				if token = resp.Msg.GetNextPageToken(); token == "" {
-					break
-				}
+				return resp.Msg.GetPools(), resp.Msg.GetNextPageToken(), nil
+			})
+			if err != nil {
+				return err
 			}
+			all := &gantryv1.ListWorkerPoolsResponse{Pools: pools}
 			w := cmd.OutOrStdout()
 			if g.output == outputJSON {
 				return writeJSON(w, all)

@@ -117,18 +117,17 @@ func newStackListCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			all := &gantryv1.ListStacksResponse{}
-			token := ""
-			for {
+			stacks, err := allPages(func(token string) ([]*gantryv1.Stack, string, error) {
 				resp, err := client.ListStacks(cmd.Context(), connect.NewRequest(&gantryv1.ListStacksRequest{PageSize: listPageSize, PageToken: token}))
 				if err != nil {
-					return fmt.Errorf("stack list: %w", err)
+					return nil, "", fmt.Errorf("stack list: %w", err)
 				}
-				all.Stacks = append(all.Stacks, resp.Msg.GetStacks()...)
-				if token = resp.Msg.GetNextPageToken(); token == "" {
-					break
-				}
+				return resp.Msg.GetStacks(), resp.Msg.GetNextPageToken(), nil
+			})
+			if err != nil {
+				return err
 			}
+			all := &gantryv1.ListStacksResponse{Stacks: stacks}
 			w := cmd.OutOrStdout()
 			if g.output == outputJSON {
 				return writeJSON(w, all)
