@@ -4,7 +4,8 @@
 // (optimistic concurrency), retrying a bounded number of times when another
 // writer got there first. After a successful append it waits until the read
 // models include the change, so callers never read stale data right after
-// writing.
+// writing; what workers report (RegisterWorker, StartPhase, …) does not
+// wait, as no worker reads it back.
 //
 // Ids (prefixed, "stk_…", "run_…", "wp_…") and time (an injected clock) are
 // generated here, never in the domain.

@@ -26,6 +26,17 @@ var ErrPermissionDenied = errors.New("permission denied")
 // After a successful append it waits until the read models include it.
 // It returns the appended events (nil when the command changed nothing).
 func (s *Service) execute(ctx context.Context, op string, decide func(ctx context.Context, u *unit) error) ([][]eventstore.Event, error) {
+	out, err := s.executeNoWait(ctx, op, decide)
+	if err != nil || out == nil {
+		return out, err
+	}
+	return out, s.waitRead(ctx, op, out)
+}
+
+// executeNoWait is execute without the wait for the read models, for what
+// workers report: read-your-writes is for API callers, and a worker's
+// report must not stall on a lagging projection.
+func (s *Service) executeNoWait(ctx context.Context, op string, decide func(ctx context.Context, u *unit) error) ([][]eventstore.Event, error) {
 	for attempt := 1; ; attempt++ {
 		u := s.newUnit()
 		if err := decide(ctx, u); err != nil {
@@ -37,7 +48,7 @@ func (s *Service) execute(ctx context.Context, op string, decide func(ctx contex
 		}
 		out, err := s.cfg.Store.AppendAll(ctx, batches...)
 		if err == nil {
-			return out, s.waitRead(ctx, op, out)
+			return out, nil
 		}
 		if !errors.Is(err, eventstore.ErrConflict) {
 			return nil, fmt.Errorf("%s: %w", op, err)

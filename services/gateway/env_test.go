@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"sync"
@@ -25,6 +26,7 @@ import (
 	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/bus"
+	"github.com/gantryhq/gantry/services/commands"
 	"github.com/gantryhq/gantry/services/crypto"
 	"github.com/gantryhq/gantry/services/gateway"
 	"github.com/gantryhq/gantry/services/poolauth"
@@ -80,7 +82,7 @@ func newEnv(t *testing.T) *env {
 	if _, err := eventstore.Migrate(ctx, db); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := eventstore.DomainRegistry()
+	reg, err := commands.Registry()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +96,14 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	g, err := gateway.New(gateway.Config{Pool: db, Store: store, NATS: nc, HeartbeatTimeout: timeout,
+	cmds, err := commands.New(commands.Config{
+		Store: store, Waiter: noWaiter{t}, Secrets: unused{}, Pools: unused{},
+		ServerURL: "http://gantry.test:1983", NATSURL: n.URL(), Now: e.clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(gateway.Config{Pool: db, Commands: cmds, NATS: nc, HeartbeatTimeout: timeout,
 		SweepInterval: 20 * time.Millisecond, Now: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -122,6 +131,28 @@ func newEnv(t *testing.T) *env {
 	})
 	return e
 }
+
+// noWaiter fails the test when waited on: worker reports must not wait
+// for the read models.
+type noWaiter struct{ t *testing.T }
+
+func (w noWaiter) WaitFor(context.Context, eventstore.Cursor, ...string) error {
+	w.t.Errorf("a worker report waited for the read models")
+	return nil
+}
+
+// unused stands in for the command layer's secrets and pool authority,
+// which worker reports never use.
+type unused struct{}
+
+var errUnused = errors.New("not available to the gateway's tests")
+
+func (unused) Encrypt(context.Context, []byte) ([]byte, error) { return nil, errUnused }
+func (unused) Certify(context.Context, string, []byte) (workerpool.Certificate, error) {
+	return workerpool.Certificate{}, errUnused
+}
+func (unused) NewSecret() (string, string, error)       { return "", "", errUnused }
+func (unused) Token(commands.PoolToken) (string, error) { return "", errUnused }
 
 func (e *env) id(prefix string) string { return fmt.Sprintf("%s_%06d", prefix, e.seq.Add(1)) }
 

@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 
-	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/bus"
 )
 
@@ -29,9 +28,10 @@ const (
 
 // Config configures a Gateway.
 type Config struct {
-	Pool  *pgxpool.Pool // the worker_heartbeats table
-	Store *eventstore.Store
-	NATS  *nats.Conn // a service connection
+	Pool *pgxpool.Pool // the worker_heartbeats table
+	// Commands decides what reports mean; a *commands.Service.
+	Commands Commands
+	NATS     *nats.Conn // a service connection
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// HeartbeatTimeout is how long a worker may go without a heartbeat
@@ -40,7 +40,8 @@ type Config struct {
 	// SweepInterval is how often lost workers are looked for (default a
 	// quarter of HeartbeatTimeout).
 	SweepInterval time.Duration
-	// Now defaults to time.Now.
+	// Now defaults to time.Now. It times heartbeats; the times of events
+	// are the command layer's clock.
 	Now func() time.Time
 	// Actor of the events the gateway decides on its own (lost workers);
 	// report events carry the reporting worker's id. Default "system:gateway".
@@ -57,8 +58,8 @@ type Gateway struct {
 
 // New checks cfg and returns a Gateway; Run starts it.
 func New(cfg Config) (*Gateway, error) {
-	if cfg.Pool == nil || cfg.Store == nil || cfg.NATS == nil {
-		return nil, errors.New("gateway: Pool, Store and NATS are required")
+	if cfg.Pool == nil || cfg.Commands == nil || cfg.NATS == nil {
+		return nil, errors.New("gateway: Pool, Commands and NATS are required")
 	}
 	if cfg.HeartbeatTimeout <= 0 {
 		cfg.HeartbeatTimeout = DefaultHeartbeatTimeout

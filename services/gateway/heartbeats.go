@@ -9,8 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 
-	"github.com/gantryhq/gantry/domain/worker"
-	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/services/commands"
 )
 
 // sweepBatch bounds how many lost workers one sweep handles.
@@ -70,7 +69,8 @@ func (g *Gateway) Sweep(ctx context.Context) (int, error) {
 }
 
 // markLost marks one worker lost if its heartbeat is still older than
-// cutoff, deals with its run, and drops its heartbeat row.
+// cutoff (the command layer deals with its run), and drops its heartbeat
+// row.
 func (g *Gateway) markLost(ctx context.Context, workerID, pool string, cutoff time.Time) (bool, error) {
 	tx, err := g.cfg.Pool.Begin(ctx)
 	if err != nil {
@@ -87,27 +87,8 @@ func (g *Gateway) markLost(ctx context.Context, workerID, pool string, cutoff ti
 		return false, fmt.Errorf("lock heartbeat of worker %s: %w", workerID, err)
 	}
 	silence := g.now().Sub(lastSeen).Round(time.Second)
-	var runID string
-	marked := false
-	actx := eventstore.WithMetadata(ctx, eventstore.Metadata{Actor: g.cfg.Actor, CorrelationID: workerID})
-	err = execute(actx, g.cfg.Store, func(ctx context.Context, u *unit) error {
-		at := g.now()
-		w, err := u.worker(ctx, workerID)
-		if err != nil {
-			return err
-		}
-		if !w.state.Exists() || w.state.Gone() {
-			marked = false // nothing to mark: a stray row
-			return nil
-		}
-		runID = w.state.RunID()
-		note := fmt.Sprintf("no heartbeat for %s (timeout %s)", silence, g.cfg.HeartbeatTimeout)
-		if _, err := w.do(worker.MarkLost{Note: note, Actor: g.cfg.Actor, At: at}); err != nil {
-			return fmt.Errorf("mark worker %s lost: %w", workerID, err)
-		}
-		marked = true
-		return abandonRun(ctx, u, workerID, runID, fmt.Sprintf("worker %s was lost: %s", workerID, note), g.cfg.Actor, at)
-	})
+	note := fmt.Sprintf("no heartbeat for %s (timeout %s)", silence, g.cfg.HeartbeatTimeout)
+	marked, err := g.cfg.Commands.MarkWorkerLost(ctx, commands.Caller{Actor: g.cfg.Actor}, workerID, note)
 	if err != nil {
 		return false, fmt.Errorf("worker %s of pool %s: %w", workerID, pool, err)
 	}
@@ -118,7 +99,7 @@ func (g *Gateway) markLost(ctx context.Context, workerID, pool string, cutoff ti
 		return false, fmt.Errorf("drop heartbeat of worker %s: %w", workerID, err)
 	}
 	if marked {
-		g.log.WarnContext(ctx, "worker lost", "pool_id", pool, "worker_id", workerID, "run_id", runID, "silence", silence.String())
+		g.log.WarnContext(ctx, "worker lost", "pool_id", pool, "worker_id", workerID, "silence", silence.String())
 	}
 	return marked, nil
 }

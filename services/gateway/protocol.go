@@ -1,9 +1,10 @@
 // Package gateway is the server side of the worker protocol: it receives
 // what launchers report over NATS (registration, phase results, the end of
-// runs, exit), turns each report into domain commands on the run, the worker
-// and, when a run ends, the stack, and appends them in one AppendAll at the
-// versions it loaded. It also records worker heartbeats and marks workers
-// that stop sending them as lost.
+// runs, exit) and hands each to the command layer (Commands, a
+// *commands.Service), which decides it on the run, the worker and, when a
+// run ends, the stack in one unit of work. The gateway itself only speaks
+// NATS: it records worker heartbeats and sweeps for workers that stop
+// sending them, which the command layer then marks lost.
 //
 // # Protocol (for launcher authors)
 //

@@ -1,0 +1,290 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gantryhq/gantry/domain"
+	"github.com/gantryhq/gantry/domain/ids"
+	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/domain/worker"
+	"github.com/gantryhq/gantry/eventstore"
+)
+
+// The commands of this file are what workers report (through the gateway)
+// and what the gateway decides about workers on its own (a lost worker).
+// Each takes the pool the report came from, accepts a report only from a
+// live worker of that pool and, for a run, only from the worker the run is
+// assigned to. Unlike the API's commands they do not wait for the read
+// models: nobody reads their effect back right away.
+
+// ErrNotYourRun is matched by the refusal of a report on a run that is not
+// assigned to the reporting worker.
+var ErrNotYourRun = errors.New("not the reporting worker's run")
+
+// RefusedError is a worker report the command layer refused; Err says why
+// and matches one of *domain.ValidationError (a malformed id or a value the
+// domain rejects), domain.ErrNotFound (no such worker in the pool, or no
+// such run), ErrNotYourRun, run.ErrIllegalTransition (the run's lifecycle
+// forbids the report now), worker.ErrGone (the worker was lost or exited)
+// or domain.ErrAlreadyExists (the worker id is taken). Any other error of a
+// worker command is a failure, not a refusal: retrying may help.
+type RefusedError struct{ Err error }
+
+func (e *RefusedError) Error() string { return e.Err.Error() }
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+func refused(err error) error { return &RefusedError{Err: err} }
+
+// WorkerRegistration is what a worker registers with.
+type WorkerRegistration struct {
+	// WorkerID is generated when empty.
+	WorkerID string
+	Metadata map[string]string
+	// Before, when set, runs once the domain accepted the registration and
+	// before it is appended, with the worker id and the registration time;
+	// an error stops the registration. The gateway starts the worker's
+	// heartbeat clock there, so that no worker exists without one.
+	Before func(ctx context.Context, workerID string, at time.Time) error
+}
+
+// RegisterWorker registers a new worker of pool and returns its id. A taken
+// id is refused (domain.ErrAlreadyExists).
+func (s *Service) RegisterWorker(ctx context.Context, poolID string, r WorkerRegistration) (string, error) {
+	id := r.WorkerID
+	if id == "" {
+		var err error
+		if id, err = newID(ids.Worker); err != nil {
+			return "", err
+		}
+	} else if err := ids.Worker.Validate("worker_id", id); err != nil {
+		return "", refused(err)
+	}
+	ctx = eventstore.WithMetadata(ctx, eventstore.Metadata{Actor: id, CorrelationID: id})
+	_, err := s.executeNoWait(ctx, "register worker", func(ctx context.Context, u *unit) error {
+		at := s.now()
+		w, err := workerOf(ctx, u, id)
+		if err != nil {
+			return err
+		}
+		if _, err := w.do(worker.Register{WorkerID: id, PoolID: poolID, Metadata: r.Metadata, Actor: id, At: at}); err != nil {
+			return refused(err)
+		}
+		if r.Before != nil {
+			return r.Before(ctx, id, at)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	s.log.InfoContext(ctx, "worker registered", "pool_id", poolID, "worker_id", id, "metadata", len(r.Metadata))
+	return id, nil
+}
+
+// StartPhase records that the worker began phase on its run.
+func (s *Service) StartPhase(ctx context.Context, poolID, workerID, runID string, phase run.Phase) error {
+	return s.runReport(ctx, "start phase", poolID, workerID, runID, func(at time.Time) run.Command {
+		return run.StartPhase{Phase: phase, Actor: workerID, At: at}
+	})
+}
+
+// PhaseResult is how a phase ended on the worker.
+type PhaseResult struct {
+	Phase      run.Phase
+	ExitCode   int
+	Duration   time.Duration
+	HasChanges bool // PLANNING only
+}
+
+// FinishPhase records the result of the current phase of the worker's run.
+// When the result ends the run or leaves it UNCONFIRMED, the worker is
+// freed (and the stack released) in the same append.
+func (s *Service) FinishPhase(ctx context.Context, poolID, workerID, runID string, p PhaseResult) error {
+	return s.runReport(ctx, "finish phase", poolID, workerID, runID, func(at time.Time) run.Command {
+		return run.PhaseFinished{Phase: p.Phase, ExitCode: p.ExitCode, Duration: p.Duration, HasChanges: p.HasChanges, Actor: workerID, At: at}
+	})
+}
+
+// EndRun ends the worker's run as end: run.Finished (after the last phase
+// and the after_* hooks), run.Failed (note required) or run.Stopped (after
+// a stop request was carried out). The worker is freed and the stack lock
+// handed on in the same append.
+func (s *Service) EndRun(ctx context.Context, poolID, workerID, runID string, end run.Status, note string) error {
+	var command func(at time.Time) run.Command
+	switch end {
+	case run.Finished:
+		command = func(at time.Time) run.Command { return run.Finish{Actor: workerID, At: at} }
+	case run.Failed:
+		command = func(at time.Time) run.Command { return run.Fail{Note: note, Actor: workerID, At: at} }
+	case run.Stopped:
+		command = func(at time.Time) run.Command { return run.MarkStopped{Note: note, Actor: workerID, At: at} }
+	default:
+		return refused(&domain.ValidationError{Field: "end", Problem: fmt.Sprintf("%q: want %s, %s or %s", end, run.Finished, run.Failed, run.Stopped)})
+	}
+	return s.runReport(ctx, "end run", poolID, workerID, runID, command)
+}
+
+// DeregisterWorker records that a worker of pool went away (its launcher
+// shut down). A run it still held goes back to READY, or ends FAILED when a
+// phase had started, in the same append.
+func (s *Service) DeregisterWorker(ctx context.Context, poolID, workerID, note string) error {
+	if err := ids.Worker.Validate("worker_id", workerID); err != nil {
+		return refused(err)
+	}
+	var runID string
+	ctx = eventstore.WithMetadata(ctx, eventstore.Metadata{Actor: workerID, CorrelationID: workerID})
+	_, err := s.executeNoWait(ctx, "deregister worker", func(ctx context.Context, u *unit) error {
+		at := s.now()
+		w, err := liveWorker(ctx, u, poolID, workerID)
+		if err != nil {
+			return err
+		}
+		runID = w.state.RunID()
+		if _, err := w.do(worker.Deregister{Note: note, Actor: workerID, At: at}); err != nil {
+			return refused(err)
+		}
+		return abandonRun(ctx, u, workerID, runID, fmt.Sprintf("worker %s exited while running it", workerID), workerID, at)
+	})
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "worker exited", "pool_id", poolID, "worker_id", workerID, "run_id", runID)
+	return nil
+}
+
+// MarkWorkerLost marks a worker that stopped sending heartbeats lost, note
+// saying why; its run goes back to READY, or ends FAILED when a phase had
+// started. It reports false, and changes nothing, for a worker that never
+// registered or is already gone. The pool is not checked: the caller (the
+// gateway's sweep) decides this on its own, not on a worker's word.
+func (s *Service) MarkWorkerLost(ctx context.Context, c Caller, workerID, note string) (bool, error) {
+	if err := ids.Worker.Validate("worker_id", workerID); err != nil {
+		return false, err
+	}
+	var runID string
+	marked := false
+	ctx = eventstore.WithMetadata(ctx, eventstore.Metadata{Actor: c.Actor, CorrelationID: workerID})
+	_, err := s.executeNoWait(ctx, "mark worker lost", func(ctx context.Context, u *unit) error {
+		at := s.now()
+		marked = false
+		w, err := workerOf(ctx, u, workerID)
+		if err != nil {
+			return err
+		}
+		if !w.state.Exists() || w.state.Gone() {
+			return nil // nothing to mark
+		}
+		runID = w.state.RunID()
+		if _, err := w.do(worker.MarkLost{Note: note, Actor: c.Actor, At: at}); err != nil {
+			return fmt.Errorf("mark worker %s lost: %w", workerID, err)
+		}
+		marked = true
+		return abandonRun(ctx, u, workerID, runID, fmt.Sprintf("worker %s was lost: %s", workerID, note), c.Actor, at)
+	})
+	if err != nil {
+		return false, err
+	}
+	if marked {
+		s.log.WarnContext(ctx, "worker lost", "worker_id", workerID, "run_id", runID, "note", note)
+	}
+	return marked, nil
+}
+
+// runReport decides the command a live worker of pool reports on its run,
+// and frees the worker (and the stack) when the run ended, in one append.
+func (s *Service) runReport(ctx context.Context, op, poolID, workerID, runID string, command func(at time.Time) run.Command) error {
+	if err := errors.Join(ids.Worker.Validate("worker_id", workerID), ids.Run.Validate("run_id", runID)); err != nil {
+		return refused(err)
+	}
+	var status run.Status
+	ctx = eventstore.WithMetadata(ctx, eventstore.Metadata{Actor: workerID, CorrelationID: runID})
+	_, err := s.executeNoWait(ctx, op, func(ctx context.Context, u *unit) error {
+		at := s.now()
+		w, err := liveWorker(ctx, u, poolID, workerID)
+		if err != nil {
+			return err
+		}
+		r, err := runOf(ctx, u, runID)
+		if err != nil {
+			return err
+		}
+		if !r.state.Exists() {
+			return refused(fmt.Errorf("no run %s: %w", runID, domain.ErrNotFound))
+		}
+		if r.state.WorkerID() != workerID || w.state.RunID() != runID {
+			return refused(fmt.Errorf("run %s is not assigned to worker %s: %w", runID, workerID, ErrNotYourRun))
+		}
+		if _, err := r.do(command(at)); err != nil {
+			return refused(err)
+		}
+		status = r.state.Status()
+		return freeWorker(ctx, u, r, w, workerID, at)
+	})
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, op, "pool_id", poolID, "worker_id", workerID, "run_id", runID, "status", string(status))
+	return nil
+}
+
+// liveWorker loads a worker of pool that is not gone.
+func liveWorker(ctx context.Context, u *unit, poolID, workerID string) (*workerAggregate, error) {
+	w, err := workerOf(ctx, u, workerID)
+	if err != nil {
+		return nil, err
+	}
+	if !w.state.Exists() || w.state.PoolID() != poolID {
+		return nil, refused(fmt.Errorf("no worker %s in pool %s: %w", workerID, poolID, domain.ErrNotFound))
+	}
+	if w.state.Gone() {
+		return nil, refused(fmt.Errorf("worker %s is %s: %w", workerID, w.state.Status(), worker.ErrGone))
+	}
+	return w, nil
+}
+
+// freeWorker frees the worker of a run that a report ended (or left
+// UNCONFIRMED): worker.RunFinished, and for a terminal run the stack lock's
+// release and hand-on.
+func freeWorker(ctx context.Context, u *unit, r *runAggregate, w *workerAggregate, actor string, at time.Time) error {
+	if r.state.IsTerminal() || r.state.Status() == run.Unconfirmed {
+		if _, err := w.do(worker.RunFinished{RunID: r.state.ID(), Actor: actor, At: at}); err != nil {
+			return fmt.Errorf("free worker %s: %w", w.state.ID(), err)
+		}
+	}
+	if r.state.IsTerminal() {
+		return releaseStack(ctx, u, r, actor, at)
+	}
+	return nil
+}
+
+// abandonRun deals with the run of a worker that went away: back to READY
+// (unassigned) when no phase had started on that worker, FAILED with note
+// otherwise, releasing the stack.
+func abandonRun(ctx context.Context, u *unit, workerID, runID, note, actor string, at time.Time) error {
+	if runID == "" {
+		return nil
+	}
+	r, err := runOf(ctx, u, runID)
+	if err != nil {
+		return err
+	}
+	if !r.state.Exists() || r.state.IsTerminal() || r.state.WorkerID() != workerID {
+		return nil
+	}
+	switch r.state.Status() {
+	case run.Ready, run.Confirmed:
+		_, err = r.do(run.Unassign{Note: note, Actor: actor, At: at})
+	default:
+		_, err = r.do(run.Fail{Note: note, Actor: actor, At: at})
+	}
+	if err != nil {
+		return fmt.Errorf("run %s of worker %s: %w", runID, workerID, err)
+	}
+	if r.state.IsTerminal() {
+		return releaseStack(ctx, u, r, actor, at)
+	}
+	return nil
+}
