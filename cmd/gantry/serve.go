@@ -15,6 +15,7 @@ import (
 	"github.com/gantryhq/gantry/services/blob"
 	"github.com/gantryhq/gantry/services/bus"
 	"github.com/gantryhq/gantry/services/commands"
+	"github.com/gantryhq/gantry/services/gateway"
 	"github.com/gantryhq/gantry/services/scheduler"
 	"github.com/gantryhq/gantry/services/statebackend"
 )
@@ -102,10 +103,15 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if publicURL == "" {
 		publicURL = "http://" + cfg.listen
 	}
-	routes, err := apiRoutes(apiDeps{
-		pool: pool, store: store, watcher: watcher, waiter: proj.waiter, keys: keys, states: states,
-		publicURL: publicURL, natsURL: b.URL(), log: log,
-	})
+	cmds, err := newCommands(store, proj.waiter, keys, states, publicURL, b.URL(), log)
+	if err != nil {
+		return err
+	}
+	gw, err := gateway.New(gateway.Config{Pool: pool, Commands: cmds, NATS: nc, Logger: log})
+	if err != nil {
+		return err
+	}
+	routes, err := apiRoutes(apiDeps{pool: pool, store: store, watcher: watcher, cmds: cmds, keys: keys, states: states, log: log})
 	if err != nil {
 		return err
 	}
@@ -126,6 +132,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	wg.Go(func() { _ = relay.Run(ctx) })
 	proj.start(ctx, &wg)
 	wg.Go(func() { _ = sched.Run(ctx) })
+	wg.Go(func() { _ = gw.Run(ctx) })
 	errc := make(chan error, 1)
 	wg.Go(func() { errc <- srv.Serve(ctx) })
 	if cfg.ready != nil {
@@ -133,6 +140,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 			{"relay", "publishing committed events to JetStream stream " + eventstore.EventsStream},
 			{"projector", "read models " + strings.Join(proj.names, ", ")},
 			{"scheduler", "assigning READY runs to idle workers"},
+			{"gateway", "taking worker registrations, heartbeats and run reports on " + bus.AllReports},
 			{"api", "http://" + srv.Addr().String()},
 		}
 		if credentialsLine.name != "" {

@@ -17,27 +17,29 @@ import (
 
 // apiDeps is what the Connect services are built from.
 type apiDeps struct {
-	pool               *pgxpool.Pool
-	store              *eventstore.Store
-	watcher            *eventstore.Watcher
-	waiter             *projections.Waiter
-	keys               *serverKeys
-	states             *statebackend.Service
-	publicURL, natsURL string
-	log                *slog.Logger
+	pool    *pgxpool.Pool
+	store   *eventstore.Store
+	watcher *eventstore.Watcher
+	cmds    *commands.Service
+	keys    *serverKeys
+	states  *statebackend.Service
+	log     *slog.Logger
 }
 
-// apiRoutes builds the command layer and every Connect service, each
+// newCommands builds the command layer the API and the worker gateway share.
+func newCommands(store *eventstore.Store, waiter *projections.Waiter, keys *serverKeys, states *statebackend.Service,
+	publicURL, natsURL string, log *slog.Logger) (*commands.Service, error) {
+	return commands.New(commands.Config{
+		Store: store, Waiter: waiter, Secrets: keys.keeper, Pools: commands.CAPools{CA: keys.ca}, State: states,
+		ServerURL: publicURL, NATSURL: natsURL, Logger: log,
+	})
+}
+
+// apiRoutes builds every Connect service, each
 // behind the authentication interceptor, and mounts the managed-state http
 // backend (which authenticates runs with its own credentials).
 func apiRoutes(d apiDeps) ([]api.Route, error) {
-	cmds, err := commands.New(commands.Config{
-		Store: d.store, Waiter: d.waiter, Secrets: d.keys.keeper, Pools: commands.CAPools{CA: d.keys.ca}, State: d.states,
-		ServerURL: d.publicURL, NATSURL: d.natsURL, Logger: d.log,
-	})
-	if err != nil {
-		return nil, err
-	}
+	cmds := d.cmds
 	events, err := api.NewEventService(api.EventServiceConfig{Events: d.store, Changes: d.watcher, Logger: d.log})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/gantryhq/gantry/services/bus"
+	"github.com/gantryhq/gantry/services/gateway"
+)
+
+// A launcher of a private pool connects to the server's NATS with its pool
+// token and registers a worker through the gateway; the API then lists it.
+func TestLauncherRegistersThroughTheGateway(t *testing.T) {
+	srv := startServer(t)
+	csr, key := rsaCSR(t, 2048)
+	csrFile := filepath.Join(t.TempDir(), "gantry.csr")
+	if err := os.WriteFile(csrFile, []byte(csr), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var created struct {
+		Pool struct {
+			ID string `json:"id"`
+		} `json:"pool"`
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(srv.mustCLI(t, "-o", "json", "pool", "create", "edge", "--csr", csrFile)), &created); err != nil {
+		t.Fatal(err)
+	}
+	tok := checkToken(t, srv, created.Token, created.Pool.ID, key)
+
+	nc, err := nats.Connect(tok.NATSURL, bus.PoolCredentials(tok.PoolID, tok.PoolSecret))
+	if err != nil {
+		t.Fatalf("launcher connect: %v", err)
+	}
+	defer nc.Close()
+	body, _ := json.Marshal(gateway.RegisterReport{Metadata: map[string]string{"instance_id": "i-0abc"}})
+	msg, err := nc.Request(bus.ReportSubject(tok.PoolID, gateway.KindRegister), body, 10*time.Second)
+	if err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	var reply gateway.Reply
+	if err := json.Unmarshal(msg.Data, &reply); err != nil || !reply.OK || !strings.HasPrefix(reply.WorkerID, "wkr_") {
+		t.Fatalf("register reply %s (%v)", msg.Data, err)
+	}
+
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out := srv.mustCLI(t, "pool", "workers", "edge")
+		if strings.Contains(out, reply.WorkerID) && strings.Contains(out, "IDLE") && strings.Contains(out, "instance_id=i-0abc") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pool workers does not list the registered worker %s as IDLE:\n%s", reply.WorkerID, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
