@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
 
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/bus"
@@ -41,4 +44,27 @@ func openExternalInfra(ctx context.Context, getenv func(string) string, command 
 func (i *externalInfra) close() {
 	i.bus.Shutdown()
 	i.pool.Close()
+}
+
+// runConsumer runs one of the services that scale on their own (projector,
+// scheduler) against shared infrastructure, with a NATS connection named
+// gantry-<name>, until the command's context ends.
+func runConsumer(cmd *cobra.Command, getenv func(string) string, name string,
+	run func(ctx context.Context, infra *externalInfra, nc *nats.Conn, log *slog.Logger) error) error {
+	log, err := newLogger(getenv)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	infra, err := openExternalInfra(ctx, getenv, name, bus.Config{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer infra.close()
+	nc, err := infra.bus.Connect("gantry-" + name)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	return run(ctx, infra, nc, log)
 }

@@ -1,13 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
 	"github.com/gantryhq/gantry/projections"
-	"github.com/gantryhq/gantry/services/bus"
 )
 
 func newProjectorCommand(getenv func(string) string) *cobra.Command {
@@ -21,23 +23,9 @@ Any number may run at once. gantry server and gantry dev run one in process.
 Needs GANTRY_DATABASE_URL and GANTRY_NATS_URL.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(getenv)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			infra, err := openExternalInfra(ctx, getenv, "projector", bus.Config{Logger: log})
-			if err != nil {
-				return err
-			}
-			defer infra.close()
-			pool := infra.pool
-			nc, err := infra.bus.Connect("gantry-projector")
-			if err != nil {
-				return err
-			}
-			defer nc.Close()
-			return runProjector(ctx, pool, nc, log)
+			return runConsumer(cmd, getenv, "projector", func(ctx context.Context, infra *externalInfra, nc *nats.Conn, log *slog.Logger) error {
+				return runProjector(ctx, infra.pool, nc, log)
+			})
 		},
 	}
 	cmd.AddCommand(newProjectorRebuildCommand(getenv))

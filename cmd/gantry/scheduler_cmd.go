@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
+	"log/slog"
+
+	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
 	"github.com/gantryhq/gantry/eventstore"
-	"github.com/gantryhq/gantry/services/bus"
 	"github.com/gantryhq/gantry/services/scheduler"
 )
 
@@ -21,35 +24,22 @@ two workers. gantry server and gantry dev run one in process.
 Needs GANTRY_DATABASE_URL and GANTRY_NATS_URL.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(getenv)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			infra, err := openExternalInfra(ctx, getenv, "scheduler", bus.Config{Logger: log})
-			if err != nil {
-				return err
-			}
-			defer infra.close()
-			if _, err := eventstore.Migrate(ctx, infra.pool); err != nil {
-				return err
-			}
-			store, err := openStore(infra.pool, log)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			nc, err := infra.bus.Connect("gantry-scheduler")
-			if err != nil {
-				return err
-			}
-			defer nc.Close()
-			s, err := scheduler.New(scheduler.Config{Pool: infra.pool, Store: store, NATS: nc, Logger: log})
-			if err != nil {
-				return err
-			}
-			log.Info("scheduler running")
-			return s.Run(ctx)
+			return runConsumer(cmd, getenv, "scheduler", func(ctx context.Context, infra *externalInfra, nc *nats.Conn, log *slog.Logger) error {
+				if _, err := eventstore.Migrate(ctx, infra.pool); err != nil {
+					return err
+				}
+				store, err := openStore(infra.pool, log)
+				if err != nil {
+					return err
+				}
+				defer store.Close()
+				s, err := scheduler.New(scheduler.Config{Pool: infra.pool, Store: store, NATS: nc, Logger: log})
+				if err != nil {
+					return err
+				}
+				log.Info("scheduler running")
+				return s.Run(ctx)
+			})
 		},
 	}
 }
