@@ -57,8 +57,12 @@ type PhaseFinished struct {
 	ExitCode   int
 	Duration   time.Duration
 	HasChanges bool // PLANNING only
-	Actor      string
-	At         time.Time
+	// Note is the worker's reason for a failure ("logs timeout: no output
+	// for 7m0s", "before_plan hook exited with code 3"); it becomes the
+	// failed run's note. Empty: the exit code is the note.
+	Note  string
+	Actor string
+	At    time.Time
 }
 
 // Confirm approves the plan of an UNCONFIRMED run.

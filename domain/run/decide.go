@@ -245,7 +245,7 @@ func (s State) phaseFinished(c PhaseFinished) ([]Event, error) {
 		return nil, s.illegal(cmd, "the phase already reported its result")
 	}
 	events := []Event{RunPhaseFinished{
-		Phase: c.Phase, ExitCode: c.ExitCode, Duration: c.Duration, HasChanges: c.HasChanges, At: c.At, Actor: c.Actor,
+		Phase: c.Phase, ExitCode: c.ExitCode, Duration: c.Duration, HasChanges: c.HasChanges, Note: c.Note, At: c.At, Actor: c.Actor,
 	}}
 	switch {
 	case s.stopRequestBy != "":
@@ -254,8 +254,11 @@ func (s State) phaseFinished(c PhaseFinished) ([]Event, error) {
 		return append(events, RunStopped{StackID: s.stackID, WorkerID: s.workerID,
 			Note: "stop requested by " + s.stopRequestBy, At: c.At, Actor: c.Actor}), nil
 	case c.ExitCode != 0:
-		return append(events, RunFailed{StackID: s.stackID, WorkerID: s.workerID,
-			Note: fmt.Sprintf("%s exited with code %d", c.Phase, c.ExitCode), At: c.At, Actor: c.Actor}), nil
+		note := fmt.Sprintf("%s exited with code %d", c.Phase, c.ExitCode)
+		if c.Note != "" {
+			note = fmt.Sprintf("%s failed: %s (exit code %d)", c.Phase, c.Note, c.ExitCode)
+		}
+		return append(events, RunFailed{StackID: s.stackID, WorkerID: s.workerID, Note: note, At: c.At, Actor: c.Actor}), nil
 	case c.Phase != PhasePlanning:
 		// The run moves on with the next StartPhase, or Finish after the last phase.
 		return events, nil

@@ -54,6 +54,7 @@ type RunPhaseFinished struct {
 	ExitCode   int           `json:"exit_code"`
 	Duration   time.Duration `json:"duration_ns"`
 	HasChanges bool          `json:"has_changes,omitempty"`
+	Note       string        `json:"note,omitempty"`
 	At         time.Time     `json:"at"`
 	Actor      string        `json:"actor"`
 }

@@ -96,7 +96,8 @@ type PhaseResult struct {
 	Phase      run.Phase
 	ExitCode   int
 	Duration   time.Duration
-	HasChanges bool // PLANNING only
+	HasChanges bool   // PLANNING only
+	Note       string // why a phase failed, when the worker knows more than the exit code
 }
 
 // FinishPhase records the result of the current phase of the worker's run.
@@ -104,7 +105,7 @@ type PhaseResult struct {
 // freed (and the stack released) in the same append.
 func (s *Service) FinishPhase(ctx context.Context, poolID, workerID, runID string, p PhaseResult) error {
 	return s.runReport(ctx, "finish phase", poolID, workerID, runID, func(at time.Time) run.Command {
-		return run.PhaseFinished{Phase: p.Phase, ExitCode: p.ExitCode, Duration: p.Duration, HasChanges: p.HasChanges, Actor: workerID, At: at}
+		return run.PhaseFinished{Phase: p.Phase, ExitCode: p.ExitCode, Duration: p.Duration, HasChanges: p.HasChanges, Note: p.Note, Actor: workerID, At: at}
 	})
 }
 

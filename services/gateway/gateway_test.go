@@ -314,3 +314,20 @@ func TestUnconfirmedRunFreesTheWorkerAndKeepsTheLock(t *testing.T) {
 		t.Fatalf("lock held by %q, want %s", ss.LockHolder(), runID)
 	}
 }
+
+func TestAFailedPhaseCarriesTheWorkersNote(t *testing.T) {
+	e := newEnv(t)
+	pool, l := e.createPool()
+	w := l.register(nil)
+	runID := e.assignedRun(e.createStack(pool), run.Proposed, pool, w)
+	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePreparing})
+	l.mustReport(gateway.KindPhaseFinished, gateway.PhaseFinishedReport{WorkerID: w, RunID: runID, Phase: run.PhasePreparing})
+	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhaseInitializing})
+	l.mustReport(gateway.KindPhaseFinished, gateway.PhaseFinishedReport{WorkerID: w, RunID: runID, Phase: run.PhaseInitializing,
+		ExitCode: 137, Note: "logs timeout: no output for 7m0s"})
+	rs, _ := loadRun(t, e.store, runID)
+	h := rs.History()
+	if rs.Status() != run.Failed || len(h) == 0 || h[len(h)-1].Note != "INITIALIZING failed: logs timeout: no output for 7m0s (exit code 137)" {
+		t.Fatalf("run is %s, history %+v", rs.Status(), h)
+	}
+}

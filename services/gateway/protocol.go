@@ -101,6 +101,7 @@ type PhaseFinishedReport struct {
 	ExitCode   int       `json:"exit_code"`
 	DurationMS int64     `json:"duration_ms"`
 	HasChanges bool      `json:"has_changes,omitempty"`
+	Note       string    `json:"note,omitempty"` // why the phase failed (a timeout, a hook), if more than the exit code
 }
 
 // RunReport is the body of run.finished, run.failed and run.stopped.

@@ -50,7 +50,7 @@ func (g *Gateway) report(ctx context.Context, pool, kind string, data []byte) (R
 			return Reply{}, err
 		}
 		return Reply{}, replyErr(cmds.FinishPhase(ctx, pool, b.WorkerID, b.RunID, commands.PhaseResult{
-			Phase: b.Phase, ExitCode: b.ExitCode, Duration: time.Duration(b.DurationMS) * time.Millisecond, HasChanges: b.HasChanges}))
+			Phase: b.Phase, ExitCode: b.ExitCode, Duration: time.Duration(b.DurationMS) * time.Millisecond, HasChanges: b.HasChanges, Note: b.Note}))
 	case KindRunFinished, KindRunFailed, KindRunStopped:
 		var b RunReport
 		if err := decodeBody(data, &b); err != nil {
