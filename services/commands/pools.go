@@ -88,13 +88,9 @@ func (s *Service) CreatePool(ctx context.Context, c Caller, in NewPool) (poolID,
 	if poolID, err = newID(ids.WorkerPool); err != nil {
 		return "", "", err
 	}
-	cert, err := s.cfg.Pools.Certify(ctx, poolID, in.CSR)
+	cert, secret, hash, err := s.poolCredentials(ctx, poolID, in.CSR)
 	if err != nil {
 		return "", "", err
-	}
-	secret, hash, err := s.cfg.Pools.NewSecret()
-	if err != nil {
-		return "", "", fmt.Errorf("new pool secret: %w", err)
 	}
 	at := s.now()
 	_, err = s.execute(ctx, "create worker pool", func(ctx context.Context, u *unit) error {
@@ -132,13 +128,9 @@ func (s *Service) ResetPool(ctx context.Context, c Caller, ref string, csr []byt
 	if !pool.state.Exists() {
 		return "", "", fmt.Errorf("worker pool %s: %w", poolID, domain.ErrNotFound)
 	}
-	cert, err := s.cfg.Pools.Certify(ctx, poolID, csr)
+	cert, secret, hash, err := s.poolCredentials(ctx, poolID, csr)
 	if err != nil {
 		return "", "", err
-	}
-	secret, hash, err := s.cfg.Pools.NewSecret()
-	if err != nil {
-		return "", "", fmt.Errorf("new pool secret: %w", err)
 	}
 	at := s.now()
 	_, err = s.execute(ctx, "reset worker pool", func(ctx context.Context, u *unit) error {
@@ -236,4 +228,16 @@ func (s *Service) workerCommand(ctx context.Context, c Caller, op, poolRef, work
 	}
 	s.log.InfoContext(ctx, op, "pool_id", poolID, "worker_id", workerID, "actor", c.Actor)
 	return workerID, nil
+}
+
+// poolCredentials signs a pool's certificate from its CSR and makes a new
+// pool secret, as creating and resetting a pool both do.
+func (s *Service) poolCredentials(ctx context.Context, poolID string, csr []byte) (cert workerpool.Certificate, secret, hash string, err error) {
+	if cert, err = s.cfg.Pools.Certify(ctx, poolID, csr); err != nil {
+		return workerpool.Certificate{}, "", "", err
+	}
+	if secret, hash, err = s.cfg.Pools.NewSecret(); err != nil {
+		return workerpool.Certificate{}, "", "", fmt.Errorf("new pool secret: %w", err)
+	}
+	return cert, secret, hash, nil
 }
