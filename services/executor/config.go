@@ -1,6 +1,8 @@
 package executor
 
 import (
+	"github.com/gantryhq/gantry/services/seal"
+
 	"crypto"
 	"errors"
 	"fmt"
@@ -78,7 +80,7 @@ func (c Config) Validate() error {
 	}
 	if c.PoolKey == nil {
 		errs = append(errs, errors.New("pool key is required: it encrypts the workspaces of unconfirmed runs"))
-	} else if _, err := publicKeyOf(c.PoolKey); err != nil {
+	} else if _, err := seal.PublicKeyOf(c.PoolKey); err != nil {
 		errs = append(errs, fmt.Errorf("pool key: %w", err))
 	}
 	if c.Workspaces == nil {

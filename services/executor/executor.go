@@ -1,6 +1,8 @@
 package executor
 
 import (
+	"github.com/gantryhq/gantry/services/seal"
+
 	"context"
 	"crypto"
 	"errors"
@@ -29,7 +31,7 @@ func New(cfg Config, logger *slog.Logger) (*Executor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("executor config: %w", err)
 	}
-	pub, err := publicKeyOf(cfg.PoolKey)
+	pub, err := seal.PublicKeyOf(cfg.PoolKey)
 	if err != nil {
 		return nil, fmt.Errorf("executor config: pool key: %w", err)
 	}

@@ -1,6 +1,8 @@
 package executor
 
 import (
+	"github.com/gantryhq/gantry/services/seal"
+
 	"context"
 	"crypto"
 	"fmt"
@@ -14,7 +16,7 @@ import (
 // *ecdsa.PublicKey or *ecdh.PublicKey), so that only workers holding the
 // pool's private key can read it. See seal.go for the format.
 func SaveWorkspace(ctx context.Context, dir string, poolPublicKey crypto.PublicKey, w io.Writer) error {
-	sw, err := newSealWriter(w, poolPublicKey)
+	sw, err := seal.NewWriter(w, poolPublicKey)
 	if err != nil {
 		return fmt.Errorf("save the workspace: %w", err)
 	}
@@ -44,7 +46,7 @@ func RestoreWorkspace(ctx context.Context, ciphertext io.Reader, poolPrivateKey 
 	if len(entries) > 0 {
 		return fmt.Errorf("restore the workspace: %s is not empty", destDir)
 	}
-	or, err := newOpenReader(ciphertext, poolPrivateKey)
+	or, err := seal.NewReader(ciphertext, poolPrivateKey)
 	if err != nil {
 		return fmt.Errorf("restore the workspace: %w", err)
 	}
@@ -53,7 +55,11 @@ func RestoreWorkspace(ctx context.Context, ciphertext io.Reader, poolPrivateKey 
 	}
 	// The archive ended; the encrypted stream must end with it, authenticated.
 	if n, err := io.Copy(io.Discard, or); err != nil || n > 0 {
-		return fmt.Errorf("restore the workspace: %w", ErrWrongKey)
+		return fmt.Errorf("restore the workspace: %w", seal.ErrWrongKey)
 	}
 	return nil
 }
+
+// ErrWrongKey is matched by the error of RestoreWorkspace when the workspace
+// was encrypted to another key, altered or truncated.
+var ErrWrongKey = seal.ErrWrongKey

@@ -1,4 +1,4 @@
-package executor
+package seal
 
 import (
 	"crypto"
@@ -14,7 +14,7 @@ import (
 	"io"
 )
 
-// A sealed stream is encrypted to one public key (sealstream.go writes and
+// A sealed stream is encrypted to one public key (stream.go writes and
 // reads the chunks):
 //
 //	"GANTRYWS" | version (1) | algorithm (1 byte) | len (uint16, big endian) | encapsulated key (len bytes)
@@ -49,10 +49,10 @@ var ecdhAlgs = []struct {
 
 // ErrWrongKey is returned when a sealed workspace cannot be opened with the
 // key given: it was encrypted to another key, or altered.
-var ErrWrongKey = errors.New("the workspace is not encrypted to this pool's key, or was altered")
+var ErrWrongKey = errors.New("not sealed to this pool's key, or altered")
 
-// publicKeyOf returns the public key of a supported pool private key.
-func publicKeyOf(priv crypto.PrivateKey) (crypto.PublicKey, error) {
+// PublicKeyOf returns the public key of a supported pool private key.
+func PublicKeyOf(priv crypto.PrivateKey) (crypto.PublicKey, error) {
 	switch k := priv.(type) {
 	case *rsa.PrivateKey:
 		return &k.PublicKey, nil

@@ -1,4 +1,4 @@
-package executor
+package seal
 
 import (
 	"bufio"
@@ -32,9 +32,9 @@ func chunkNonce(n []byte, counter uint64, last bool) []byte {
 	return n
 }
 
-// sealWriter encrypts what is written to it. Close writes the last chunk;
+// Writer encrypts what is written to it. Close writes the last chunk;
 // without it the stream cannot be opened.
-type sealWriter struct {
+type Writer struct {
 	w       io.Writer
 	aead    cipher.AEAD
 	ad      []byte
@@ -45,9 +45,9 @@ type sealWriter struct {
 	err     error
 }
 
-// newSealWriter writes the header to w and returns a writer that encrypts
+// NewWriter writes the header to w and returns a writer that encrypts
 // to pub.
-func newSealWriter(w io.Writer, pub crypto.PublicKey) (*sealWriter, error) {
+func NewWriter(w io.Writer, pub crypto.PublicKey) (*Writer, error) {
 	header, key, err := sealKey(pub)
 	if err != nil {
 		return nil, err
@@ -60,10 +60,10 @@ func newSealWriter(w io.Writer, pub crypto.PublicKey) (*sealWriter, error) {
 		return nil, fmt.Errorf("write the workspace header: %w", err)
 	}
 	ad := sha256.Sum256(header)
-	return &sealWriter{w: w, aead: aead, ad: ad[:], buf: make([]byte, 0, sealChunk), nonce: make([]byte, aead.NonceSize())}, nil
+	return &Writer{w: w, aead: aead, ad: ad[:], buf: make([]byte, 0, sealChunk), nonce: make([]byte, aead.NonceSize())}, nil
 }
 
-func (s *sealWriter) Write(p []byte) (int, error) {
+func (s *Writer) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		if s.err != nil {
@@ -82,7 +82,7 @@ func (s *sealWriter) Write(p []byte) (int, error) {
 }
 
 // Close writes the last chunk. It does not close the underlying writer.
-func (s *sealWriter) Close() error {
+func (s *Writer) Close() error {
 	if s.err == nil {
 		s.flush(true)
 		if s.err == nil {
@@ -93,7 +93,7 @@ func (s *sealWriter) Close() error {
 	return s.err
 }
 
-func (s *sealWriter) flush(last bool) {
+func (s *Writer) flush(last bool) {
 	s.out = s.aead.Seal(s.out[:0], chunkNonce(s.nonce, s.counter, last), s.buf, s.ad)
 	if _, err := s.w.Write(s.out); err != nil {
 		s.err = fmt.Errorf("write the sealed workspace: %w", err)
@@ -102,9 +102,9 @@ func (s *sealWriter) flush(last bool) {
 	s.buf = s.buf[:0]
 }
 
-// openReader decrypts a sealed stream, releasing each chunk only once it is
+// Reader decrypts a sealed stream, releasing each chunk only once it is
 // authenticated. It returns io.EOF only after the last chunk.
-type openReader struct {
+type Reader struct {
 	r       *bufio.Reader
 	aead    cipher.AEAD
 	ad      []byte
@@ -116,9 +116,9 @@ type openReader struct {
 	err     error
 }
 
-// newOpenReader reads the header from r and returns a reader of the
+// NewReader reads the header from r and returns a reader of the
 // plaintext, or ErrWrongKey when priv cannot open it.
-func newOpenReader(r io.Reader, priv crypto.PrivateKey) (*openReader, error) {
+func NewReader(r io.Reader, priv crypto.PrivateKey) (*Reader, error) {
 	br := bufio.NewReaderSize(r, sealChunk+64)
 	header, key, err := openKey(br, priv)
 	if err != nil {
@@ -129,10 +129,10 @@ func newOpenReader(r io.Reader, priv crypto.PrivateKey) (*openReader, error) {
 		return nil, err
 	}
 	ad := sha256.Sum256(header)
-	return &openReader{r: br, aead: aead, ad: ad[:], in: make([]byte, sealChunk+aead.Overhead()), nonce: make([]byte, aead.NonceSize())}, nil
+	return &Reader{r: br, aead: aead, ad: ad[:], in: make([]byte, sealChunk+aead.Overhead()), nonce: make([]byte, aead.NonceSize())}, nil
 }
 
-func (o *openReader) Read(p []byte) (int, error) {
+func (o *Reader) Read(p []byte) (int, error) {
 	for len(o.plain) == 0 && !o.done && o.err == nil {
 		o.next()
 	}
@@ -149,7 +149,7 @@ func (o *openReader) Read(p []byte) (int, error) {
 
 // next reads and opens one chunk. A chunk shorter than a full one, or a full
 // one the stream ends after, must be the last.
-func (o *openReader) next() {
+func (o *Reader) next() {
 	n, err := io.ReadFull(o.r, o.in)
 	last := false
 	switch {

@@ -1,4 +1,4 @@
-package executor
+package seal
 
 import (
 	"bytes"
@@ -40,12 +40,12 @@ func sealTestKeys(t *testing.T) map[string]crypto.PrivateKey {
 
 func seal(t *testing.T, plain []byte, key crypto.PrivateKey) []byte {
 	t.Helper()
-	pub, err := publicKeyOf(key)
+	pub, err := PublicKeyOf(key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	w, err := newSealWriter(&buf, pub)
+	w, err := NewWriter(&buf, pub)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func seal(t *testing.T, plain []byte, key crypto.PrivateKey) []byte {
 }
 
 func unseal(sealed []byte, key crypto.PrivateKey) ([]byte, error) {
-	r, err := newOpenReader(bytes.NewReader(sealed), key)
+	r, err := NewReader(bytes.NewReader(sealed), key)
 	if err != nil {
 		return nil, err
 	}
@@ -165,11 +165,11 @@ func TestSealRefusesWeakOrUnknownKeys(t *testing.T) {
 	for name, pub := range map[string]crypto.PublicKey{
 		"RSA-1024": &small.PublicKey, "X25519": x25519.PublicKey(), "a string": "key",
 	} {
-		if _, err := newSealWriter(io.Discard, pub); err == nil {
+		if _, err := NewWriter(io.Discard, pub); err == nil {
 			t.Errorf("%s: sealing worked", name)
 		}
 	}
-	if _, err := publicKeyOf(fmt.Stringer(nil)); err == nil {
-		t.Error("publicKeyOf(nil) worked")
+	if _, err := PublicKeyOf(fmt.Stringer(nil)); err == nil {
+		t.Error("PublicKeyOf(nil) worked")
 	}
 }
