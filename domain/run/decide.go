@@ -218,7 +218,7 @@ func (s State) startPhase(c StartPhase) ([]Event, error) {
 	case c.Phase == PhasePerforming && s.typ != Task:
 		return nil, s.illegal(cmd, "only TASK runs perform a command")
 	case s.stopRequestBy != "":
-		return nil, s.illegal(cmd, "a stop was requested")
+		return nil, s.illegal(cmd, ErrStopPending.Error())
 	}
 	return []Event{RunPhaseStarted{Phase: c.Phase, At: c.At, Actor: c.Actor}}, nil
 }
@@ -332,7 +332,7 @@ func (s State) stop(c Stop) ([]Event, error) {
 	if s.stopRequestBy != "" {
 		return nil, nil
 	}
-	return []Event{RunStopRequested{WorkerID: s.workerID, Note: c.Note, At: c.At, Actor: c.Actor}}, nil
+	return []Event{RunStopRequested{WorkerID: s.workerID, PoolID: s.poolID, Note: c.Note, At: c.At, Actor: c.Actor}}, nil
 }
 
 func (s State) markStopped(c MarkStopped) ([]Event, error) {

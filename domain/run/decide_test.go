@@ -197,7 +197,7 @@ func TestDecide(t *testing.T) {
 
 		// Stop
 		{"stop while planning", hPlanning, Stop{Note: "wrong branch", Actor: user, At: at(6)},
-			[]Event{RunStopRequested{WorkerID: worker, Note: "wrong branch", At: at(6), Actor: user}}, nil},
+			[]Event{RunStopRequested{WorkerID: worker, PoolID: pool, Note: "wrong branch", At: at(6), Actor: user}}, nil},
 		{"stop twice is a no-op", hPlanningStop, Stop{Actor: user, At: at(6)}, nil, nil},
 		{"confirmed run cannot be stopped", hConfirmed, Stop{Actor: user, At: at(9)}, nil, illegal(Confirmed, "")},
 		{"applying run cannot be stopped", hApplying, Stop{Actor: user, At: at(12)}, nil, illegal(Applying, "")},
@@ -242,5 +242,16 @@ func TestDecideLeavesStateAlone(t *testing.T) {
 	}
 	if !reflect.DeepEqual(s.History(), before) || s.Status() != Planning {
 		t.Error("Decide modified its input")
+	}
+}
+
+func TestStartPhaseAfterStopRequestIsErrStopPending(t *testing.T) {
+	s := given(join(hInitializing, []Event{RunStopRequested{Actor: user, At: at(5)}})...)
+	_, err := Decide(s, StartPhase{Phase: PhasePlanning, Actor: worker, At: at(5)})
+	if !errors.Is(err, ErrStopPending) || !errors.Is(err, ErrIllegalTransition) {
+		t.Fatalf("err = %v, want ErrStopPending and ErrIllegalTransition", err)
+	}
+	if _, err := Decide(given(hReadyAssigned...), StartPhase{Phase: PhasePlanning, Actor: worker, At: at(3)}); errors.Is(err, ErrStopPending) {
+		t.Fatalf("an illegal start without a stop request matches ErrStopPending: %v", err)
 	}
 }

@@ -76,6 +76,7 @@ type RunConfirmed struct {
 // RunStopRequested: a user asked the run to stop; the worker is told.
 type RunStopRequested struct {
 	WorkerID string    `json:"worker_id,omitempty"`
+	PoolID   string    `json:"pool_id,omitempty"` // the worker's pool, to reach it on its pool's subjects
 	Note     string    `json:"note,omitempty"`
 	At       time.Time `json:"at"`
 	Actor    string    `json:"actor"`
