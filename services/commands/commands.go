@@ -40,10 +40,12 @@ type Waiter interface {
 	WaitFor(ctx context.Context, cursor eventstore.Cursor, names ...string) error
 }
 
-// Encrypter encrypts secret values before they enter a command; the secrets
-// keeper satisfies it.
-type Encrypter interface {
+// Keeper encrypts secret values before they enter a command, and decrypts
+// them for the worker pool of the run that needs them; the secrets keeper
+// satisfies it.
+type Keeper interface {
 	Encrypt(ctx context.Context, plaintext []byte) ([]byte, error)
+	Decrypt(ctx context.Context, ciphertext []byte) ([]byte, error)
 }
 
 // PoolAuthority signs worker pool certificates and makes pool secrets; the
@@ -92,12 +94,15 @@ type Config struct {
 	// Waiter gives read-your-writes. Required.
 	Waiter Waiter
 	// Secrets encrypts secret environment variables. Required.
-	Secrets Encrypter
+	Secrets Keeper
 	// Pools signs pool certificates. Required.
 	Pools PoolAuthority
 	// State imports state files at stack creation. Default: none, and
 	// CreateStack refuses an import.
 	State StateImporter
+	// StateCredentials mints the managed-state credentials of run phases
+	// (PhaseCredentials). Default: none, and PhaseCredentials returns none.
+	StateCredentials StateMinter
 	// Git resolves branch heads. Default: GitResolver with a 30 s timeout.
 	Git BranchResolver
 	// ServerURL and NATSURL are what pool tokens send launchers to. Required.

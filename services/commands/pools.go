@@ -241,3 +241,47 @@ func (s *Service) poolCredentials(ctx context.Context, poolID string, csr []byte
 	}
 	return cert, secret, hash, nil
 }
+
+// PublicPoolName is the name of the built-in public pool.
+const PublicPoolName = "public"
+
+// EnsurePublicPool makes the built-in public pool (ids.PublicPool) ready for
+// a launcher holding the private key of csr: it creates the pool the first
+// time, and afterwards resets it with a certificate for csr, so that every
+// call returns a working token and tokens of earlier calls stop working.
+// The operator's server (gantry dev) calls it at start; the key should stay
+// the same across starts, or saved workspaces of UNCONFIRMED runs can no
+// longer be opened.
+func (s *Service) EnsurePublicPool(ctx context.Context, c Caller, csr []byte) (token string, err error) {
+	pool, err := load(ctx, s, poolStream(ids.PublicPool), workerpool.Decide, (*workerpool.State).Apply)
+	if err != nil {
+		return "", err
+	}
+	if pool.state.Exists() {
+		_, token, err = s.ResetPool(ctx, c, ids.PublicPool, csr)
+		return token, err
+	}
+	cert, secret, hash, err := s.poolCredentials(ctx, ids.PublicPool, csr)
+	if err != nil {
+		return "", err
+	}
+	at := s.now()
+	_, err = s.execute(ctx, "create the public worker pool", func(ctx context.Context, u *unit) error {
+		pool, err := poolOf(ctx, u, ids.PublicPool)
+		if err != nil {
+			return err
+		}
+		if _, err := pool.do(workerpool.Create{
+			PoolID: ids.PublicPool, Name: PublicPoolName, Description: "The built-in public worker pool, run by the server's operator",
+			Public: true, Certificate: cert, SecretHash: hash, Actor: c.Actor, At: at,
+		}); err != nil {
+			return csrField(err)
+		}
+		return reserveName(ctx, u, StreamPoolName, poolKind, PublicPoolName, ids.PublicPool, c.Actor, at)
+	})
+	if err != nil {
+		return "", err
+	}
+	s.log.InfoContext(ctx, "public worker pool created", "pool_id", ids.PublicPool, "actor", c.Actor)
+	return s.poolToken(ids.PublicPool, secret, cert.PEM)
+}

@@ -86,9 +86,10 @@ func (s *Service) RegisterWorker(ctx context.Context, poolID string, r WorkerReg
 
 // StartPhase records that the worker began phase on its run.
 func (s *Service) StartPhase(ctx context.Context, poolID, workerID, runID string, phase run.Phase) error {
-	return s.runReport(ctx, "start phase", poolID, workerID, runID, func(at time.Time) run.Command {
+	_, err := s.runReport(ctx, "start phase", poolID, workerID, runID, func(at time.Time) run.Command {
 		return run.StartPhase{Phase: phase, Actor: workerID, At: at}
 	})
+	return err
 }
 
 // PhaseResult is how a phase ended on the worker.
@@ -102,8 +103,9 @@ type PhaseResult struct {
 
 // FinishPhase records the result of the current phase of the worker's run.
 // When the result ends the run or leaves it UNCONFIRMED, the worker is
-// freed (and the stack released) in the same append.
-func (s *Service) FinishPhase(ctx context.Context, poolID, workerID, runID string, p PhaseResult) error {
+// freed (and the stack released) in the same append. It returns the run's
+// status after the result: the worker knows from it whether the run ended.
+func (s *Service) FinishPhase(ctx context.Context, poolID, workerID, runID string, p PhaseResult) (run.Status, error) {
 	return s.runReport(ctx, "finish phase", poolID, workerID, runID, func(at time.Time) run.Command {
 		return run.PhaseFinished{Phase: p.Phase, ExitCode: p.ExitCode, Duration: p.Duration, HasChanges: p.HasChanges, Note: p.Note, Actor: workerID, At: at}
 	})
@@ -125,7 +127,8 @@ func (s *Service) EndRun(ctx context.Context, poolID, workerID, runID string, en
 	default:
 		return refused(&domain.ValidationError{Field: "end", Problem: fmt.Sprintf("%q: want %s, %s or %s", end, run.Finished, run.Failed, run.Stopped)})
 	}
-	return s.runReport(ctx, "end run", poolID, workerID, runID, command)
+	_, err := s.runReport(ctx, "end run", poolID, workerID, runID, command)
+	return err
 }
 
 // DeregisterWorker records that a worker of pool went away (its launcher
@@ -196,9 +199,9 @@ func (s *Service) MarkWorkerLost(ctx context.Context, c Caller, workerID, note s
 
 // runReport decides the command a live worker of pool reports on its run,
 // and frees the worker (and the stack) when the run ended, in one append.
-func (s *Service) runReport(ctx context.Context, op, poolID, workerID, runID string, command func(at time.Time) run.Command) error {
+func (s *Service) runReport(ctx context.Context, op, poolID, workerID, runID string, command func(at time.Time) run.Command) (run.Status, error) {
 	if err := errors.Join(ids.Worker.Validate("worker_id", workerID), ids.Run.Validate("run_id", runID)); err != nil {
-		return refused(err)
+		return "", refused(err)
 	}
 	var status run.Status
 	ctx = eventstore.WithMetadata(ctx, eventstore.Metadata{Actor: workerID, CorrelationID: runID})
@@ -225,10 +228,10 @@ func (s *Service) runReport(ctx context.Context, op, poolID, workerID, runID str
 		return freeWorker(ctx, u, r, w, workerID, at)
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
 	s.log.InfoContext(ctx, op, "pool_id", poolID, "worker_id", workerID, "run_id", runID, "status", string(status))
-	return nil
+	return status, nil
 }
 
 // liveWorker loads a worker of pool that is not gone.

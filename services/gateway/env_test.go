@@ -148,6 +148,7 @@ type unused struct{}
 var errUnused = errors.New("not available to the gateway's tests")
 
 func (unused) Encrypt(context.Context, []byte) ([]byte, error) { return nil, errUnused }
+func (unused) Decrypt(context.Context, []byte) ([]byte, error) { return nil, errUnused }
 func (unused) Certify(context.Context, string, []byte) (workerpool.Certificate, error) {
 	return workerpool.Certificate{}, errUnused
 }

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 
+	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/bus"
 )
 
@@ -98,9 +100,20 @@ func (g *Gateway) Run(ctx context.Context) error {
 		_ = reports.Unsubscribe()
 		return fmt.Errorf("gateway: subscribe to heartbeats: %w", err)
 	}
-	if err := g.cfg.NATS.FlushTimeout(10 * time.Second); err != nil {
+	forwards, err := g.forwardEvents(msgs)
+	if err != nil {
 		_ = reports.Unsubscribe()
 		_ = heartbeats.Unsubscribe()
+		return err
+	}
+	subs := append([]*nats.Subscription{reports, heartbeats}, forwards...)
+	unsubscribe := func() {
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+	}
+	if err := g.cfg.NATS.FlushTimeout(10 * time.Second); err != nil {
+		unsubscribe()
 		return fmt.Errorf("gateway: subscribe: %w", err)
 	}
 	g.log.InfoContext(ctx, "gateway started", "heartbeat_timeout", g.cfg.HeartbeatTimeout.String())
@@ -134,8 +147,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			}
 		}
 	}
-	_ = reports.Unsubscribe()
-	_ = heartbeats.Unsubscribe()
+	unsubscribe()
 	stop()
 	wg.Wait()
 	return nil
@@ -145,6 +157,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 func (g *Gateway) handle(ctx context.Context, m *nats.Msg) {
 	if pool, worker, ok := bus.ParseHeartbeatSubject(m.Subject); ok {
 		g.heartbeat(ctx, m, pool, worker)
+		return
+	}
+	if strings.HasPrefix(m.Subject, eventstore.SubjectPrefix+".") {
+		g.forward(ctx, m)
 		return
 	}
 	pool, kind, ok := bus.ParseReportSubject(m.Subject)

@@ -18,12 +18,25 @@
 // "error": "…", "code": "…"}. Kinds and bodies:
 //
 //	register        {"worker_id"?: "wkr_…", "metadata"?: {"k": "v"}}  → {"ok", "worker_id"}
+//	run.job         {"worker_id", "run_id"}            → {"ok", "job": Job}
 //	phase.started   {"worker_id", "run_id", "phase"}
-//	phase.finished  {"worker_id", "run_id", "phase", "exit_code", "duration_ms", "has_changes"}
+//	phase.credentials {"worker_id", "run_id", "phase"} → {"ok", "state_credentials"?: sealed}
+//	phase.finished  {"worker_id", "run_id", "phase", "exit_code", "duration_ms", "has_changes", "note"?} → {"ok", "run_status"}
 //	run.finished    {"worker_id", "run_id"}            after the last phase and the after_* hooks
 //	run.failed      {"worker_id", "run_id", "note"}     note is required
 //	run.stopped     {"worker_id", "run_id", "note"?}    after a stop request was carried out
 //	exit            {"worker_id", "note"?}              the worker goes away (launcher shutdown)
+//
+// run.job returns what the worker needs to execute its run (Job): the
+// stack's settings and variables, secret values sealed to the pool's public
+// key (package seal). phase.credentials, asked once the run is in the phase
+// (after phase.started, or when the domain started APPLYING itself for an
+// autodeploy run), returns the phase's managed-state credentials sealed
+// likewise (JSON {"username", "password"}), or none when the stack's state
+// is not managed or the phase does not touch state; the launcher passes
+// them to that phase only, as TF_HTTP_USERNAME and TF_HTTP_PASSWORD. A phase.started refused
+// because a stop was requested has the code "stop_requested": the launcher
+// then ends the run STOPPED.
 //
 // A run report is accepted only from the worker the run is assigned to, in
 // the subject's pool. When a report ends the run (FINISHED, FAILED, STOPPED)
@@ -31,6 +44,15 @@
 // that ended also releases the stack lock and hands it to the next queued
 // run. A report is not idempotent: a repeated phase.finished is refused
 // (code "illegal") because the phase already reported its result.
+//
+// Messages to workers: the gateway forwards what the event store records
+// for a worker. A stop request goes to the run's worker on
+// bus.WorkerSubject(pool, worker, KindStop) as a StopMessage; a pool's cycle
+// request goes to every worker of the pool on bus.BroadcastSubject(pool) as
+// a BroadcastMessage of kind "cycle". Assignments come from the scheduler
+// (scheduler.Assignment on the worker's "assign" subject). These are plain
+// NATS messages, delivered at most once: a stop the launcher missed shows
+// as the refusal of its next phase.started.
 //
 // Heartbeats are messages on bus.HeartbeatSubject(pool, worker), body
 // ignored. They may be plain publishes; sent as requests they get a Reply,
@@ -47,29 +69,34 @@ import (
 	"encoding/json"
 
 	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/domain/stack"
+	"github.com/gantryhq/gantry/services/commands"
 )
 
 // Report kinds: the last tokens of bus.ReportSubject(pool, kind).
 const (
-	KindRegister      = "register"
-	KindPhaseStarted  = "phase.started"
-	KindPhaseFinished = "phase.finished"
-	KindRunFinished   = "run.finished"
-	KindRunFailed     = "run.failed"
-	KindRunStopped    = "run.stopped"
-	KindExit          = "exit"
+	KindRegister         = "register"
+	KindRunJob           = "run.job"
+	KindPhaseStarted     = "phase.started"
+	KindPhaseCredentials = "phase.credentials"
+	KindPhaseFinished    = "phase.finished"
+	KindRunFinished      = "run.finished"
+	KindRunFailed        = "run.failed"
+	KindRunStopped       = "run.stopped"
+	KindExit             = "exit"
 )
 
 // Reply codes: what went wrong, for a launcher to act on without parsing
 // the message.
 const (
-	CodeInvalid  = "invalid"   // a malformed body or a value the domain rejects
-	CodeUnknown  = "unknown"   // no such worker in this pool, or no such run
-	CodeNotYours = "not_yours" // the run is not assigned to this worker
-	CodeIllegal  = "illegal"   // the run's lifecycle forbids the report now
-	CodeGone     = "gone"      // the worker was lost or exited: register again
-	CodeExists   = "exists"    // register: the worker id is taken
-	CodeInternal = "internal"  // the gateway failed; retrying may help
+	CodeInvalid       = "invalid"        // a malformed body or a value the domain rejects
+	CodeUnknown       = "unknown"        // no such worker in this pool, or no such run
+	CodeNotYours      = "not_yours"      // the run is not assigned to this worker
+	CodeIllegal       = "illegal"        // the run's lifecycle forbids the report now
+	CodeStopRequested = "stop_requested" // phase.started: a stop was requested; end the run STOPPED
+	CodeGone          = "gone"           // the worker was lost or exited: register again
+	CodeExists        = "exists"         // register: the worker id is taken
+	CodeInternal      = "internal"       // the gateway failed; retrying may help
 )
 
 // Reply answers every report (and heartbeat requests).
@@ -78,6 +105,51 @@ type Reply struct {
 	Error    string `json:"error,omitempty"`
 	Code     string `json:"code,omitempty"`
 	WorkerID string `json:"worker_id,omitempty"` // register only
+	Job      *Job   `json:"job,omitempty"`       // run.job only
+	// RunStatus is the run's status after a phase.finished: FINISHED,
+	// FAILED, STOPPED or UNCONFIRMED when the result ended the run (the
+	// worker is then free), the phase's own status otherwise.
+	RunStatus run.Status `json:"run_status,omitempty"`
+	// StateCredentials are the phase's managed-state credentials sealed to
+	// the pool's key (phase.credentials only, when the stack's state is managed).
+	StateCredentials []byte `json:"state_credentials,omitempty"`
+}
+
+// Job is the reply to run.job: what a worker executes. Env lists the
+// stack's variables; a secret one has Sealed (its value sealed to the pool's
+// key) instead of Value.
+type Job struct {
+	RunID         string                 `json:"run_id"`
+	StackID       string                 `json:"stack_id"`
+	Type          run.Type               `json:"type"`
+	Confirmed     bool                   `json:"confirmed,omitempty"` // apply the saved plan of a confirmed run
+	Autodeploy    bool                   `json:"autodeploy,omitempty"`
+	RepositoryURL string                 `json:"repository_url"`
+	Commit        string                 `json:"commit"`
+	ProjectRoot   string                 `json:"project_root,omitempty"`
+	Tool          stack.Tool             `json:"tool"`
+	Hooks         stack.Hooks            `json:"hooks"`
+	TaskCommand   string                 `json:"task_command,omitempty"`
+	ManagedState  bool                   `json:"managed_state,omitempty"`
+	Env           []commands.JobVariable `json:"env,omitempty"`
+}
+
+// Worker message kinds: the last token of bus.WorkerSubject(pool, worker, kind).
+const KindStop = "stop"
+
+// StopMessage tells a worker to stop its run.
+type StopMessage struct {
+	RunID string `json:"run_id"`
+	Note  string `json:"note,omitempty"`
+}
+
+// BroadcastCycle is the kind of the BroadcastMessage that asks every worker
+// of a pool to exit (a cycle).
+const BroadcastCycle = "cycle"
+
+// BroadcastMessage goes to every worker of a pool.
+type BroadcastMessage struct {
+	Kind string `json:"kind"`
 }
 
 // RegisterReport is the body of a register report.

@@ -19,10 +19,12 @@ import (
 type Commands interface {
 	RegisterWorker(ctx context.Context, poolID string, r commands.WorkerRegistration) (string, error)
 	StartPhase(ctx context.Context, poolID, workerID, runID string, phase run.Phase) error
-	FinishPhase(ctx context.Context, poolID, workerID, runID string, p commands.PhaseResult) error
+	FinishPhase(ctx context.Context, poolID, workerID, runID string, p commands.PhaseResult) (run.Status, error)
 	EndRun(ctx context.Context, poolID, workerID, runID string, end run.Status, note string) error
 	DeregisterWorker(ctx context.Context, poolID, workerID, note string) error
 	MarkWorkerLost(ctx context.Context, c commands.Caller, workerID, note string) (bool, error)
+	RunJob(ctx context.Context, poolID, workerID, runID string) (commands.RunJob, error)
+	PhaseCredentials(ctx context.Context, poolID, workerID, runID string, phase run.Phase) ([]byte, error)
 }
 
 var _ Commands = (*commands.Service)(nil)
@@ -38,19 +40,37 @@ func (g *Gateway) report(ctx context.Context, pool, kind string, data []byte) (R
 		}
 		id, err := g.register(ctx, pool, b)
 		return Reply{WorkerID: id}, replyErr(err)
+	case KindRunJob:
+		var b RunReport
+		if err := decodeBody(data, &b); err != nil {
+			return Reply{}, err
+		}
+		job, err := cmds.RunJob(ctx, pool, b.WorkerID, b.RunID)
+		if err != nil {
+			return Reply{}, replyErr(err)
+		}
+		return Reply{Job: jobOf(job)}, nil
 	case KindPhaseStarted:
 		var b PhaseStartedReport
 		if err := decodeBody(data, &b); err != nil {
 			return Reply{}, err
 		}
 		return Reply{}, replyErr(cmds.StartPhase(ctx, pool, b.WorkerID, b.RunID, b.Phase))
+	case KindPhaseCredentials:
+		var b PhaseStartedReport
+		if err := decodeBody(data, &b); err != nil {
+			return Reply{}, err
+		}
+		creds, err := cmds.PhaseCredentials(ctx, pool, b.WorkerID, b.RunID, b.Phase)
+		return Reply{StateCredentials: creds}, replyErr(err)
 	case KindPhaseFinished:
 		var b PhaseFinishedReport
 		if err := decodeBody(data, &b); err != nil {
 			return Reply{}, err
 		}
-		return Reply{}, replyErr(cmds.FinishPhase(ctx, pool, b.WorkerID, b.RunID, commands.PhaseResult{
-			Phase: b.Phase, ExitCode: b.ExitCode, Duration: time.Duration(b.DurationMS) * time.Millisecond, HasChanges: b.HasChanges, Note: b.Note}))
+		status, err := cmds.FinishPhase(ctx, pool, b.WorkerID, b.RunID, commands.PhaseResult{
+			Phase: b.Phase, ExitCode: b.ExitCode, Duration: time.Duration(b.DurationMS) * time.Millisecond, HasChanges: b.HasChanges, Note: b.Note})
+		return Reply{RunStatus: status}, replyErr(err)
 	case KindRunFinished, KindRunFailed, KindRunStopped:
 		var b RunReport
 		if err := decodeBody(data, &b); err != nil {
@@ -108,6 +128,8 @@ func replyErr(err error) error {
 	switch {
 	case errors.As(err, &ve):
 		code = CodeInvalid
+	case errors.Is(err, run.ErrStopPending):
+		code = CodeStopRequested
 	case errors.Is(err, commands.ErrNotYourRun):
 		code = CodeNotYours
 	case errors.Is(err, run.ErrIllegalTransition):
@@ -120,4 +142,13 @@ func replyErr(err error) error {
 		code = CodeExists
 	}
 	return &replyError{code: code, msg: refused.Error()}
+}
+
+// jobOf is the wire form of a job.
+func jobOf(j commands.RunJob) *Job {
+	return &Job{
+		RunID: j.RunID, StackID: j.StackID, Type: j.Type, Confirmed: j.Confirmed, Autodeploy: j.Autodeploy,
+		RepositoryURL: j.RepositoryURL, Commit: j.Commit, ProjectRoot: j.ProjectRoot, Tool: j.Tool, Hooks: j.Hooks,
+		TaskCommand: j.TaskCommand, ManagedState: j.ManagedState, Env: j.Env,
+	}
 }
