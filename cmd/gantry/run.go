@@ -19,15 +19,18 @@ func newRunCommand(g *globalOptions) *cobra.Command {
 		Short: "Trigger, list and show runs, and move them along their lifecycle",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newRunTriggerCommand(g), newRunListCommand(g), newRunShowCommand(g))
+	cmd.AddCommand(newRunTriggerCommand(g), newRunListCommand(g), newRunShowCommand(g), newRunLogsCommand(g))
 	for _, a := range runActions {
 		cmd.AddCommand(newRunActionCommand(g, a))
 	}
 	return cmd
 }
 
+// waitUsage describes --wait of run trigger and task.
+const waitUsage = "wait until the run ends or waits for a confirmation, print it, and fail unless it FINISHED, is UNCONFIRMED or was SKIPPED"
+
 func newRunTriggerCommand(g *globalOptions) *cobra.Command {
-	var proposed bool
+	var proposed, wait bool
 	var commit string
 	cmd := &cobra.Command{
 		Use:   "trigger STACK",
@@ -52,9 +55,13 @@ lock and is READY at once.`,
 			if err != nil {
 				return fmt.Errorf("run trigger: %w", err)
 			}
+			if wait {
+				return waitAndPrint(cmd.Context(), g, cmd.OutOrStdout(), resp.Msg.GetRun().GetId())
+			}
 			return g.printRun(cmd.OutOrStdout(), resp.Msg.GetRun())
 		},
 	}
+	cmd.Flags().BoolVar(&wait, "wait", false, waitUsage)
 	cmd.Flags().BoolVar(&proposed, "proposed", false, "plan only: a proposed run, which never takes the stack lock")
 	cmd.Flags().StringVar(&commit, "commit", "", "full commit SHA to run (default the head of the stack's branch)")
 	return cmd
@@ -62,6 +69,7 @@ lock and is READY at once.`,
 
 func newTaskCommand(g *globalOptions) *cobra.Command {
 	var commit string
+	var wait bool
 	cmd := &cobra.Command{
 		Use:   "task STACK -- COMMAND...",
 		Short: "Queue a task: a command run in a stack's workspace",
@@ -83,9 +91,13 @@ worker of the stack's pool. A task takes the stack's run lock like a tracked run
 			if err != nil {
 				return fmt.Errorf("task: %w", err)
 			}
+			if wait {
+				return waitAndPrint(cmd.Context(), g, cmd.OutOrStdout(), resp.Msg.GetRun().GetId())
+			}
 			return g.printRun(cmd.OutOrStdout(), resp.Msg.GetRun())
 		},
 	}
+	cmd.Flags().BoolVar(&wait, "wait", false, waitUsage)
 	cmd.Flags().StringVar(&commit, "commit", "", "full commit SHA to run at (default the head of the stack's branch)")
 	return cmd
 }

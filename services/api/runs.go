@@ -41,6 +41,7 @@ type RunService struct {
 	handlerBase
 	cmds    RunCommands
 	queries RunQueries
+	logs    *RunLogs // nil: StreamRunLogs is unavailable (see WithLogs)
 }
 
 var _ gantryv1connect.RunServiceHandler = (*RunService)(nil)

@@ -1259,6 +1259,162 @@ func (x *StopRunResponse) GetRun() *Run {
 	return nil
 }
 
+// StreamRunLogsRequest names the run whose log to send.
+type StreamRunLogsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Run id.
+	Run string `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	// Keep the stream open and send new lines until the run ends.
+	Follow        bool `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamRunLogsRequest) Reset() {
+	*x = StreamRunLogsRequest{}
+	mi := &file_gantry_v1_runs_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamRunLogsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamRunLogsRequest) ProtoMessage() {}
+
+func (x *StreamRunLogsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gantry_v1_runs_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamRunLogsRequest.ProtoReflect.Descriptor instead.
+func (*StreamRunLogsRequest) Descriptor() ([]byte, []int) {
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *StreamRunLogsRequest) GetRun() string {
+	if x != nil {
+		return x.Run
+	}
+	return ""
+}
+
+func (x *StreamRunLogsRequest) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
+// StreamRunLogsResponse carries one or more consecutive log lines.
+type StreamRunLogsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Lines in the order they were printed.
+	Lines         []*RunLogLine `protobuf:"bytes,1,rep,name=lines,proto3" json:"lines,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamRunLogsResponse) Reset() {
+	*x = StreamRunLogsResponse{}
+	mi := &file_gantry_v1_runs_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamRunLogsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamRunLogsResponse) ProtoMessage() {}
+
+func (x *StreamRunLogsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gantry_v1_runs_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamRunLogsResponse.ProtoReflect.Descriptor instead.
+func (*StreamRunLogsResponse) Descriptor() ([]byte, []int) {
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *StreamRunLogsResponse) GetLines() []*RunLogLine {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+// RunLogLine is one line of a run's log.
+type RunLogLine struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Phase that printed the line, e.g. "PLANNING".
+	Phase string `protobuf:"bytes,1,opt,name=phase,proto3" json:"phase,omitempty"`
+	// The line, without its trailing newline; secrets are masked.
+	Text          string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunLogLine) Reset() {
+	*x = RunLogLine{}
+	mi := &file_gantry_v1_runs_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunLogLine) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunLogLine) ProtoMessage() {}
+
+func (x *RunLogLine) ProtoReflect() protoreflect.Message {
+	mi := &file_gantry_v1_runs_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunLogLine.ProtoReflect.Descriptor instead.
+func (*RunLogLine) Descriptor() ([]byte, []int) {
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RunLogLine) GetPhase() string {
+	if x != nil {
+		return x.Phase
+	}
+	return ""
+}
+
+func (x *RunLogLine) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
 var File_gantry_v1_runs_proto protoreflect.FileDescriptor
 
 const file_gantry_v1_runs_proto_rawDesc = "" +
@@ -1333,7 +1489,16 @@ const file_gantry_v1_runs_proto_rawDesc = "" +
 	"\x03run\x18\x01 \x01(\tR\x03run\x12\x12\n" +
 	"\x04note\x18\x02 \x01(\tR\x04note\"3\n" +
 	"\x0fStopRunResponse\x12 \n" +
-	"\x03run\x18\x01 \x01(\v2\x0e.gantry.v1.RunR\x03run*c\n" +
+	"\x03run\x18\x01 \x01(\v2\x0e.gantry.v1.RunR\x03run\"@\n" +
+	"\x14StreamRunLogsRequest\x12\x10\n" +
+	"\x03run\x18\x01 \x01(\tR\x03run\x12\x16\n" +
+	"\x06follow\x18\x02 \x01(\bR\x06follow\"D\n" +
+	"\x15StreamRunLogsResponse\x12+\n" +
+	"\x05lines\x18\x01 \x03(\v2\x15.gantry.v1.RunLogLineR\x05lines\"6\n" +
+	"\n" +
+	"RunLogLine\x12\x14\n" +
+	"\x05phase\x18\x01 \x01(\tR\x05phase\x12\x12\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text*c\n" +
 	"\aRunType\x12\x18\n" +
 	"\x14RUN_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10RUN_TYPE_TRACKED\x10\x01\x12\x15\n" +
@@ -1357,7 +1522,7 @@ const file_gantry_v1_runs_proto_rawDesc = "" +
 	"\x13RUN_STATE_DISCARDED\x10\r\x12\x15\n" +
 	"\x11RUN_STATE_STOPPED\x10\x0e\x12\x16\n" +
 	"\x12RUN_STATE_CANCELED\x10\x0f\x12\x15\n" +
-	"\x11RUN_STATE_SKIPPED\x10\x102\xc9\x04\n" +
+	"\x11RUN_STATE_SKIPPED\x10\x102\x9f\x05\n" +
 	"\n" +
 	"RunService\x12I\n" +
 	"\n" +
@@ -1370,7 +1535,8 @@ const file_gantry_v1_runs_proto_rawDesc = "" +
 	"\n" +
 	"DiscardRun\x12\x1c.gantry.v1.DiscardRunRequest\x1a\x1d.gantry.v1.DiscardRunResponse\x12F\n" +
 	"\tCancelRun\x12\x1b.gantry.v1.CancelRunRequest\x1a\x1c.gantry.v1.CancelRunResponse\x12@\n" +
-	"\aStopRun\x12\x19.gantry.v1.StopRunRequest\x1a\x1a.gantry.v1.StopRunResponseB\x98\x01\n" +
+	"\aStopRun\x12\x19.gantry.v1.StopRunRequest\x1a\x1a.gantry.v1.StopRunResponse\x12T\n" +
+	"\rStreamRunLogs\x12\x1f.gantry.v1.StreamRunLogsRequest\x1a .gantry.v1.StreamRunLogsResponse0\x01B\x98\x01\n" +
 	"\rcom.gantry.v1B\tRunsProtoP\x01Z7github.com/gantryhq/gantry/proto/gen/gantry/v1;gantryv1\xa2\x02\x03GXX\xaa\x02\tGantry.V1\xca\x02\tGantry\\V1\xe2\x02\x15Gantry\\V1\\GPBMetadata\xea\x02\n" +
 	"Gantry::V1b\x06proto3"
 
@@ -1387,7 +1553,7 @@ func file_gantry_v1_runs_proto_rawDescGZIP() []byte {
 }
 
 var file_gantry_v1_runs_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_gantry_v1_runs_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_gantry_v1_runs_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_gantry_v1_runs_proto_goTypes = []any{
 	(RunType)(0),                  // 0: gantry.v1.RunType
 	(RunState)(0),                 // 1: gantry.v1.RunState
@@ -1409,16 +1575,19 @@ var file_gantry_v1_runs_proto_goTypes = []any{
 	(*CancelRunResponse)(nil),     // 17: gantry.v1.CancelRunResponse
 	(*StopRunRequest)(nil),        // 18: gantry.v1.StopRunRequest
 	(*StopRunResponse)(nil),       // 19: gantry.v1.StopRunResponse
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*StreamRunLogsRequest)(nil),  // 20: gantry.v1.StreamRunLogsRequest
+	(*StreamRunLogsResponse)(nil), // 21: gantry.v1.StreamRunLogsResponse
+	(*RunLogLine)(nil),            // 22: gantry.v1.RunLogLine
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
 }
 var file_gantry_v1_runs_proto_depIdxs = []int32{
 	0,  // 0: gantry.v1.Run.type:type_name -> gantry.v1.RunType
 	1,  // 1: gantry.v1.Run.state:type_name -> gantry.v1.RunState
-	20, // 2: gantry.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	20, // 3: gantry.v1.Run.updated_at:type_name -> google.protobuf.Timestamp
+	23, // 2: gantry.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	23, // 3: gantry.v1.Run.updated_at:type_name -> google.protobuf.Timestamp
 	3,  // 4: gantry.v1.Run.history:type_name -> gantry.v1.RunStateChange
 	1,  // 5: gantry.v1.RunStateChange.state:type_name -> gantry.v1.RunState
-	20, // 6: gantry.v1.RunStateChange.time:type_name -> google.protobuf.Timestamp
+	23, // 6: gantry.v1.RunStateChange.time:type_name -> google.protobuf.Timestamp
 	0,  // 7: gantry.v1.TriggerRunRequest.type:type_name -> gantry.v1.RunType
 	2,  // 8: gantry.v1.TriggerRunResponse.run:type_name -> gantry.v1.Run
 	2,  // 9: gantry.v1.TriggerTaskResponse.run:type_name -> gantry.v1.Run
@@ -1428,27 +1597,30 @@ var file_gantry_v1_runs_proto_depIdxs = []int32{
 	2,  // 13: gantry.v1.DiscardRunResponse.run:type_name -> gantry.v1.Run
 	2,  // 14: gantry.v1.CancelRunResponse.run:type_name -> gantry.v1.Run
 	2,  // 15: gantry.v1.StopRunResponse.run:type_name -> gantry.v1.Run
-	4,  // 16: gantry.v1.RunService.TriggerRun:input_type -> gantry.v1.TriggerRunRequest
-	6,  // 17: gantry.v1.RunService.TriggerTask:input_type -> gantry.v1.TriggerTaskRequest
-	8,  // 18: gantry.v1.RunService.GetRun:input_type -> gantry.v1.GetRunRequest
-	10, // 19: gantry.v1.RunService.ListRuns:input_type -> gantry.v1.ListRunsRequest
-	12, // 20: gantry.v1.RunService.ConfirmRun:input_type -> gantry.v1.ConfirmRunRequest
-	14, // 21: gantry.v1.RunService.DiscardRun:input_type -> gantry.v1.DiscardRunRequest
-	16, // 22: gantry.v1.RunService.CancelRun:input_type -> gantry.v1.CancelRunRequest
-	18, // 23: gantry.v1.RunService.StopRun:input_type -> gantry.v1.StopRunRequest
-	5,  // 24: gantry.v1.RunService.TriggerRun:output_type -> gantry.v1.TriggerRunResponse
-	7,  // 25: gantry.v1.RunService.TriggerTask:output_type -> gantry.v1.TriggerTaskResponse
-	9,  // 26: gantry.v1.RunService.GetRun:output_type -> gantry.v1.GetRunResponse
-	11, // 27: gantry.v1.RunService.ListRuns:output_type -> gantry.v1.ListRunsResponse
-	13, // 28: gantry.v1.RunService.ConfirmRun:output_type -> gantry.v1.ConfirmRunResponse
-	15, // 29: gantry.v1.RunService.DiscardRun:output_type -> gantry.v1.DiscardRunResponse
-	17, // 30: gantry.v1.RunService.CancelRun:output_type -> gantry.v1.CancelRunResponse
-	19, // 31: gantry.v1.RunService.StopRun:output_type -> gantry.v1.StopRunResponse
-	24, // [24:32] is the sub-list for method output_type
-	16, // [16:24] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	22, // 16: gantry.v1.StreamRunLogsResponse.lines:type_name -> gantry.v1.RunLogLine
+	4,  // 17: gantry.v1.RunService.TriggerRun:input_type -> gantry.v1.TriggerRunRequest
+	6,  // 18: gantry.v1.RunService.TriggerTask:input_type -> gantry.v1.TriggerTaskRequest
+	8,  // 19: gantry.v1.RunService.GetRun:input_type -> gantry.v1.GetRunRequest
+	10, // 20: gantry.v1.RunService.ListRuns:input_type -> gantry.v1.ListRunsRequest
+	12, // 21: gantry.v1.RunService.ConfirmRun:input_type -> gantry.v1.ConfirmRunRequest
+	14, // 22: gantry.v1.RunService.DiscardRun:input_type -> gantry.v1.DiscardRunRequest
+	16, // 23: gantry.v1.RunService.CancelRun:input_type -> gantry.v1.CancelRunRequest
+	18, // 24: gantry.v1.RunService.StopRun:input_type -> gantry.v1.StopRunRequest
+	20, // 25: gantry.v1.RunService.StreamRunLogs:input_type -> gantry.v1.StreamRunLogsRequest
+	5,  // 26: gantry.v1.RunService.TriggerRun:output_type -> gantry.v1.TriggerRunResponse
+	7,  // 27: gantry.v1.RunService.TriggerTask:output_type -> gantry.v1.TriggerTaskResponse
+	9,  // 28: gantry.v1.RunService.GetRun:output_type -> gantry.v1.GetRunResponse
+	11, // 29: gantry.v1.RunService.ListRuns:output_type -> gantry.v1.ListRunsResponse
+	13, // 30: gantry.v1.RunService.ConfirmRun:output_type -> gantry.v1.ConfirmRunResponse
+	15, // 31: gantry.v1.RunService.DiscardRun:output_type -> gantry.v1.DiscardRunResponse
+	17, // 32: gantry.v1.RunService.CancelRun:output_type -> gantry.v1.CancelRunResponse
+	19, // 33: gantry.v1.RunService.StopRun:output_type -> gantry.v1.StopRunResponse
+	21, // 34: gantry.v1.RunService.StreamRunLogs:output_type -> gantry.v1.StreamRunLogsResponse
+	26, // [26:35] is the sub-list for method output_type
+	17, // [17:26] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_gantry_v1_runs_proto_init() }
@@ -1462,7 +1634,7 @@ func file_gantry_v1_runs_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gantry_v1_runs_proto_rawDesc), len(file_gantry_v1_runs_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   18,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -49,6 +49,9 @@ const (
 	RunServiceCancelRunProcedure = "/gantry.v1.RunService/CancelRun"
 	// RunServiceStopRunProcedure is the fully-qualified name of the RunService's StopRun RPC.
 	RunServiceStopRunProcedure = "/gantry.v1.RunService/StopRun"
+	// RunServiceStreamRunLogsProcedure is the fully-qualified name of the RunService's StreamRunLogs
+	// RPC.
+	RunServiceStreamRunLogsProcedure = "/gantry.v1.RunService/StreamRunLogs"
 )
 
 // RunServiceClient is a client for the gantry.v1.RunService service.
@@ -73,6 +76,12 @@ type RunServiceClient interface {
 	// StopRun asks a run that is preparing, initializing, planning or
 	// performing to stop; its worker ends it.
 	StopRun(context.Context, *connect.Request[v1.StopRunRequest]) (*connect.Response[v1.StopRunResponse], error)
+	// StreamRunLogs sends a run's log lines in order: first the full logs of
+	// the phases that finished (from object storage), then the live lines of
+	// the others. Without follow it ends once caught up; with follow it ends
+	// when the run is terminal and every line was sent. A run in UNCONFIRMED
+	// is not terminal.
+	StreamRunLogs(context.Context, *connect.Request[v1.StreamRunLogsRequest]) (*connect.ServerStreamForClient[v1.StreamRunLogsResponse], error)
 }
 
 // NewRunServiceClient constructs a client for the gantry.v1.RunService service. By default, it uses
@@ -134,19 +143,26 @@ func NewRunServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithSchema(runServiceMethods.ByName("StopRun")),
 			connect.WithClientOptions(opts...),
 		),
+		streamRunLogs: connect.NewClient[v1.StreamRunLogsRequest, v1.StreamRunLogsResponse](
+			httpClient,
+			baseURL+RunServiceStreamRunLogsProcedure,
+			connect.WithSchema(runServiceMethods.ByName("StreamRunLogs")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // runServiceClient implements RunServiceClient.
 type runServiceClient struct {
-	triggerRun  *connect.Client[v1.TriggerRunRequest, v1.TriggerRunResponse]
-	triggerTask *connect.Client[v1.TriggerTaskRequest, v1.TriggerTaskResponse]
-	getRun      *connect.Client[v1.GetRunRequest, v1.GetRunResponse]
-	listRuns    *connect.Client[v1.ListRunsRequest, v1.ListRunsResponse]
-	confirmRun  *connect.Client[v1.ConfirmRunRequest, v1.ConfirmRunResponse]
-	discardRun  *connect.Client[v1.DiscardRunRequest, v1.DiscardRunResponse]
-	cancelRun   *connect.Client[v1.CancelRunRequest, v1.CancelRunResponse]
-	stopRun     *connect.Client[v1.StopRunRequest, v1.StopRunResponse]
+	triggerRun    *connect.Client[v1.TriggerRunRequest, v1.TriggerRunResponse]
+	triggerTask   *connect.Client[v1.TriggerTaskRequest, v1.TriggerTaskResponse]
+	getRun        *connect.Client[v1.GetRunRequest, v1.GetRunResponse]
+	listRuns      *connect.Client[v1.ListRunsRequest, v1.ListRunsResponse]
+	confirmRun    *connect.Client[v1.ConfirmRunRequest, v1.ConfirmRunResponse]
+	discardRun    *connect.Client[v1.DiscardRunRequest, v1.DiscardRunResponse]
+	cancelRun     *connect.Client[v1.CancelRunRequest, v1.CancelRunResponse]
+	stopRun       *connect.Client[v1.StopRunRequest, v1.StopRunResponse]
+	streamRunLogs *connect.Client[v1.StreamRunLogsRequest, v1.StreamRunLogsResponse]
 }
 
 // TriggerRun calls gantry.v1.RunService.TriggerRun.
@@ -189,6 +205,11 @@ func (c *runServiceClient) StopRun(ctx context.Context, req *connect.Request[v1.
 	return c.stopRun.CallUnary(ctx, req)
 }
 
+// StreamRunLogs calls gantry.v1.RunService.StreamRunLogs.
+func (c *runServiceClient) StreamRunLogs(ctx context.Context, req *connect.Request[v1.StreamRunLogsRequest]) (*connect.ServerStreamForClient[v1.StreamRunLogsResponse], error) {
+	return c.streamRunLogs.CallServerStream(ctx, req)
+}
+
 // RunServiceHandler is an implementation of the gantry.v1.RunService service.
 type RunServiceHandler interface {
 	// TriggerRun queues a tracked or proposed run of a stack at a commit
@@ -211,6 +232,12 @@ type RunServiceHandler interface {
 	// StopRun asks a run that is preparing, initializing, planning or
 	// performing to stop; its worker ends it.
 	StopRun(context.Context, *connect.Request[v1.StopRunRequest]) (*connect.Response[v1.StopRunResponse], error)
+	// StreamRunLogs sends a run's log lines in order: first the full logs of
+	// the phases that finished (from object storage), then the live lines of
+	// the others. Without follow it ends once caught up; with follow it ends
+	// when the run is terminal and every line was sent. A run in UNCONFIRMED
+	// is not terminal.
+	StreamRunLogs(context.Context, *connect.Request[v1.StreamRunLogsRequest], *connect.ServerStream[v1.StreamRunLogsResponse]) error
 }
 
 // NewRunServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -268,6 +295,12 @@ func NewRunServiceHandler(svc RunServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithSchema(runServiceMethods.ByName("StopRun")),
 		connect.WithHandlerOptions(opts...),
 	)
+	runServiceStreamRunLogsHandler := connect.NewServerStreamHandler(
+		RunServiceStreamRunLogsProcedure,
+		svc.StreamRunLogs,
+		connect.WithSchema(runServiceMethods.ByName("StreamRunLogs")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/gantry.v1.RunService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case RunServiceTriggerRunProcedure:
@@ -286,6 +319,8 @@ func NewRunServiceHandler(svc RunServiceHandler, opts ...connect.HandlerOption) 
 			runServiceCancelRunHandler.ServeHTTP(w, r)
 		case RunServiceStopRunProcedure:
 			runServiceStopRunHandler.ServeHTTP(w, r)
+		case RunServiceStreamRunLogsProcedure:
+			runServiceStreamRunLogsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -325,4 +360,8 @@ func (UnimplementedRunServiceHandler) CancelRun(context.Context, *connect.Reques
 
 func (UnimplementedRunServiceHandler) StopRun(context.Context, *connect.Request[v1.StopRunRequest]) (*connect.Response[v1.StopRunResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("gantry.v1.RunService.StopRun is not implemented"))
+}
+
+func (UnimplementedRunServiceHandler) StreamRunLogs(context.Context, *connect.Request[v1.StreamRunLogsRequest], *connect.ServerStream[v1.StreamRunLogsResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("gantry.v1.RunService.StreamRunLogs is not implemented"))
 }

@@ -1,0 +1,162 @@
+package workerapi_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	gblob "gocloud.dev/blob"
+
+	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/domain/workerpool"
+	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/services/blob"
+	"github.com/gantryhq/gantry/services/commands"
+	"github.com/gantryhq/gantry/services/crypto"
+	"github.com/gantryhq/gantry/services/poolauth"
+	"github.com/gantryhq/gantry/services/testenv"
+	"github.com/gantryhq/gantry/services/workerapi"
+)
+
+const (
+	actor  = "user:test"
+	commit = "0123456789abcdef0123456789abcdef01234567"
+)
+
+// env is a migrated database with its event store, a mem:// bucket, and the worker API served
+// over HTTP with the real pool verifier.
+type env struct {
+	t        *testing.T
+	store    *eventstore.Store
+	bucket   *gblob.Bucket
+	srv      *httptest.Server
+	inFlight sync.WaitGroup
+	seq      atomic.Int64
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	db, err := pgxpool.New(ctx, testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	if _, err := eventstore.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := commands.Registry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := eventstore.New(db, reg)
+	t.Cleanup(store.Close)
+	bucket, err := blob.Open(ctx, "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bucket.Close() })
+	h, err := workerapi.NewHandler(workerapi.Config{Bucket: bucket, Events: store, Pools: poolauth.New(store)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, store: store, bucket: bucket}
+	mux := http.NewServeMux()
+	// inFlight lets a test wait until the handler of an aborted request has returned.
+	mux.Handle(workerapi.PathPrefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.inFlight.Add(1)
+		defer e.inFlight.Done()
+		h.ServeHTTP(w, r)
+	}))
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+func (e *env) id(prefix string) string {
+	return fmt.Sprintf("%s_%d_%06d", prefix, time.Now().UnixNano(), e.seq.Add(1))
+}
+
+func (e *env) client(pool, secret string) *workerapi.Client {
+	return workerapi.NewClient(e.srv.URL, pool, secret, e.srv.Client())
+}
+
+func (e *env) append(stream eventstore.Stream, expected int64, events ...any) {
+	e.t.Helper()
+	if _, err := e.store.Append(context.Background(), stream, expected, events...); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// createPool creates a worker pool and returns its id and secret.
+func (e *env) createPool() (string, string) {
+	e.t.Helper()
+	pool := e.id("wp")
+	secret, hash, err := crypto.NewPoolSecret()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	events, err := workerpool.Decide(workerpool.State{}, workerpool.Create{PoolID: pool, Name: pool,
+		Certificate: certificate(e.t, pool), SecretHash: hash, Actor: actor, At: time.Now()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	all := make([]any, len(events))
+	for i, ev := range events {
+		all[i] = ev
+	}
+	e.append(eventstore.Stream{Type: eventstore.StreamWorkerPool, ID: pool}, 0, all...)
+	return pool, secret
+}
+
+// planningRun appends the events of a run assigned to a worker of pool, in PLANNING, and
+// returns its id and stream version.
+func (e *env) planningRun(pool string) (string, int64) {
+	e.t.Helper()
+	id := e.id("run")
+	at := time.Now().UTC()
+	events := []any{
+		run.RunQueued{RunID: id, StackID: e.id("stk"), Type: run.Tracked, Commit: commit, At: at, Actor: actor},
+		run.RunReady{At: at, Actor: "system:test"},
+		run.RunAssigned{WorkerID: e.id("wkr"), PoolID: pool, At: at, Actor: "system:test"},
+		run.RunPhaseStarted{Phase: run.PhasePlanning, At: at, Actor: "wkr_test"},
+	}
+	e.append(eventstore.Stream{Type: eventstore.StreamRun, ID: id}, 0, events...)
+	return id, int64(len(events))
+}
+
+// certificate returns a freshly made self-signed ECDSA certificate for pool.
+func certificate(t *testing.T, pool string) workerpool.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: pool}, NotBefore: now, NotAfter: now.Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return workerpool.Certificate{
+		PEM:    string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		Serial: serial.Text(16), Fingerprint: crypto.Fingerprint(der), KeyAlgorithm: workerpool.ECDSA, KeyBits: 256,
+	}
+}
