@@ -18,12 +18,17 @@ const stopTimeout = 5 * time.Second
 
 func newDevCommand(getenv func(string) string) *cobra.Command {
 	var dataDir, listen, natsListen, publicURL string
+	var workers int
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run every component in one process with embedded defaults",
 		Long: `Run every component in one process. With no configuration it starts a private
 PostgreSQL cluster from the installed server binaries, an embedded NATS server with
 JetStream and a file:// bucket, all under --data-dir.
+
+It also runs the built-in public worker pool: --workers launchers (default 2)
+that run each run with terraform or tofu from PATH, in <data-dir>/runs. The
+pool's private key stays in <data-dir>/public-pool.key.
 
 GANTRY_DATABASE_URL, GANTRY_NATS_URL and GANTRY_BLOB_URL replace each embedded part.
 Secrets are encrypted with a local key in <data-dir>/secrets.key unless
@@ -76,8 +81,12 @@ Ctrl-C stops everything.`,
 			for _, c := range stack.Components {
 				fmt.Fprintf(out, "%-9s %s\n", c.Name, c.Where)
 			}
+			if workers < 0 {
+				return fmt.Errorf("--workers %d: must not be negative", workers)
+			}
 			return runServer(ctx, stack.Pool, stack.Bus, serverConfig{
 				listen: listen, publicURL: publicURL, secretsURL: secretsURL, blobURL: stack.BlobURL, adminCredentials: credentials, log: log,
+				publicWorkers: workers, dataDir: dataDir, path: getenv("PATH"),
 				ready: func(lines []component) {
 					for _, c := range lines {
 						fmt.Fprintf(out, "%-9s %s\n", c.name, c.where)
@@ -89,6 +98,7 @@ Ctrl-C stops everything.`,
 	cmd.Flags().StringVar(&dataDir, "data-dir", ".gantry", "directory for the private cluster, NATS storage and the bucket")
 	cmd.Flags().StringVar(&listen, "listen", api.DefaultListen, "address of the HTTP API (Connect RPC)")
 	cmd.Flags().StringVar(&natsListen, "nats-listen", bus.DefaultListen, "address of the embedded NATS server")
+	cmd.Flags().IntVar(&workers, "workers", 2, "launchers of the public worker pool to run in process (0: none)")
 	cmd.Flags().StringVar(&publicURL, "public-url", "", "URL launchers reach the API at, put in pool tokens (default http://<listen>)")
 	return cmd
 }

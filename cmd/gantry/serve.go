@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/api"
 	"github.com/gantryhq/gantry/services/blob"
@@ -39,6 +40,11 @@ type serverConfig struct {
 	log              *slog.Logger
 	// ready is called once the API listens, with the components' lines.
 	ready func(lines []component)
+	// publicWorkers is how many launchers of the built-in public pool run
+	// in process (gantry dev), keeping the pool's key in dataDir and giving
+	// runs path as PATH.
+	publicWorkers int
+	dataDir, path string
 }
 
 type component struct{ name, where string }
@@ -111,7 +117,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if err != nil {
 		return err
 	}
-	routes, err := apiRoutes(apiDeps{pool: pool, store: store, watcher: watcher, cmds: cmds, keys: keys, states: states, log: log})
+	routes, err := apiRoutes(apiDeps{pool: pool, store: store, watcher: watcher, cmds: cmds, keys: keys, states: states, nc: nc, bucket: bucket, log: log})
 	if err != nil {
 		return err
 	}
@@ -127,14 +133,33 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 		}
 	}
 
+	// The services outlive ctx until the in-process launchers have exited:
+	// their last reports and uploads need the gateway and the API.
+	svc, stopServices := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServices()
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = watcher.Run(ctx) })
-	wg.Go(func() { _ = relay.Run(ctx) })
-	proj.start(ctx, &wg)
-	wg.Go(func() { _ = sched.Run(ctx) })
-	wg.Go(func() { _ = gw.Run(ctx) })
+	wg.Go(func() { _ = watcher.Run(svc) })
+	wg.Go(func() { _ = relay.Run(svc) })
+	proj.start(svc, &wg)
+	wg.Go(func() { _ = sched.Run(svc) })
+	wg.Go(func() { _ = gw.Run(svc) })
 	errc := make(chan error, 1)
-	wg.Go(func() { errc <- srv.Serve(ctx) })
+	wg.Go(func() { errc <- srv.Serve(svc) })
+	var workers *publicWorkers
+	if cfg.publicWorkers > 0 {
+		if workers, err = startPublicWorkers(ctx, cmds, cfg.dataDir, cfg.path, cfg.publicWorkers, log); err != nil {
+			stopServices()
+			wg.Wait()
+			return err
+		}
+	}
+	wg.Go(func() {
+		<-ctx.Done()
+		if workers != nil {
+			workers.Stop()
+		}
+		stopServices()
+	})
 	if cfg.ready != nil {
 		lines := []component{
 			{"relay", "publishing committed events to JetStream stream " + eventstore.EventsStream},
@@ -142,6 +167,9 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 			{"scheduler", "assigning READY runs to idle workers"},
 			{"gateway", "taking worker registrations, heartbeats and run reports on " + bus.AllReports},
 			{"api", "http://" + srv.Addr().String()},
+		}
+		if workers != nil {
+			lines = append(lines, component{"workers", fmt.Sprintf("%d launchers of the public pool %s", cfg.publicWorkers, ids.PublicPool)})
 		}
 		if credentialsLine.name != "" {
 			lines = append(lines, credentialsLine)

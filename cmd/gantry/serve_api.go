@@ -2,17 +2,25 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"gocloud.dev/blob"
 
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/projections"
 	"github.com/gantryhq/gantry/services/api"
 	"github.com/gantryhq/gantry/services/auth"
+	"github.com/gantryhq/gantry/services/bus"
 	"github.com/gantryhq/gantry/services/commands"
+	"github.com/gantryhq/gantry/services/poolauth"
 	"github.com/gantryhq/gantry/services/statebackend"
+	"github.com/gantryhq/gantry/services/workerapi"
 )
 
 // apiDeps is what the Connect services are built from.
@@ -23,14 +31,18 @@ type apiDeps struct {
 	cmds    *commands.Service
 	keys    *serverKeys
 	states  *statebackend.Service
-	log     *slog.Logger
+	// nc carries the run logs stream (bus.RunLogsStream), ensured here.
+	nc *nats.Conn
+	// bucket holds saved workspaces and phase logs (the worker API).
+	bucket *blob.Bucket
+	log    *slog.Logger
 }
 
 // newCommands builds the command layer the API and the worker gateway share.
 func newCommands(store *eventstore.Store, waiter *projections.Waiter, keys *serverKeys, states *statebackend.Service,
 	publicURL, natsURL string, log *slog.Logger) (*commands.Service, error) {
 	return commands.New(commands.Config{
-		Store: store, Waiter: waiter, Secrets: keys.keeper, Pools: commands.CAPools{CA: keys.ca}, State: states,
+		Store: store, Waiter: waiter, Secrets: keys.keeper, Pools: commands.CAPools{CA: keys.ca}, State: states, StateCredentials: states,
 		ServerURL: publicURL, NATSURL: natsURL, Logger: log,
 	})
 }
@@ -46,14 +58,39 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 	}
 	queries := projections.NewQueries(d.pool)
 	authn := connect.WithInterceptors(auth.NewInterceptor(d.keys.issuer, d.log))
+	runLogs, err := newRunLogs(d)
+	if err != nil {
+		return nil, err
+	}
+	workers, err := workerapi.NewHandler(workerapi.Config{Bucket: d.bucket, Events: d.store, Pools: poolauth.New(d.store), Logger: d.log})
+	if err != nil {
+		return nil, err
+	}
 	return []api.Route{
 		events.Route(authn),
 		api.NewStackService(cmds, queries, identify, d.log).Route(authn),
-		api.NewRunService(cmds, queries, identify, d.log).Route(authn),
+		api.NewRunService(cmds, queries, identify, d.log).WithLogs(runLogs).Route(authn),
 		api.NewPoolService(cmds, queries, identify, d.log).Route(authn),
 		api.NewStateService(d.states, cmds, identify, d.log).Route(authn),
 		{Path: statebackend.PathPrefix, Handler: d.states.Handler()},
+		// Launchers authenticate with their pool's credentials, not API tokens.
+		{Path: workerapi.PathPrefix, Handler: workers},
 	}, nil
+}
+
+// newRunLogs ensures the run logs stream and returns what serves StreamRunLogs from it and the
+// bucket.
+func newRunLogs(d apiDeps) (*api.RunLogs, error) {
+	js, err := jetstream.New(d.nc)
+	if err != nil {
+		return nil, fmt.Errorf("run logs: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := bus.EnsureRunLogsStream(ctx, js, bus.DefaultRunLogsMaxAge); err != nil {
+		return nil, err
+	}
+	return api.NewRunLogs(api.RunLogsConfig{Events: d.store, Bucket: d.bucket, JetStream: js, Changes: d.watcher})
 }
 
 // identify adapts the principal the authentication interceptor verified to
