@@ -1,11 +1,7 @@
 package projections_test
 
 import (
-	"fmt"
-	"os"
 	"testing"
-
-	"go.uber.org/goleak"
 
 	"github.com/gantryhq/gantry/services/testenv"
 )
@@ -13,12 +9,5 @@ import (
 // TestMain stops the shared PostgreSQL cluster after the tests and fails
 // the run if a projector, waiter or NATS client goroutine outlived them.
 func TestMain(m *testing.M) {
-	code := testenv.Run(m)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goroutines left after the tests: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testenv.MainNoLeaks(m)
 }

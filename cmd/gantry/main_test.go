@@ -3,13 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"runtime/debug"
 	"strings"
 	"testing"
-
-	"go.uber.org/goleak"
 
 	"github.com/gantryhq/gantry/services/testenv"
 )
@@ -18,14 +15,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(execEnv) == "1" {
 		main() // the end-to-end tests run the real command line through the test binary
 	}
-	code := testenv.Run(m)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goroutines left after the tests: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testenv.MainNoLeaks(m)
 }
 
 func TestGlobalFlagsResolveAgainstEnvironment(t *testing.T) {

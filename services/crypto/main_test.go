@@ -3,12 +3,9 @@ package crypto_test
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.uber.org/goleak"
 
 	"github.com/gantryhq/gantry/eventstore"
 	gcrypto "github.com/gantryhq/gantry/services/crypto"
@@ -16,14 +13,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	code := testenv.Run(m)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goroutines left after the tests: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testenv.MainNoLeaks(m)
 }
 
 // keeperURL returns a base64key:// URL of a fixed key made from b.

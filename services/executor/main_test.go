@@ -6,7 +6,7 @@ import (
 	"os/exec"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/gantryhq/gantry/services/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -16,12 +16,5 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
-	code := m.Run()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goroutines left after the tests: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testenv.MainNoLeaks(m)
 }

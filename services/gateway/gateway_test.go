@@ -1,14 +1,10 @@
 package gateway_test
 
 import (
-	"fmt"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/worker"
@@ -18,14 +14,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	code := testenv.Run(m)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goroutines left after the tests: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testenv.MainNoLeaks(m)
 }
 
 func TestRegisterTakesThePoolFromTheSubject(t *testing.T) {

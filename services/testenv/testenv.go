@@ -12,18 +12,8 @@ import (
 
 // Run runs the tests and then releases what the package's tests shared: it stops the PostgreSQL
 // cluster if one was started and removes its directory. It returns the exit code, so that a
-// TestMain can add its own checks after the shared resources are gone:
-//
-//	func TestMain(m *testing.M) {
-//		code := testenv.Run(m)
-//		if code == 0 {
-//			if err := goleak.Find(); err != nil {
-//				fmt.Fprintln(os.Stderr, err)
-//				code = 1
-//			}
-//		}
-//		os.Exit(code)
-//	}
+// TestMain can add its own checks after the shared resources are gone (MainNoLeaks adds the check
+// for leaked goroutines).
 func Run(m *testing.M) int {
 	code := m.Run()
 	if err := releasePostgres(); err != nil {
