@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,21 +16,8 @@ import (
 // token and registers a worker through the gateway; the API then lists it.
 func TestLauncherRegistersThroughTheGateway(t *testing.T) {
 	srv := startServer(t)
-	csr, key := rsaCSR(t, 2048)
-	csrFile := filepath.Join(t.TempDir(), "gantry.csr")
-	if err := os.WriteFile(csrFile, []byte(csr), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var created struct {
-		Pool struct {
-			ID string `json:"id"`
-		} `json:"pool"`
-		Token string `json:"token"`
-	}
-	if err := json.Unmarshal([]byte(srv.mustCLI(t, "-o", "json", "pool", "create", "edge", "--csr", csrFile)), &created); err != nil {
-		t.Fatal(err)
-	}
-	tok := checkToken(t, srv, created.Token, created.Pool.ID, key)
+	poolID, token, key := createPoolCLI(t, srv, "edge")
+	tok := checkToken(t, srv, token, poolID, key)
 
 	nc, err := nats.Connect(tok.NATSURL, bus.PoolCredentials(tok.PoolID, tok.PoolSecret))
 	if err != nil {

@@ -35,23 +35,10 @@ type launcherPool struct {
 // workers are IDLE.
 func startLauncherPool(t *testing.T, srv *testServer, name string, n int, env ...string) *launcherPool {
 	t.Helper()
-	csr, key := rsaCSR(t, 2048)
-	csrFile := filepath.Join(t.TempDir(), "gantry.csr")
-	if err := os.WriteFile(csrFile, []byte(csr), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var created struct {
-		Pool struct {
-			ID string `json:"id"`
-		} `json:"pool"`
-		Token string `json:"token"`
-	}
-	if err := json.Unmarshal([]byte(srv.mustCLI(t, "-o", "json", "pool", "create", name, "--csr", csrFile)), &created); err != nil {
-		t.Fatal(err)
-	}
+	poolID, token, key := createPoolCLI(t, srv, name)
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	p := &launcherPool{id: created.Pool.ID, name: name, env: []string{
-		"GANTRY_TOKEN=" + created.Token,
+	p := &launcherPool{id: poolID, name: name, env: []string{
+		"GANTRY_TOKEN=" + token,
 		"GANTRY_POOL_PRIVATE_KEY=" + base64.StdEncoding.EncodeToString(keyPEM),
 	}}
 	for range n {

@@ -289,3 +289,24 @@ func (s *testServer) eventsText(t *testing.T) string {
 	}
 	return text
 }
+
+// createPoolCLI creates a private pool named name with `gantry pool create`
+// and a fresh RSA key, and returns the pool id, the token it printed and the key.
+func createPoolCLI(t *testing.T, srv *testServer, name string) (id, token string, key *rsa.PrivateKey) {
+	t.Helper()
+	csr, key := rsaCSR(t, 2048)
+	csrFile := filepath.Join(t.TempDir(), "gantry.csr")
+	if err := os.WriteFile(csrFile, []byte(csr), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var created struct {
+		Pool struct {
+			ID string `json:"id"`
+		} `json:"pool"`
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(srv.mustCLI(t, "-o", "json", "pool", "create", name, "--csr", csrFile)), &created); err != nil {
+		t.Fatal(err)
+	}
+	return created.Pool.ID, created.Token, key
+}

@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -34,21 +32,8 @@ type fakeLauncher struct {
 
 func newFakeLauncher(t *testing.T, srv *testServer, poolName string) *fakeLauncher {
 	t.Helper()
-	csr, key := rsaCSR(t, 2048)
-	csrFile := filepath.Join(t.TempDir(), "gantry.csr")
-	if err := os.WriteFile(csrFile, []byte(csr), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var created struct {
-		Pool struct {
-			ID string `json:"id"`
-		} `json:"pool"`
-		Token string `json:"token"`
-	}
-	if err := json.Unmarshal([]byte(srv.mustCLI(t, "-o", "json", "pool", "create", poolName, "--csr", csrFile)), &created); err != nil {
-		t.Fatal(err)
-	}
-	tok := checkToken(t, srv, created.Token, created.Pool.ID, key)
+	poolID, token, key := createPoolCLI(t, srv, poolName)
+	tok := checkToken(t, srv, token, poolID, key)
 	nc, err := nats.Connect(tok.NATSURL, bus.PoolCredentials(tok.PoolID, tok.PoolSecret))
 	if err != nil {
 		t.Fatalf("launcher connect: %v", err)
