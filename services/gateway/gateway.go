@@ -145,6 +145,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 			if _, err := g.Sweep(ctx); err != nil && ctx.Err() == nil {
 				g.log.ErrorContext(ctx, "sweep for lost workers failed", "err", err)
 			}
+			if err := g.sweepReplies(ctx); err != nil && ctx.Err() == nil {
+				g.log.ErrorContext(ctx, "sweep of report answers failed", "err", err)
+			}
 		}
 	}
 	unsubscribe()
@@ -168,8 +171,26 @@ func (g *Gateway) handle(ctx context.Context, m *nats.Msg) {
 		g.log.WarnContext(ctx, "message on an unknown subject", "subject", m.Subject)
 		return
 	}
-	reply, err := g.report(ctx, pool, kind, m.Data)
 	log := g.log.With("pool_id", pool, "kind", kind)
+	reportID := m.Header.Get(HeaderReportID)
+	if len(reportID) > maxReportIDLength {
+		g.respond(ctx, m, Reply{Code: CodeInvalid, Error: fmt.Sprintf("%s: longer than %d characters", HeaderReportID, maxReportIDLength)})
+		return
+	}
+	if reportID != "" {
+		stored, found, err := g.storedReply(ctx, pool, reportID)
+		if err != nil {
+			log.ErrorContext(ctx, "report failed", "err", err)
+			g.respond(ctx, m, Reply{Code: CodeInternal, Error: err.Error()})
+			return
+		}
+		if found {
+			log.InfoContext(ctx, "repeated report answered as before", "report_id", reportID)
+			g.respond(ctx, m, stored)
+			return
+		}
+	}
+	reply, err := g.report(ctx, pool, kind, m.Data)
 	if err != nil {
 		var re *replyError
 		if !errors.As(err, &re) {
@@ -181,6 +202,11 @@ func (g *Gateway) handle(ctx context.Context, m *nats.Msg) {
 		reply = Reply{Error: re.msg, Code: re.code}
 	} else {
 		reply.OK = true
+	}
+	if reportID != "" {
+		if err := g.storeReply(ctx, pool, reportID, reply); err != nil {
+			log.WarnContext(ctx, "could not keep the answer for a repeat", "err", err)
+		}
 	}
 	g.respond(ctx, m, reply)
 }

@@ -42,8 +42,11 @@
 // the subject's pool. When a report ends the run (FINISHED, FAILED, STOPPED)
 // or leaves it UNCONFIRMED, the worker is freed in the same append; a run
 // that ended also releases the stack lock and hands it to the next queued
-// run. A report is not idempotent: a repeated phase.finished is refused
-// (code "illegal") because the phase already reported its result.
+// run. A report may carry a report id in the NATS header
+// Gantry-Report-Id (HeaderReportID), the same on every retry: a repeat is
+// answered with the first answer (kept for an hour), so a launcher whose
+// request timed out sends it again without risk. Without an id, a repeated
+// phase.finished is refused (code "illegal"): the phase already reported.
 //
 // Messages to workers: the gateway forwards what the event store records
 // for a worker. A stop request goes to the run's worker on

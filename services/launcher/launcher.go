@@ -8,6 +8,7 @@ package launcher
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -377,16 +378,20 @@ func (e *ReportError) Error() string {
 
 // request sends a report of kind with body and decodes the reply into out
 // (which may be nil). A refusal is a *ReportError. A report that gets no
-// answer (the gateway is restarting) is retried until ctx ends.
+// answer (the gateway is restarting, the answer was lost) is sent again,
+// with the same report id, until ctx ends: the gateway answers a repeat as
+// it answered the first.
 func (l *Launcher) request(ctx context.Context, kind string, body, out any) error {
 	data, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
-	subject := bus.ReportSubject(l.cfg.Token.PoolID, kind)
+	m := nats.NewMsg(bus.ReportSubject(l.cfg.Token.PoolID, kind))
+	m.Data = data
+	m.Header.Set(gateway.HeaderReportID, rand.Text())
 	for attempt := 0; ; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		msg, err := l.nc.RequestWithContext(rctx, subject, data)
+		msg, err := l.nc.RequestMsgWithContext(rctx, m)
 		cancel()
 		if err == nil {
 			var r gateway.Reply
