@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"connectrpc.com/connect"
 
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
+	"github.com/gantryhq/gantry/services/executor"
 )
 
 // runEndTimeout bounds the wait for a run on real launchers and terraform.
@@ -217,6 +219,10 @@ func TestRunsOnLauncherProcesses(t *testing.T) {
 		run := c.trigger(t, stack, gantryv1.RunType_RUN_TYPE_TRACKED)
 		r := c.waitRunState(t, run, gantryv1.RunState_RUN_STATE_UNCONFIRMED)
 		planned, _ := entered(r, gantryv1.RunState_RUN_STATE_PLANNING)
+		workspace := filepath.Join(strings.TrimPrefix(srv.blobURL, "file://"), executor.WorkspaceKey(run))
+		if _, err := os.Stat(workspace); err != nil {
+			t.Fatalf("no saved workspace while UNCONFIRMED: %v", err)
+		}
 		// Only the other worker may take the apply.
 		srv.mustCLI(t, "pool", "drain", pool.name, planned.GetActor())
 		defer srv.mustCLI(t, "pool", "undrain", pool.name, planned.GetActor())
@@ -229,6 +235,10 @@ func TestRunsOnLauncherProcesses(t *testing.T) {
 		if n := srv.stateVersions(t, "confirm"); n != 1 {
 			t.Errorf("%d state versions, want 1", n)
 		}
+		waitFor(t, 10*time.Second, "the applied run's saved workspace to be deleted", func() bool {
+			_, err := os.Stat(workspace)
+			return errors.Is(err, fs.ErrNotExist)
+		})
 	})
 
 	t.Run("discard", func(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/gantryhq/gantry/services/gateway"
 	"github.com/gantryhq/gantry/services/scheduler"
 	"github.com/gantryhq/gantry/services/statebackend"
+	"github.com/gantryhq/gantry/services/workerapi"
 )
 
 // serverConfig is what a server process needs besides its infrastructure.
@@ -143,6 +144,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	proj.start(svc, &wg)
 	wg.Go(func() { _ = sched.Run(svc) })
 	wg.Go(func() { _ = gw.Run(svc) })
+	wg.Go(func() { _ = workerapi.CleanUpWorkspaces(svc, nc, bucket, log) })
 	errc := make(chan error, 1)
 	wg.Go(func() { errc <- srv.Serve(svc) })
 	var workers *publicWorkers
