@@ -14,7 +14,7 @@ func (x *execution) checkout(ctx context.Context, ph *phase) *failure {
 	env := x.gitEnv()
 	clone := command{
 		name:    "git clone",
-		argv:    []string{x.tools.git, "clone", "--no-checkout", "--quiet", "--", x.job.RepositoryURL, sourceDir},
+		argv:    []string{x.tools.git, "clone", "--no-checkout", "--quiet", "--", cloneSource(x.job.RepositoryURL), sourceDir},
 		display: shellJoin("git", "clone", "--no-checkout", "--quiet", "--", shown, sourceDir),
 		dir:     x.ws.work, env: env,
 	}
@@ -33,6 +33,22 @@ func (x *execution) checkout(ctx context.Context, ph *phase) *failure {
 	}
 	code, err = x.runCommand(ctx, ph.log, co)
 	return x.commandFailure(ph, co, code, err)
+}
+
+// cloneSource is what git clone is given for a repository URL: a file://
+// URL becomes its path, so that git clones locally (copying or linking the
+// object files) instead of running its transport protocol in extra
+// processes, which costs tens of milliseconds per run. The result is the
+// same repository.
+func cloneSource(repo string) string {
+	if !strings.HasPrefix(repo, "file://") {
+		return repo
+	}
+	u, err := url.Parse(repo)
+	if err != nil || (u.Host != "" && u.Host != "localhost") || u.Path == "" {
+		return repo
+	}
+	return u.Path
 }
 
 // redactURL removes credentials from a repository URL before it is logged.
