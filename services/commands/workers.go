@@ -92,6 +92,27 @@ func (s *Service) StartPhase(ctx context.Context, poolID, workerID, runID string
 	return err
 }
 
+// FinishAndStartPhase records the result of the worker's current phase and
+// the start of the next one in one append: what a worker reports at a
+// phase boundary where the run goes on. If the next phase cannot start
+// (a stop was requested), neither is recorded.
+func (s *Service) FinishAndStartPhase(ctx context.Context, poolID, workerID, runID string, p PhaseResult, next run.Phase) error {
+	_, err := s.runReport(ctx, "finish and start phase", poolID, workerID, runID, p.command(workerID), func(at time.Time) run.Command {
+		return run.StartPhase{Phase: next, Actor: workerID, At: at}
+	})
+	var refusal *RefusedError
+	if errors.As(err, &refusal) && errors.Is(err, run.ErrIllegalTransition) {
+		// A pending stop ends the run with the phase's result, and the
+		// start is then refused for the ended run; say why.
+		if r, lerr := load(ctx, s, eventstore.Stream{Type: eventstore.StreamRun, ID: runID}, run.Decide, (*run.State).Apply); lerr == nil {
+			if _, stopping := r.state.StopRequested(); stopping {
+				return refused(fmt.Errorf("run %s: %s not started: %w", runID, next, run.ErrStopPending))
+			}
+		}
+	}
+	return err
+}
+
 // PhaseResult is how a phase ended on the worker.
 type PhaseResult struct {
 	Phase      run.Phase
@@ -106,16 +127,25 @@ type PhaseResult struct {
 // freed (and the stack released) in the same append. It returns the run's
 // status after the result: the worker knows from it whether the run ended.
 func (s *Service) FinishPhase(ctx context.Context, poolID, workerID, runID string, p PhaseResult) (run.Status, error) {
-	return s.runReport(ctx, "finish phase", poolID, workerID, runID, func(at time.Time) run.Command {
+	return s.runReport(ctx, "finish phase", poolID, workerID, runID, p.command(workerID))
+}
+
+// command is the domain command recording p.
+func (p PhaseResult) command(workerID string) func(at time.Time) run.Command {
+	return func(at time.Time) run.Command {
 		return run.PhaseFinished{Phase: p.Phase, ExitCode: p.ExitCode, Duration: p.Duration, HasChanges: p.HasChanges, Note: p.Note, Actor: workerID, At: at}
-	})
+	}
 }
 
 // EndRun ends the worker's run as end: run.Finished (after the last phase
 // and the after_* hooks), run.Failed (note required) or run.Stopped (after
 // a stop request was carried out). The worker is freed and the stack lock
 // handed on in the same append.
-func (s *Service) EndRun(ctx context.Context, poolID, workerID, runID string, end run.Status, note string) error {
+//
+// last, if not nil, is the result of the run's last phase, recorded first
+// in the same append: a run that ends after its phase succeeded costs one
+// report, not two.
+func (s *Service) EndRun(ctx context.Context, poolID, workerID, runID string, end run.Status, note string, last *PhaseResult) error {
 	var command func(at time.Time) run.Command
 	switch end {
 	case run.Finished:
@@ -127,7 +157,11 @@ func (s *Service) EndRun(ctx context.Context, poolID, workerID, runID string, en
 	default:
 		return refused(&domain.ValidationError{Field: "end", Problem: fmt.Sprintf("%q: want %s, %s or %s", end, run.Finished, run.Failed, run.Stopped)})
 	}
-	_, err := s.runReport(ctx, "end run", poolID, workerID, runID, command)
+	commands := []func(at time.Time) run.Command{command}
+	if last != nil {
+		commands = []func(at time.Time) run.Command{last.command(workerID), command}
+	}
+	_, err := s.runReport(ctx, "end run", poolID, workerID, runID, commands...)
 	return err
 }
 
@@ -199,7 +233,7 @@ func (s *Service) MarkWorkerLost(ctx context.Context, c Caller, workerID, note s
 
 // runReport decides the command a live worker of pool reports on its run,
 // and frees the worker (and the stack) when the run ended, in one append.
-func (s *Service) runReport(ctx context.Context, op, poolID, workerID, runID string, command func(at time.Time) run.Command) (run.Status, error) {
+func (s *Service) runReport(ctx context.Context, op, poolID, workerID, runID string, commands ...func(at time.Time) run.Command) (run.Status, error) {
 	if err := errors.Join(ids.Worker.Validate("worker_id", workerID), ids.Run.Validate("run_id", runID)); err != nil {
 		return "", refused(err)
 	}
@@ -221,8 +255,10 @@ func (s *Service) runReport(ctx context.Context, op, poolID, workerID, runID str
 		if r.state.WorkerID() != workerID || w.state.RunID() != runID {
 			return refused(fmt.Errorf("run %s is not assigned to worker %s: %w", runID, workerID, ErrNotYourRun))
 		}
-		if _, err := r.do(command(at)); err != nil {
-			return refused(err)
+		for _, command := range commands {
+			if _, err := r.do(command(at)); err != nil {
+				return refused(err)
+			}
 		}
 		status = r.state.Status()
 		return freeWorker(ctx, u, r, w, workerID, at)

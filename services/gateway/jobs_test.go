@@ -85,3 +85,62 @@ func TestStopAndCycleAreForwardedToWorkers(t *testing.T) {
 		t.Fatalf("cycle message %s (%v)", m.Data, err)
 	}
 }
+
+// phase.started with the previous phase's result records both in one
+// append; when the next phase may not start (a stop is pending), neither.
+func TestPhaseBoundaryIsOneReport(t *testing.T) {
+	e := newEnv(t)
+	pool, l := e.createPool()
+	w := l.register(nil)
+	runID := e.assignedRun(e.createStack(pool), run.Tracked, pool, w)
+	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePreparing})
+	_, before := loadRun(t, e.store, runID)
+	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhaseInitializing,
+		Finished: &gateway.PhaseFinishedReport{Phase: run.PhasePreparing, DurationMS: 40}})
+	rs, after := loadRun(t, e.store, runID)
+	if rs.Status() != run.Initializing || after != before+2 {
+		t.Fatalf("run %s at version %d (was %d), want INITIALIZING two events later", rs.Status(), after, before)
+	}
+	if p := rs.PhaseResults(); len(p) != 1 || p[0].Phase != run.PhasePreparing || p[0].Duration != 40*time.Millisecond {
+		t.Fatalf("phase results %+v", p)
+	}
+
+	rs, before = loadRun(t, e.store, runID)
+	e.append(eventstore.Batch{Stream: eventstore.Stream{Type: eventstore.StreamRun, ID: runID}, Expected: before,
+		Events: decide(t, &rs, run.Stop{Actor: "user:x", At: e.at()})})
+	_, before = loadRun(t, e.store, runID)
+	r := l.report(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePlanning,
+		Finished: &gateway.PhaseFinishedReport{Phase: run.PhaseInitializing}})
+	if r.OK || r.Code != gateway.CodeStopRequested {
+		t.Fatalf("reply %+v, want %s", r, gateway.CodeStopRequested)
+	}
+	if _, now := loadRun(t, e.store, runID); now != before {
+		t.Fatalf("a refused boundary changed the run: version %d → %d", before, now)
+	}
+}
+
+// run.finished with the last phase's result records both, frees the
+// worker and releases the stack, in one append.
+func TestRunFinishedCarriesTheLastPhase(t *testing.T) {
+	e := newEnv(t)
+	pool, l := e.createPool()
+	w := l.register(nil)
+	runID := e.assignedRun(e.createStack(pool), run.Tracked, pool, w) // autodeploy
+	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePreparing})
+	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhaseInitializing,
+		Finished: &gateway.PhaseFinishedReport{Phase: run.PhasePreparing}})
+	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePlanning,
+		Finished: &gateway.PhaseFinishedReport{Phase: run.PhaseInitializing}})
+	if r := l.mustReport(gateway.KindPhaseFinished, gateway.PhaseFinishedReport{WorkerID: w, RunID: runID, Phase: run.PhasePlanning, HasChanges: true}); r.RunStatus != run.Applying {
+		t.Fatalf("after the plan the run is %s, want APPLYING", r.RunStatus)
+	}
+	l.mustReport(gateway.KindRunFinished, gateway.RunReport{WorkerID: w, RunID: runID,
+		Finished: &gateway.PhaseFinishedReport{Phase: run.PhaseApplying, DurationMS: 7}})
+	rs, _ := loadRun(t, e.store, runID)
+	if rs.Status() != run.Finished || len(rs.PhaseResults()) != 4 || rs.PhaseResults()[3].Phase != run.PhaseApplying {
+		t.Fatalf("run %s with results %+v", rs.Status(), rs.PhaseResults())
+	}
+	if ws, _ := loadWorker(t, e.store, w); ws.RunID() != "" {
+		t.Fatalf("the worker still holds %s", ws.RunID())
+	}
+}

@@ -19,22 +19,22 @@
 //
 //	register        {"worker_id"?: "wkr_…", "metadata"?: {"k": "v"}}  → {"ok", "worker_id"}
 //	run.job         {"worker_id", "run_id"}            → {"ok", "job": Job}
-//	phase.started   {"worker_id", "run_id", "phase"}
+//	phase.started   {"worker_id", "run_id", "phase", "finished"?: {"phase", "exit_code", …}} → {"ok", "state_credentials"?: sealed}
 //	phase.credentials {"worker_id", "run_id", "phase"} → {"ok", "state_credentials"?: sealed}
 //	phase.finished  {"worker_id", "run_id", "phase", "exit_code", "duration_ms", "has_changes", "note"?} → {"ok", "run_status"}
-//	run.finished    {"worker_id", "run_id"}            after the last phase and the after_* hooks
+//	run.finished    {"worker_id", "run_id", "finished"?} after the last phase and the after_* hooks
 //	run.failed      {"worker_id", "run_id", "note"}     note is required
 //	run.stopped     {"worker_id", "run_id", "note"?}    after a stop request was carried out
 //	exit            {"worker_id", "note"?}              the worker goes away (launcher shutdown)
 //
 // run.job returns what the worker needs to execute its run (Job): the
 // stack's settings and variables, secret values sealed to the pool's public
-// key (package seal). phase.credentials, asked once the run is in the phase
-// (after phase.started, or when the domain started APPLYING itself for an
-// autodeploy run), returns the phase's managed-state credentials sealed
-// likewise (JSON {"username", "password"}), or none when the stack's state
-// is not managed or the phase does not touch state; the launcher passes
-// them to that phase only, as TF_HTTP_USERNAME and TF_HTTP_PASSWORD. A phase.started refused
+// key (package seal). The answer to phase.started carries the phase's
+// managed-state credentials sealed likewise (JSON {"username", "password"}),
+// or none when the stack's state is not managed or the phase does not touch
+// state; phase.credentials asks for them on their own, for a phase the
+// domain started by itself (APPLYING of an autodeploy run). The launcher
+// passes them to that phase only, as TF_HTTP_USERNAME and TF_HTTP_PASSWORD. A phase.started refused
 // because a stop was requested has the code "stop_requested": the launcher
 // then ends the run STOPPED.
 //
@@ -114,7 +114,8 @@ type Reply struct {
 	// worker is then free), the phase's own status otherwise.
 	RunStatus run.Status `json:"run_status,omitempty"`
 	// StateCredentials are the phase's managed-state credentials sealed to
-	// the pool's key (phase.credentials only, when the stack's state is managed).
+	// the pool's key (phase.started and phase.credentials, when the stack's
+	// state is managed and the phase touches it).
 	StateCredentials []byte `json:"state_credentials,omitempty"`
 }
 
@@ -166,6 +167,10 @@ type PhaseStartedReport struct {
 	WorkerID string    `json:"worker_id"`
 	RunID    string    `json:"run_id"`
 	Phase    run.Phase `json:"phase"`
+	// Finished, if set, is the result of the phase before (its worker_id
+	// and run_id are ignored), recorded with this start in one append: a
+	// phase boundary where the run goes on costs one report, not two.
+	Finished *PhaseFinishedReport `json:"finished,omitempty"`
 }
 
 // PhaseFinishedReport is the body of a phase.finished report.
@@ -179,11 +184,16 @@ type PhaseFinishedReport struct {
 	Note       string    `json:"note,omitempty"` // why the phase failed (a timeout, a hook), if more than the exit code
 }
 
-// RunReport is the body of run.finished, run.failed and run.stopped.
+// RunReport is the body of run.finished, run.failed and run.stopped (and
+// of run.job, which takes only the ids).
 type RunReport struct {
 	WorkerID string `json:"worker_id"`
 	RunID    string `json:"run_id"`
 	Note     string `json:"note,omitempty"`
+	// Finished, if set, is the result of the run's last phase (its
+	// worker_id and run_id are ignored), recorded before the run's end in
+	// one append.
+	Finished *PhaseFinishedReport `json:"finished,omitempty"`
 }
 
 // ExitReport is the body of an exit report.

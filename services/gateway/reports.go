@@ -20,7 +20,8 @@ type Commands interface {
 	RegisterWorker(ctx context.Context, poolID string, r commands.WorkerRegistration) (string, error)
 	StartPhase(ctx context.Context, poolID, workerID, runID string, phase run.Phase) error
 	FinishPhase(ctx context.Context, poolID, workerID, runID string, p commands.PhaseResult) (run.Status, error)
-	EndRun(ctx context.Context, poolID, workerID, runID string, end run.Status, note string) error
+	FinishAndStartPhase(ctx context.Context, poolID, workerID, runID string, p commands.PhaseResult, next run.Phase) error
+	EndRun(ctx context.Context, poolID, workerID, runID string, end run.Status, note string, last *commands.PhaseResult) error
 	DeregisterWorker(ctx context.Context, poolID, workerID, note string) error
 	MarkWorkerLost(ctx context.Context, c commands.Caller, workerID, note string) (bool, error)
 	RunJob(ctx context.Context, poolID, workerID, runID string) (commands.RunJob, error)
@@ -55,7 +56,19 @@ func (g *Gateway) report(ctx context.Context, pool, kind string, data []byte) (R
 		if err := decodeBody(data, &b); err != nil {
 			return Reply{}, err
 		}
-		return Reply{}, replyErr(cmds.StartPhase(ctx, pool, b.WorkerID, b.RunID, b.Phase))
+		var err error
+		if b.Finished != nil {
+			err = cmds.FinishAndStartPhase(ctx, pool, b.WorkerID, b.RunID, b.Finished.result(), b.Phase)
+		} else {
+			err = cmds.StartPhase(ctx, pool, b.WorkerID, b.RunID, b.Phase)
+		}
+		if err != nil {
+			return Reply{}, replyErr(err)
+		}
+		// The phase's state credentials come with the answer: one round
+		// trip less at every phase boundary.
+		creds, err := cmds.PhaseCredentials(ctx, pool, b.WorkerID, b.RunID, b.Phase)
+		return Reply{StateCredentials: creds}, replyErr(err)
 	case KindPhaseCredentials:
 		var b PhaseStartedReport
 		if err := decodeBody(data, &b); err != nil {
@@ -68,8 +81,7 @@ func (g *Gateway) report(ctx context.Context, pool, kind string, data []byte) (R
 		if err := decodeBody(data, &b); err != nil {
 			return Reply{}, err
 		}
-		status, err := cmds.FinishPhase(ctx, pool, b.WorkerID, b.RunID, commands.PhaseResult{
-			Phase: b.Phase, ExitCode: b.ExitCode, Duration: time.Duration(b.DurationMS) * time.Millisecond, HasChanges: b.HasChanges, Note: b.Note})
+		status, err := cmds.FinishPhase(ctx, pool, b.WorkerID, b.RunID, b.result())
 		return Reply{RunStatus: status}, replyErr(err)
 	case KindRunFinished, KindRunFailed, KindRunStopped:
 		var b RunReport
@@ -77,7 +89,12 @@ func (g *Gateway) report(ctx context.Context, pool, kind string, data []byte) (R
 			return Reply{}, err
 		}
 		end := map[string]run.Status{KindRunFinished: run.Finished, KindRunFailed: run.Failed, KindRunStopped: run.Stopped}[kind]
-		return Reply{}, replyErr(cmds.EndRun(ctx, pool, b.WorkerID, b.RunID, end, b.Note))
+		var last *commands.PhaseResult
+		if b.Finished != nil {
+			r := b.Finished.result()
+			last = &r
+		}
+		return Reply{}, replyErr(cmds.EndRun(ctx, pool, b.WorkerID, b.RunID, end, b.Note, last))
 	case KindExit:
 		var b ExitReport
 		if err := decodeBody(data, &b); err != nil {
@@ -151,4 +168,10 @@ func jobOf(j commands.RunJob) *Job {
 		RepositoryURL: j.RepositoryURL, Commit: j.Commit, ProjectRoot: j.ProjectRoot, Tool: j.Tool, Hooks: j.Hooks,
 		TaskCommand: j.TaskCommand, ManagedState: j.ManagedState, Env: j.Env,
 	}
+}
+
+// result is the command layer's form of a phase result.
+func (b PhaseFinishedReport) result() commands.PhaseResult {
+	return commands.PhaseResult{Phase: b.Phase, ExitCode: b.ExitCode, Duration: time.Duration(b.DurationMS) * time.Millisecond,
+		HasChanges: b.HasChanges, Note: b.Note}
 }

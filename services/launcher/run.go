@@ -36,14 +36,18 @@ func (l *Launcher) execute(a scheduler.Assignment) {
 	job, err := l.job(reportCtx, a)
 	if err != nil {
 		log.Error("could not prepare the run", "err", err)
-		l.endRun(reportCtx, a.RunID, gateway.KindRunFailed, "the worker could not prepare the run: "+err.Error())
+		l.endRun(reportCtx, gateway.KindRunFailed, gateway.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: "the worker could not prepare the run: " + err.Error()})
 		return
 	}
-	rep := &reporter{l: l, runID: a.RunID, stackID: job.StackID, autodeploy: job.Autodeploy, typ: job.Type}
+	rep := &reporter{l: l, runID: a.RunID, stackID: job.StackID, autodeploy: job.Autodeploy, typ: job.Type,
+		credentials: map[run.Phase][]byte{}}
+	if job.BackendOverride != nil {
+		job.PhaseEnv = rep.phaseEnv
+	}
 	exe, err := l.exec.Start(runCtx, job, rep)
 	if err != nil {
 		log.Error("the run was refused by the executor", "err", err)
-		l.endRun(reportCtx, a.RunID, gateway.KindRunFailed, "the worker refused the run: "+err.Error())
+		l.endRun(reportCtx, gateway.KindRunFailed, gateway.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: "the worker refused the run: " + err.Error()})
 		return
 	}
 	l.mu.Lock()
@@ -54,14 +58,19 @@ func (l *Launcher) execute(a scheduler.Assignment) {
 	l.mu.Unlock()
 	res := exe.Wait()
 	log.Info("run done on this worker", "status", res.Status, "note", res.Note)
+	var last *gateway.PhaseFinishedReport
+	if res.Status == run.Finished && rep.held != nil && (rep.held.Phase == run.PhaseApplying || rep.held.Phase == run.PhasePerforming) {
+		last, rep.held = rep.held, nil
+	}
+	rep.flush(reportCtx)
 	if rep.ended {
 		return // the last phase's result ended the run (or left it UNCONFIRMED)
 	}
 	switch res.Status {
 	case run.Finished:
-		l.endRun(reportCtx, a.RunID, gateway.KindRunFinished, "")
+		l.endRun(reportCtx, gateway.KindRunFinished, gateway.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Finished: last})
 	case run.Stopped:
-		l.endRun(reportCtx, a.RunID, gateway.KindRunStopped, res.Note)
+		l.endRun(reportCtx, gateway.KindRunStopped, gateway.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: res.Note})
 	case run.Unconfirmed:
 		// Recorded by the planning phase's result.
 	default:
@@ -69,16 +78,16 @@ func (l *Launcher) execute(a scheduler.Assignment) {
 		if note == "" {
 			note = "the run failed on the worker"
 		}
-		l.endRun(reportCtx, a.RunID, gateway.KindRunFailed, note)
+		l.endRun(reportCtx, gateway.KindRunFailed, gateway.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: note})
 	}
 }
 
 // endRun reports the end of a run the phase results did not end.
-func (l *Launcher) endRun(ctx context.Context, runID, kind, note string) {
+func (l *Launcher) endRun(ctx context.Context, kind string, report gateway.RunReport) {
 	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
 	defer cancel()
-	if err := l.request(ctx, kind, gateway.RunReport{WorkerID: l.WorkerID(), RunID: runID, Note: note}, nil); err != nil {
-		l.log.Error("could not report the end of the run", "run_id", runID, "kind", kind, "err", err)
+	if err := l.request(ctx, kind, report, nil); err != nil {
+		l.log.Error("could not report the end of the run", "run_id", report.RunID, "kind", kind, "err", err)
 	}
 }
 
@@ -108,12 +117,10 @@ func (l *Launcher) job(ctx context.Context, a scheduler.Assignment) (executor.Jo
 		job.Env = append(job.Env, ev)
 	}
 	if j.ManagedState {
-		// Credentials go to each phase through the environment; see
-		// statebackend.OverrideFile for why not into the file.
+		// Credentials go to each phase through the environment (see
+		// statebackend.OverrideFile for why not into the file): the
+		// reporter's phaseEnv.
 		job.BackendOverride = statebackend.OverrideFile(l.cfg.Token.ServerURL, j.StackID, statebackend.Credentials{})
-		job.PhaseEnv = func(ctx context.Context, phase run.Phase) ([]executor.Variable, error) {
-			return l.stateCredentials(ctx, j.RunID, phase)
-		}
 	}
 	return job, nil
 }
@@ -130,19 +137,25 @@ func (l *Launcher) variable(v commands.JobVariable) (executor.Variable, error) {
 	return executor.Variable{Name: v.Name, Value: string(plain), Scope: v.Scope, Secret: true}, nil
 }
 
-// stateCredentials asks for the managed-state credentials of the run's
-// current phase and returns them as the http backend's variables.
-func (l *Launcher) stateCredentials(ctx context.Context, runID string, phase run.Phase) ([]executor.Variable, error) {
-	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
-	defer cancel()
-	var reply gateway.Reply
-	if err := l.request(ctx, gateway.KindPhaseCredentials, gateway.PhaseStartedReport{WorkerID: l.WorkerID(), RunID: runID, Phase: phase}, &reply); err != nil {
-		return nil, fmt.Errorf("state credentials for %s: %w", phase, err)
+// phaseEnv returns the managed-state credentials of the run's current
+// phase as the http backend's variables: those that came with the answer
+// to phase.started, or, for a phase the domain started by itself, those
+// phase.credentials returns.
+func (r *reporter) phaseEnv(ctx context.Context, phase run.Phase) ([]executor.Variable, error) {
+	sealed, answered := r.credentials[phase]
+	if !answered {
+		ctx, cancel := context.WithTimeout(ctx, reportTimeout)
+		defer cancel()
+		var reply gateway.Reply
+		if err := r.l.request(ctx, gateway.KindPhaseCredentials, gateway.PhaseStartedReport{WorkerID: r.l.WorkerID(), RunID: r.runID, Phase: phase}, &reply); err != nil {
+			return nil, fmt.Errorf("state credentials for %s: %w", phase, err)
+		}
+		sealed = reply.StateCredentials
 	}
-	if reply.StateCredentials == nil {
+	if sealed == nil {
 		return nil, nil
 	}
-	plain, err := seal.Open(l.cfg.PoolKey, reply.StateCredentials)
+	plain, err := seal.Open(r.l.cfg.PoolKey, sealed)
 	if err != nil {
 		return nil, fmt.Errorf("state credentials for %s: %w", phase, err)
 	}
@@ -170,6 +183,11 @@ type reporter struct {
 	// publishFailed: live log lines could not be published; the stored
 	// phase log still has them. Logged once.
 	publishFailed bool
+	// credentials are the sealed state credentials that came with the
+	// answer to each phase.started (nil: none for that phase).
+	credentials map[run.Phase][]byte
+	// held is a phase result waiting to go with the next phase.started.
+	held *gateway.PhaseFinishedReport
 }
 
 // PhaseStarted implements executor.Reporter.
@@ -179,33 +197,59 @@ func (r *reporter) PhaseStarted(ctx context.Context, phase run.Phase, _ time.Tim
 	}
 	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
 	defer cancel()
-	err := r.l.request(ctx, gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: r.l.WorkerID(), RunID: r.runID, Phase: phase}, nil)
+	var reply gateway.Reply
+	err := r.l.request(ctx, gateway.KindPhaseStarted, gateway.PhaseStartedReport{
+		WorkerID: r.l.WorkerID(), RunID: r.runID, Phase: phase, Finished: r.held}, &reply)
 	var re *ReportError
 	if errors.As(err, &re) && re.Code == gateway.CodeStopRequested {
+		// Neither was recorded; the held result goes on its own (flush).
 		return fmt.Errorf("%s not started: %w", phase, executor.ErrStopRequested)
+	}
+	if err == nil {
+		r.held = nil
+		r.credentials[phase] = reply.StateCredentials
 	}
 	return err
 }
 
 // PhaseFinished implements executor.Reporter: the phase's lines are
 // published and its full log stored before its result is reported, so
-// that a reader who sees the result finds the whole log.
+// that a reader who sees the result finds the whole log. The result of a
+// phase that succeeded and is not the planning one (whose result decides
+// what comes next) is held and sent with the next report, phase.started or
+// run.finished, as one append; execute sends a held result on its own if
+// neither followed.
 func (r *reporter) PhaseFinished(ctx context.Context, res executor.PhaseResult) error {
 	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
 	defer cancel()
+	stored := make(chan error, 1)
+	go func() { stored <- r.l.uploads.StorePhaseLog(ctx, r.runID, res.Phase, res.Log) }()
 	select {
 	case <-r.l.js.PublishAsyncComplete():
 	case <-ctx.Done():
 		r.l.log.Warn("live log lines not acknowledged", "run_id", r.runID, "phase", res.Phase)
 	}
-	if err := r.l.uploads.StorePhaseLog(ctx, r.runID, res.Phase, res.Log); err != nil {
+	if err := <-stored; err != nil {
 		r.l.log.Error("could not store the phase log", "run_id", r.runID, "phase", res.Phase, "err", err)
 	}
-	var reply gateway.Reply
-	err := r.l.request(ctx, gateway.KindPhaseFinished, gateway.PhaseFinishedReport{
+	report := gateway.PhaseFinishedReport{
 		WorkerID: r.l.WorkerID(), RunID: r.runID, Phase: res.Phase, ExitCode: res.ExitCode,
 		DurationMS: res.Duration.Milliseconds(), HasChanges: res.HasChanges, Note: res.Note,
-	}, &reply)
+	}
+	switch res.Phase {
+	case run.PhasePreparing, run.PhaseInitializing, run.PhasePreparingApply, run.PhaseApplying, run.PhasePerforming:
+		if res.ExitCode == 0 {
+			r.held = &report
+			return nil
+		}
+	}
+	return r.finish(ctx, report)
+}
+
+// finish reports a phase's result on its own.
+func (r *reporter) finish(ctx context.Context, report gateway.PhaseFinishedReport) error {
+	var reply gateway.Reply
+	err := r.l.request(ctx, gateway.KindPhaseFinished, report, &reply)
 	if err != nil {
 		var re *ReportError
 		if errors.As(err, &re) {
@@ -219,6 +263,21 @@ func (r *reporter) PhaseFinished(ctx context.Context, res executor.PhaseResult) 
 		r.ended = true
 	}
 	return nil
+}
+
+// flush sends a held phase result that no phase.started carried: the run
+// ended between phases (a stop, a failure before the next phase).
+func (r *reporter) flush(ctx context.Context) {
+	if r.held == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
+	defer cancel()
+	report := *r.held
+	r.held = nil
+	if err := r.finish(ctx, report); err != nil {
+		r.l.log.Error("could not report the phase's result", "run_id", r.runID, "phase", report.Phase, "err", err)
+	}
 }
 
 // Log implements executor.Reporter.
