@@ -38,14 +38,14 @@ type gantryProc struct {
 
 // startGantry runs the command line in a child process whose
 // configuration directory (credentials) is configDir.
-func startGantry(t *testing.T, configDir string, args ...string) *gantryProc {
+func startGantry(t testing.TB, configDir string, args ...string) *gantryProc {
 	t.Helper()
 	return startGantryEnv(t, []string{auth.ConfigDirEnv + "=" + configDir}, args...)
 }
 
 // startGantryEnv runs the command line in a child process with env added
 // to the test's environment.
-func startGantryEnv(t *testing.T, env []string, args ...string) *gantryProc {
+func startGantryEnv(t testing.TB, env []string, args ...string) *gantryProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(append(os.Environ(), execEnv+"=1", "GANTRY_LOG_LEVEL=warn"), env...)

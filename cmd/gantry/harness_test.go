@@ -154,18 +154,18 @@ func (s *testServer) as(token string) clients {
 // cli runs the gantry command line as the admin whose token `gantry dev`
 // stored, finding server and token in the credentials file as a user's
 // shell would.
-func (s *testServer) cli(t *testing.T, args ...string) (stdout string, err error) {
+func (s *testServer) cli(t testing.TB, args ...string) (stdout string, err error) {
 	t.Helper()
 	return s.cliEnv(t, map[string]string{auth.ConfigDirEnv: s.configDir}, args...)
 }
 
 // cliAs runs the command line with a token in GANTRY_TOKEN.
-func (s *testServer) cliAs(t *testing.T, token string, args ...string) (stdout string, err error) {
+func (s *testServer) cliAs(t testing.TB, token string, args ...string) (stdout string, err error) {
 	t.Helper()
 	return s.cliEnv(t, map[string]string{"GANTRY_SERVER": s.url, "GANTRY_TOKEN": token}, args...)
 }
 
-func (s *testServer) cliEnv(t *testing.T, vars map[string]string, args ...string) (string, error) {
+func (s *testServer) cliEnv(t testing.TB, vars map[string]string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
 	defer cancel()
@@ -184,7 +184,7 @@ type cliError struct {
 func (e *cliError) Error() string { return "gantry " + strings.Join(e.args, " ") + ": " + e.stderr }
 
 // mustCLI is cli that fails the test on a non-zero exit.
-func (s *testServer) mustCLI(t *testing.T, args ...string) string {
+func (s *testServer) mustCLI(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := s.cli(t, args...)
 	if err != nil {

@@ -35,7 +35,7 @@ type launcherPool struct {
 // startLauncherPool creates a private pool named name and starts n launcher
 // processes of it with the extra environment env; it returns once all n
 // workers are IDLE.
-func startLauncherPool(t *testing.T, srv *testServer, name string, n int, env ...string) *launcherPool {
+func startLauncherPool(t testing.TB, srv *testServer, name string, n int, env ...string) *launcherPool {
 	t.Helper()
 	poolID, token, key := createPoolCLI(t, srv, name)
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
@@ -53,7 +53,7 @@ func startLauncherPool(t *testing.T, srv *testServer, name string, n int, env ..
 }
 
 // waitFor polls cond every 50 ms until it holds.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -66,7 +66,7 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 
 // demoRepo runs scripts/demo-repo, as the README does, and returns the
 // repository's URL.
-func demoRepo(t *testing.T) string {
+func demoRepo(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "demo")
 	cmd := exec.Command("../../scripts/demo-repo", dir)
@@ -79,7 +79,7 @@ func demoRepo(t *testing.T) string {
 }
 
 // getRun reads a run through the API.
-func (c clients) getRun(t *testing.T, id string) *gantryv1.Run {
+func (c clients) getRun(t testing.TB, id string) *gantryv1.Run {
 	t.Helper()
 	res, err := c.runs.GetRun(testCtx(t), connect.NewRequest(&gantryv1.GetRunRequest{Run: id}))
 	if err != nil {
@@ -90,7 +90,7 @@ func (c clients) getRun(t *testing.T, id string) *gantryv1.Run {
 
 // waitRunState waits until the run is in one of states, failing the test
 // if it ends in another terminal state.
-func (c clients) waitRunState(t *testing.T, id string, states ...gantryv1.RunState) *gantryv1.Run {
+func (c clients) waitRunState(t testing.TB, id string, states ...gantryv1.RunState) *gantryv1.Run {
 	t.Helper()
 	deadline := time.Now().Add(runEndTimeout)
 	for {
@@ -135,7 +135,7 @@ func entered(r *gantryv1.Run, state gantryv1.RunState) (*gantryv1.RunStateChange
 }
 
 // createStack creates a stack through the API.
-func (c clients) createStack(t *testing.T, req *gantryv1.CreateStackRequest) string {
+func (c clients) createStack(t testing.TB, req *gantryv1.CreateStackRequest) string {
 	t.Helper()
 	res, err := c.stacks.CreateStack(testCtx(t), connect.NewRequest(req))
 	if err != nil {
@@ -144,7 +144,7 @@ func (c clients) createStack(t *testing.T, req *gantryv1.CreateStackRequest) str
 	return res.Msg.GetStack().GetId()
 }
 
-func (c clients) trigger(t *testing.T, stack string, typ gantryv1.RunType) string {
+func (c clients) trigger(t testing.TB, stack string, typ gantryv1.RunType) string {
 	t.Helper()
 	res, err := c.runs.TriggerRun(testCtx(t), connect.NewRequest(&gantryv1.TriggerRunRequest{Stack: stack, Type: typ}))
 	if err != nil {
@@ -154,7 +154,7 @@ func (c clients) trigger(t *testing.T, stack string, typ gantryv1.RunType) strin
 }
 
 // stateVersions counts the stack's state versions.
-func (s *testServer) stateVersions(t *testing.T, stack string) int {
+func (s *testServer) stateVersions(t testing.TB, stack string) int {
 	t.Helper()
 	out := srvLines(s.mustCLI(t, "state", "versions", stack))
 	return len(out) - 1 // the header
@@ -172,7 +172,7 @@ func srvLines(s string) []string {
 
 // storedLogs returns every stored object of the server's bucket under
 // runs/<run>/logs, by phase file name.
-func (s *testServer) storedLogs(t *testing.T, runID string) map[string]string {
+func (s *testServer) storedLogs(t testing.TB, runID string) map[string]string {
 	t.Helper()
 	dir := filepath.Join(strings.TrimPrefix(s.blobURL, "file://"), "runs", runID, "logs")
 	out := map[string]string{}

@@ -32,7 +32,7 @@ import (
 )
 
 // rsaCSR returns a PEM CSR for a new RSA key of the given size.
-func rsaCSR(t *testing.T, bits int) (csrPEM string, key *rsa.PrivateKey) {
+func rsaCSR(t testing.TB, bits int) (csrPEM string, key *rsa.PrivateKey) {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, bits)
 	if err != nil {
@@ -41,7 +41,7 @@ func rsaCSR(t *testing.T, bits int) (csrPEM string, key *rsa.PrivateKey) {
 	return csrFor(t, key), key
 }
 
-func csrFor(t *testing.T, key crypto.Signer) string {
+func csrFor(t testing.TB, key crypto.Signer) string {
 	t.Helper()
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "gantry pool"}}, key)
 	if err != nil {
@@ -292,7 +292,7 @@ func (s *testServer) eventsText(t *testing.T) string {
 
 // createPoolCLI creates a private pool named name with `gantry pool create`
 // and a fresh RSA key, and returns the pool id, the token it printed and the key.
-func createPoolCLI(t *testing.T, srv *testServer, name string) (id, token string, key *rsa.PrivateKey) {
+func createPoolCLI(t testing.TB, srv *testServer, name string) (id, token string, key *rsa.PrivateKey) {
 	t.Helper()
 	csr, key := rsaCSR(t, 2048)
 	csrFile := filepath.Join(t.TempDir(), "gantry.csr")

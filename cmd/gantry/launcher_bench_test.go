@@ -1,0 +1,452 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
+)
+
+// The benchmarks of issue 5: runs of the demo configuration on pools of
+// real `gantry launcher` processes running real terraform, timed with the
+// server's history timestamps so the client's polling is not measured.
+
+// BenchmarkOrchestrationOverhead compares a tracked, autodeployed run with
+// managed state on a pool of 2 launchers (trigger call to the FINISHED
+// event) with the same configuration run directly: `terraform init`, `plan
+// -out`, `apply` of the plan in a fresh copy of the checkout with local
+// state. Each iteration runs both, one after the other, and creates a new
+// stack first so that, like the direct run's fresh directory, the run starts
+// from empty state and applies two creations. Reports the overhead
+// (gantry − direct) p50/p99 and the p50 of both durations, and logs the
+// p50/p99 of each phase and the CPU time a run costs (with -v).
+//
+//	go test -run '^$' -bench OrchestrationOverhead -benchtime 30x ./cmd/gantry
+func BenchmarkOrchestrationOverhead(b *testing.B) {
+	srv := startServer(b)
+	c := srv.as(srv.adminToken(b))
+	pool := startLauncherPool(b, srv, "bench-overhead", 2)
+	repo := demoRepo(b)
+	direct := newDirectRunner(b, repo)
+
+	var overhead, dDirect, dGantry []time.Duration
+	var cpu []cpuUse
+	phases := map[string][]time.Duration{}
+	events0 := srv.eventCount(b)
+	i := 0
+	for b.Loop() {
+		i++
+		dd, steps := direct.run(b, false)
+		dDirect = append(dDirect, dd)
+		for k, v := range steps {
+			phases["direct "+k] = append(phases["direct "+k], v)
+		}
+		phases["(git clone+checkout alone)"] = append(phases["(git clone+checkout alone)"], checkoutTime(b, repo))
+
+		stack := c.createStack(b, &gantryv1.CreateStackRequest{Name: fmt.Sprintf("overhead-%d", i), RepositoryUrl: repo, WorkerPoolId: pool.id, Autodeploy: true, ManagedState: true})
+		cpu0 := cpuNow(b, pool)
+		t0 := time.Now()
+		r := c.waitRunState(b, c.trigger(b, stack, gantryv1.RunType_RUN_TYPE_TRACKED), gantryv1.RunState_RUN_STATE_FINISHED)
+		cpu = append(cpu, cpuNow(b, pool).sub(cpu0))
+		end := historyTime(b, r, gantryv1.RunState_RUN_STATE_FINISHED)
+		dg := end.Sub(t0)
+		dGantry = append(dGantry, dg)
+		overhead = append(overhead, dg-dd)
+		for k, v := range phaseDurations(t0, r) {
+			phases["gantry "+k] = append(phases["gantry "+k], v)
+		}
+	}
+	b.StopTimer()
+	events := srv.eventCount(b) - events0
+	slices.Sort(overhead)
+	slices.Sort(dDirect)
+	slices.Sort(dGantry)
+	b.ReportMetric(ms(percentile(overhead, 0.50)), "overhead_p50_ms")
+	b.ReportMetric(ms(percentile(overhead, 0.99)), "overhead_p99_ms")
+	b.ReportMetric(ms(percentile(dDirect, 0.50)), "direct_p50_ms")
+	b.ReportMetric(ms(percentile(dGantry, 0.50)), "gantry_p50_ms")
+	b.ReportMetric(0, "ns/op")
+	logPhases(b, phases)
+	var sum cpuUse
+	for _, u := range cpu {
+		sum = cpuUse{sum.server + u.server, sum.launchers + u.launchers, sum.tools + u.tools, sum.machine + u.machine}
+	}
+	n := time.Duration(len(cpu))
+	b.Logf("CPU per gantry run (mean, including the client's polling every 100 ms): %v", cpuUse{sum.server / n, sum.launchers / n, sum.tools / n, sum.machine / n})
+	b.Logf("CPU per direct run (mean, terraform's user+sys): %.0f ms", ms(direct.cpu/n))
+	b.Logf("events appended per iteration (stack creation included): %.1f", float64(events)/float64(len(cpu)))
+}
+
+// BenchmarkPickUpLatency measures, with 8 idle launcher workers, the time
+// from a run's READY event to its PREPARING event, which the worker reports
+// once it has taken the assignment. Runs are PROPOSED (they take no stack
+// lock) and triggered one at a time, each after the previous one ended.
+// Reports p50_ms and p99_ms.
+//
+//	go test -run '^$' -bench PickUpLatency -benchtime 100x ./cmd/gantry
+func BenchmarkPickUpLatency(b *testing.B) {
+	srv := startServer(b)
+	c := srv.as(srv.adminToken(b))
+	pool := startLauncherPool(b, srv, "bench-pickup", 8)
+	repo := demoRepo(b)
+	stack := c.createStack(b, &gantryv1.CreateStackRequest{Name: "pickup", RepositoryUrl: repo, WorkerPoolId: pool.id, Autodeploy: true, ManagedState: true})
+
+	var latencies []time.Duration
+	for b.Loop() {
+		r := c.waitRunState(b, c.trigger(b, stack, gantryv1.RunType_RUN_TYPE_PROPOSED), gantryv1.RunState_RUN_STATE_FINISHED)
+		ready := historyTime(b, r, gantryv1.RunState_RUN_STATE_READY)
+		preparing := historyTime(b, r, gantryv1.RunState_RUN_STATE_PREPARING)
+		latencies = append(latencies, preparing.Sub(ready))
+	}
+	b.StopTimer()
+	slices.Sort(latencies)
+	b.ReportMetric(ms(percentile(latencies, 0.50)), "p50_ms")
+	b.ReportMetric(ms(percentile(latencies, 0.99)), "p99_ms")
+	b.ReportMetric(ms(latencies[len(latencies)-1]), "max_ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkThroughput triggers 200 tracked, autodeployed runs with managed
+// state (10 on each of 20 stacks, from 4 goroutines) on 8 launcher workers
+// and waits until all are FINISHED. Wall time runs from the first trigger
+// call to the last FINISHED event. On each stack the first run applies two
+// creations and the other nine plan no changes and end after the plan, so
+// the direct baseline is 20 full direct runs plus 180 direct no-change runs
+// (init, plan against the applied state) at the medians of 5 of each
+// measured first; overhead = wall − baseline/8.
+//
+//	go test -run '^$' -bench Throughput -benchtime 1x ./cmd/gantry
+func BenchmarkThroughput(b *testing.B) {
+	const (
+		workers       = 8
+		stacks        = 20
+		runsPerStack  = 10
+		triggerers    = 4
+		directSamples = 5
+	)
+	srv := startServer(b)
+	c := srv.as(srv.adminToken(b))
+	pool := startLauncherPool(b, srv, "bench-throughput", workers)
+	repo := demoRepo(b)
+	direct := newDirectRunner(b, repo)
+	var full, noop, fullCPU, noopCPU []time.Duration
+	for range directSamples {
+		cpu := direct.cpu
+		d, _ := direct.run(b, false)
+		full, fullCPU = append(full, d), append(fullCPU, direct.cpu-cpu)
+		cpu = direct.cpu
+		d, _ = direct.run(b, true)
+		noop, noopCPU = append(noop, d), append(noopCPU, direct.cpu-cpu)
+	}
+	for _, ds := range [][]time.Duration{full, noop, fullCPU, noopCPU} {
+		slices.Sort(ds)
+	}
+	// allRuns is the time of every run of the benchmark, done directly.
+	allRuns := func(full, noop []time.Duration) time.Duration {
+		return time.Duration(stacks) * (percentile(full, 0.5) + time.Duration(runsPerStack-1)*percentile(noop, 0.5))
+	}
+	baseline := allRuns(full, noop)
+	// What the direct runs need of the machine's CPUs, a bound on their
+	// wall time no number of workers can beat.
+	cpuBound := allRuns(fullCPU, noopCPU) / time.Duration(runtime.NumCPU())
+
+	ids := make([]string, stacks)
+	for s := range ids {
+		ids[s] = c.createStack(b, &gantryv1.CreateStackRequest{Name: fmt.Sprintf("throughput-%d", s), RepositoryUrl: repo, WorkerPoolId: pool.id, Autodeploy: true, ManagedState: true})
+	}
+	for b.Loop() {
+		runs := make([][]string, triggerers)
+		errs := make([]error, triggerers)
+		busy0, total0 := machineCPU(b)
+		cpu0 := cpuNow(b, pool)
+		start := time.Now()
+		var wg sync.WaitGroup
+		for g := range triggerers {
+			wg.Go(func() {
+				for range runsPerStack {
+					for s := g; s < stacks; s += triggerers {
+						ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
+						res, err := c.runs.TriggerRun(ctx, connect.NewRequest(&gantryv1.TriggerRunRequest{Stack: ids[s], Type: gantryv1.RunType_RUN_TYPE_TRACKED}))
+						cancel()
+						if err != nil {
+							errs[g] = err
+							return
+						}
+						runs[g] = append(runs[g], res.Msg.GetRun().GetId())
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		var last time.Time
+		var ended []*gantryv1.Run
+		for _, id := range slices.Concat(runs...) {
+			r := c.waitRunState(b, id, gantryv1.RunState_RUN_STATE_FINISHED)
+			ended = append(ended, r)
+			if end := historyTime(b, r, gantryv1.RunState_RUN_STATE_FINISHED); end.After(last) {
+				last = end
+			}
+		}
+		busy1, total1 := machineCPU(b)
+		cpu := cpuNow(b, pool).sub(cpu0)
+		b.Logf("CPU during the runs: %v", cpu)
+		wall := last.Sub(start)
+		var waits, durations []time.Duration
+		for _, r := range ended {
+			prep := historyTime(b, r, gantryv1.RunState_RUN_STATE_PREPARING)
+			waits = append(waits, prep.Sub(historyTime(b, r, gantryv1.RunState_RUN_STATE_READY)))
+			durations = append(durations, historyTime(b, r, gantryv1.RunState_RUN_STATE_FINISHED).Sub(prep))
+		}
+		slices.Sort(waits)
+		slices.Sort(durations)
+		b.Logf("READY→PREPARING (waiting for a worker) p50 %.0f ms, p99 %.0f ms; PREPARING→FINISHED p50 %.0f ms, p99 %.0f ms; "+
+			"machine CPU busy %.0f %% of %d CPUs from the first trigger until all runs were seen FINISHED; direct CPU (user+sys) p50 %.0f ms full, %.0f ms no-change",
+			ms(percentile(waits, 0.5)), ms(percentile(waits, 0.99)), ms(percentile(durations, 0.5)), ms(percentile(durations, 0.99)),
+			100*float64(busy1-busy0)/float64(total1-total0), runtime.NumCPU(), ms(percentile(fullCPU, 0.5)), ms(percentile(noopCPU, 0.5)))
+		b.ReportMetric(cpuBound.Seconds(), "baseline_cpu_bound_s")
+		b.ReportMetric(float64(stacks*runsPerStack)/wall.Minutes(), "runs/min")
+		b.ReportMetric(wall.Seconds(), "wall_s")
+		b.ReportMetric((wall - baseline/workers).Seconds(), "overhead_s")
+		b.ReportMetric(baseline.Seconds()/workers, "baseline_s")
+		b.ReportMetric(ms(percentile(full, 0.5)), "direct_full_p50_ms")
+		b.ReportMetric(ms(percentile(noop, 0.5)), "direct_noop_p50_ms")
+		b.ReportMetric(0, "ns/op")
+	}
+}
+
+// benchPool is a private pool of launcher processes a benchmark started.
+// cpuUse is CPU time (user + system) spent so far, split by where.
+type cpuUse struct {
+	server    time.Duration // this process: the server, its embedded NATS and the benchmark's client
+	launchers time.Duration // the launcher processes themselves
+	tools     time.Duration // their ended children: git, terraform, hooks
+	machine   time.Duration // every process of the machine, PostgreSQL included
+}
+
+func (u cpuUse) sub(v cpuUse) cpuUse {
+	return cpuUse{u.server - v.server, u.launchers - v.launchers, u.tools - v.tools, u.machine - v.machine}
+}
+
+func (u cpuUse) String() string {
+	return fmt.Sprintf("server process %.0f ms, launchers %.0f ms, git/terraform %.0f ms, rest of the machine (PostgreSQL, kernel, other processes) %.0f ms",
+		ms(u.server), ms(u.launchers), ms(u.tools), ms(u.machine-u.server-u.launchers-u.tools))
+}
+
+// clockTick is the unit of /proc's CPU times (USER_HZ, 100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// cpuNow reads the CPU time of this process, of the pool's launchers and
+// their reaped children, and of the whole machine.
+func cpuNow(tb testing.TB, p *launcherPool) cpuUse {
+	tb.Helper()
+	var u cpuUse
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	u.server = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	for _, proc := range p.procs {
+		pid := proc.cmd.Process.Pid
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			tb.Skipf("no /proc: %v", err)
+		}
+		// Fields after "(comm)": state is field 3, utime..cstime 14..17.
+		f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+		tick := func(i int) time.Duration {
+			n, err := strconv.ParseUint(f[i-3], 10, 64)
+			if err != nil {
+				tb.Fatalf("/proc/%d/stat: %v", pid, err)
+			}
+			return time.Duration(n) * clockTick
+		}
+		u.launchers += tick(14) + tick(15)
+		u.tools += tick(16) + tick(17)
+	}
+	busy, _ := machineCPU(tb)
+	u.machine = time.Duration(busy) * clockTick
+	return u
+}
+
+// historyTime is the server's time of the run's first entry into state.
+func historyTime(tb testing.TB, r *gantryv1.Run, state gantryv1.RunState) time.Time {
+	tb.Helper()
+	h, ok := entered(r, state)
+	if !ok {
+		tb.Fatalf("run %s never was %s; history:\n%s", r.GetId(), runStateName(state), historyText(r))
+	}
+	return h.GetTime().AsTime()
+}
+
+// phaseDurations splits a run from the client's trigger time t0 into the
+// time spent before each history entry, keyed by the state entered.
+func phaseDurations(t0 time.Time, r *gantryv1.Run) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	prev, prevName := t0, "trigger"
+	for _, h := range r.GetHistory() {
+		at := h.GetTime().AsTime()
+		name := prevName + "→" + runStateName(h.GetState())
+		out[name] += at.Sub(prev)
+		prev, prevName = at, runStateName(h.GetState())
+	}
+	return out
+}
+
+// logPhases logs the p50 and p99 of each named phase, in name order (run
+// with -v to see all lines).
+func logPhases(b *testing.B, phases map[string][]time.Duration) {
+	var lines []string
+	for name, ds := range phases {
+		slices.Sort(ds)
+		lines = append(lines, fmt.Sprintf("%-44s p50 %7.1f ms  p99 %7.1f ms", name, ms(percentile(ds, 0.5)), ms(percentile(ds, 0.99))))
+	}
+	slices.Sort(lines)
+	b.Log("phases (gantry A→B: from entering A to entering B; trigger: the client's time before TriggerRun):\n" + strings.Join(lines, "\n"))
+}
+
+// machineCPU reads the busy and total jiffies of all CPUs from /proc/stat.
+func machineCPU(tb testing.TB) (busy, total uint64) {
+	tb.Helper()
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		tb.Skipf("no /proc/stat: %v", err)
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	// user nice system idle iowait irq softirq steal; guest time is
+	// already in user.
+	fields := strings.Fields(line)
+	if len(fields) < 9 {
+		tb.Fatalf("/proc/stat: %q", line)
+	}
+	for i, f := range fields[1:9] {
+		n, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			tb.Fatalf("/proc/stat: %q", line)
+		}
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total
+}
+
+// directRunner runs the demo configuration with terraform directly, as a
+// script would, each time in a fresh copy of one checkout.
+type directRunner struct {
+	tool     string
+	checkout string
+	state    string        // terraform.tfstate after an apply, for no-change runs
+	cpu      time.Duration // user and system time of every tool process run so far
+}
+
+func newDirectRunner(tb testing.TB, repo string) *directRunner {
+	tb.Helper()
+	tool, err := exec.LookPath("terraform")
+	if err != nil {
+		if tool, err = exec.LookPath("tofu"); err != nil {
+			tb.Skip("neither terraform nor tofu is on PATH")
+		}
+	}
+	checkout := filepath.Join(tb.TempDir(), "checkout")
+	if out, err := exec.Command("git", "clone", "-q", repo, checkout).CombinedOutput(); err != nil {
+		tb.Fatalf("git clone: %v\n%s", err, out)
+	}
+	return &directRunner{tool: tool, checkout: checkout}
+}
+
+// checkoutTime times what a worker's PREPARING spends in git: `git clone
+// --no-checkout` of repo and `git checkout --detach` of its head. It is
+// not part of the direct run; it tells how much of PREPARING is git.
+func checkoutTime(tb testing.TB, repo string) time.Duration {
+	tb.Helper()
+	dir := filepath.Join(tb.TempDir(), "source")
+	start := time.Now()
+	for _, args := range [][]string{
+		{"clone", "--no-checkout", "--quiet", "--", repo, dir},
+		{"-C", dir, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", "HEAD^{commit}"},
+	} {
+		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
+			tb.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	return time.Since(start)
+}
+
+// run copies the checkout (without .git) to a fresh directory and times
+// init, plan -out and, unless noop, apply of the plan, with local state.
+// With noop the directory gets the state of an earlier apply, so the plan
+// has no changes, as on a stack's later runs. The copy is not timed.
+func (d *directRunner) run(tb testing.TB, noop bool) (time.Duration, map[string]time.Duration) {
+	tb.Helper()
+	dir := tb.TempDir()
+	entries, err := os.ReadDir(d.checkout)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(d.checkout, e.Name()))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644)
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if noop {
+		if d.state == "" {
+			d.run(tb, false)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "terraform.tfstate"), []byte(d.state), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	steps := [][]string{{"init", "-input=false"}, {"plan", "-input=false", "-out=p"}, {"apply", "-input=false", "p"}}
+	if noop {
+		steps = steps[:2]
+	}
+	times := map[string]time.Duration{}
+	start := time.Now()
+	for _, args := range steps {
+		t0 := time.Now()
+		cmd := exec.Command(d.tool, args...)
+		cmd.Dir = dir
+		// As the executor sets them (services/executor/env.go).
+		cmd.Env = append(os.Environ(), "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			tb.Fatalf("%s %s: %v\n%s", d.tool, strings.Join(args, " "), err, out)
+		}
+		times[args[0]] = time.Since(t0)
+		d.cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
+	total := time.Since(start)
+	if !noop && d.state == "" {
+		state, err := os.ReadFile(filepath.Join(dir, "terraform.tfstate"))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		d.state = string(state)
+	}
+	return total, times
+}
