@@ -64,7 +64,7 @@ func appendRun(t *testing.T, srv *testServer, runID string, events ...any) {
 func (l *fakeLauncher) publish(runID string, phase domainrun.Phase, lines ...string) {
 	l.t.Helper()
 	for _, line := range lines {
-		msg := nats.NewMsg(bus.RunLogsSubject(runID))
+		msg := nats.NewMsg(bus.RunLogsSubject(l.poolID, runID))
 		msg.Header.Set(bus.HeaderPhase, string(phase))
 		msg.Data = []byte(line)
 		if _, err := l.js.PublishMsg(testCtx(l.t), msg); err != nil {

@@ -20,6 +20,9 @@ func (s *State) Apply(e Event) {
 		s.transition(Ready, e.At, e.Actor, "")
 	case RunAssigned:
 		s.workerID, s.poolID = e.WorkerID, e.PoolID
+		if !slices.Contains(s.pools, e.PoolID) {
+			s.pools = append(slices.Clone(s.pools), e.PoolID)
+		}
 	case RunUnassigned:
 		s.workerID, s.poolID = "", ""
 	case RunPhaseStarted:

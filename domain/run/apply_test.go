@@ -158,3 +158,15 @@ func TestCopiesAreIndependent(t *testing.T) {
 		t.Error("copies share phase results")
 	}
 }
+
+func TestAssignedPoolsListsEachPoolOnce(t *testing.T) {
+	s := given(join(hConfirmedAssig)...)
+	if got := s.AssignedPools(); len(got) != 1 || got[0] != pool {
+		t.Fatalf("AssignedPools = %v, want [%s]", got, pool)
+	}
+	s.Apply(RunUnassigned{At: at(10), Actor: sched})
+	s.Apply(RunAssigned{WorkerID: worker, PoolID: "wp_other", At: at(11), Actor: sched})
+	if got := s.AssignedPools(); len(got) != 2 || got[1] != "wp_other" || s.PoolID() != "wp_other" {
+		t.Fatalf("AssignedPools = %v, PoolID %s", got, s.PoolID())
+	}
+}

@@ -152,7 +152,11 @@ func (l *RunLogs) stream(ctx context.Context, log *slog.Logger, runID string, fo
 // streamLines sends the lines of runID's subject of the run logs stream whose phase is not in
 // printed.
 func (l *RunLogs) streamLines(ctx context.Context, runID string, follow bool, printed map[run.Phase]bool, out *lineSender) error {
-	subject := bus.RunLogsSubject(runID)
+	// Lines of every pool's subject are read; only those of a pool the run
+	// was assigned to are shown (a launcher can publish on its own pool's
+	// subjects only, so the pool in the subject is authenticated).
+	subject := bus.RunLogsSubject("*", runID)
+	pools := map[string]bool{}
 	stream, err := l.cfg.JetStream.Stream(ctx, bus.RunLogsStream)
 	if err != nil {
 		return fmt.Errorf("open stream %s: %w", bus.RunLogsStream, err)
@@ -212,6 +216,22 @@ func (l *RunLogs) streamLines(ctx context.Context, runID string, follow bool, pr
 			return fmt.Errorf("read the lines of %s: %w", runID, err)
 		}
 		delivered = meta.Sequence.Stream
+		pool, _, ok := bus.ParseRunLogsSubject(m.Subject())
+		if ok && !pools[pool] {
+			// A pool not seen yet: the run may have been assigned since.
+			st, err := l.loadRun(ctx, runID)
+			if err != nil {
+				return err
+			}
+			for _, p := range st.AssignedPools() {
+				pools[p] = true
+			}
+		}
+		if !ok || !pools[pool] {
+			slog.Default().WarnContext(ctx, "run logs: a line from a pool the run was never assigned to, dropped",
+				"run_id", runID, "subject", m.Subject())
+			return nil
+		}
 		phase := m.Headers().Get(bus.HeaderPhase)
 		if printed[run.Phase(phase)] {
 			return nil

@@ -128,7 +128,7 @@ func (e *logsEnv) startPhase(runID string, phase run.Phase) {
 func (e *logsEnv) publish(runID string, phase run.Phase, lines ...string) {
 	e.t.Helper()
 	for _, line := range lines {
-		msg := nats.NewMsg(bus.RunLogsSubject(runID))
+		msg := nats.NewMsg(bus.RunLogsSubject("wp_1", runID))
 		msg.Header.Set(bus.HeaderPhase, string(phase))
 		msg.Data = []byte(line)
 		if _, err := e.js.PublishMsg(context.Background(), msg); err != nil {
@@ -279,4 +279,23 @@ func TestStreamRunLogsErrors(t *testing.T) {
 			t.Errorf("%q: %v, want %s containing %q", tc.run, s.Err(), tc.code, tc.msg)
 		}
 	}
+}
+
+// A launcher can publish only on its own pool's subjects; lines of a pool
+// the run was never assigned to are not shown.
+func TestStreamRunLogsIgnoresOtherPools(t *testing.T) {
+	e := newLogsEnv(t)
+	id := e.newRun()
+	e.startPhase(id, run.PhasePreparing)
+	e.publish(id, run.PhasePreparing, "from the run's pool")
+	msg := nats.NewMsg(bus.RunLogsSubject("wp_other", id))
+	msg.Header.Set(bus.HeaderPhase, string(run.PhasePreparing))
+	msg.Data = []byte("forged by another pool")
+	if _, err := e.js.PublishMsg(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(id, run.PhasePreparing, "again from the run's pool")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	equalLines(t, readAll(t, e.open(ctx, id, false)), "PREPARING:from the run's pool", "PREPARING:again from the run's pool")
 }

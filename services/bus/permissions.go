@@ -22,7 +22,7 @@ func poolPermissions(pool string) *server.Permissions {
 		Publish: &server.SubjectPermission{Allow: []string{
 			HeartbeatSubject(pool, "*"),
 			ReportSubject(pool, ">"),
-			AllRunLogs,
+			PoolRunLogs(pool),
 		}},
 		Subscribe: &server.SubjectPermission{Allow: []string{
 			WorkerSubjects(pool),

@@ -33,14 +33,14 @@ func TestEnsureRunLogsStream(t *testing.T) {
 
 	// Lines published as a launcher does are kept, in order, with their phase.
 	for _, line := range []string{"one", "two"} {
-		msg := nats.NewMsg(RunLogsSubject("run_a"))
+		msg := nats.NewMsg(RunLogsSubject("wp_a", "run_a"))
 		msg.Header.Set(HeaderPhase, "PLANNING")
 		msg.Data = []byte(line)
 		if _, err := js.PublishMsg(ctx, msg); err != nil {
 			t.Fatalf("publish: %v", err)
 		}
 	}
-	if _, err := js.Publish(ctx, RunLogsSubject("run_b"), []byte("other run")); err != nil {
+	if _, err := js.Publish(ctx, RunLogsSubject("wp_a", "run_b"), []byte("other run")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -60,7 +60,7 @@ func TestEnsureRunLogsStream(t *testing.T) {
 	}
 
 	cons, err := js.OrderedConsumer(ctx, RunLogsStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{RunLogsSubject("run_a")}, DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubjects: []string{RunLogsSubject("wp_a", "run_a")}, DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
 		t.Fatal(err)

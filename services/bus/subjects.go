@@ -11,21 +11,18 @@ import "strings"
 //	gantry.pool.<pool>.heartbeat.<worker>      worker → server
 //	gantry.pool.<pool>.report.<kind…>          worker → server: registration, phase reports
 //	gantry.pool.<pool>.inbox.>                 replies to the launcher's own requests
-//	gantry.run.<run>.logs                      worker → server and clients: live run logs
+//	gantry.pool.<pool>.logs.<run>              worker → server and clients: live run logs
 //
-// A launcher may publish only on its pool's heartbeat and report subjects and
-// on run logs, so the pool in a heartbeat or report subject is authenticated:
-// consumers take the pool from the subject (ParseHeartbeatSubject,
-// ParseReportSubject), never from the payload. Run log subjects carry no
-// pool; see docs/nats.md.
+// A launcher may publish only on its pool's heartbeat, report and log
+// subjects, so the pool in those subjects is authenticated: consumers take
+// the pool from the subject (ParseHeartbeatSubject, ParseReportSubject,
+// ParseRunLogsSubject), never from the payload, and read a run's log only
+// from the pools the run was assigned to.
 //
 // Pool, worker and run arguments are ids as domain/ids validates them:
 // letters, digits, '_' and '-', which are single subject tokens. Kinds are
 // one or more tokens of the same characters, separated by dots.
-const (
-	poolRoot = "gantry.pool"
-	runRoot  = "gantry.run"
-)
+const poolRoot = "gantry.pool"
 
 // Subject patterns the server subscribes to, across all pools and runs.
 const (
@@ -33,8 +30,8 @@ const (
 	AllHeartbeats = poolRoot + ".*.heartbeat.*"
 	// AllReports matches every report of every pool.
 	AllReports = poolRoot + ".*.report.>"
-	// AllRunLogs matches the live logs of every run.
-	AllRunLogs = runRoot + ".*.logs"
+	// AllRunLogs matches the live logs of every run of every pool.
+	AllRunLogs = poolRoot + ".*.logs.*"
 )
 
 func poolSubject(pool, rest string) string { return poolRoot + "." + pool + "." + rest }
@@ -66,8 +63,11 @@ func ReportSubject(pool, kind string) string { return poolSubject(pool, "report.
 // PoolCredentials sets it.
 func PoolInboxPrefix(pool string) string { return poolSubject(pool, "inbox") }
 
-// RunLogsSubject is where a worker publishes the live log of run.
-func RunLogsSubject(run string) string { return runRoot + "." + run + ".logs" }
+// RunLogsSubject is where a worker of pool publishes the live log of run.
+func RunLogsSubject(pool, run string) string { return poolSubject(pool, "logs."+run) }
+
+// PoolRunLogs matches the live logs of every run of pool's workers.
+func PoolRunLogs(pool string) string { return poolSubject(pool, "logs.*") }
 
 // ParseHeartbeatSubject returns the pool and worker of a heartbeat subject.
 func ParseHeartbeatSubject(subject string) (pool, worker string, ok bool) {
@@ -95,17 +95,17 @@ func ParseReportSubject(subject string) (pool, kind string, ok bool) {
 	return pool, kind, true
 }
 
-// ParseRunLogsSubject returns the run of a run log subject.
-func ParseRunLogsSubject(subject string) (run string, ok bool) {
-	rest, found := strings.CutPrefix(subject, runRoot+".")
-	if !found {
-		return "", false
+// ParseRunLogsSubject returns the pool and run of a run log subject.
+func ParseRunLogsSubject(subject string) (pool, run string, ok bool) {
+	pool, rest, ok := splitPoolSubject(subject)
+	if !ok {
+		return "", "", false
 	}
-	run, found = strings.CutSuffix(rest, ".logs")
+	run, found := strings.CutPrefix(rest, "logs.")
 	if !found || !validTokens(run, false) {
-		return "", false
+		return "", "", false
 	}
-	return run, true
+	return pool, run, true
 }
 
 // splitPoolSubject splits "gantry.pool.<pool>.<rest>".

@@ -10,7 +10,8 @@ func TestSubjects(t *testing.T) {
 		HeartbeatSubject("wp_a", "wkr_1"):        "gantry.pool.wp_a.heartbeat.wkr_1",
 		ReportSubject("wp_a", "phase"):           "gantry.pool.wp_a.report.phase",
 		PoolInboxPrefix("wp_a"):                  "gantry.pool.wp_a.inbox",
-		RunLogsSubject("run_1"):                  "gantry.run.run_1.logs",
+		RunLogsSubject("wp_a", "run_1"):          "gantry.pool.wp_a.logs.run_1",
+		PoolRunLogs("wp_a"):                      "gantry.pool.wp_a.logs.*",
 	} {
 		if got != want {
 			t.Errorf("got %s, want %s", got, want)
@@ -25,8 +26,8 @@ func TestParseSubjects(t *testing.T) {
 	if pool, kind, ok := ParseReportSubject(ReportSubject("wp_a", "phase.done")); !ok || pool != "wp_a" || kind != "phase.done" {
 		t.Errorf("ParseReportSubject = %q, %q, %v", pool, kind, ok)
 	}
-	if run, ok := ParseRunLogsSubject(RunLogsSubject("run_01J")); !ok || run != "run_01J" {
-		t.Errorf("ParseRunLogsSubject = %q, %v", run, ok)
+	if pool, run, ok := ParseRunLogsSubject(RunLogsSubject("wp_a", "run_01J")); !ok || pool != "wp_a" || run != "run_01J" {
+		t.Errorf("ParseRunLogsSubject = %q, %q, %v", pool, run, ok)
 	}
 	for _, bad := range []string{
 		"gantry.pool.wp_a.heartbeat", "gantry.pool.wp_a.heartbeat.w.x", "gantry.pool.*.heartbeat.w",
@@ -42,8 +43,9 @@ func TestParseSubjects(t *testing.T) {
 			t.Errorf("ParseReportSubject(%q) accepted it", bad)
 		}
 	}
-	for _, bad := range []string{"gantry.run.logs", "gantry.run.a.b.logs", "gantry.run.*.logs", "gantry.run.a.log"} {
-		if _, ok := ParseRunLogsSubject(bad); ok {
+	for _, bad := range []string{"gantry.pool.wp_a.logs", "gantry.pool.wp_a.logs.a.b", "gantry.pool.wp_a.logs.*", "gantry.pool.*.logs.r",
+		"gantry.run.r.logs", HeartbeatSubject("wp_a", "w")} {
+		if _, _, ok := ParseRunLogsSubject(bad); ok {
 			t.Errorf("ParseRunLogsSubject(%q) accepted it", bad)
 		}
 	}

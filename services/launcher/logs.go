@@ -32,7 +32,7 @@ func (l *Launcher) publishLine(runID, stackID string, phase run.Phase, line stri
 			l.stdoutMu.Unlock()
 		}
 	}
-	m := nats.NewMsg(bus.RunLogsSubject(runID))
+	m := nats.NewMsg(bus.RunLogsSubject(l.cfg.Token.PoolID, runID))
 	m.Header.Set(bus.HeaderPhase, string(phase))
 	m.Data = []byte(line)
 	if _, err := l.js.PublishMsgAsync(m); err != nil && !*failed {

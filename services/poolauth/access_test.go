@@ -82,7 +82,7 @@ func TestLauncherIsConfinedToItsPool(t *testing.T) {
 			t.Fatalf("report %q of %q (%v), want phase of wp_a", kind, pool, ok)
 		}
 		logs := subscribe(t, svc, bus.AllRunLogs)
-		publish(t, a.Conn, bus.RunLogsSubject("run_1"), "a line")
+		publish(t, a.Conn, bus.RunLogsSubject("wp_a", "run_1"), "a line")
 		if msg := next(t, logs); string(msg.Data) != "a line" {
 			t.Fatalf("log %q", msg.Data)
 		}
@@ -179,7 +179,7 @@ func TestLauncherIsConfinedToItsPool(t *testing.T) {
 			bus.HeartbeatSubject("wp_b", "wkr_1"), bus.ReportSubject("wp_b", "register"),
 			bus.WorkerSubject("wp_a", "wkr_1", "assign"), bus.BroadcastSubject("wp_a"), bus.BroadcastSubject("wp_b"),
 			bus.WorkerSubject("wp_b", "wkr_1", "assign"), forged, "$JS.API.STREAM.INFO.EVENTS", "_INBOX.someone",
-			bus.PoolInboxPrefix("wp_b") + ".x", "gantry.run.run_1.input",
+			bus.PoolInboxPrefix("wp_b") + ".x", "gantry.run.run_1.input", bus.RunLogsSubject("wp_b", "run_1"),
 		}
 		for _, subject := range denied {
 			if err := a.Publish(subject, []byte("forged")); err != nil {
