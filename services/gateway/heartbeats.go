@@ -29,7 +29,18 @@ func (g *Gateway) heartbeat(ctx context.Context, m *nats.Msg, pool, workerID str
 		g.log.DebugContext(ctx, "heartbeat of an unknown or gone worker", "pool_id", pool, "worker_id", workerID)
 		g.respond(ctx, m, Reply{Code: CodeGone, Error: fmt.Sprintf("no live worker %s in pool %s: register again", workerID, pool)})
 	default:
-		g.respond(ctx, m, Reply{OK: true})
+		if m.Reply == "" {
+			return
+		}
+		reply := Reply{OK: true}
+		// A stop request the worker may have missed (the stop message is
+		// sent once): the read model says so a moment after the event.
+		err := g.cfg.Pool.QueryRow(ctx, `SELECT id FROM rm_runs WHERE worker_id = $1 AND pool_id = $2
+			AND worker_id <> '' AND stop_requested_by <> '' LIMIT 1`, workerID, pool).Scan(&reply.StopRunID)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			g.log.WarnContext(ctx, "could not look for a pending stop", "worker_id", workerID, "err", err)
+		}
+		g.respond(ctx, m, reply)
 	}
 }
 

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/projections"
 	"github.com/gantryhq/gantry/services/bus"
 	"github.com/gantryhq/gantry/services/gateway"
 )
@@ -142,5 +144,34 @@ func TestRunFinishedCarriesTheLastPhase(t *testing.T) {
 	}
 	if ws, _ := loadWorker(t, e.store, w); ws.RunID() != "" {
 		t.Fatalf("the worker still holds %s", ws.RunID())
+	}
+}
+
+// The answer to a heartbeat names the worker's run whose stop was
+// requested, for a launcher that missed the stop message.
+func TestHeartbeatCarriesAPendingStop(t *testing.T) {
+	e := newEnv(t)
+	pool, l := e.createPool()
+	w := l.register(nil)
+	runID := e.assignedRun(e.createStack(pool), run.Tracked, pool, w)
+	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePreparing})
+	proj, err := projections.NewProjector(projections.Config{Pool: e.db, Store: e.store, NATS: e.service()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proj.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r := l.heartbeat(w); !r.OK || r.StopRunID != "" {
+		t.Fatalf("heartbeat before the stop: %+v", r)
+	}
+	rs, v := loadRun(t, e.store, runID)
+	e.append(eventstore.Batch{Stream: eventstore.Stream{Type: eventstore.StreamRun, ID: runID}, Expected: v,
+		Events: decide(t, &rs, run.Stop{Actor: "user:x", At: e.at()})})
+	if err := proj.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r := l.heartbeat(w); !r.OK || r.StopRunID != runID {
+		t.Fatalf("heartbeat after the stop: %+v, want stop_run_id %s", r, runID)
 	}
 }

@@ -54,8 +54,9 @@
 // request goes to every worker of the pool on bus.BroadcastSubject(pool) as
 // a BroadcastMessage of kind "cycle". Assignments come from the scheduler
 // (scheduler.Assignment on the worker's "assign" subject). These are plain
-// NATS messages, delivered at most once: a stop the launcher missed shows
-// as the refusal of its next phase.started.
+// NATS messages, delivered at most once: a stop the launcher missed comes
+// with the answer to its next heartbeat (stop_run_id), or shows as the
+// refusal of its next phase.started.
 //
 // Heartbeats are messages on bus.HeartbeatSubject(pool, worker), body
 // ignored. They may be plain publishes; sent as requests they get a Reply,
@@ -109,6 +110,9 @@ type Reply struct {
 	Code     string `json:"code,omitempty"`
 	WorkerID string `json:"worker_id,omitempty"` // register only
 	Job      *Job   `json:"job,omitempty"`       // run.job only
+	// StopRunID, in the answer to a heartbeat, names the worker's run whose
+	// stop was requested: a stop message the launcher missed arrives here.
+	StopRunID string `json:"stop_run_id,omitempty"`
 	// RunStatus is the run's status after a phase.finished: FINISHED,
 	// FAILED, STOPPED or UNCONFIRMED when the result ended the run (the
 	// worker is then free), the phase's own status otherwise.

@@ -269,13 +269,18 @@ func (l *Launcher) workerMessage(m *nats.Msg) {
 			l.log.Warn("malformed stop message", "err", err)
 			return
 		}
-		l.mu.Lock()
-		cur := l.current
-		l.mu.Unlock()
-		if cur != nil && cur.runID == s.RunID && cur.stop != nil {
-			l.log.Info("stop requested", "run_id", s.RunID)
-			cur.stop()
-		}
+		l.stopRun(s.RunID)
+	}
+}
+
+// stopRun stops the run under way if it is runID (a repeat does nothing).
+func (l *Launcher) stopRun(runID string) {
+	l.mu.Lock()
+	cur := l.current
+	l.mu.Unlock()
+	if cur != nil && cur.runID == runID && cur.stop != nil {
+		l.log.Info("stop requested", "run_id", runID)
+		cur.stop()
 	}
 }
 
@@ -309,7 +314,14 @@ func (l *Launcher) heartbeats(ctx context.Context) {
 			continue
 		}
 		var r gateway.Reply
-		if err := json.Unmarshal(msg.Data, &r); err == nil && !r.OK && r.Code == gateway.CodeGone {
+		if err := json.Unmarshal(msg.Data, &r); err != nil {
+			l.log.Warn("malformed heartbeat answer", "err", err)
+			continue
+		}
+		if r.StopRunID != "" {
+			l.stopRun(r.StopRunID)
+		}
+		if !r.OK && r.Code == gateway.CodeGone {
 			// The server gave the worker up (lost); its run was failed or
 			// handed back. Stop what it still does and exit: the process
 			// supervisor (or gantry dev) starts a fresh launcher.
