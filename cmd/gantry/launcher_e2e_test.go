@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -38,18 +39,27 @@ type launcherPool struct {
 func startLauncherPool(t testing.TB, srv *testServer, name string, n int, env ...string) *launcherPool {
 	t.Helper()
 	poolID, token, key := createPoolCLI(t, srv, name)
+	p := &launcherPool{id: poolID, name: name, env: launcherEnv(token, key)}
+	p.start(t, srv, n, env...)
+	return p
+}
+
+// launcherEnv is the environment a launcher of a pool starts with.
+func launcherEnv(token string, key *rsa.PrivateKey) []string {
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	p := &launcherPool{id: poolID, name: name, env: []string{
-		"GANTRY_TOKEN=" + token,
-		"GANTRY_POOL_PRIVATE_KEY=" + base64.StdEncoding.EncodeToString(keyPEM),
-	}}
+	return []string{"GANTRY_TOKEN=" + token, "GANTRY_POOL_PRIVATE_KEY=" + base64.StdEncoding.EncodeToString(keyPEM)}
+}
+
+// start starts n launcher processes of the pool with the extra environment
+// env, and returns once the pool has n IDLE workers.
+func (p *launcherPool) start(t testing.TB, srv *testServer, n int, env ...string) {
+	t.Helper()
 	for range n {
 		p.procs = append(p.procs, startGantryEnv(t, append(append([]string{"GANTRY_LAUNCHER_WORK_DIR=" + t.TempDir()}, p.env...), env...), "launcher"))
 	}
 	waitFor(t, 30*time.Second, "the launchers' workers to be IDLE", func() bool {
-		return strings.Count(srv.mustCLI(t, "pool", "workers", name), "IDLE") == n
+		return strings.Count(srv.mustCLI(t, "pool", "workers", p.id), "IDLE") == n
 	})
-	return p
 }
 
 // waitFor polls cond every 50 ms until it holds.
@@ -455,4 +465,28 @@ func TestLauncherShutdownAndCycle(t *testing.T) {
 	waitFor(t, 10*time.Second, "the cycled workers to leave", func() bool {
 		return !strings.Contains(srv.mustCLI(t, "pool", "workers", "cycled"), "IDLE")
 	})
+}
+
+// A server's operator brings the built-in public pool to life by resetting
+// it with a CSR of their key; stacks created without --pool then run on its
+// launchers.
+func TestPublicPoolOfAServer(t *testing.T) {
+	srv := startServer(t)
+	csr, key := rsaCSR(t, 2048)
+	csrFile := filepath.Join(t.TempDir(), "public.csr")
+	if err := os.WriteFile(csrFile, []byte(csr), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var reset struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(srv.mustCLI(t, "-o", "json", "pool", "reset", "wp_public", "--csr", csrFile)), &reset); err != nil {
+		t.Fatal(err)
+	}
+	checkToken(t, srv, reset.Token, "wp_public", key)
+	public := &launcherPool{id: "wp_public", name: "public", env: launcherEnv(reset.Token, key)}
+	public.start(t, srv, 1)
+	srv.mustCLI(t, "stack", "create", "plain", "--repo", demoRepo(t))
+	c := srv.as(srv.adminToken(t))
+	c.waitRunState(t, c.trigger(t, "plain", gantryv1.RunType_RUN_TYPE_PROPOSED), gantryv1.RunState_RUN_STATE_FINISHED)
 }

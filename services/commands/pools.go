@@ -115,7 +115,8 @@ func (s *Service) CreatePool(ctx context.Context, c Caller, in NewPool) (poolID,
 }
 
 // ResetPool gives a pool a new certificate (from a new CSR) and a new
-// secret: tokens made before stop working. It returns the new token.
+// secret: tokens made before stop working. It returns the new token. The
+// public pool (ids.PublicPool) is created by its first reset.
 func (s *Service) ResetPool(ctx context.Context, c Caller, ref string, csr []byte) (poolID, token string, err error) {
 	if poolID, err = s.ResolvePool(ctx, ref); err != nil {
 		return "", "", err
@@ -126,6 +127,12 @@ func (s *Service) ResetPool(ctx context.Context, c Caller, ref string, csr []byt
 		return "", "", err
 	}
 	if !pool.state.Exists() {
+		if poolID == ids.PublicPool {
+			// The operator of a server (not gantry dev) brings the public
+			// pool to life by "resetting" it with a CSR of their key.
+			token, err := s.EnsurePublicPool(ctx, c, csr)
+			return poolID, token, err
+		}
 		return "", "", fmt.Errorf("worker pool %s: %w", poolID, domain.ErrNotFound)
 	}
 	cert, secret, hash, err := s.poolCredentials(ctx, poolID, csr)
