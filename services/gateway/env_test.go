@@ -2,16 +2,9 @@ package gateway_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -179,7 +172,7 @@ func (e *env) createPool() (string, *launcher) {
 		e.t.Fatal(err)
 	}
 	events, err := workerpool.Decide(workerpool.State{}, workerpool.Create{PoolID: pool, Name: pool,
-		Certificate: certificate(e.t, pool), SecretHash: hash, Actor: actor, At: time.Now()})
+		Certificate: testenv.PoolCertificate(e.t, pool), SecretHash: hash, Actor: actor, At: time.Now()})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -190,29 +183,6 @@ func (e *env) createPool() (string, *launcher) {
 	}
 	e.t.Cleanup(nc.Close)
 	return pool, &launcher{t: e.t, nc: nc, pool: pool}
-}
-
-// certificate returns a freshly made self-signed ECDSA certificate for pool.
-func certificate(t *testing.T, pool string) workerpool.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: pool}, NotBefore: now, NotAfter: now.Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return workerpool.Certificate{
-		PEM:    string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		Serial: serial.Text(16), Fingerprint: crypto.Fingerprint(der), KeyAlgorithm: workerpool.ECDSA, KeyBits: 256,
-	}
 }
 
 // launcher is a pool launcher's NATS connection.

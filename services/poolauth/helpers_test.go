@@ -2,14 +2,7 @@ package poolauth_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"strings"
 	"sync"
 	"testing"
@@ -61,29 +54,6 @@ func newEnv(t *testing.T) *env {
 	return &env{db: db, store: store, bus: b}
 }
 
-// certificate returns the facts of a freshly made self-signed ECDSA certificate for pool.
-func certificate(t *testing.T, pool string) workerpool.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: pool}, NotBefore: now, NotAfter: now.Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return workerpool.Certificate{
-		PEM:    string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		Serial: serial.Text(16), Fingerprint: crypto.Fingerprint(der), KeyAlgorithm: workerpool.ECDSA, KeyBits: 256,
-	}
-}
-
 // decide runs cmd against pool's current state and appends the events it decides.
 func (e *env) decide(t *testing.T, pool string, cmd workerpool.Command) {
 	t.Helper()
@@ -120,7 +90,7 @@ func (e *env) createPool(t *testing.T, pool string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.decide(t, pool, workerpool.Create{PoolID: pool, Name: pool, Certificate: certificate(t, pool), SecretHash: hash, Actor: actor, At: time.Now()})
+	e.decide(t, pool, workerpool.Create{PoolID: pool, Name: pool, Certificate: testenv.PoolCertificate(t, pool), SecretHash: hash, Actor: actor, At: time.Now()})
 	return secret
 }
 
@@ -131,7 +101,7 @@ func (e *env) resetPool(t *testing.T, pool string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.decide(t, pool, workerpool.Reset{Certificate: certificate(t, pool), SecretHash: hash, Actor: actor, At: time.Now()})
+	e.decide(t, pool, workerpool.Reset{Certificate: testenv.PoolCertificate(t, pool), SecretHash: hash, Actor: actor, At: time.Now()})
 	return secret
 }
 
