@@ -13,7 +13,7 @@ import (
 func newLauncherCommand(getenv func(string) string) *cobra.Command {
 	return &cobra.Command{
 		Use:   "launcher",
-		Short: "Run one worker of a private worker pool on this machine",
+		Short: "Run one worker of a worker pool on this machine",
 		Long: `Run one worker of a worker pool: it joins the pool with GANTRY_TOKEN (the pool
 token gantry pool create or reset printed) and GANTRY_POOL_PRIVATE_KEY (base64 of
 the PEM private key the pool's CSR was made with), registers, and runs the runs it
