@@ -22,6 +22,7 @@ import (
 	"github.com/gantryhq/gantry/proto/gen/gantry/v1/gantryv1connect"
 	"github.com/gantryhq/gantry/services/auth"
 	"github.com/gantryhq/gantry/services/blob"
+	"github.com/gantryhq/gantry/services/bus"
 	"github.com/gantryhq/gantry/services/commands"
 	"github.com/gantryhq/gantry/services/testenv"
 )
@@ -42,19 +43,25 @@ type testServer struct {
 	keys      *serverKeys
 }
 
-// startServer starts the server; opts change its configuration first.
+// startServer starts the server on an embedded NATS; opts change its
+// configuration first.
 func startServer(t testing.TB, opts ...func(*serverConfig)) *testServer {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts PostgreSQL, NATS and the server")
 	}
+	return startServerOn(t, testenv.NATS(t).Bus(), opts...)
+}
+
+// startServerOn starts the server on the bus b.
+func startServerOn(t testing.TB, b *bus.Bus, opts ...func(*serverConfig)) *testServer {
+	t.Helper()
 	ctx := context.Background()
 	dbURL := testenv.Postgres(t)
 	pool, err := eventstore.OpenPool(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	nats := testenv.NATS(t)
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
@@ -78,7 +85,7 @@ func startServer(t testing.TB, opts ...func(*serverConfig)) *testServer {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	go func() { done <- runServer(runCtx, pool, nats.Bus(), cfg) }()
+	go func() { done <- runServer(runCtx, pool, b, cfg) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -106,7 +113,7 @@ func startServer(t testing.TB, opts ...func(*serverConfig)) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = keys.close() })
-	return &testServer{url: "http://" + listen, dbURL: dbURL, natsURL: nats.URL(), configDir: configDir, blobURL: blobURL, pool: pool, store: store, keys: keys}
+	return &testServer{url: "http://" + listen, dbURL: dbURL, natsURL: b.URL(), configDir: configDir, blobURL: blobURL, pool: pool, store: store, keys: keys}
 }
 
 // token issues an API token for subject with role.

@@ -46,6 +46,9 @@ type serverConfig struct {
 	// runs path as PATH.
 	publicWorkers int
 	dataDir, path string
+	// callout authenticates pool launchers on an external NATS
+	// (GANTRY_NATS_CALLOUT_*); without an issuer, none runs.
+	callout calloutSettings
 }
 
 type component struct{ name, where string }
@@ -145,6 +148,11 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	wg.Go(func() { _ = sched.Run(svc) })
 	wg.Go(func() { _ = gw.Run(svc) })
 	wg.Go(func() { _ = workerapi.CleanUpWorkspaces(svc, nc, bucket, log) })
+	if err := startAuthCallout(svc, cfg.callout, b, nc, store, log, &wg); err != nil {
+		stopServices()
+		wg.Wait()
+		return err
+	}
 	errc := make(chan error, 1)
 	wg.Go(func() { errc <- srv.Serve(svc) })
 	var workers *publicWorkers

@@ -15,7 +15,7 @@ func newServerCommand(getenv func(string) string) *cobra.Command {
 	var listen, publicURL string
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Run the API, the event relay, the projector and the scheduler against external PostgreSQL and NATS",
+		Short: "Run the API, the event relay, the projector, the scheduler and the worker gateway against external PostgreSQL and NATS",
 		Long: `Run the Connect API, the event relay and a projector. Any number of server
 processes may run against the same database and NATS: one relay is active, the
 others stand by; the projectors share the work.
@@ -43,6 +43,10 @@ server replica must use the same bucket). Pool tokens send launchers to
 			if publicURL == "" {
 				publicURL = defaultPublicURL(listen)
 			}
+			callout, err := calloutFromEnv(getenv)
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			infra, err := openExternalInfra(ctx, getenv, "server", bus.Config{Logger: log})
 			if err != nil {
@@ -50,7 +54,8 @@ server replica must use the same bucket). Pool tokens send launchers to
 			}
 			defer infra.close()
 			pool, b := infra.pool, infra.bus
-			return runServer(ctx, pool, b, serverConfig{listen: listen, publicURL: publicURL, secretsURL: secretsURL, blobURL: blobURL, log: log})
+			return runServer(ctx, pool, b, serverConfig{listen: listen, publicURL: publicURL, secretsURL: secretsURL, blobURL: blobURL, log: log,
+				callout: callout})
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", ":1983", "address of the HTTP API (Connect RPC)")

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/services/bus"
+	"github.com/gantryhq/gantry/services/poolauth"
+)
+
+// The environment of the auth callout that authenticates pool launchers on
+// an external NATS (docs/nats.md, "External NATS").
+const (
+	envCalloutIssuerSeed = "GANTRY_NATS_CALLOUT_ISSUER_SEED"
+	envCalloutXKeySeed   = "GANTRY_NATS_CALLOUT_XKEY_SEED"
+	envCalloutAccount    = "GANTRY_NATS_CALLOUT_ACCOUNT"
+	envCalloutUserTTL    = "GANTRY_NATS_CALLOUT_USER_TTL"
+)
+
+// calloutRetry is how long the auth callout waits before it subscribes
+// again after failing to.
+const calloutRetry = 5 * time.Second
+
+// calloutSettings are the auth callout's keys and options. Without an issuer
+// no callout runs.
+type calloutSettings struct {
+	issuer, xkey nkeys.KeyPair
+	account      string
+	userTTL      time.Duration
+}
+
+// calloutFromEnv reads the auth callout's settings. An error names the
+// variable, never its value.
+func calloutFromEnv(getenv func(string) string) (calloutSettings, error) {
+	var s calloutSettings
+	issuerSeed, xkeySeed := getenv(envCalloutIssuerSeed), getenv(envCalloutXKeySeed)
+	if issuerSeed == "" {
+		if xkeySeed != "" {
+			return s, fmt.Errorf("%s is set without %s", envCalloutXKeySeed, envCalloutIssuerSeed)
+		}
+		return s, nil
+	}
+	var err error
+	if s.issuer, err = parseSeed(envCalloutIssuerSeed, issuerSeed, nkeys.PrefixByteAccount, "an account seed (SA…)"); err != nil {
+		return s, err
+	}
+	if xkeySeed != "" {
+		if s.xkey, err = parseSeed(envCalloutXKeySeed, xkeySeed, nkeys.PrefixByteCurve, "a curve seed (SX…)"); err != nil {
+			return s, err
+		}
+	}
+	s.account = getenv(envCalloutAccount)
+	if v := getenv(envCalloutUserTTL); v != "" {
+		if s.userTTL, err = time.ParseDuration(v); err != nil || s.userTTL <= 0 {
+			return s, fmt.Errorf("%s=%q: want a positive duration such as 15m", envCalloutUserTTL, v)
+		}
+	}
+	return s, nil
+}
+
+// parseSeed decodes the nkey seed in variable name, which must have prefix.
+func parseSeed(name, seed string, prefix nkeys.PrefixByte, want string) (nkeys.KeyPair, error) {
+	got, _, err := nkeys.DecodeSeed([]byte(seed))
+	if err != nil {
+		return nil, fmt.Errorf("%s is not an nkey seed: want %s", name, want)
+	}
+	if got != prefix {
+		return nil, fmt.Errorf("%s is a seed of the wrong kind (%s): want %s", name, got, want)
+	}
+	kp, err := nkeys.FromSeed([]byte(seed))
+	if err != nil {
+		return nil, fmt.Errorf("%s is not an nkey seed: want %s", name, want)
+	}
+	return kp, nil
+}
+
+// startAuthCallout runs the auth callout (bus.ServeAuthCallout) on nc, with
+// the pools' secrets checked against store, until ctx ends, when the bus is
+// external and settings has an issuer. The embedded server authenticates
+// launchers itself (enforcePoolAuth).
+func startAuthCallout(ctx context.Context, settings calloutSettings, b *bus.Bus, nc *nats.Conn, store *eventstore.Store, log *slog.Logger, wg *sync.WaitGroup) error {
+	switch {
+	case b.Embedded() != nil && settings.issuer != nil:
+		log.Warn("ignoring " + envCalloutIssuerSeed + ": the embedded NATS authenticates pool launchers itself")
+		return nil
+	case b.Embedded() != nil:
+		return nil
+	case settings.issuer == nil:
+		log.Warn("no " + envCalloutIssuerSeed + ": pool launchers can connect only if the NATS cluster runs its own auth callout (docs/nats.md)")
+		return nil
+	}
+	cfg := bus.CalloutConfig{
+		Issuer:  settings.issuer,
+		XKey:    settings.xkey,
+		Account: settings.account,
+		Pools:   poolauth.New(store),
+		UserTTL: settings.userTTL,
+		Logger:  log,
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	wg.Go(func() {
+		for {
+			err := bus.ServeAuthCallout(ctx, nc, cfg)
+			if err == nil || ctx.Err() != nil {
+				return
+			}
+			log.Error("NATS auth callout not serving, retrying", "err", err, "retry_in", calloutRetry.String())
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(calloutRetry):
+			}
+		}
+	})
+	return nil
+}
