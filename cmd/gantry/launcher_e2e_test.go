@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -489,4 +490,32 @@ func TestPublicPoolOfAServer(t *testing.T) {
 	srv.mustCLI(t, "stack", "create", "plain", "--repo", demoRepo(t))
 	c := srv.as(srv.adminToken(t))
 	c.waitRunState(t, c.trigger(t, "plain", gantryv1.RunType_RUN_TYPE_PROPOSED), gantryv1.RunState_RUN_STATE_FINISHED)
+}
+
+// gantry dev's in-process launchers of the public pool run runs of stacks
+// created without --pool, and come back as new workers after a cycle.
+func TestDevPublicPoolRunsAndSurvivesACycle(t *testing.T) {
+	srv := startServer(t, func(c *serverConfig) {
+		c.publicWorkers, c.dataDir, c.path = 2, t.TempDir(), os.Getenv("PATH")
+	})
+	idle := func() []string {
+		var ids []string
+		for _, line := range srvLines(srv.mustCLI(t, "pool", "workers", "wp_public")) {
+			if f := strings.Fields(line); len(f) > 1 && f[1] == "IDLE" {
+				ids = append(ids, f[0])
+			}
+		}
+		return ids
+	}
+	var before []string
+	waitFor(t, 30*time.Second, "two IDLE public workers", func() bool { before = idle(); return len(before) == 2 })
+	srv.mustCLI(t, "stack", "create", "dev", "--repo", demoRepo(t), "--autodeploy", "--managed-state")
+	c := srv.as(srv.adminToken(t))
+	c.waitRunState(t, c.trigger(t, "dev", gantryv1.RunType_RUN_TYPE_TRACKED), gantryv1.RunState_RUN_STATE_FINISHED)
+
+	srv.mustCLI(t, "pool", "cycle", "wp_public")
+	waitFor(t, 30*time.Second, "two new IDLE public workers", func() bool {
+		after := idle()
+		return len(after) == 2 && !slices.Contains(after, before[0]) && !slices.Contains(after, before[1])
+	})
 }

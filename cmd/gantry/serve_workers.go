@@ -72,23 +72,50 @@ func startPublicWorkers(ctx context.Context, cmds *commands.Service, dataDir, pa
 	}
 	lctx, stop := context.WithCancel(ctx)
 	w := &publicWorkers{stop: stop}
+	uploads := workerapi.NewClient(token.ServerURL, token.PoolID, token.PoolSecret, nil)
 	for i := range n {
 		cfg := launcher.Config{Token: token, PoolKey: key, Metadata: map[string]string{"launcher": fmt.Sprintf("dev-%d", i+1)},
 			ShutdownGrace: devShutdownGrace, Logger: log}
 		cfg.Executor.WorkDir, cfg.Executor.Path = absWork, path
-		l, err := launcher.New(cfg, workerapi.NewClient(token.ServerURL, token.PoolID, token.PoolSecret, nil))
-		if err != nil {
+		if _, err := launcher.New(cfg, uploads); err != nil {
 			stop()
-			w.wg.Wait()
 			return nil, err
 		}
-		w.wg.Go(func() {
-			if err := l.Run(lctx); err != nil {
-				log.Error("public pool launcher stopped", "pool_id", ids.PublicPool, "err", err)
-			}
-		})
+		w.wg.Go(func() { superviseLauncher(lctx, cfg, uploads, log) })
 	}
 	return w, nil
+}
+
+// relaunchDelay is how long gantry dev waits before it replaces a launcher
+// that exited.
+const relaunchDelay = time.Second
+
+// superviseLauncher runs a launcher and, as a process supervisor would,
+// starts a fresh one (a new worker) whenever it exits on its own: after its
+// pool was cycled, or when the server gave its worker up. A launcher whose
+// credentials are refused (someone reset the public pool) is not replaced.
+func superviseLauncher(ctx context.Context, cfg launcher.Config, uploads launcher.Uploads, log *slog.Logger) {
+	for {
+		l, err := launcher.New(cfg, uploads)
+		if err == nil {
+			err = l.Run(ctx)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, launcher.ErrRefused) {
+			log.Error("public pool launcher refused; not restarting it (restart gantry dev)", "pool_id", ids.PublicPool, "err", err)
+			return
+		}
+		if err != nil {
+			log.Error("public pool launcher stopped; starting another", "pool_id", ids.PublicPool, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(relaunchDelay):
+		}
+	}
 }
 
 // Stop ends the launchers and waits until they exited.
