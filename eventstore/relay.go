@@ -237,6 +237,11 @@ func (r *Relay) publishUntilAcked(ctx context.Context, events []Event, streamRea
 	}
 }
 
+// EnsureStream creates the EVENTS stream, or updates its configuration,
+// as the active relay does. A process can call it at start so that its
+// consumers find the stream before the relay has taken its lock.
+func (r *Relay) EnsureStream(ctx context.Context) error { return r.ensureStream(ctx) }
+
 func (r *Relay) ensureStream(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

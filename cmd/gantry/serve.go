@@ -100,6 +100,11 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if err != nil {
 		return err
 	}
+	// The projector's consumer needs the stream; the relay makes it too,
+	// once it is the active one.
+	if err := relay.EnsureStream(ctx); err != nil {
+		log.Warn("could not create the events stream yet; the relay will", "err", err)
+	}
 	proj, err := newProjector(pool, store, nc, log)
 	if err != nil {
 		return err

@@ -46,6 +46,11 @@ const (
 	CycleGrace = 15 * time.Second
 	// reportTimeout bounds one report to the gateway.
 	reportTimeout = 30 * time.Second
+	// resultTimeout bounds a report that records a result (a phase's, the
+	// run's end): it is repeated, with its report id, for this long while
+	// the gateway does not answer, so that a gateway restart or a NATS
+	// outage does not leave a run without its result.
+	resultTimeout = 10 * time.Minute
 )
 
 // Config is what a launcher runs with. FromEnv builds it from the

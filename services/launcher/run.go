@@ -84,7 +84,7 @@ func (l *Launcher) execute(a scheduler.Assignment) {
 
 // endRun reports the end of a run the phase results did not end.
 func (l *Launcher) endRun(ctx context.Context, kind string, report gateway.RunReport) {
-	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
+	ctx, cancel := context.WithTimeout(ctx, resultTimeout)
 	defer cancel()
 	if err := l.request(ctx, kind, report, nil); err != nil {
 		l.log.Error("could not report the end of the run", "run_id", report.RunID, "kind", kind, "err", err)
@@ -248,6 +248,8 @@ func (r *reporter) PhaseFinished(ctx context.Context, res executor.PhaseResult) 
 
 // finish reports a phase's result on its own.
 func (r *reporter) finish(ctx context.Context, report gateway.PhaseFinishedReport) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resultTimeout)
+	defer cancel()
 	var reply gateway.Reply
 	err := r.l.request(ctx, gateway.KindPhaseFinished, report, &reply)
 	if err != nil {
@@ -271,8 +273,6 @@ func (r *reporter) flush(ctx context.Context) {
 	if r.held == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
-	defer cancel()
 	report := *r.held
 	r.held = nil
 	if err := r.finish(ctx, report); err != nil {
