@@ -20,9 +20,9 @@ func (s *State) Apply(e Event) {
 		s.transition(Ready, e.At, e.Actor, "")
 	case RunAssigned:
 		s.workerID, s.poolID = e.WorkerID, e.PoolID
-		if !slices.Contains(s.pools, e.PoolID) {
-			s.pools = append(slices.Clone(s.pools), e.PoolID)
-		}
+		// Each pool once, the latest assignment's last.
+		pools := slices.DeleteFunc(slices.Clone(s.pools), func(p string) bool { return p == e.PoolID })
+		s.pools = append(pools, e.PoolID)
 	case RunUnassigned:
 		s.workerID, s.poolID = "", ""
 	case RunPhaseStarted:

@@ -169,4 +169,9 @@ func TestAssignedPoolsListsEachPoolOnce(t *testing.T) {
 	if got := s.AssignedPools(); len(got) != 2 || got[1] != "wp_other" || s.PoolID() != "wp_other" {
 		t.Fatalf("AssignedPools = %v, PoolID %s", got, s.PoolID())
 	}
+	s.Apply(RunUnassigned{At: at(12), Actor: sched})
+	s.Apply(RunAssigned{WorkerID: worker, PoolID: pool, At: at(13), Actor: sched})
+	if got := s.AssignedPools(); len(got) != 2 || got[0] != "wp_other" || got[1] != pool {
+		t.Fatalf("after a return to %s: AssignedPools = %v, want it last", pool, got)
+	}
 }

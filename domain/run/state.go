@@ -116,7 +116,7 @@ type State struct {
 	status        Status
 	workerID      string
 	poolID        string
-	pools         []string // every pool the run was assigned to, in order, once each
+	pools         []string // every pool the run was assigned to, once each, the latest assignment's last
 	stopRequestBy string
 	phaseDone     bool // the current phase's result has been reported
 	hasChanges    bool
@@ -173,8 +173,9 @@ func (s State) WorkerID() string { return s.workerID }
 // PoolID is the pool of the worker holding the run, "" when none does.
 func (s State) PoolID() string { return s.poolID }
 
-// AssignedPools lists every pool the run was ever assigned to, first
-// assignment first: the pools whose workers may have written its logs.
+// AssignedPools lists every pool the run was ever assigned to, once each,
+// the pool of its latest assignment last: the pools whose workers may have
+// written its logs or its saved workspace.
 func (s State) AssignedPools() []string { return slices.Clone(s.pools) }
 
 // StopRequested reports whether a user asked to stop the run, and who.

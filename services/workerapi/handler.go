@@ -17,7 +17,6 @@ import (
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
-	"github.com/gantryhq/gantry/domain"
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/eventstore"
@@ -163,13 +162,10 @@ func (h *Handler) loadRun(ctx context.Context, runID string) (st run.State, owne
 		if !ok {
 			return st, "", fmt.Errorf("load %s: event %s (%s) is not a run event", runID, ev.ID, ev.Type)
 		}
-		if a, ok := domain.Deref(e).(run.RunAssigned); ok {
-			owner = a.PoolID
-		}
 		st.Apply(e)
 	}
-	if st.PoolID() != "" {
-		owner = st.PoolID()
+	if pools := st.AssignedPools(); len(pools) > 0 {
+		owner = pools[len(pools)-1]
 	}
 	return st, owner, nil
 }
