@@ -36,6 +36,7 @@ type testServer struct {
 	url       string
 	dbURL     string
 	natsURL   string
+	bus       *bus.Bus
 	configDir string // holds credentials.json with the admin token
 	blobURL   string // the server's bucket
 	pool      *pgxpool.Pool
@@ -113,7 +114,7 @@ func startServerOn(t testing.TB, b *bus.Bus, opts ...func(*serverConfig)) *testS
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = keys.close() })
-	return &testServer{url: "http://" + listen, dbURL: dbURL, natsURL: b.URL(), configDir: configDir, blobURL: blobURL, pool: pool, store: store, keys: keys}
+	return &testServer{url: "http://" + listen, dbURL: dbURL, natsURL: b.URL(), bus: b, configDir: configDir, blobURL: blobURL, pool: pool, store: store, keys: keys}
 }
 
 // token issues an API token for subject with role.

@@ -519,3 +519,22 @@ func TestDevPublicPoolRunsAndSurvivesACycle(t *testing.T) {
 		return len(after) == 2 && !slices.Contains(after, before[0]) && !slices.Contains(after, before[1])
 	})
 }
+
+// An assignment message lost while the launcher reconnects reaches it with
+// a heartbeat's answer: the run still runs.
+func TestLostAssignmentMessageStillRuns(t *testing.T) {
+	srv := startServer(t)
+	pool := startLauncherPool(t, srv, "flaky", 1)
+	c := srv.as(srv.adminToken(t))
+	c.createStack(t, &gantryv1.CreateStackRequest{Name: "flaky", RepositoryUrl: demoRepo(t), WorkerPoolId: pool.id})
+	// Cut the launcher's connection: it reconnects after a second, and the
+	// assignment is sent meanwhile.
+	if n, err := srv.bus.DisconnectPool(pool.id); err != nil || n != 1 {
+		t.Fatalf("disconnect the pool: %d connections, %v", n, err)
+	}
+	run := c.trigger(t, "flaky", gantryv1.RunType_RUN_TYPE_PROPOSED)
+	r := c.waitRunState(t, run, gantryv1.RunState_RUN_STATE_FINISHED)
+	ready, _ := entered(r, gantryv1.RunState_RUN_STATE_READY)
+	started, _ := entered(r, gantryv1.RunState_RUN_STATE_PREPARING)
+	t.Logf("started %s after READY", started.GetTime().AsTime().Sub(ready.GetTime().AsTime()))
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 
+	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/services/commands"
 )
 
@@ -32,16 +33,43 @@ func (g *Gateway) heartbeat(ctx context.Context, m *nats.Msg, pool, workerID str
 		if m.Reply == "" {
 			return
 		}
-		reply := Reply{OK: true}
-		// A stop request the worker may have missed (the stop message is
-		// sent once): the read model says so a moment after the event.
-		err := g.cfg.Pool.QueryRow(ctx, `SELECT id FROM rm_runs WHERE worker_id = $1 AND pool_id = $2
-			AND worker_id <> '' AND stop_requested_by <> '' LIMIT 1`, workerID, pool).Scan(&reply.StopRunID)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			g.log.WarnContext(ctx, "could not look for a pending stop", "worker_id", workerID, "err", err)
+		reply, err := g.heldRun(ctx, pool, workerID)
+		if err != nil {
+			g.log.WarnContext(ctx, "could not look up the worker's run", "worker_id", workerID, "err", err)
 		}
 		g.respond(ctx, m, reply)
 	}
+}
+
+// missedAfter is how long a run must have been assigned and not started
+// before a heartbeat's answer hands it to the worker again: longer than an
+// assignment message takes, so that the worker does not get it twice.
+const missedAfter = 10 * time.Second
+
+// heldRun answers a heartbeat with what its worker may have missed of the
+// run it holds (from the runs read model, a moment behind the events): a
+// stop request (StopRunID), or the assignment of a run that has not
+// started for a while (AssignedRunID).
+func (g *Gateway) heldRun(ctx context.Context, pool, workerID string) (Reply, error) {
+	reply := Reply{OK: true}
+	var (
+		runID, status string
+		stopping      bool
+		updated       time.Time
+	)
+	err := g.cfg.Pool.QueryRow(ctx, `SELECT id, status, stop_requested_by <> '', updated_at FROM rm_runs
+		WHERE worker_id = $1 AND pool_id = $2 AND worker_id <> '' LIMIT 1`, workerID, pool).Scan(&runID, &status, &stopping, &updated)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return reply, nil
+	case err != nil:
+		return reply, err
+	case stopping:
+		reply.StopRunID = runID
+	case (status == string(run.Ready) || status == string(run.Confirmed)) && g.now().Sub(updated) > missedAfter:
+		reply.AssignedRunID = runID
+	}
+	return reply, nil
 }
 
 // Sweep marks every worker whose last heartbeat is older than the

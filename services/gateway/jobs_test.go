@@ -175,3 +175,35 @@ func TestHeartbeatCarriesAPendingStop(t *testing.T) {
 		t.Fatalf("heartbeat after the stop: %+v, want stop_run_id %s", r, runID)
 	}
 }
+
+// A run assigned to a worker and not started for a while comes with the
+// answer to the worker's heartbeat, for a launcher that missed the
+// assignment message; a started run does not.
+func TestHeartbeatCarriesAMissedAssignment(t *testing.T) {
+	e := newEnv(t)
+	pool, l := e.createPool()
+	w := l.register(nil)
+	runID := e.assignedRun(e.createStack(pool), run.Tracked, pool, w)
+	proj, err := projections.NewProjector(projections.Config{Pool: e.db, Store: e.store, NATS: e.service()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proj.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r := l.heartbeat(w); !r.OK || r.AssignedRunID != "" {
+		t.Fatalf("heartbeat right after the assignment: %+v, want nothing (the message is on its way)", r)
+	}
+	e.clock.advance(11 * time.Second)
+	if r := l.heartbeat(w); !r.OK || r.AssignedRunID != runID {
+		t.Fatalf("heartbeat 11 s after the assignment: %+v, want assigned_run_id %s", r, runID)
+	}
+	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePreparing})
+	if err := proj.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.advance(11 * time.Second)
+	if r := l.heartbeat(w); !r.OK || r.AssignedRunID != "" {
+		t.Fatalf("heartbeat of a worker whose run started: %+v", r)
+	}
+}

@@ -56,7 +56,8 @@
 // (scheduler.Assignment on the worker's "assign" subject). These are plain
 // NATS messages, delivered at most once: a stop the launcher missed comes
 // with the answer to its next heartbeat (stop_run_id), or shows as the
-// refusal of its next phase.started.
+// refusal of its next phase.started; a run assigned and not started for
+// 10 s comes with it too (assigned_run_id).
 //
 // Heartbeats are messages on bus.HeartbeatSubject(pool, worker), body
 // ignored. They may be plain publishes; sent as requests they get a Reply,
@@ -113,6 +114,10 @@ type Reply struct {
 	// StopRunID, in the answer to a heartbeat, names the worker's run whose
 	// stop was requested: a stop message the launcher missed arrives here.
 	StopRunID string `json:"stop_run_id,omitempty"`
+	// AssignedRunID, in the answer to a heartbeat, names the run assigned
+	// to the worker that has not started for a while: an assignment message
+	// the launcher missed arrives here.
+	AssignedRunID string `json:"assigned_run_id,omitempty"`
 	// RunStatus is the run's status after a phase.finished: FINISHED,
 	// FAILED, STOPPED or UNCONFIRMED when the result ended the run (the
 	// worker is then free), the phase's own status otherwise.

@@ -57,6 +57,8 @@ type Launcher struct {
 	cycle    sync.Once
 	assigned chan scheduler.Assignment
 	stdoutMu sync.Mutex
+	// queued counts assignments taken and not yet done (waiting or under way).
+	queued int
 }
 
 // assignment is a run under way on this worker.
@@ -152,6 +154,9 @@ func (l *Launcher) Run(ctx context.Context) error {
 					return // the worker's exit hands the run back
 				}
 				l.execute(a)
+				l.mu.Lock()
+				l.queued--
+				l.mu.Unlock()
 			}
 		}
 	})
@@ -253,16 +258,7 @@ func (l *Launcher) workerMessage(m *nats.Msg) {
 			l.log.Warn("malformed assignment", "err", err)
 			return
 		}
-		if l.isLeaving() {
-			// The worker's exit hands the run back to the queue.
-			l.log.Info("assignment while leaving, not taken", "run_id", a.RunID)
-			return
-		}
-		select {
-		case l.assigned <- a:
-		default:
-			l.log.Error("assignment dropped: too many waiting", "run_id", a.RunID)
-		}
+		l.enqueue(a, false)
 	case bus.WorkerSubject(pool, id, gateway.KindStop):
 		var s gateway.StopMessage
 		if err := json.Unmarshal(m.Data, &s); err != nil {
@@ -270,6 +266,31 @@ func (l *Launcher) workerMessage(m *nats.Msg) {
 			return
 		}
 		l.stopRun(s.RunID)
+	}
+}
+
+// enqueue hands an assignment to the runner. missed marks one that came
+// with a heartbeat's answer, not as a message: it is taken only when the
+// worker has nothing under way or waiting (else it is that very run).
+func (l *Launcher) enqueue(a scheduler.Assignment, missed bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.leaving:
+		// The worker's exit hands the run back to the queue.
+		l.log.Info("assignment while leaving, not taken", "run_id", a.RunID)
+		return
+	case missed && l.queued > 0:
+		return
+	}
+	select {
+	case l.assigned <- a:
+		l.queued++
+		if missed {
+			l.log.Warn("the assignment message was missed; taking the run from the heartbeat's answer", "run_id", a.RunID)
+		}
+	default:
+		l.log.Error("assignment dropped: too many waiting", "run_id", a.RunID)
 	}
 }
 
@@ -320,6 +341,9 @@ func (l *Launcher) heartbeats(ctx context.Context) {
 		}
 		if r.StopRunID != "" {
 			l.stopRun(r.StopRunID)
+		}
+		if r.AssignedRunID != "" {
+			l.enqueue(scheduler.Assignment{RunID: r.AssignedRunID, PoolID: l.cfg.Token.PoolID, WorkerID: l.WorkerID()}, true)
 		}
 		if !r.OK && r.Code == gateway.CodeGone {
 			// The server gave the worker up (lost); its run was failed or
