@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -43,8 +44,9 @@ var ErrRefused = errors.New("the server refused the pool's credentials")
 type Launcher struct {
 	cfg     Config
 	uploads Uploads
-	log     *slog.Logger
-	exec    *executor.Executor
+	// logp is the launcher's logger, with the worker id once registered.
+	logp atomic.Pointer[slog.Logger]
+	exec *executor.Executor
 
 	nc *nats.Conn
 	js jetstream.JetStream
@@ -97,9 +99,14 @@ func New(cfg Config, uploads Uploads) (*Launcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("launcher: %w", err)
 	}
-	return &Launcher{cfg: cfg, uploads: uploads, log: log, exec: exec,
-		cycled: make(chan struct{}), assigned: make(chan scheduler.Assignment, 4)}, nil
+	l := &Launcher{cfg: cfg, uploads: uploads, exec: exec,
+		cycled: make(chan struct{}), assigned: make(chan scheduler.Assignment, 4)}
+	l.logp.Store(log)
+	return l, nil
 }
+
+// logger is the launcher's logger; it may be used from any goroutine.
+func (l *Launcher) logger() *slog.Logger { return l.logp.Load() }
 
 // WorkerID is the registered worker's id, "" before registration.
 func (l *Launcher) WorkerID() string {
@@ -184,12 +191,12 @@ func (l *Launcher) connect() error {
 		nats.ReconnectWait(time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
-				l.log.Warn("disconnected from NATS", "err", err)
+				l.logger().Warn("disconnected from NATS", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(*nats.Conn) { l.log.Info("reconnected to NATS") }),
+		nats.ReconnectHandler(func(*nats.Conn) { l.logger().Info("reconnected to NATS") }),
 		nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
-			l.log.Warn("NATS error", "err", err)
+			l.logger().Warn("NATS error", "err", err)
 		}),
 	}
 	nc, err := nats.Connect(l.cfg.Token.NATSURL, opts...)
@@ -237,9 +244,9 @@ func (l *Launcher) register(ctx context.Context) error {
 	}
 	l.mu.Lock()
 	l.workerID = reply.WorkerID
-	l.log = l.log.With("worker_id", reply.WorkerID)
+	l.logp.Store(l.logger().With("worker_id", reply.WorkerID))
 	l.mu.Unlock()
-	l.log.Info("worker registered", "metadata_keys", len(l.cfg.Metadata))
+	l.logger().Info("worker registered", "metadata_keys", len(l.cfg.Metadata))
 	return nil
 }
 
@@ -255,14 +262,14 @@ func (l *Launcher) workerMessage(m *nats.Msg) {
 	case bus.WorkerSubject(pool, id, scheduler.AssignKind):
 		var a scheduler.Assignment
 		if err := json.Unmarshal(m.Data, &a); err != nil || a.RunID == "" {
-			l.log.Warn("malformed assignment", "err", err)
+			l.logger().Warn("malformed assignment", "err", err)
 			return
 		}
 		l.enqueue(a, false)
 	case bus.WorkerSubject(pool, id, gateway.KindStop):
 		var s gateway.StopMessage
 		if err := json.Unmarshal(m.Data, &s); err != nil {
-			l.log.Warn("malformed stop message", "err", err)
+			l.logger().Warn("malformed stop message", "err", err)
 			return
 		}
 		l.stopRun(s.RunID)
@@ -278,7 +285,7 @@ func (l *Launcher) enqueue(a scheduler.Assignment, missed bool) {
 	switch {
 	case l.leaving:
 		// The worker's exit hands the run back to the queue.
-		l.log.Info("assignment while leaving, not taken", "run_id", a.RunID)
+		l.logger().Info("assignment while leaving, not taken", "run_id", a.RunID)
 		return
 	case missed && l.queued > 0:
 		return
@@ -287,10 +294,10 @@ func (l *Launcher) enqueue(a scheduler.Assignment, missed bool) {
 	case l.assigned <- a:
 		l.queued++
 		if missed {
-			l.log.Warn("the assignment message was missed; taking the run from the heartbeat's answer", "run_id", a.RunID)
+			l.logger().Warn("the assignment message was missed; taking the run from the heartbeat's answer", "run_id", a.RunID)
 		}
 	default:
-		l.log.Error("assignment dropped: too many waiting", "run_id", a.RunID)
+		l.logger().Error("assignment dropped: too many waiting", "run_id", a.RunID)
 	}
 }
 
@@ -300,7 +307,7 @@ func (l *Launcher) stopRun(runID string) {
 	cur := l.current
 	l.mu.Unlock()
 	if cur != nil && cur.runID == runID && cur.stop != nil {
-		l.log.Info("stop requested", "run_id", runID)
+		l.logger().Info("stop requested", "run_id", runID)
 		cur.stop()
 	}
 }
@@ -309,11 +316,11 @@ func (l *Launcher) stopRun(runID string) {
 func (l *Launcher) broadcast(m *nats.Msg) {
 	var b gateway.BroadcastMessage
 	if err := json.Unmarshal(m.Data, &b); err != nil {
-		l.log.Warn("malformed broadcast", "err", err)
+		l.logger().Warn("malformed broadcast", "err", err)
 		return
 	}
 	if b.Kind == gateway.BroadcastCycle {
-		l.log.Info("the worker pool is cycled: exiting")
+		l.logger().Info("the worker pool is cycled: exiting")
 		l.cycle.Do(func() { close(l.cycled) })
 	}
 }
@@ -331,12 +338,12 @@ func (l *Launcher) heartbeats(ctx context.Context) {
 		subject := bus.HeartbeatSubject(l.cfg.Token.PoolID, l.WorkerID())
 		msg, err := l.nc.Request(subject, nil, min(l.cfg.HeartbeatInterval, 5*time.Second))
 		if err != nil {
-			l.log.Warn("heartbeat not answered", "err", err)
+			l.logger().Warn("heartbeat not answered", "err", err)
 			continue
 		}
 		var r gateway.Reply
 		if err := json.Unmarshal(msg.Data, &r); err != nil {
-			l.log.Warn("malformed heartbeat answer", "err", err)
+			l.logger().Warn("malformed heartbeat answer", "err", err)
 			continue
 		}
 		if r.StopRunID != "" {
@@ -349,7 +356,7 @@ func (l *Launcher) heartbeats(ctx context.Context) {
 			// The server gave the worker up (lost); its run was failed or
 			// handed back. Stop what it still does and exit: the process
 			// supervisor (or gantry dev) starts a fresh launcher.
-			l.log.Error("the server marked this worker lost; exiting", "err", r.Error)
+			l.logger().Error("the server marked this worker lost; exiting", "err", r.Error)
 			l.mu.Lock()
 			cur := l.current
 			l.mu.Unlock()
@@ -380,7 +387,7 @@ func (l *Launcher) leave(running *sync.WaitGroup, stopRunner chan struct{}, grac
 	cur := l.current
 	l.mu.Unlock()
 	if cur != nil && cur.fail != nil {
-		l.log.Warn("the run did not end within the grace period; failing it", "run_id", cur.runID, "grace", grace.String())
+		l.logger().Warn("the run did not end within the grace period; failing it", "run_id", cur.runID, "grace", grace.String())
 		cur.fail(fmt.Errorf("%s and the run did not end within %s", note, grace))
 	}
 	<-done
@@ -397,10 +404,10 @@ func (l *Launcher) exit(note string) {
 	ctx, cancel := context.WithTimeout(context.Background(), reportTimeout)
 	defer cancel()
 	if err := l.request(ctx, gateway.KindExit, gateway.ExitReport{WorkerID: l.WorkerID(), Note: note}, nil); err != nil {
-		l.log.Warn("could not report the worker's exit", "err", err)
+		l.logger().Warn("could not report the worker's exit", "err", err)
 		return
 	}
-	l.log.Info("worker exited", "note", note)
+	l.logger().Info("worker exited", "note", note)
 }
 
 // ReportError is a report the gateway refused, with its code.
@@ -452,7 +459,7 @@ func (l *Launcher) request(ctx context.Context, kind string, body, out any) erro
 		if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
 			return fmt.Errorf("%s: %w", kind, err)
 		}
-		l.log.Warn("report not answered, retrying", "kind", kind, "err", err)
+		l.logger().Warn("report not answered, retrying", "kind", kind, "err", err)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s: %w", kind, ctx.Err())

@@ -37,6 +37,6 @@ func (l *Launcher) publishLine(runID, stackID string, phase run.Phase, line stri
 	m.Data = []byte(line)
 	if _, err := l.js.PublishMsgAsync(m); err != nil && !*failed {
 		*failed = true
-		l.log.Warn("live log lines could not be published", "run_id", runID, "err", err)
+		l.logger().Warn("live log lines could not be published", "run_id", runID, "err", err)
 	}
 }

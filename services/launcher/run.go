@@ -20,7 +20,7 @@ import (
 // context is its own: a launcher told to stop lets its run go on for the
 // grace period (leave), then fails it through the assignment's fail.
 func (l *Launcher) execute(a scheduler.Assignment) {
-	log := l.log.With("run_id", a.RunID, "stack_id", a.StackID)
+	log := l.logger().With("run_id", a.RunID, "stack_id", a.StackID)
 	l.mu.Lock()
 	l.current = &assignment{runID: a.RunID}
 	l.mu.Unlock()
@@ -87,7 +87,7 @@ func (l *Launcher) endRun(ctx context.Context, kind string, report gateway.RunRe
 	ctx, cancel := context.WithTimeout(ctx, resultTimeout)
 	defer cancel()
 	if err := l.request(ctx, kind, report, nil); err != nil {
-		l.log.Error("could not report the end of the run", "run_id", report.RunID, "kind", kind, "err", err)
+		l.logger().Error("could not report the end of the run", "run_id", report.RunID, "kind", kind, "err", err)
 	}
 }
 
@@ -227,10 +227,10 @@ func (r *reporter) PhaseFinished(ctx context.Context, res executor.PhaseResult) 
 	select {
 	case <-r.l.js.PublishAsyncComplete():
 	case <-ctx.Done():
-		r.l.log.Warn("live log lines not acknowledged", "run_id", r.runID, "phase", res.Phase)
+		r.l.logger().Warn("live log lines not acknowledged", "run_id", r.runID, "phase", res.Phase)
 	}
 	if err := <-stored; err != nil {
-		r.l.log.Error("could not store the phase log", "run_id", r.runID, "phase", res.Phase, "err", err)
+		r.l.logger().Error("could not store the phase log", "run_id", r.runID, "phase", res.Phase, "err", err)
 	}
 	report := gateway.PhaseFinishedReport{
 		WorkerID: r.l.WorkerID(), RunID: r.runID, Phase: res.Phase, ExitCode: res.ExitCode,
@@ -276,7 +276,7 @@ func (r *reporter) flush(ctx context.Context) {
 	report := *r.held
 	r.held = nil
 	if err := r.finish(ctx, report); err != nil {
-		r.l.log.Error("could not report the phase's result", "run_id", r.runID, "phase", report.Phase, "err", err)
+		r.l.logger().Error("could not report the phase's result", "run_id", r.runID, "phase", report.Phase, "err", err)
 	}
 }
 

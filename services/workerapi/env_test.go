@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,12 +31,13 @@ const (
 // env is a migrated database with its event store, a mem:// bucket, and the worker API served
 // over HTTP with the real pool verifier.
 type env struct {
-	t        *testing.T
-	store    *eventstore.Store
-	bucket   *gblob.Bucket
-	srv      *httptest.Server
-	inFlight sync.WaitGroup
-	seq      atomic.Int64
+	t      *testing.T
+	store  *eventstore.Store
+	bucket *gblob.Bucket
+	srv    *httptest.Server
+	// handled receives once per request whose handler has returned.
+	handled chan struct{}
+	seq     atomic.Int64
 }
 
 func newEnv(t *testing.T) *env {
@@ -66,17 +66,31 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: store, bucket: bucket}
+	e := &env{t: t, store: store, bucket: bucket, handled: make(chan struct{}, 256)}
 	mux := http.NewServeMux()
-	// inFlight lets a test wait until the handler of an aborted request has returned.
+	// handled lets a test wait until the handler of an aborted request has returned.
 	mux.Handle(workerapi.PathPrefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e.inFlight.Add(1)
-		defer e.inFlight.Done()
+		defer func() {
+			select {
+			case e.handled <- struct{}{}:
+			default:
+			}
+		}()
 		h.ServeHTTP(w, r)
 	}))
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// waitHandled waits until the handler of one more request has returned.
+func (e *env) waitHandled() {
+	e.t.Helper()
+	select {
+	case <-e.handled:
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("the server's handler did not return")
+	}
 }
 
 func (e *env) id(prefix string) string {

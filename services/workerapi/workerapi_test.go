@@ -272,7 +272,7 @@ func TestAbortedUploadLeavesNoObject(t *testing.T) {
 	if err := w.Close(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Close after cancel = %v, want context.Canceled", err)
 	}
-	e.inFlight.Wait()
+	e.waitHandled()
 	if ok, err := e.bucket.Exists(context.Background(), executor.WorkspaceKey(runID)); err != nil || ok {
 		t.Fatalf("workspace exists = %v, %v after an aborted upload", ok, err)
 	}
@@ -284,15 +284,16 @@ func TestAbortedUploadLeavesNoObject(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.SetBasicAuth(pool, secret)
+	part := randomBytes(t, 1<<20)
 	go func() {
-		_, _ = pw.Write(randomBytes(t, 1<<20))
+		_, _ = pw.Write(part)
 		pw.CloseWithError(errors.New("launcher died"))
 	}()
 	if resp, err := e.srv.Client().Do(req); err == nil {
 		_ = resp.Body.Close()
 		t.Fatalf("a cut body got an answer %s", resp.Status)
 	}
-	e.inFlight.Wait()
+	e.waitHandled()
 	if ok, err := e.bucket.Exists(context.Background(), executor.WorkspaceKey(runID)); err != nil || ok {
 		t.Fatalf("workspace exists = %v, %v after a cut body", ok, err)
 	}
