@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -245,14 +246,25 @@ func (r *Relay) EnsureStream(ctx context.Context) error { return r.ensureStream(
 func (r *Relay) ensureStream(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_, err := r.js.CreateOrUpdateStream(cctx, jetstream.StreamConfig{
+	want := jetstream.StreamConfig{
 		Name:       EventsStream,
 		Subjects:   []string{SubjectPrefix + ".>"},
 		Storage:    r.cfg.Storage,
 		Replicas:   r.cfg.Replicas,
 		Duplicates: r.cfg.DuplicateWindow,
 		Retention:  jetstream.LimitsPolicy,
-	})
+	}
+	// An update of a stream that is already right is skipped: every
+	// process calls this at start, and an update races with consumers
+	// being created inside nats-server.
+	if st, err := r.js.Stream(cctx, EventsStream); err == nil {
+		have := st.CachedInfo().Config
+		if slices.Equal(have.Subjects, want.Subjects) && have.Storage == want.Storage && have.Replicas == want.Replicas &&
+			have.Duplicates == want.Duplicates && have.Retention == want.Retention {
+			return nil
+		}
+	}
+	_, err := r.js.CreateOrUpdateStream(cctx, want)
 	return err
 }
 
