@@ -46,10 +46,10 @@ func (g *Gateway) heartbeat(ctx context.Context, m *nats.Msg, pool, workerID str
 // assignment message takes, so that the worker does not get it twice.
 const missedAfter = 10 * time.Second
 
-// heldRun answers a heartbeat with what its worker may have missed of the
-// run it holds (from the runs read model, a moment behind the events): a
-// stop request (StopRunID), or the assignment of a run that has not
-// started for a while (AssignedRunID).
+// heldRun answers a heartbeat with what its worker may have missed (from
+// the read models, a moment behind the events): a cycle of its pool
+// (Cycle), a stop request of its run (StopRunID), or the assignment of a
+// run that has not started for a while (AssignedRunID).
 func (g *Gateway) heldRun(ctx context.Context, pool, workerID string) (Reply, error) {
 	reply := Reply{OK: true}
 	var (
@@ -57,7 +57,14 @@ func (g *Gateway) heldRun(ctx context.Context, pool, workerID string) (Reply, er
 		stopping      bool
 		updated       time.Time
 	)
-	err := g.cfg.Pool.QueryRow(ctx, `SELECT id, status, stop_requested_by <> '', updated_at FROM rm_runs
+	// A cycle of the pool requested after the worker registered: the
+	// broadcast did not reach it.
+	err := g.cfg.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM rm_workers w JOIN rm_worker_pools p ON p.id = w.pool_id
+		WHERE w.id = $1 AND w.pool_id = $2 AND p.cycle_requested_at > w.registered_at)`, workerID, pool).Scan(&reply.Cycle)
+	if err != nil {
+		return reply, err
+	}
+	err = g.cfg.Pool.QueryRow(ctx, `SELECT id, status, stop_requested_by <> '', updated_at FROM rm_runs
 		WHERE worker_id = $1 AND pool_id = $2 AND worker_id <> '' LIMIT 1`, workerID, pool).Scan(&runID, &status, &stopping, &updated)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):

@@ -207,3 +207,46 @@ func TestHeartbeatCarriesAMissedAssignment(t *testing.T) {
 		t.Fatalf("heartbeat of a worker whose run started: %+v", r)
 	}
 }
+
+// A cycle of the pool requested after a worker registered comes with the
+// answer to its heartbeat; a worker registered after the cycle is not told.
+func TestHeartbeatCarriesAMissedCycle(t *testing.T) {
+	e := newEnv(t)
+	pool, l := e.createPool()
+	before := l.register(nil)
+	proj, err := projections.NewProjector(projections.Config{Pool: e.db, Store: e.store, NATS: e.service()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	catchUp := func() {
+		t.Helper()
+		if err := proj.CatchUp(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	catchUp()
+	if r := l.heartbeat(before); !r.OK || r.Cycle {
+		t.Fatalf("heartbeat before the cycle: %+v", r)
+	}
+	e.clock.advance(time.Second)
+	var ps workerpool.State
+	stored := stream(t, e.store, pool)
+	for _, ev := range stored {
+		ps.Apply(ev.(workerpool.Event))
+	}
+	pv := int64(len(stored))
+	events, err := workerpool.Decide(ps, workerpool.Cycle{Actor: "user:x", At: e.at()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.append(eventstore.Batch{Stream: eventstore.Stream{Type: eventstore.StreamWorkerPool, ID: pool}, Expected: pv, Events: toAny(events)})
+	e.clock.advance(time.Second)
+	after := l.register(nil)
+	catchUp()
+	if r := l.heartbeat(before); !r.OK || !r.Cycle {
+		t.Fatalf("heartbeat of a worker registered before the cycle: %+v, want cycle", r)
+	}
+	if r := l.heartbeat(after); !r.OK || r.Cycle {
+		t.Fatalf("heartbeat of a worker registered after the cycle: %+v", r)
+	}
+}

@@ -57,7 +57,8 @@
 // NATS messages, delivered at most once: a stop the launcher missed comes
 // with the answer to its next heartbeat (stop_run_id), or shows as the
 // refusal of its next phase.started; a run assigned and not started for
-// 10 s comes with it too (assigned_run_id).
+// 10 s comes with it too (assigned_run_id), and so does a cycle of the pool
+// requested after the worker registered (cycle).
 //
 // Heartbeats are messages on bus.HeartbeatSubject(pool, worker), body
 // ignored. They may be plain publishes; sent as requests they get a Reply,
@@ -114,6 +115,9 @@ type Reply struct {
 	// StopRunID, in the answer to a heartbeat, names the worker's run whose
 	// stop was requested: a stop message the launcher missed arrives here.
 	StopRunID string `json:"stop_run_id,omitempty"`
+	// Cycle, in the answer to a heartbeat, says the worker's pool was
+	// cycled after the worker registered: the worker must exit.
+	Cycle bool `json:"cycle,omitempty"`
 	// AssignedRunID, in the answer to a heartbeat, names the run assigned
 	// to the worker that has not started for a while: an assignment message
 	// the launcher missed arrives here.

@@ -349,6 +349,10 @@ func (l *Launcher) heartbeats(ctx context.Context) {
 		if r.StopRunID != "" {
 			l.stopRun(r.StopRunID)
 		}
+		if r.Cycle {
+			l.logger().Info("the worker pool was cycled (heartbeat): exiting")
+			l.cycle.Do(func() { close(l.cycled) })
+		}
 		if r.AssignedRunID != "" {
 			l.enqueue(scheduler.Assignment{RunID: r.AssignedRunID, PoolID: l.cfg.Token.PoolID, WorkerID: l.WorkerID()}, true)
 		}
