@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	gblob "gocloud.dev/blob"
@@ -41,20 +40,11 @@ type logsEnv struct {
 func newLogsEnv(t *testing.T) *logsEnv {
 	t.Helper()
 	ctx := context.Background()
-	db, err := pgxpool.New(ctx, testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	if _, err := eventstore.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
 	reg, err := commands.Registry()
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := eventstore.New(db, reg)
-	t.Cleanup(store.Close)
+	db, store := testenv.EventStore(t, reg)
 	watcher := eventstore.NewWatcher(db, nil)
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

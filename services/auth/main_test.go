@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/auth"
 	gcrypto "github.com/gantryhq/gantry/services/crypto"
 	"github.com/gantryhq/gantry/services/testenv"
@@ -47,14 +44,7 @@ func (c *clock) Set(t time.Time) {
 func newKeyStore(t testing.TB) *gcrypto.KeyStore {
 	t.Helper()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := eventstore.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
+	pool := testenv.MigratedPostgres(t)
 	url, err := gcrypto.DevKeeperURL(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

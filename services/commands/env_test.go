@@ -38,25 +38,11 @@ func newEnv(t *testing.T) *env {
 		t.Skip("needs PostgreSQL and NATS")
 	}
 	ctx := context.Background()
-	cfg, err := pgxpool.ParseConfig(testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = 32
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := eventstore.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
 	reg, err := commands.Registry()
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := eventstore.New(pool, reg)
-	t.Cleanup(store.Close)
+	pool, store := testenv.EventStore(t, reg)
 
 	nats := testenv.NATS(t)
 	nc, err := nats.Bus().Connect("commands-test")

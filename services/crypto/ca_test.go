@@ -18,6 +18,7 @@ import (
 	"github.com/gantryhq/gantry/domain"
 	"github.com/gantryhq/gantry/domain/workerpool"
 	gcrypto "github.com/gantryhq/gantry/services/crypto"
+	"github.com/gantryhq/gantry/services/testenv"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -27,7 +28,7 @@ func bigOne() *big.Int { return big.NewInt(1) }
 // newCA returns the pool CA of a fresh database.
 func newCA(t testing.TB) *gcrypto.CA {
 	t.Helper()
-	store := gcrypto.NewKeyStore(migratedPool(t), openKeeper(t, keeperURL(1)))
+	store := gcrypto.NewKeyStore(testenv.MigratedPostgres(t), openKeeper(t, keeperURL(1)))
 	ca, err := gcrypto.LoadOrCreateCA(context.Background(), store, t0)
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +70,7 @@ func TestCACertificate(t *testing.T) {
 func TestCAConcurrentFirstStartsAgree(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := migratedPool(t)
+	pool := testenv.MigratedPostgres(t)
 	keeper := openKeeper(t, keeperURL(1))
 	const n = 4
 	cas := make([]*gcrypto.CA, n)

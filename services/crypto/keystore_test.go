@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	gcrypto "github.com/gantryhq/gantry/services/crypto"
+	"github.com/gantryhq/gantry/services/testenv"
 )
 
 type publicKey interface{ Equal(crypto.PublicKey) bool }
@@ -31,7 +32,7 @@ func genEd25519() (crypto.Signer, error) {
 func TestKeyStoreConcurrentLoadOrCreateYieldsOneKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := migratedPool(t)
+	pool := testenv.MigratedPostgres(t)
 	keeper := openKeeper(t, keeperURL(1))
 	const n = 4
 	var generated atomic.Int32
@@ -84,7 +85,7 @@ func TestKeyStoreConcurrentLoadOrCreateYieldsOneKey(t *testing.T) {
 func TestKeyStoreStoresPrivateKeysEncrypted(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := migratedPool(t)
+	pool := testenv.MigratedPostgres(t)
 	store := gcrypto.NewKeyStore(pool, openKeeper(t, keeperURL(1)))
 	gens := map[string]func() (crypto.Signer, error){
 		"ed25519": genEd25519,
@@ -132,7 +133,7 @@ func signerOpts(key crypto.Signer) crypto.SignerOpts {
 func TestKeyStoreRefusesAnotherKeeperAndSwappedRows(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := migratedPool(t)
+	pool := testenv.MigratedPostgres(t)
 	store := gcrypto.NewKeyStore(pool, openKeeper(t, keeperURL(1)))
 	for _, name := range []string{"a", "b"} {
 		if _, err := store.LoadOrCreate(ctx, name, genEd25519); err != nil {
@@ -170,7 +171,7 @@ func TestKeyStoreRefusesAnotherKeeperAndSwappedRows(t *testing.T) {
 func TestKeyStoreGenerateFailures(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := migratedPool(t)
+	pool := testenv.MigratedPostgres(t)
 	store := gcrypto.NewKeyStore(pool, openKeeper(t, keeperURL(1)))
 	boom := errors.New("no entropy")
 	if _, err := store.LoadOrCreate(ctx, "k", func() (crypto.Signer, error) { return nil, boom }); !errors.Is(err, boom) {
@@ -194,7 +195,7 @@ func TestKeyStoreGenerateFailures(t *testing.T) {
 func TestKeyStoreConcurrentLoadOrCreateCertificateKeepsTheFirst(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := migratedPool(t)
+	pool := testenv.MigratedPostgres(t)
 	keeper := openKeeper(t, keeperURL(1))
 	if _, err := gcrypto.NewKeyStore(pool, keeper).LoadOrCreate(ctx, "ca", genEd25519); err != nil {
 		t.Fatal(err)

@@ -5,9 +5,6 @@ import (
 	"encoding/base64"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/gantryhq/gantry/eventstore"
 	gcrypto "github.com/gantryhq/gantry/services/crypto"
 	"github.com/gantryhq/gantry/services/testenv"
 )
@@ -34,19 +31,4 @@ func openKeeper(t testing.TB, url string) *gcrypto.Keeper {
 	}
 	t.Cleanup(func() { _ = k.Close() })
 	return k
-}
-
-// migratedPool opens a pool on a fresh, migrated database.
-func migratedPool(t testing.TB) *pgxpool.Pool {
-	t.Helper()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := eventstore.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	return pool
 }

@@ -66,21 +66,11 @@ func (c *clock) advance(d time.Duration) {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
-	db, err := pgxpool.New(ctx, testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	if _, err := eventstore.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
 	reg, err := commands.Registry()
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := eventstore.New(db, reg)
-	t.Cleanup(store.Close)
+	db, store := testenv.EventStore(t, reg)
 	n := testenv.NATS(t)
 	n.Bus().SetPoolVerifier(poolauth.New(store))
 	e := &env{t: t, db: db, store: store, nats: n, clock: &clock{now: time.Now().UTC().Truncate(time.Microsecond)}}

@@ -32,20 +32,11 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	db, err := pgxpool.New(ctx, testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	if _, err := eventstore.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
 	reg, err := eventstore.DomainRegistry()
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := eventstore.New(db, reg)
-	t.Cleanup(store.Close)
+	db, store := testenv.EventStore(t, reg)
 	b, err := bus.Start(ctx, bus.Config{Listen: "127.0.0.1:-1", StoreDir: t.TempDir(), Pools: poolauth.New(store)})
 	if err != nil {
 		t.Fatal(err)

@@ -45,26 +45,11 @@ func newEnv(t testing.TB) *env { return newEnvRelay(t, true) }
 // polling (the projector's catch-up, the scheduler's sweep) sees them.
 func newEnvRelay(t testing.TB, relay bool) *env {
 	t.Helper()
-	ctx := context.Background()
-	cfg, err := pgxpool.ParseConfig(testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = 16
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := eventstore.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
 	reg, err := eventstore.DomainRegistry()
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := eventstore.New(pool, reg)
-	t.Cleanup(store.Close)
+	pool, store := testenv.EventStore(t, reg)
 	e := &env{t: t, pool: pool, store: store, nats: testenv.NATS(t), t0: time.Now().UTC().Truncate(time.Microsecond)}
 	if relay {
 		r, err := eventstore.NewRelay(pool, e.connect("relay"), eventstore.RelayConfig{PollInterval: 200 * time.Millisecond})

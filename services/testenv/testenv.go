@@ -1,7 +1,8 @@
 // Package testenv is the test harness of every package that needs real infrastructure: a fresh
 // PostgreSQL database per test on one throwaway cluster per test binary, and embedded NATS
-// servers with JetStream. It imports nothing above services/pgserver and services/bus, so that
-// any package's tests can use it.
+// servers with JetStream, and the few fixtures many packages' tests share (a migrated event
+// store, a pool certificate). It imports only the event store, services/pgserver, services/bus
+// and services/crypto, so that the tests of any package above them can use it.
 package testenv
 
 import (

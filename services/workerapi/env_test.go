@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	gblob "gocloud.dev/blob"
 
 	"github.com/gantryhq/gantry/domain/run"
@@ -43,20 +42,11 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	db, err := pgxpool.New(ctx, testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	if _, err := eventstore.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
 	reg, err := commands.Registry()
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := eventstore.New(db, reg)
-	t.Cleanup(store.Close)
+	_, store := testenv.EventStore(t, reg)
 	bucket, err := blob.Open(ctx, "mem://")
 	if err != nil {
 		t.Fatal(err)
