@@ -187,11 +187,7 @@ func BenchmarkCommitToConsumer(b *testing.B) {
 	b.Cleanup(s.Close)
 	n := testenv.NATS(b)
 	startRelay(b, pool, n)
-	nc, err := n.Bus().Connect("bench-consumer")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(nc.Close)
+	nc := n.Connect(b, "bench-consumer")
 	js, err := jetstream.New(nc)
 	if err != nil {
 		b.Fatal(err)

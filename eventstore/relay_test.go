@@ -78,11 +78,7 @@ func (c *collector) count() int {
 
 func consume(t testing.TB, n *testenv.NATSServer, durable string) *collector {
 	t.Helper()
-	nc, err := n.Bus().Connect("consumer-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := n.Connect(t, "consumer-test")
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)

@@ -117,11 +117,7 @@ func (e *env) natsServer(t testing.TB) *testenv.NATSServer {
 // connect opens a NATS connection closed when the test ends.
 func (e *env) connect(t testing.TB, name string) *nats.Conn {
 	t.Helper()
-	nc, err := e.natsServer(t).Bus().Connect(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := e.natsServer(t).Connect(t, name)
 	return nc
 }
 

@@ -57,11 +57,7 @@ func newLogsEnv(t *testing.T) *logsEnv {
 	}
 	t.Cleanup(func() { _ = bucket.Close() })
 	n := testenv.NATS(t)
-	nc, err := n.Bus().Connect("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := n.Connect(t, "test")
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)

@@ -45,11 +45,7 @@ func newEnv(t *testing.T) *env {
 	pool, store := testenv.EventStore(t, reg)
 
 	nats := testenv.NATS(t)
-	nc, err := nats.Bus().Connect("commands-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := nats.Connect(t, "commands-test")
 	relay, err := eventstore.NewRelay(pool, nc, eventstore.RelayConfig{})
 	if err != nil {
 		t.Fatal(err)

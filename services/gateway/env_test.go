@@ -20,7 +20,6 @@ import (
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/bus"
 	"github.com/gantryhq/gantry/services/commands"
-	"github.com/gantryhq/gantry/services/crypto"
 	"github.com/gantryhq/gantry/services/gateway"
 	"github.com/gantryhq/gantry/services/poolauth"
 	"github.com/gantryhq/gantry/services/testenv"
@@ -74,11 +73,7 @@ func newEnv(t *testing.T) *env {
 	n := testenv.NATS(t)
 	n.Bus().SetPoolVerifier(poolauth.New(store))
 	e := &env{t: t, db: db, store: store, nats: n, clock: &clock{now: time.Now().UTC().Truncate(time.Microsecond)}}
-	nc, err := n.Bus().Connect("gateway")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := n.Connect(t, "gateway")
 	cmds, err := commands.New(commands.Config{
 		Store: store, Waiter: noWaiter{t}, Secrets: unused{}, Pools: unused{},
 		ServerURL: "http://gantry.test:1983", NATSURL: n.URL(), Now: e.clock.Now,
@@ -145,11 +140,7 @@ func (e *env) at() time.Time { return e.clock.Now() }
 // service connects with the services' credentials.
 func (e *env) service() *nats.Conn {
 	e.t.Helper()
-	nc, err := e.nats.Bus().Connect("test-service")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(nc.Close)
+	nc := e.nats.Connect(e.t, "test-service")
 	return nc
 }
 
@@ -157,16 +148,7 @@ func (e *env) service() *nats.Conn {
 func (e *env) createPool() (string, *launcher) {
 	e.t.Helper()
 	pool := e.id("wp")
-	secret, hash, err := crypto.NewPoolSecret()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	events, err := workerpool.Decide(workerpool.State{}, workerpool.Create{PoolID: pool, Name: pool,
-		Certificate: testenv.PoolCertificate(e.t, pool), SecretHash: hash, Actor: actor, At: time.Now()})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.append(eventstore.Batch{Stream: eventstore.Stream{Type: eventstore.StreamWorkerPool, ID: pool}, Events: toAny(events)})
+	secret := testenv.CreatePool(e.t, e.store, pool, actor)
 	nc, err := nats.Connect(e.nats.URL(), bus.PoolCredentials(pool, secret), nats.Timeout(5*time.Second))
 	if err != nil {
 		e.t.Fatalf("connect as a launcher of %s: %v", pool, err)

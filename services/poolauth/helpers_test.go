@@ -77,12 +77,7 @@ func (e *env) decide(t *testing.T, pool string, cmd workerpool.Command) {
 // createPool creates pool and returns its secret.
 func (e *env) createPool(t *testing.T, pool string) string {
 	t.Helper()
-	secret, hash, err := crypto.NewPoolSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.decide(t, pool, workerpool.Create{PoolID: pool, Name: pool, Certificate: testenv.PoolCertificate(t, pool), SecretHash: hash, Actor: actor, At: time.Now()})
-	return secret
+	return testenv.CreatePool(t, e.store, pool, actor)
 }
 
 // resetPool gives pool a new certificate and secret, and returns the secret.

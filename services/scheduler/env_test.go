@@ -70,11 +70,7 @@ func newEnvRelay(t testing.TB, relay bool) *env {
 // connect opens a NATS connection closed when the test ends.
 func (e *env) connect(name string) *nats.Conn {
 	e.t.Helper()
-	nc, err := e.nats.Bus().Connect(name)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(nc.Close)
+	nc := e.nats.Connect(e.t, name)
 	return nc
 }
 

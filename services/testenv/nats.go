@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/gantryhq/gantry/services/bus"
 )
 
@@ -68,6 +70,17 @@ func (n *NATSServer) Bus() *bus.Bus {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.bus
+}
+
+// Connect connects a client as Gantry's services, named name; it is closed when the test ends.
+func (n *NATSServer) Connect(t testing.TB, name string) *nats.Conn {
+	t.Helper()
+	nc, err := n.Bus().Connect(name)
+	if err != nil {
+		t.Fatalf("connect %s to NATS: %v", name, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }
 
 // Stop shuts the server down; clients keep trying to reconnect. Stopping twice does nothing.

@@ -39,11 +39,7 @@ func TestNATSRestartKeepsStreamAndClientReconnects(t *testing.T) {
 	t.Parallel()
 	n := NATS(t)
 	url := n.URL()
-	nc, err := n.Bus().Connect("survivor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := n.Connect(t, "survivor")
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -81,11 +77,7 @@ func TestNATSRestartKeepsStreamAndClientReconnects(t *testing.T) {
 func TestNATSStopKeepsServerDownUntilStart(t *testing.T) {
 	t.Parallel()
 	n := NATS(t)
-	nc, err := n.Bus().Connect("waiting")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := n.Connect(t, "waiting")
 
 	n.Stop(t)
 	n.Stop(t)

@@ -21,11 +21,7 @@ import (
 func TestWorkspacesAreDeletedWhenTheirRunEnds(t *testing.T) {
 	e := newEnv(t)
 	srv := testenv.NATS(t)
-	nc, err := srv.Bus().Connect("cleanup-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := srv.Connect(t, "cleanup-test")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- workerapi.CleanUpWorkspaces(ctx, nc, e.bucket, slog.New(slog.DiscardHandler)) }()

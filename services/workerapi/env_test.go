@@ -12,11 +12,9 @@ import (
 	gblob "gocloud.dev/blob"
 
 	"github.com/gantryhq/gantry/domain/run"
-	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/blob"
 	"github.com/gantryhq/gantry/services/commands"
-	"github.com/gantryhq/gantry/services/crypto"
 	"github.com/gantryhq/gantry/services/poolauth"
 	"github.com/gantryhq/gantry/services/testenv"
 	"github.com/gantryhq/gantry/services/workerapi"
@@ -102,20 +100,7 @@ func (e *env) append(stream eventstore.Stream, expected int64, events ...any) {
 func (e *env) createPool() (string, string) {
 	e.t.Helper()
 	pool := e.id("wp")
-	secret, hash, err := crypto.NewPoolSecret()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	events, err := workerpool.Decide(workerpool.State{}, workerpool.Create{PoolID: pool, Name: pool,
-		Certificate: testenv.PoolCertificate(e.t, pool), SecretHash: hash, Actor: actor, At: time.Now()})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	all := make([]any, len(events))
-	for i, ev := range events {
-		all[i] = ev
-	}
-	e.append(eventstore.Stream{Type: eventstore.StreamWorkerPool, ID: pool}, 0, all...)
+	secret := testenv.CreatePool(e.t, e.store, pool, actor)
 	return pool, secret
 }
 
