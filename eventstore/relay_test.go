@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gantryhq/gantry/eventstore"
-	"github.com/gantryhq/gantry/services/pgserver"
+	"github.com/gantryhq/gantry/services/platform/pgserver"
 	"github.com/gantryhq/gantry/services/testenv"
 )
 

@@ -10,7 +10,7 @@ import (
 	"connectrpc.com/connect"
 
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
-	"github.com/gantryhq/gantry/services/auth"
+	"github.com/gantryhq/gantry/services/platform/auth"
 )
 
 func TestEveryProcedureNeedsAValidToken(t *testing.T) {

@@ -10,8 +10,8 @@ import (
 	"github.com/nats-io/nkeys"
 
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
-	"github.com/gantryhq/gantry/services/bus"
-	gcrypto "github.com/gantryhq/gantry/services/crypto"
+	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/platform/keyring"
 )
 
 // gantry server on an external NATS that delegates launchers to Gantry's
@@ -56,12 +56,12 @@ func TestLaunchersOnAnExternalNATSWithTheAuthCallout(t *testing.T) {
 		t.Errorf("the run's log lacks the apply:\n%s", logs)
 	}
 	// A token whose secret is wrong is refused by the callout at connect.
-	tok, err := gcrypto.DecodePoolToken(strings.TrimPrefix(pool.env[0], "GANTRY_TOKEN="))
+	tok, err := keyring.DecodePoolToken(strings.TrimPrefix(pool.env[0], "GANTRY_TOKEN="))
 	if err != nil {
 		t.Fatal(err)
 	}
 	tok.PoolSecret = "not-the-pool-secret"
-	forged, err := gcrypto.EncodePoolToken(tok)
+	forged, err := keyring.EncodePoolToken(tok)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gantryhq/gantry/services/auth"
+	"github.com/gantryhq/gantry/services/platform/auth"
 )
 
 // credentialsPath is where the CLI keeps its credentials and `gantry dev`

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gantryhq/gantry/services/auth"
+	"github.com/gantryhq/gantry/services/platform/auth"
 )
 
 func TestCredentialsFileFillsServerAndToken(t *testing.T) {

@@ -7,10 +7,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gantryhq/gantry/services/api"
-	"github.com/gantryhq/gantry/services/bus"
-	gcrypto "github.com/gantryhq/gantry/services/crypto"
-	"github.com/gantryhq/gantry/services/devstack"
+	"github.com/gantryhq/gantry/services/server/api"
+	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/platform/keyring"
+	"github.com/gantryhq/gantry/services/platform/devstack"
 )
 
 // stopTimeout bounds how long `gantry dev` takes to stop after Ctrl-C.
@@ -66,7 +66,7 @@ Ctrl-C stops everything.`,
 			}()
 			secretsURL := getenv("GANTRY_SECRETS_URL")
 			if secretsURL == "" {
-				if secretsURL, err = gcrypto.DevKeeperURL(dataDir); err != nil {
+				if secretsURL, err = keyring.DevKeeperURL(dataDir); err != nil {
 					return err
 				}
 			}

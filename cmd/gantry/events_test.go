@@ -18,7 +18,7 @@ import (
 
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
 	"github.com/gantryhq/gantry/proto/gen/gantry/v1/gantryv1connect"
-	"github.com/gantryhq/gantry/services/auth"
+	"github.com/gantryhq/gantry/services/platform/auth"
 )
 
 const testTimeout = 10 * time.Second

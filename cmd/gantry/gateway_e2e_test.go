@@ -8,8 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/gantryhq/gantry/services/bus"
-	"github.com/gantryhq/gantry/services/gateway"
+	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/server/gateway"
 )
 
 // A launcher of a private pool connects to the server's NATS with its pool

@@ -20,10 +20,10 @@ import (
 
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/proto/gen/gantry/v1/gantryv1connect"
-	"github.com/gantryhq/gantry/services/auth"
-	"github.com/gantryhq/gantry/services/blob"
-	"github.com/gantryhq/gantry/services/bus"
-	"github.com/gantryhq/gantry/services/commands"
+	"github.com/gantryhq/gantry/services/platform/auth"
+	"github.com/gantryhq/gantry/services/platform/objstore"
+	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/testenv"
 )
 
@@ -69,7 +69,7 @@ func startServerOn(t testing.TB, b *bus.Bus, opts ...func(*serverConfig)) *testS
 	}
 	secretsURL := "base64key://" + base64.URLEncoding.EncodeToString(key)
 	configDir := t.TempDir()
-	blobURL, err := blob.FileURL(t.TempDir())
+	blobURL, err := objstore.FileURL(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gantryhq/gantry/eventstore"
-	"github.com/gantryhq/gantry/services/bus"
+	"github.com/gantryhq/gantry/services/platform/bus"
 )
 
 // externalInfra is the database and NATS of a process that runs against

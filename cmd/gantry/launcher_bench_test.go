@@ -432,7 +432,7 @@ func (d *directRunner) run(tb testing.TB, noop bool) (time.Duration, map[string]
 		t0 := time.Now()
 		cmd := exec.Command(d.tool, args...)
 		cmd.Dir = dir
-		// As the executor sets them (services/executor/env.go).
+		// As the executor sets them (services/worker/executor/env.go).
 		cmd.Env = append(os.Environ(), "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			tb.Fatalf("%s %s: %v\n%s", d.tool, strings.Join(args, " "), err, out)

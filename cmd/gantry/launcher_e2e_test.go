@@ -20,7 +20,7 @@ import (
 	"connectrpc.com/connect"
 
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
-	"github.com/gantryhq/gantry/services/executor"
+	"github.com/gantryhq/gantry/services/worker/executor"
 )
 
 // runEndTimeout bounds the wait for a run on real launchers and terraform.

@@ -12,7 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"github.com/gantryhq/gantry/services/bus"
+	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/nats-io/nats.go"
 	"os"
 	"path/filepath"
@@ -28,7 +28,7 @@ import (
 	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
-	gcrypto "github.com/gantryhq/gantry/services/crypto"
+	"github.com/gantryhq/gantry/services/platform/keyring"
 )
 
 // rsaCSR returns a PEM CSR for a new RSA key of the given size.
@@ -70,7 +70,7 @@ func poolState(t *testing.T, srv *testServer, poolID string) workerpool.State {
 
 // checkToken decodes a pool token, checks every documented field and that
 // the certificate is the CA's, for key; it returns the token.
-func checkToken(t *testing.T, srv *testServer, raw, poolID string, key crypto.Signer) gcrypto.PoolToken {
+func checkToken(t *testing.T, srv *testServer, raw, poolID string, key crypto.Signer) keyring.PoolToken {
 	t.Helper()
 	js, err := base64.StdEncoding.DecodeString(raw)
 	if err != nil {
@@ -90,7 +90,7 @@ func checkToken(t *testing.T, srv *testServer, raw, poolID string, key crypto.Si
 	if want := []string{"certificate", "nats_url", "pool_id", "pool_secret", "server_url"}; !slices.Equal(keys, want) {
 		t.Errorf("token fields %v, want %v", keys, want)
 	}
-	tok, err := gcrypto.DecodePoolToken(raw)
+	tok, err := keyring.DecodePoolToken(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestWorkerPoolCreateTokenAndReset(t *testing.T) {
 		t.Errorf("created pool %+v", p)
 	}
 	tok := checkToken(t, srv, created.Token, p.ID, key)
-	if s := poolState(t, srv, p.ID); !s.SecretMatches(gcrypto.HashPoolSecret(tok.PoolSecret)) {
+	if s := poolState(t, srv, p.ID); !s.SecretMatches(keyring.HashPoolSecret(tok.PoolSecret)) {
 		t.Fatal("the pool does not hold the hash of the token's secret")
 	}
 	if strings.Contains(srv.eventsText(t), tok.PoolSecret) {
@@ -176,10 +176,10 @@ func TestWorkerPoolCreateTokenAndReset(t *testing.T) {
 	}
 	tok2 := checkToken(t, srv, resp.Msg.GetToken(), p.ID, key2)
 	state := poolState(t, srv, p.ID)
-	if state.SecretMatches(gcrypto.HashPoolSecret(tok.PoolSecret)) {
+	if state.SecretMatches(keyring.HashPoolSecret(tok.PoolSecret)) {
 		t.Error("the old secret still matches the pool after a reset")
 	}
-	if !state.SecretMatches(gcrypto.HashPoolSecret(tok2.PoolSecret)) {
+	if !state.SecretMatches(keyring.HashPoolSecret(tok2.PoolSecret)) {
 		t.Error("the new secret does not match the pool")
 	}
 	select {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/projections"
-	"github.com/gantryhq/gantry/services/commands"
+	"github.com/gantryhq/gantry/services/server/commands"
 )
 
 // projector is the in-process projector of a server, with the waiter that

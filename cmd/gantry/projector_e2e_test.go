@@ -12,7 +12,7 @@ import (
 
 	"github.com/gantryhq/gantry/domain/stack"
 	"github.com/gantryhq/gantry/eventstore"
-	"github.com/gantryhq/gantry/services/commands"
+	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/testenv"
 )
 

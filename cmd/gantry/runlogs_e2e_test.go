@@ -15,8 +15,8 @@ import (
 	domainrun "github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/eventstore"
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
-	"github.com/gantryhq/gantry/services/bus"
-	"github.com/gantryhq/gantry/services/workerapi"
+	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/server/workerapi"
 )
 
 // fakeLauncher does with a pool token what a launcher does with a run's log: lines published

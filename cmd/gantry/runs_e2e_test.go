@@ -8,7 +8,7 @@ import (
 	"connectrpc.com/connect"
 
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
-	"github.com/gantryhq/gantry/services/auth"
+	"github.com/gantryhq/gantry/services/platform/auth"
 )
 
 // trigger triggers a run of stack and fails the test on error.

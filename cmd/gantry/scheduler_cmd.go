@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gantryhq/gantry/eventstore"
-	"github.com/gantryhq/gantry/services/scheduler"
+	"github.com/gantryhq/gantry/services/server/scheduler"
 )
 
 func newSchedulerCommand(getenv func(string) string) *cobra.Command {

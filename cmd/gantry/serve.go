@@ -12,14 +12,14 @@ import (
 
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/eventstore"
-	"github.com/gantryhq/gantry/services/api"
-	"github.com/gantryhq/gantry/services/blob"
-	"github.com/gantryhq/gantry/services/bus"
-	"github.com/gantryhq/gantry/services/commands"
-	"github.com/gantryhq/gantry/services/gateway"
-	"github.com/gantryhq/gantry/services/scheduler"
-	"github.com/gantryhq/gantry/services/statebackend"
-	"github.com/gantryhq/gantry/services/workerapi"
+	"github.com/gantryhq/gantry/services/server/api"
+	"github.com/gantryhq/gantry/services/platform/objstore"
+	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/server/commands"
+	"github.com/gantryhq/gantry/services/server/gateway"
+	"github.com/gantryhq/gantry/services/server/scheduler"
+	"github.com/gantryhq/gantry/services/server/statebackend"
+	"github.com/gantryhq/gantry/services/server/workerapi"
 )
 
 // serverConfig is what a server process needs besides its infrastructure.
@@ -74,7 +74,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 		return err
 	}
 	defer keys.close()
-	bucket, err := blob.Open(ctx, cfg.blobURL)
+	bucket, err := objstore.Open(ctx, cfg.blobURL)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/gantryhq/gantry/services/auth"
+	"github.com/gantryhq/gantry/services/platform/auth"
 )
 
 // ensureAdmin makes sure the credentials file at path holds an admin token

@@ -14,13 +14,13 @@ import (
 
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/projections"
-	"github.com/gantryhq/gantry/services/api"
-	"github.com/gantryhq/gantry/services/auth"
-	"github.com/gantryhq/gantry/services/bus"
-	"github.com/gantryhq/gantry/services/commands"
-	"github.com/gantryhq/gantry/services/poolauth"
-	"github.com/gantryhq/gantry/services/statebackend"
-	"github.com/gantryhq/gantry/services/workerapi"
+	"github.com/gantryhq/gantry/services/server/api"
+	"github.com/gantryhq/gantry/services/platform/auth"
+	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/server/commands"
+	"github.com/gantryhq/gantry/services/server/poolauth"
+	"github.com/gantryhq/gantry/services/server/statebackend"
+	"github.com/gantryhq/gantry/services/server/workerapi"
 )
 
 // apiDeps is what the Connect services are built from.

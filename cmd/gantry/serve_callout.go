@@ -11,8 +11,8 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/gantryhq/gantry/eventstore"
-	"github.com/gantryhq/gantry/services/bus"
-	"github.com/gantryhq/gantry/services/poolauth"
+	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/server/poolauth"
 )
 
 // The environment of the auth callout that authenticates pool launchers on

@@ -8,8 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/gantryhq/gantry/services/auth"
-	gcrypto "github.com/gantryhq/gantry/services/crypto"
+	"github.com/gantryhq/gantry/services/platform/auth"
+	"github.com/gantryhq/gantry/services/platform/keyring"
 )
 
 // errNoSecretsURL is the error of a server started without a keeper.
@@ -19,8 +19,8 @@ var errNoSecretsURL = errors.New("GANTRY_SECRETS_URL is required: the keeper tha
 // keeper, the pool CA and the API token issuer, whose private keys live in
 // the database encrypted by the keeper.
 type serverKeys struct {
-	keeper *gcrypto.Keeper
-	ca     *gcrypto.CA
+	keeper *keyring.Keeper
+	ca     *keyring.CA
 	issuer *auth.Issuer
 }
 
@@ -30,12 +30,12 @@ func openKeys(ctx context.Context, pool *pgxpool.Pool, secretsURL string) (*serv
 	if secretsURL == "" {
 		return nil, errNoSecretsURL
 	}
-	keeper, err := gcrypto.OpenKeeper(ctx, secretsURL)
+	keeper, err := keyring.OpenKeeper(ctx, secretsURL)
 	if err != nil {
 		return nil, fmt.Errorf("GANTRY_SECRETS_URL: %w", err)
 	}
-	keys := gcrypto.NewKeyStore(pool, keeper)
-	ca, err := gcrypto.LoadOrCreateCA(ctx, keys, time.Now())
+	keys := keyring.NewKeyStore(pool, keeper)
+	ca, err := keyring.LoadOrCreateCA(ctx, keys, time.Now())
 	if err != nil {
 		keeper.Close()
 		return nil, err

@@ -8,8 +8,8 @@ import (
 
 	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
-	"github.com/gantryhq/gantry/services/bus"
-	"github.com/gantryhq/gantry/services/poolauth"
+	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/server/poolauth"
 )
 
 // enforcePoolAuth lets launchers connect to an embedded NATS with their

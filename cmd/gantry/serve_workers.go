@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/gantryhq/gantry/domain/ids"
-	"github.com/gantryhq/gantry/services/commands"
-	gcrypto "github.com/gantryhq/gantry/services/crypto"
-	"github.com/gantryhq/gantry/services/launcher"
-	"github.com/gantryhq/gantry/services/workerapi"
+	"github.com/gantryhq/gantry/services/server/commands"
+	"github.com/gantryhq/gantry/services/platform/keyring"
+	"github.com/gantryhq/gantry/services/worker/launcher"
+	"github.com/gantryhq/gantry/services/server/workerapi"
 )
 
 // publicPoolKeyFile is where gantry dev keeps the public pool's private key,
@@ -58,7 +58,7 @@ func startPublicWorkers(ctx context.Context, cmds *commands.Service, dataDir, pa
 	if err != nil {
 		return nil, fmt.Errorf("public pool: %w", err)
 	}
-	token, err := gcrypto.DecodePoolToken(encoded)
+	token, err := keyring.DecodePoolToken(encoded)
 	if err != nil {
 		return nil, fmt.Errorf("public pool: %w", err)
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gantryhq/gantry/eventstore"
-	"github.com/gantryhq/gantry/services/bus"
+	"github.com/gantryhq/gantry/services/platform/bus"
 )
 
 func newServerCommand(getenv func(string) string) *cobra.Command {

@@ -11,7 +11,7 @@ import (
 
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
 	"github.com/gantryhq/gantry/proto/gen/gantry/v1/gantryv1connect"
-	"github.com/gantryhq/gantry/services/statebackend"
+	"github.com/gantryhq/gantry/services/server/statebackend"
 )
 
 func (g *globalOptions) stateClient() (gantryv1connect.StateServiceClient, error) {

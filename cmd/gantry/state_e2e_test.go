@@ -18,9 +18,9 @@ import (
 
 	domainrun "github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/eventstore"
-	"github.com/gantryhq/gantry/services/auth"
-	"github.com/gantryhq/gantry/services/blob"
-	"github.com/gantryhq/gantry/services/statebackend"
+	"github.com/gantryhq/gantry/services/platform/auth"
+	"github.com/gantryhq/gantry/services/platform/objstore"
+	"github.com/gantryhq/gantry/services/server/statebackend"
 )
 
 // testMaxStateSize is the state size limit of the server these tests start.
@@ -71,7 +71,7 @@ type stateHarness struct {
 
 func newStateHarness(t *testing.T, srv *testServer) *stateHarness {
 	t.Helper()
-	bucket, err := blob.Open(context.Background(), srv.blobURL)
+	bucket, err := objstore.Open(context.Background(), srv.blobURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/gantryhq/gantry/services/bus"
+	"github.com/gantryhq/gantry/services/platform/bus"
 )
 
 // natsStartTimeout bounds starting the embedded server.

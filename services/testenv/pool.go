@@ -7,7 +7,7 @@ import (
 
 	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
-	"github.com/gantryhq/gantry/services/crypto"
+	"github.com/gantryhq/gantry/services/platform/keyring"
 )
 
 // CreatePool appends the creation of worker pool poolID (named after its
@@ -15,7 +15,7 @@ import (
 // pool's secret: for tests that need a pool without the command layer.
 func CreatePool(t testing.TB, store *eventstore.Store, poolID, actor string) (secret string) {
 	t.Helper()
-	secret, hash, err := crypto.NewPoolSecret()
+	secret, hash, err := keyring.NewPoolSecret()
 	if err != nil {
 		t.Fatal(err)
 	}

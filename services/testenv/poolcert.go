@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/gantryhq/gantry/domain/workerpool"
-	"github.com/gantryhq/gantry/services/crypto"
+	"github.com/gantryhq/gantry/services/platform/keyring"
 )
 
 // PoolCertificate returns the facts of a freshly made self-signed ECDSA
@@ -36,6 +36,6 @@ func PoolCertificate(t testing.TB, pool string) workerpool.Certificate {
 	}
 	return workerpool.Certificate{
 		PEM:    string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		Serial: serial.Text(16), Fingerprint: crypto.Fingerprint(der), KeyAlgorithm: workerpool.ECDSA, KeyBits: 256,
+		Serial: serial.Text(16), Fingerprint: keyring.Fingerprint(der), KeyAlgorithm: workerpool.ECDSA, KeyBits: 256,
 	}
 }

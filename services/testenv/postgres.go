@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/gantryhq/gantry/services/pgserver"
+	"github.com/gantryhq/gantry/services/platform/pgserver"
 )
 
 // DatabaseURLEnv names the variable that points the tests at an existing server instead of a

@@ -1,9 +1,0 @@
-// Package crypto holds Gantry's server-side key material and what is made
-// from it: the secrets keeper that encrypts sensitive fields at rest, the
-// store of the server's own signing keys (encrypted by the keeper), the
-// worker pool CA that signs pool certificates from users' CSRs, and pool
-// secrets and the pool tokens launchers start with.
-//
-// The package shares its name with the standard library's crypto; importers
-// that need both give this one a name, e.g. gcrypto.
-package crypto

@@ -1,0 +1,111 @@
+package keyring_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/gantryhq/gantry/services/platform/keyring"
+)
+
+func TestDevKeeperURLIsStableAndPrivate(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	first, err := keyring.DevKeeperURL(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(filepath.Join(dir, keyring.DevKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOOS != "windows" && info.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %04o, want 0600", info.Mode().Perm())
+	}
+	second, err := keyring.DevKeeperURL(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first != second {
+		t.Fatal("a second call returned another key")
+	}
+
+	// What the first start encrypted, the second start reads.
+	ctx := context.Background()
+	ct, err := openKeeper(t, first).Encrypt(ctx, []byte("kept"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := openKeeper(t, second).Decrypt(ctx, ct); err != nil || string(got) != "kept" {
+		t.Fatalf("Decrypt = %q, %v", got, err)
+	}
+
+	other, err := keyring.DevKeeperURL(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other == first {
+		t.Fatal("two data directories got the same key")
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) != 1 {
+		t.Errorf("data dir holds %v (%v), want only the key file", entries, err)
+	}
+}
+
+func TestDevKeeperURLConcurrentFirstStarts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	urls := make([]string, 8)
+	errs := make([]error, len(urls))
+	var wg sync.WaitGroup
+	for i := range urls {
+		wg.Go(func() { urls[i], errs[i] = keyring.DevKeeperURL(dir) })
+	}
+	wg.Wait()
+	for i := range urls {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if urls[i] != urls[0] {
+			t.Fatal("concurrent first starts got different keys")
+		}
+	}
+}
+
+func TestDevKeeperURLRefusesBadKeyFiles(t *testing.T) {
+	t.Parallel()
+	write := func(content string, mode os.FileMode) string {
+		dir := t.TempDir()
+		path := filepath.Join(dir, keyring.DevKeyFile)
+		if err := os.WriteFile(path, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	if _, err := keyring.DevKeeperURL(write("bm90IDMyIGJ5dGVz\n", 0o600)); err == nil {
+		t.Error("a key of the wrong size was accepted")
+	}
+	if _, err := keyring.DevKeeperURL(write("not base64!\n", 0o600)); err == nil {
+		t.Error("a key that is not base64 was accepted")
+	}
+	if runtime.GOOS != "windows" {
+		dir := t.TempDir()
+		good, err := keyring.DevKeeperURL(dir)
+		if err != nil || good == "" {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Join(dir, keyring.DevKeyFile), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := keyring.DevKeeperURL(dir); err == nil {
+			t.Error("a world-readable key file was accepted")
+		}
+	}
+}

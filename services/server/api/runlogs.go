@@ -1,0 +1,377 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/nats-io/nats.go/jetstream"
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+
+	"github.com/gantryhq/gantry/domain"
+	"github.com/gantryhq/gantry/domain/ids"
+	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/eventstore"
+	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
+	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/worker/executor"
+)
+
+// maxLinesPerMessage bounds the lines one StreamRunLogsResponse carries.
+const maxLinesPerMessage = 500
+
+// RunEvents loads a run's events; *eventstore.Store satisfies it. The registry must decode run
+// events (commands.Registry()).
+type RunEvents interface {
+	Load(ctx context.Context, streamID string) ([]eventstore.Event, error)
+	Registry() *eventstore.Registry
+}
+
+// RunLogsConfig configures RunLogs.
+type RunLogsConfig struct {
+	// Events is where runs are loaded from (never a read model: the phases a run finished
+	// decide what is read from the bucket). Required.
+	Events RunEvents
+	// Bucket holds the full logs of finished phases (executor.PhaseLogKey). Required.
+	Bucket *blob.Bucket
+	// JetStream reads the live lines of bus.RunLogsStream. Required.
+	JetStream jetstream.JetStream
+	// Changes wakes followers when events were appended, so they see a run end at once. If
+	// nil, followers only poll.
+	Changes ChangeNotifier
+	// PollInterval is how often a follower checks the run without a notification. Default 1 s.
+	PollInterval time.Duration
+}
+
+func (c *RunLogsConfig) validate() error {
+	var errs []error
+	if c.Events == nil {
+		errs = append(errs, errors.New("events: required"))
+	}
+	if c.Bucket == nil {
+		errs = append(errs, errors.New("bucket: required"))
+	}
+	if c.JetStream == nil {
+		errs = append(errs, errors.New("jetstream: required"))
+	}
+	if c.PollInterval < 0 {
+		errs = append(errs, fmt.Errorf("poll interval %s: must not be negative", c.PollInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// RunLogs reads runs' logs: finished phases from object storage, the others from
+// bus.RunLogsStream.
+type RunLogs struct {
+	cfg RunLogsConfig
+}
+
+// NewRunLogs returns the reader of run logs StreamRunLogs uses.
+func NewRunLogs(cfg RunLogsConfig) (*RunLogs, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("run logs config: %w", err)
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = time.Second
+	}
+	return &RunLogs{cfg: cfg}, nil
+}
+
+// WithLogs makes s serve StreamRunLogs from logs, and returns s.
+func (s *RunService) WithLogs(logs *RunLogs) *RunService {
+	s.logs = logs
+	return s
+}
+
+// StreamRunLogs sends a run's log lines in order. See RunLogs.stream.
+func (s *RunService) StreamRunLogs(ctx context.Context, req *connect.Request[gantryv1.StreamRunLogsRequest], stream *connect.ServerStream[gantryv1.StreamRunLogsResponse]) error {
+	if s.logs == nil {
+		return connect.NewError(connect.CodeUnimplemented, errors.New("this server does not serve run logs"))
+	}
+	if err := s.logs.stream(ctx, s.log, req.Msg.GetRun(), req.Msg.GetFollow(), stream.Send); err != nil {
+		return s.fail(err)
+	}
+	return nil
+}
+
+// stream sends first the full log of every phase the run finished, in order, from the bucket,
+// then the lines of the other phases from the run's subject of bus.RunLogsStream. A launcher
+// stores a phase's full log and has all its lines acknowledged before it reports the phase
+// finished, so nothing falls between the two. Without follow it stops at the last line the
+// stream held when the call began; with follow, once the run is terminal and every line was
+// sent.
+func (l *RunLogs) stream(ctx context.Context, log *slog.Logger, runID string, follow bool, send func(*gantryv1.StreamRunLogsResponse) error) error {
+	if err := ids.Run.Validate("run", runID); err != nil {
+		var ve *domain.ValidationError
+		if errors.As(err, &ve) {
+			return &invalidArgumentError{field: "run", reason: ve.Problem}
+		}
+		return err
+	}
+	st, err := l.loadRun(ctx, runID)
+	if err != nil {
+		return err
+	}
+	if !st.Exists() {
+		return fmt.Errorf("run %s: %w", runID, domain.ErrNotFound)
+	}
+	out := &lineSender{send: send, ctx: ctx}
+	printed := map[run.Phase]bool{}
+	for _, res := range st.PhaseResults() {
+		if printed[res.Phase] {
+			continue
+		}
+		data, err := l.cfg.Bucket.ReadAll(ctx, executor.PhaseLogKey(runID, res.Phase))
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			// The worker could not store it (lost, killed): whatever the stream has is shown.
+			log.Warn("run logs: a finished phase has no stored log", "run_id", runID, "phase", res.Phase)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read the %s log of %s: %w", res.Phase, runID, err)
+		}
+		printed[res.Phase] = true
+		for line := range bytes.Lines(data) {
+			if err := out.add(string(res.Phase), string(bytes.TrimSuffix(line, []byte("\n")))); err != nil {
+				return err
+			}
+		}
+	}
+	if err := out.flush(); err != nil {
+		return err
+	}
+	return l.streamLines(ctx, runID, follow, printed, out)
+}
+
+// streamLines sends the lines of runID's subject of the run logs stream whose phase is not in
+// printed.
+func (l *RunLogs) streamLines(ctx context.Context, runID string, follow bool, printed map[run.Phase]bool, out *lineSender) error {
+	// Lines of every pool's subject are read; only those of a pool the run
+	// was assigned to are shown (a launcher can publish on its own pool's
+	// subjects only, so the pool in the subject is authenticated).
+	subject := bus.RunLogsSubject("*", runID)
+	pools := map[string]bool{}
+	stream, err := l.cfg.JetStream.Stream(ctx, bus.RunLogsStream)
+	if err != nil {
+		return fmt.Errorf("open stream %s: %w", bus.RunLogsStream, err)
+	}
+	// The end: the last line when the call began, or, following, when the run was seen ended.
+	end, err := lastSequence(ctx, stream, subject)
+	if err != nil {
+		return err
+	}
+	ended := !follow
+	if follow {
+		if ended, end, err = l.checkEnded(ctx, runID, stream, subject); err != nil {
+			return err
+		}
+	}
+	if ended && end == 0 {
+		return nil
+	}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("read the lines of %s: %w", runID, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(maxLinesPerMessage))
+	if err != nil {
+		return fmt.Errorf("read the lines of %s: %w", runID, err)
+	}
+	msgs := make(chan jetstream.Msg)
+	errc := make(chan error, 1)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			m, err := it.Next()
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-done:
+				return
+			}
+		}
+	})
+	defer func() {
+		close(done)
+		it.Stop()
+		wg.Wait()
+	}()
+
+	var delivered uint64
+	take := func(m jetstream.Msg) error {
+		meta, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("read the lines of %s: %w", runID, err)
+		}
+		delivered = meta.Sequence.Stream
+		pool, _, ok := bus.ParseRunLogsSubject(m.Subject())
+		if ok && !pools[pool] {
+			// A pool not seen yet: the run may have been assigned since.
+			st, err := l.loadRun(ctx, runID)
+			if err != nil {
+				return err
+			}
+			for _, p := range st.AssignedPools() {
+				pools[p] = true
+			}
+		}
+		if !ok || !pools[pool] {
+			slog.Default().WarnContext(ctx, "run logs: a line from a pool the run was never assigned to, dropped",
+				"run_id", runID, "subject", m.Subject())
+			return nil
+		}
+		phase := m.Headers().Get(bus.HeaderPhase)
+		if printed[run.Phase(phase)] {
+			return nil
+		}
+		return out.add(phase, string(m.Data()))
+	}
+	stopping := serverStopping(ctx)
+	for {
+		if ended && delivered >= end {
+			return out.flush()
+		}
+		var changed <-chan struct{}
+		if follow && !ended && l.cfg.Changes != nil {
+			changed = l.cfg.Changes.Changed()
+		}
+		timer := time.NewTimer(l.cfg.PollInterval)
+		select {
+		case m := <-msgs:
+			timer.Stop()
+			if err := take(m); err != nil {
+				return err
+			}
+			// Batch what is already there; send as soon as nothing more is.
+			for more := true; more && len(out.lines) < maxLinesPerMessage; {
+				select {
+				case m := <-msgs:
+					if err := take(m); err != nil {
+						return err
+					}
+				default:
+					more = false
+				}
+			}
+			if err := out.flush(); err != nil {
+				return err
+			}
+			continue
+		case err := <-errc:
+			timer.Stop()
+			return fmt.Errorf("read the lines of %s: %w", runID, err)
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-stopping:
+			timer.Stop()
+			return errServerStopping
+		case <-changed:
+		case <-timer.C:
+		}
+		timer.Stop()
+		if !ended {
+			if ended, end, err = l.checkEnded(ctx, runID, stream, subject); err != nil {
+				return err
+			}
+			continue
+		}
+		// Lines that expired before they were read never come: stop at what is left.
+		last, err := lastSequence(ctx, stream, subject)
+		if err != nil {
+			return err
+		}
+		end = min(end, last)
+	}
+}
+
+// checkEnded reports whether run runID is terminal and, if so, the sequence of its last line:
+// the launcher had every line acknowledged before the run could end.
+func (l *RunLogs) checkEnded(ctx context.Context, runID string, stream jetstream.Stream, subject string) (bool, uint64, error) {
+	st, err := l.loadRun(ctx, runID)
+	if err != nil {
+		return false, 0, err
+	}
+	if !st.IsTerminal() {
+		return false, 0, nil
+	}
+	last, err := lastSequence(ctx, stream, subject)
+	return true, last, err
+}
+
+// lastSequence returns the stream sequence of the last message on subject, 0 if none.
+func lastSequence(ctx context.Context, stream jetstream.Stream, subject string) (uint64, error) {
+	m, err := stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("find the last line on %s: %w", subject, err)
+	}
+	return m.Sequence, nil
+}
+
+func (l *RunLogs) loadRun(ctx context.Context, runID string) (run.State, error) {
+	var st run.State
+	events, err := l.cfg.Events.Load(ctx, runID)
+	if err != nil {
+		return st, fmt.Errorf("load %s: %w", runID, err)
+	}
+	for _, ev := range events {
+		if ev.StreamType != eventstore.StreamRun {
+			return run.State{}, nil
+		}
+		v, err := l.cfg.Events.Registry().Decode(ev)
+		if err != nil {
+			return st, fmt.Errorf("load %s: %w", runID, err)
+		}
+		e, ok := v.(run.Event)
+		if !ok {
+			return st, fmt.Errorf("load %s: event %s (%s) is not a run event", runID, ev.ID, ev.Type)
+		}
+		st.Apply(e)
+	}
+	return st, nil
+}
+
+// lineSender batches lines into responses.
+type lineSender struct {
+	ctx   context.Context
+	send  func(*gantryv1.StreamRunLogsResponse) error
+	lines []*gantryv1.RunLogLine
+}
+
+func (s *lineSender) add(phase, text string) error {
+	s.lines = append(s.lines, &gantryv1.RunLogLine{Phase: phase, Text: text})
+	if len(s.lines) >= maxLinesPerMessage {
+		return s.flush()
+	}
+	return nil
+}
+
+func (s *lineSender) flush() error {
+	if len(s.lines) == 0 {
+		return nil
+	}
+	err := s.send(&gantryv1.StreamRunLogsResponse{Lines: s.lines})
+	s.lines = nil
+	if err != nil {
+		if s.ctx.Err() != nil {
+			return s.ctx.Err()
+		}
+		return fmt.Errorf("send log lines: %w", err)
+	}
+	return nil
+}

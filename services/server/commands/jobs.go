@@ -1,0 +1,188 @@
+package commands
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+
+	"github.com/gantryhq/gantry/domain"
+	"github.com/gantryhq/gantry/domain/ids"
+	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/domain/stack"
+	"github.com/gantryhq/gantry/services/platform/seal"
+	"github.com/gantryhq/gantry/services/server/statebackend"
+)
+
+// StateMinter mints managed-state credentials for one phase of a run;
+// *statebackend.Service satisfies it.
+type StateMinter interface {
+	Mint(ctx context.Context, stackID, runID string, phase run.Phase) (statebackend.Credentials, error)
+}
+
+// RunJob is what a worker needs to execute the run it was assigned: the
+// stack's settings and variables as they are when the worker asks. Secret
+// values are sealed to the worker pool's public key (package seal): only
+// the pool's workers can read them, and the server never sends them in the
+// clear.
+type RunJob struct {
+	RunID   string
+	StackID string
+	Type    run.Type
+	// Confirmed: the run's plan was confirmed; the worker applies the
+	// workspace the planning worker saved.
+	Confirmed     bool
+	Autodeploy    bool
+	RepositoryURL string
+	Commit        string
+	ProjectRoot   string
+	Tool          stack.Tool
+	Hooks         stack.Hooks
+	TaskCommand   string
+	// ManagedState: Gantry keeps the stack's state; the worker writes the
+	// backend override and takes credentials from each phase's start.
+	ManagedState bool
+	Env          []JobVariable
+}
+
+// JobVariable is one of the stack's environment variables as a worker gets
+// it: plain variables with their value, secret ones sealed.
+type JobVariable struct {
+	Name   string      `json:"name"`
+	Scope  stack.Scope `json:"scope"`
+	Value  string      `json:"value,omitempty"`  // plain variables
+	Sealed []byte      `json:"sealed,omitempty"` // secret variables: the value sealed to the pool's key
+}
+
+// Secret reports whether the variable's value is sealed.
+func (v JobVariable) Secret() bool { return v.Sealed != nil }
+
+// RunJob returns the job of run runID for worker workerID of pool poolID,
+// which the run must be assigned to.
+func (s *Service) RunJob(ctx context.Context, poolID, workerID, runID string) (RunJob, error) {
+	r, st, pub, err := s.workerRun(ctx, poolID, workerID, runID)
+	if err != nil {
+		return RunJob{}, err
+	}
+	set := st.Settings()
+	job := RunJob{
+		RunID: runID, StackID: st.ID(), Type: r.Type(), Confirmed: r.Status() == run.Confirmed, Autodeploy: r.Autodeploy(),
+		RepositoryURL: set.RepositoryURL, Commit: r.Commit(), ProjectRoot: set.ProjectRoot, Tool: set.Tool,
+		Hooks: set.Hooks, TaskCommand: r.TaskCommand(), ManagedState: st.ManagedState(),
+	}
+	for _, v := range st.EnvVars() {
+		jv := JobVariable{Name: v.Name, Scope: v.Scope, Value: v.Value}
+		if v.Secret {
+			plain, err := s.cfg.Secrets.Decrypt(ctx, v.Ciphertext)
+			if err != nil {
+				return RunJob{}, fmt.Errorf("job of run %s: decrypt variable %s: %w", runID, v.Key, err)
+			}
+			jv.Value = ""
+			if jv.Sealed, err = seal.Bytes(pub, plain); err != nil {
+				return RunJob{}, fmt.Errorf("job of run %s: seal variable %s: %w", runID, v.Key, err)
+			}
+		}
+		job.Env = append(job.Env, jv)
+	}
+	return job, nil
+}
+
+// StateCredentials is what PhaseCredentials seals.
+type StateCredentials struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// PhaseCredentials mints managed-state credentials for the phase the run
+// of workerID is in, sealed to the pool's public key (a JSON
+// StateCredentials). It returns nil when the stack's state is not managed
+// or the phase does not touch state.
+func (s *Service) PhaseCredentials(ctx context.Context, poolID, workerID, runID string, phase run.Phase) ([]byte, error) {
+	if _, ok := statebackend.AccessFor(phase); !ok || s.cfg.StateCredentials == nil {
+		return nil, nil
+	}
+	r, st, pub, err := s.workerRun(ctx, poolID, workerID, runID)
+	if err != nil {
+		return nil, err
+	}
+	if !st.ManagedState() {
+		return nil, nil
+	}
+	if r.Status() != phase.Status() {
+		return nil, refused(fmt.Errorf("run %s is %s, not in phase %s: %w", runID, r.Status(), phase, run.ErrIllegalTransition))
+	}
+	c, err := s.cfg.StateCredentials.Mint(ctx, st.ID(), runID, phase)
+	if errors.Is(err, statebackend.ErrNotManaged) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("credentials of run %s for %s: %w", runID, phase, err)
+	}
+	plain, err := json.Marshal(StateCredentials{Username: c.Username, Password: c.Password})
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := seal.Bytes(pub, plain)
+	if err != nil {
+		return nil, fmt.Errorf("credentials of run %s for %s: %w", runID, phase, err)
+	}
+	return sealed, nil
+}
+
+// workerRun loads a run for the worker it is assigned to, the run's stack,
+// and the public key of the pool's certificate. Nothing is appended.
+func (s *Service) workerRun(ctx context.Context, poolID, workerID, runID string) (run.State, stack.State, crypto.PublicKey, error) {
+	fail := func(err error) (run.State, stack.State, crypto.PublicKey, error) {
+		return run.State{}, stack.State{}, nil, err
+	}
+	if err := errors.Join(ids.Worker.Validate("worker_id", workerID), ids.Run.Validate("run_id", runID)); err != nil {
+		return fail(refused(err))
+	}
+	u := s.newUnit()
+	w, err := liveWorker(ctx, u, poolID, workerID)
+	if err != nil {
+		return fail(err)
+	}
+	r, err := runOf(ctx, u, runID)
+	if err != nil {
+		return fail(err)
+	}
+	if !r.state.Exists() {
+		return fail(refused(fmt.Errorf("no run %s: %w", runID, domain.ErrNotFound)))
+	}
+	if r.state.WorkerID() != workerID || w.state.RunID() != runID {
+		return fail(refused(fmt.Errorf("run %s is not assigned to worker %s: %w", runID, workerID, ErrNotYourRun)))
+	}
+	st, err := stackOf(ctx, u, r.state.StackID())
+	if err != nil {
+		return fail(err)
+	}
+	if !st.state.Exists() {
+		return fail(refused(fmt.Errorf("stack %s of run %s: %w", r.state.StackID(), runID, domain.ErrNotFound)))
+	}
+	pool, err := poolOf(ctx, u, poolID)
+	if err != nil {
+		return fail(err)
+	}
+	pub, err := certificateKey(pool.state.Certificate().PEM)
+	if err != nil {
+		return fail(fmt.Errorf("pool %s: %w", poolID, err))
+	}
+	return r.state, st.state, pub, nil
+}
+
+// certificateKey returns the public key of a PEM certificate.
+func certificateKey(certPEM string) (crypto.PublicKey, error) {
+	block, _ := pem.Decode([]byte(certPEM))
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, errors.New("certificate: not a PEM certificate")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("certificate: %w", err)
+	}
+	return cert.PublicKey, nil
+}

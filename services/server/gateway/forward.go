@@ -1,0 +1,76 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/domain/workerpool"
+	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/services/platform/bus"
+)
+
+// forwardSubjects are the relayed events the gateway passes on to workers.
+var (
+	stopRequestedSubject  = eventstore.SubjectPrefix + "." + eventstore.StreamRun + ".*." + run.RunStopRequested{}.EventType()
+	cycleRequestedSubject = eventstore.SubjectPrefix + "." + eventstore.StreamWorkerPool + ".*." + workerpool.WorkerPoolCycleRequested{}.EventType()
+)
+
+// forwardEvents subscribes to the relayed events that concern workers (stop
+// requests, pool cycles) and hands them to msgs; one replica of the queue
+// group forwards each.
+func (g *Gateway) forwardEvents(msgs chan *nats.Msg) ([]*nats.Subscription, error) {
+	var subs []*nats.Subscription
+	for _, subject := range []string{stopRequestedSubject, cycleRequestedSubject} {
+		sub, err := g.cfg.NATS.ChanQueueSubscribe(subject, QueueGroup, msgs)
+		if err != nil {
+			for _, s := range subs {
+				_ = s.Unsubscribe()
+			}
+			return nil, fmt.Errorf("gateway: subscribe to %s: %w", subject, err)
+		}
+		subs = append(subs, sub)
+	}
+	return subs, nil
+}
+
+// forward tells workers what a relayed event asks of them.
+func (g *Gateway) forward(ctx context.Context, m *nats.Msg) {
+	ev, err := eventstore.DecodeMessage(m.Data)
+	if err != nil {
+		g.log.WarnContext(ctx, "undecodable relayed event", "subject", m.Subject, "err", err)
+		return
+	}
+	var subject string
+	var body any
+	switch ev.Type {
+	case run.RunStopRequested{}.EventType():
+		var e run.RunStopRequested
+		if err := json.Unmarshal(ev.Payload, &e); err != nil {
+			g.log.WarnContext(ctx, "undecodable stop request", "run_id", ev.StreamID, "err", err)
+			return
+		}
+		if e.WorkerID == "" || e.PoolID == "" {
+			return // no worker holds the run; nobody to tell
+		}
+		subject = bus.WorkerSubject(e.PoolID, e.WorkerID, KindStop)
+		body = StopMessage{RunID: ev.StreamID, Note: e.Note}
+	case workerpool.WorkerPoolCycleRequested{}.EventType():
+		subject = bus.BroadcastSubject(ev.StreamID)
+		body = BroadcastMessage{Kind: BroadcastCycle}
+	default:
+		return
+	}
+	data, err := json.Marshal(body)
+	if err == nil {
+		err = g.cfg.NATS.Publish(subject, data)
+	}
+	if err != nil {
+		g.log.WarnContext(ctx, "could not tell workers", "subject", subject, "event", ev.Type, "err", err)
+		return
+	}
+	g.log.InfoContext(ctx, "told workers", "subject", subject, "event", ev.Type, "stream_id", ev.StreamID)
+}

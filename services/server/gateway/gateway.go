@@ -1,0 +1,233 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+
+	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/services/platform/bus"
+)
+
+// QueueGroup is the NATS queue group of the gateway's subscriptions: each
+// report and heartbeat goes to one replica.
+const QueueGroup = "gateway"
+
+// Defaults of Config.
+const (
+	DefaultHeartbeatTimeout = 30 * time.Second
+	DefaultActor            = "system:gateway"
+	defaultHandlers         = 8
+)
+
+// Config configures a Gateway.
+type Config struct {
+	Pool *pgxpool.Pool // the worker_heartbeats table
+	// Commands decides what reports mean; a *commands.Service.
+	Commands Commands
+	NATS     *nats.Conn // a service connection
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// HeartbeatTimeout is how long a worker may go without a heartbeat
+	// before it is marked lost (default 30s).
+	HeartbeatTimeout time.Duration
+	// SweepInterval is how often lost workers are looked for (default a
+	// quarter of HeartbeatTimeout).
+	SweepInterval time.Duration
+	// Now defaults to time.Now. It times heartbeats; the times of events
+	// are the command layer's clock.
+	Now func() time.Time
+	// Actor of the events the gateway decides on its own (lost workers);
+	// report events carry the reporting worker's id. Default "system:gateway".
+	Actor string
+	// Handlers is how many messages are handled at once (default 8).
+	Handlers int
+}
+
+// Gateway serves the worker protocol; see the package documentation.
+type Gateway struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New checks cfg and returns a Gateway; Run starts it.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Pool == nil || cfg.Commands == nil || cfg.NATS == nil {
+		return nil, errors.New("gateway: Pool, Commands and NATS are required")
+	}
+	if cfg.HeartbeatTimeout <= 0 {
+		cfg.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = cfg.HeartbeatTimeout / 4
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Actor == "" {
+		cfg.Actor = DefaultActor
+	}
+	if cfg.Handlers <= 0 {
+		cfg.Handlers = defaultHandlers
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Gateway{cfg: cfg, log: log.With("component", "gateway")}, nil
+}
+
+func (g *Gateway) now() time.Time { return g.cfg.Now().UTC().Truncate(time.Microsecond) }
+
+// Run subscribes to every pool's reports and heartbeats and sweeps for lost
+// workers until ctx ends. Messages under way when ctx ends are finished.
+func (g *Gateway) Run(ctx context.Context) error {
+	msgs := make(chan *nats.Msg, 256)
+	reports, err := g.cfg.NATS.ChanQueueSubscribe(bus.AllReports, QueueGroup, msgs)
+	if err != nil {
+		return fmt.Errorf("gateway: subscribe to reports: %w", err)
+	}
+	heartbeats, err := g.cfg.NATS.ChanQueueSubscribe(bus.AllHeartbeats, QueueGroup, msgs)
+	if err != nil {
+		_ = reports.Unsubscribe()
+		return fmt.Errorf("gateway: subscribe to heartbeats: %w", err)
+	}
+	forwards, err := g.forwardEvents(msgs)
+	if err != nil {
+		_ = reports.Unsubscribe()
+		_ = heartbeats.Unsubscribe()
+		return err
+	}
+	subs := append([]*nats.Subscription{reports, heartbeats}, forwards...)
+	unsubscribe := func() {
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+	}
+	if err := g.cfg.NATS.FlushTimeout(10 * time.Second); err != nil {
+		unsubscribe()
+		return fmt.Errorf("gateway: subscribe: %w", err)
+	}
+	g.log.InfoContext(ctx, "gateway started", "heartbeat_timeout", g.cfg.HeartbeatTimeout.String())
+
+	// Handlers outlive ctx by the time it takes to finish the message in
+	// hand: a report half-handled would leave the launcher without a reply.
+	work, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	var wg sync.WaitGroup
+	for range g.cfg.Handlers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-work.Done():
+					return
+				case m := <-msgs:
+					g.handle(work, m)
+				}
+			}
+		})
+	}
+	ticker := time.NewTicker(g.cfg.SweepInterval)
+	defer ticker.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-ticker.C:
+			if _, err := g.Sweep(ctx); err != nil && ctx.Err() == nil {
+				g.log.ErrorContext(ctx, "sweep for lost workers failed", "err", err)
+			}
+			if err := g.sweepReplies(ctx); err != nil && ctx.Err() == nil {
+				g.log.ErrorContext(ctx, "sweep of report answers failed", "err", err)
+			}
+		}
+	}
+	unsubscribe()
+	stop()
+	wg.Wait()
+	return nil
+}
+
+// handle serves one report or heartbeat.
+func (g *Gateway) handle(ctx context.Context, m *nats.Msg) {
+	if pool, worker, ok := bus.ParseHeartbeatSubject(m.Subject); ok {
+		g.heartbeat(ctx, m, pool, worker)
+		return
+	}
+	if strings.HasPrefix(m.Subject, eventstore.SubjectPrefix+".") {
+		g.forward(ctx, m)
+		return
+	}
+	pool, kind, ok := bus.ParseReportSubject(m.Subject)
+	if !ok {
+		g.log.WarnContext(ctx, "message on an unknown subject", "subject", m.Subject)
+		return
+	}
+	log := g.log.With("pool_id", pool, "kind", kind)
+	reportID := m.Header.Get(HeaderReportID)
+	if len(reportID) > maxReportIDLength {
+		g.respond(ctx, m, Reply{Code: CodeInvalid, Error: fmt.Sprintf("%s: longer than %d characters", HeaderReportID, maxReportIDLength)})
+		return
+	}
+	if reportID != "" {
+		stored, found, err := g.storedReply(ctx, pool, reportID)
+		if err != nil {
+			log.ErrorContext(ctx, "report failed", "err", err)
+			g.respond(ctx, m, Reply{Code: CodeInternal, Error: err.Error()})
+			return
+		}
+		if found {
+			log.InfoContext(ctx, "repeated report answered as before", "report_id", reportID)
+			g.respond(ctx, m, stored)
+			return
+		}
+	}
+	reply, err := g.report(ctx, pool, kind, m.Data)
+	if err != nil {
+		var re *replyError
+		if !errors.As(err, &re) {
+			log.ErrorContext(ctx, "report failed", "err", err)
+			re = &replyError{code: CodeInternal, msg: err.Error()}
+		} else {
+			log.InfoContext(ctx, "report refused", "code", re.code, "err", re.msg)
+		}
+		reply = Reply{Error: re.msg, Code: re.code}
+	} else {
+		reply.OK = true
+	}
+	if reportID != "" {
+		if err := g.storeReply(ctx, pool, reportID, reply); err != nil {
+			log.WarnContext(ctx, "could not keep the answer for a repeat", "err", err)
+		}
+	}
+	g.respond(ctx, m, reply)
+}
+
+func (g *Gateway) respond(ctx context.Context, m *nats.Msg, r Reply) {
+	if m.Reply == "" {
+		return
+	}
+	body, err := json.Marshal(r)
+	if err == nil {
+		err = m.Respond(body)
+	}
+	if err != nil {
+		g.log.WarnContext(ctx, "could not reply", "subject", m.Subject, "err", err)
+	}
+}
+
+// replyError is a refusal the launcher is told about, with its code.
+type replyError struct {
+	code string
+	msg  string
+}
+
+func (e *replyError) Error() string { return e.code + ": " + e.msg }

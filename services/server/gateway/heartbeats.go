@@ -1,0 +1,151 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+
+	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/services/server/commands"
+)
+
+// sweepBatch bounds how many lost workers one sweep handles.
+const sweepBatch = 100
+
+// heartbeat moves the worker's last-seen time forward. Only the row of the
+// subject's pool is touched: a heartbeat naming another pool's worker, or a
+// worker that is gone, changes nothing and is answered "gone".
+func (g *Gateway) heartbeat(ctx context.Context, m *nats.Msg, pool, workerID string) {
+	tag, err := g.cfg.Pool.Exec(ctx, `UPDATE worker_heartbeats SET last_seen = GREATEST(last_seen, $3)
+		WHERE worker_id = $1 AND pool_id = $2`, workerID, pool, g.now())
+	switch {
+	case err != nil:
+		g.log.ErrorContext(ctx, "could not record a heartbeat", "pool_id", pool, "worker_id", workerID, "err", err)
+		g.respond(ctx, m, Reply{Code: CodeInternal, Error: err.Error()})
+	case tag.RowsAffected() == 0:
+		g.log.DebugContext(ctx, "heartbeat of an unknown or gone worker", "pool_id", pool, "worker_id", workerID)
+		g.respond(ctx, m, Reply{Code: CodeGone, Error: fmt.Sprintf("no live worker %s in pool %s: register again", workerID, pool)})
+	default:
+		if m.Reply == "" {
+			return
+		}
+		reply, err := g.heldRun(ctx, pool, workerID)
+		if err != nil {
+			g.log.WarnContext(ctx, "could not look up the worker's run", "worker_id", workerID, "err", err)
+		}
+		g.respond(ctx, m, reply)
+	}
+}
+
+// missedAfter is how long a run must have been assigned and not started
+// before a heartbeat's answer hands it to the worker again: longer than an
+// assignment message takes, so that the worker does not get it twice.
+const missedAfter = 10 * time.Second
+
+// heldRun answers a heartbeat with what its worker may have missed (from
+// the read models, a moment behind the events): a cycle of its pool
+// (Cycle), a stop request of its run (StopRunID), or the assignment of a
+// run that has not started for a while (AssignedRunID).
+func (g *Gateway) heldRun(ctx context.Context, pool, workerID string) (Reply, error) {
+	reply := Reply{OK: true}
+	var (
+		runID, status string
+		stopping      bool
+		updated       time.Time
+	)
+	// A cycle of the pool requested after the worker registered: the
+	// broadcast did not reach it.
+	err := g.cfg.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM rm_workers w JOIN rm_worker_pools p ON p.id = w.pool_id
+		WHERE w.id = $1 AND w.pool_id = $2 AND p.cycle_requested_at > w.registered_at)`, workerID, pool).Scan(&reply.Cycle)
+	if err != nil {
+		return reply, err
+	}
+	err = g.cfg.Pool.QueryRow(ctx, `SELECT id, status, stop_requested_by <> '', updated_at FROM rm_runs
+		WHERE worker_id = $1 AND pool_id = $2 AND worker_id <> '' LIMIT 1`, workerID, pool).Scan(&runID, &status, &stopping, &updated)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return reply, nil
+	case err != nil:
+		return reply, err
+	case stopping:
+		reply.StopRunID = runID
+	case (status == string(run.Ready) || status == string(run.Confirmed)) && g.now().Sub(updated) > missedAfter:
+		reply.AssignedRunID = runID
+	}
+	return reply, nil
+}
+
+// Sweep marks every worker whose last heartbeat is older than the
+// heartbeat timeout as lost, and returns how many it marked. Replicas may
+// sweep at once: each worker is handled by one of them (its heartbeat row
+// is locked while its events are appended), and the appends' expected
+// versions keep a concurrent report from being overwritten.
+func (g *Gateway) Sweep(ctx context.Context) (int, error) {
+	cutoff := g.now().Add(-g.cfg.HeartbeatTimeout)
+	rows, err := g.cfg.Pool.Query(ctx, `SELECT worker_id, pool_id FROM worker_heartbeats
+		WHERE last_seen < $1 ORDER BY last_seen LIMIT $2`, cutoff, sweepBatch)
+	if err != nil {
+		return 0, fmt.Errorf("find lost workers: %w", err)
+	}
+	type stale struct{ worker, pool string }
+	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stale, error) {
+		var s stale
+		return s, r.Scan(&s.worker, &s.pool)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("find lost workers: %w", err)
+	}
+	lost := 0
+	var errs []error
+	for _, s := range found {
+		ok, err := g.markLost(ctx, s.worker, s.pool, cutoff)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if ok {
+			lost++
+		}
+	}
+	return lost, errors.Join(errs...)
+}
+
+// markLost marks one worker lost if its heartbeat is still older than
+// cutoff (the command layer deals with its run), and drops its heartbeat
+// row.
+func (g *Gateway) markLost(ctx context.Context, workerID, pool string, cutoff time.Time) (bool, error) {
+	tx, err := g.cfg.Pool.Begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	var lastSeen time.Time
+	err = tx.QueryRow(ctx, `SELECT last_seen FROM worker_heartbeats
+		WHERE worker_id = $1 AND last_seen < $2 FOR UPDATE SKIP LOCKED`, workerID, cutoff).Scan(&lastSeen)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil // a heartbeat came in, or another replica has it
+	}
+	if err != nil {
+		return false, fmt.Errorf("lock heartbeat of worker %s: %w", workerID, err)
+	}
+	silence := g.now().Sub(lastSeen).Round(time.Second)
+	note := fmt.Sprintf("no heartbeat for %s (timeout %s)", silence, g.cfg.HeartbeatTimeout)
+	marked, err := g.cfg.Commands.MarkWorkerLost(ctx, commands.Caller{Actor: g.cfg.Actor}, workerID, note)
+	if err != nil {
+		return false, fmt.Errorf("worker %s of pool %s: %w", workerID, pool, err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM worker_heartbeats WHERE worker_id = $1`, workerID); err != nil {
+		return false, fmt.Errorf("drop heartbeat of worker %s: %w", workerID, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return false, fmt.Errorf("drop heartbeat of worker %s: %w", workerID, err)
+	}
+	if marked {
+		g.log.WarnContext(ctx, "worker lost", "pool_id", pool, "worker_id", workerID, "silence", silence.String())
+	}
+	return marked, nil
+}

@@ -1,0 +1,93 @@
+package executor
+
+import (
+	"github.com/gantryhq/gantry/services/platform/seal"
+
+	"crypto"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+)
+
+// Defaults of Config, as SPEC.md's launcher settings table gives them.
+const (
+	DefaultLogsTimeout = 7 * time.Minute
+	DefaultRunTimeout  = 70 * time.Minute
+	DefaultStopGrace   = 10 * time.Second
+	// DefaultPath is the PATH runs get when Config.Path is empty.
+	DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+)
+
+// Config is what an Executor needs from its launcher. The launcher reads its
+// environment (GANTRY_LAUNCHER_LOGS_TIMEOUT, …) and fills this in; the
+// executor itself reads no environment variable.
+type Config struct {
+	// WorkDir is the directory that holds one fresh workspace per run;
+	// empty means the system's temporary directory.
+	WorkDir string
+	// Path is the PATH every process of a run gets, and where the executor
+	// looks for git, sh and the stack's tool. Empty means DefaultPath.
+	Path string
+	// LogsTimeout interrupts a process that writes nothing for this long.
+	LogsTimeout time.Duration
+	// RunTimeout interrupts a run that lasts longer than this, measured
+	// from Start.
+	RunTimeout time.Duration
+	// StopGrace is how long an interrupted process group has between
+	// SIGINT and SIGKILL.
+	StopGrace time.Duration
+	// PoolKey is the worker pool's private key (*rsa.PrivateKey,
+	// *ecdsa.PrivateKey, *ecdh.PrivateKey or an RSA crypto.Decrypter):
+	// saved workspaces are encrypted to its public key and decrypted with it.
+	PoolKey crypto.PrivateKey
+	// Workspaces keeps the encrypted workspaces of UNCONFIRMED runs.
+	Workspaces WorkspaceStore
+}
+
+// withDefaults returns c with every unset field at its default.
+func (c Config) withDefaults() Config {
+	if c.Path == "" {
+		c.Path = DefaultPath
+	}
+	if c.LogsTimeout == 0 {
+		c.LogsTimeout = DefaultLogsTimeout
+	}
+	if c.RunTimeout == 0 {
+		c.RunTimeout = DefaultRunTimeout
+	}
+	if c.StopGrace == 0 {
+		c.StopGrace = DefaultStopGrace
+	}
+	return c
+}
+
+// Validate reports every problem of c at once. Zero durations and an empty
+// Path are valid: they mean the defaults.
+func (c Config) Validate() error {
+	var errs []error
+	if c.WorkDir != "" && !filepath.IsAbs(c.WorkDir) {
+		errs = append(errs, fmt.Errorf("work dir %q must be an absolute path", c.WorkDir))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"logs timeout", c.LogsTimeout}, {"run timeout", c.RunTimeout}, {"stop grace", c.StopGrace}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %s", d.name, d.v))
+		}
+	}
+	if c.PoolKey == nil {
+		errs = append(errs, errors.New("pool key is required: it encrypts the workspaces of unconfirmed runs"))
+	} else if _, err := seal.PublicKeyOf(c.PoolKey); err != nil {
+		errs = append(errs, fmt.Errorf("pool key: %w", err))
+	}
+	if c.Workspaces == nil {
+		errs = append(errs, errors.New("workspace store is required: it keeps the workspaces of unconfirmed runs"))
+	}
+	return errors.Join(errs...)
+}
+
+// discardLogger is the logger of an Executor built without one.
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,115 @@
+package executor
+
+import (
+	"context"
+
+	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/services/server/statebackend"
+)
+
+// Exit statuses of `plan -detailed-exitcode`.
+const (
+	planNoChanges = 0
+	planChanges   = 2
+)
+
+// initialize is INITIALIZING: before_init, <tool> init, after_init.
+func (x *execution) initialize(ctx context.Context, ph *phase) *failure {
+	if f := x.hooks(ctx, ph, "before_init", x.job.Hooks.BeforeInit); f != nil {
+		return x.afterRun(ctx, ph, f)
+	}
+	// With managed state, a backend of the code's own would silently win
+	// over (or clash with) the override: refuse it, naming the file.
+	if x.job.BackendOverride != nil {
+		if err := statebackend.CheckNoBackend(x.ws.project); err != nil {
+			return x.afterRun(ctx, ph, x.fail(ph, ExitNoProcess, "%v", err))
+		}
+	}
+	code, err := x.runTool(ctx, ph, "init", "-input=false")
+	if f := x.toolFailure(ph, "init", code, err); f != nil {
+		return x.afterRun(ctx, ph, f)
+	}
+	if f := x.hooks(ctx, ph, "after_init", x.job.Hooks.AfterInit); f != nil {
+		return x.afterRun(ctx, ph, f)
+	}
+	return nil
+}
+
+// plan is PLANNING: before_plan, <tool> plan into the workspace's plan file,
+// after_plan. The run ends here (after_run) when it is PROPOSED, when the
+// plan has no changes, or on failure; a TRACKED run with changes goes on to
+// APPLYING when it deploys automatically, and otherwise saves its workspace
+// and ends UNCONFIRMED.
+func (x *execution) plan(ctx context.Context, ph *phase) *failure {
+	if f := x.hooks(ctx, ph, "before_plan", x.job.Hooks.BeforePlan); f != nil {
+		return x.afterRun(ctx, ph, f)
+	}
+	code, err := x.runTool(ctx, ph, "plan", "-input=false", "-out="+x.ws.planFile, "-detailed-exitcode")
+	switch {
+	case err == nil && code == planNoChanges:
+	case err == nil && code == planChanges:
+		ph.hasChanges, x.hasChanges = true, true
+	default:
+		return x.afterRun(ctx, ph, x.toolFailure(ph, "plan", code, err))
+	}
+	if f := x.hooks(ctx, ph, "after_plan", x.job.Hooks.AfterPlan); f != nil {
+		return x.afterRun(ctx, ph, f)
+	}
+	switch {
+	case x.job.Type == run.Proposed || !ph.hasChanges:
+		return x.afterRun(ctx, ph, nil)
+	case x.job.Autodeploy:
+		return nil
+	}
+	if f := x.save(ctx, ph); f != nil {
+		return x.afterRun(ctx, ph, f)
+	}
+	x.unconfirmed = true
+	return nil
+}
+
+// apply is APPLYING: before_apply, <tool> apply of exactly the saved plan,
+// after_apply, after_run.
+func (x *execution) apply(ctx context.Context, ph *phase) *failure {
+	if f := x.hooks(ctx, ph, "before_apply", x.job.Hooks.BeforeApply); f != nil {
+		return x.afterRun(ctx, ph, f)
+	}
+	code, err := x.runTool(ctx, ph, "apply", "-input=false", x.ws.planFile)
+	if f := x.toolFailure(ph, "apply", code, err); f != nil {
+		return x.afterRun(ctx, ph, f)
+	}
+	f := x.hooks(ctx, ph, "after_apply", x.job.Hooks.AfterApply)
+	return x.afterRun(ctx, ph, f)
+}
+
+// perform is PERFORMING: the task's command with sh -c, then after_run.
+func (x *execution) perform(ctx context.Context, ph *phase) *failure {
+	c := command{
+		name:    "the task's command",
+		argv:    []string{x.tools.sh, "-c", x.job.TaskCommand},
+		display: shellJoin("sh", "-c", x.job.TaskCommand),
+		dir:     x.ws.project, env: ph.env,
+	}
+	code, err := x.runCommand(ctx, ph.log, c)
+	return x.afterRun(ctx, ph, x.commandFailure(ph, c, code, err))
+}
+
+// runTool runs `<tool> <args>` in the project root.
+func (x *execution) runTool(ctx context.Context, ph *phase, args ...string) (int, error) {
+	return x.runCommand(ctx, ph.log, x.toolCommand(ph, args...))
+}
+
+func (x *execution) toolCommand(ph *phase, args ...string) command {
+	name := string(x.job.Tool)
+	return command{
+		name:    name + " " + args[0],
+		argv:    append([]string{x.tools.tool}, args...),
+		display: shellJoin(append([]string{name}, args...)...),
+		dir:     x.ws.project, env: ph.env,
+	}
+}
+
+// toolFailure is commandFailure for `<tool> <sub>`.
+func (x *execution) toolFailure(ph *phase, sub string, code int, err error) *failure {
+	return x.commandFailure(ph, x.toolCommand(ph, sub), code, err)
+}

@@ -1,0 +1,298 @@
+package launcher
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gantryhq/gantry/services/platform/keyring"
+	"github.com/gantryhq/gantry/services/worker/executor"
+)
+
+// Environment variables a launcher reads (SPEC.md, "Launcher settings").
+const (
+	EnvToken          = "GANTRY_TOKEN"
+	EnvPoolKey        = "GANTRY_POOL_PRIVATE_KEY"
+	EnvMaskEnvs       = "GANTRY_MASK_ENVS"
+	EnvRunLogsStdout  = "GANTRY_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED"
+	EnvLogsTimeout    = "GANTRY_LAUNCHER_LOGS_TIMEOUT"
+	EnvRunTimeout     = "GANTRY_LAUNCHER_RUN_TIMEOUT"
+	EnvShutdownGrace  = "GANTRY_LAUNCHER_SHUTDOWN_GRACE"
+	EnvDebug          = "GANTRY_DEBUG"
+	EnvWhitelistEnvs  = "GANTRY_WHITELIST_ENVS"
+	EnvMetadataPrefix = "GANTRY_METADATA_"
+	EnvWorkDir        = "GANTRY_LAUNCHER_WORK_DIR"
+)
+
+// Defaults of Config.
+const (
+	DefaultHeartbeatInterval = 5 * time.Second
+	// DefaultShutdownGrace is how long a launcher told to stop (SIGTERM)
+	// lets its run go on before failing it.
+	DefaultShutdownGrace = 90 * time.Second
+	// CycleGrace is how long a run may go on once its pool is cycled:
+	// every worker exits within 20 s (SPEC.md), reporting included.
+	CycleGrace = 15 * time.Second
+	// reportTimeout bounds one report to the gateway.
+	reportTimeout = 30 * time.Second
+	// resultTimeout bounds a report that records a result (a phase's, the
+	// run's end): it is repeated, with its report id, for this long while
+	// the gateway does not answer, so that a gateway restart or a NATS
+	// outage does not leave a run without its result.
+	resultTimeout = 10 * time.Minute
+)
+
+// Config is what a launcher runs with. FromEnv builds it from the
+// environment; tests and `gantry dev` fill it in directly.
+type Config struct {
+	Token keyring.PoolToken
+	// PoolKey is the pool's private key; its public key must be the one of
+	// Token.Certificate.
+	PoolKey  crypto.PrivateKey
+	Metadata map[string]string
+	// Executor's timeouts, work directory and PATH; PoolKey and Workspaces
+	// are set by the launcher.
+	Executor executor.Config
+	// MaskNames are GANTRY_MASK_ENVS: whitelisted variables whose values
+	// never appear in logs.
+	MaskNames []string
+	// Whitelist are the launcher's variables passed to runs.
+	Whitelist []executor.Variable
+	Debug     bool
+	// RunLogs, when set, also receives every run log line as a JSON line
+	// with run_id, stack_id, ts and msg (GANTRY_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED).
+	RunLogs io.Writer
+	// ShutdownGrace is how long a run may go on after the launcher was told
+	// to stop (default DefaultShutdownGrace).
+	ShutdownGrace time.Duration
+	// HeartbeatInterval is how often the worker tells the server it lives
+	// (default DefaultHeartbeatInterval).
+	HeartbeatInterval time.Duration
+	Logger            *slog.Logger
+}
+
+// FromEnv reads a launcher's configuration from its environment (environ
+// as os.Environ returns it). Every problem is reported at once, each naming
+// its variable; nothing in an error quotes the token or the key.
+func FromEnv(environ []string, stdout io.Writer) (Config, error) {
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	var (
+		cfg  Config
+		errs []error
+	)
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	var certPub crypto.PublicKey
+	if raw := env[EnvToken]; strings.TrimSpace(raw) == "" {
+		bad(EnvToken, "not set: give the pool token `gantry pool create` or `gantry pool reset` printed")
+	} else if tok, err := keyring.DecodePoolToken(raw); err != nil {
+		bad(EnvToken, "%v", err)
+	} else if pub, err := certificatePublicKey(tok.Certificate); err != nil {
+		bad(EnvToken, "the token's certificate: %v", err)
+	} else {
+		cfg.Token, certPub = tok, pub
+	}
+	if raw := env[EnvPoolKey]; strings.TrimSpace(raw) == "" {
+		bad(EnvPoolKey, "not set: give the base64 of the PEM private key the pool's CSR was made with")
+	} else if key, err := ParsePoolKey(raw); err != nil {
+		bad(EnvPoolKey, "%v", err)
+	} else {
+		cfg.PoolKey = key
+		if certPub != nil {
+			if err := keyMatches(key, certPub); err != nil {
+				bad(EnvPoolKey, "%v", err)
+			}
+		}
+	}
+	for _, name := range splitList(env[EnvMaskEnvs]) {
+		if !validName(name) {
+			bad(EnvMaskEnvs, "%q is not a variable name", name)
+			continue
+		}
+		cfg.MaskNames = append(cfg.MaskNames, name)
+	}
+	if on, err := parseBool(env[EnvRunLogsStdout]); err != nil {
+		bad(EnvRunLogsStdout, "%v", err)
+	} else if on {
+		cfg.RunLogs = stdout
+	}
+	if on, err := parseBool(env[EnvDebug]); err != nil {
+		bad(EnvDebug, "%v", err)
+	} else {
+		cfg.Debug = on
+	}
+	for _, d := range []struct {
+		name string
+		into *time.Duration
+	}{{EnvLogsTimeout, &cfg.Executor.LogsTimeout}, {EnvRunTimeout, &cfg.Executor.RunTimeout}, {EnvShutdownGrace, &cfg.ShutdownGrace}} {
+		v, err := parseDuration(env[d.name])
+		if err != nil {
+			bad(d.name, "%v", err)
+		}
+		*d.into = v
+	}
+	// Runs find git, sh and the stack's tool where the launcher does.
+	cfg.Executor.Path = env["PATH"]
+	if dir := env[EnvWorkDir]; dir != "" {
+		cfg.Executor.WorkDir = dir
+	}
+	whitelist, err := executor.WhitelistVariables(env[EnvWhitelistEnvs], func(name string) (string, bool) {
+		v, ok := env[name]
+		return v, ok
+	})
+	if err != nil {
+		bad(EnvWhitelistEnvs, "%v", err)
+	}
+	cfg.Whitelist = whitelist
+	cfg.Metadata = map[string]string{}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if name, ok := strings.CutPrefix(k, EnvMetadataPrefix); ok {
+			if name == "" {
+				bad(k, "a metadata variable needs a key after %s", EnvMetadataPrefix)
+				continue
+			}
+			cfg.Metadata[name] = env[k]
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, fmt.Errorf("launcher configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+// ParsePoolKey reads a pool private key given as base64 of its PEM (PKCS#1
+// or PKCS#8 RSA, SEC 1 or PKCS#8 ECDSA). PEM itself is accepted too.
+func ParsePoolKey(s string) (crypto.PrivateKey, error) {
+	s = strings.TrimSpace(s)
+	data := []byte(s)
+	if !strings.HasPrefix(s, "-----BEGIN") {
+		raw, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, errors.New("not base64 of a PEM private key (base64 -w0 gantry.key)")
+		}
+		data = raw
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, errors.New("no PEM block: expected a private key such as -----BEGIN PRIVATE KEY-----")
+	}
+	switch block.Type {
+	case "RSA PRIVATE KEY":
+		k, err := x509.ParsePKCS1PrivateKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("RSA private key: %v", err)
+		}
+		return k, nil
+	case "EC PRIVATE KEY":
+		k, err := x509.ParseECPrivateKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("EC private key: %v", err)
+		}
+		return k, nil
+	case "PRIVATE KEY":
+		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("PKCS#8 private key: %v", err)
+		}
+		switch k.(type) {
+		case *rsa.PrivateKey, *ecdsa.PrivateKey:
+			return k, nil
+		}
+		return nil, fmt.Errorf("a %T key: want RSA or ECDSA", k)
+	}
+	return nil, fmt.Errorf("a PEM %q block: want a private key", block.Type)
+}
+
+// certificatePublicKey returns the public key of a PEM certificate.
+func certificatePublicKey(certPEM string) (crypto.PublicKey, error) {
+	block, _ := pem.Decode([]byte(certPEM))
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, errors.New("not a PEM certificate")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	return cert.PublicKey, nil
+}
+
+// keyMatches checks that key is the private half of the certificate's key.
+func keyMatches(key crypto.PrivateKey, certPub crypto.PublicKey) error {
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return fmt.Errorf("a %T key cannot be checked against the pool's certificate", key)
+	}
+	pub, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(certPub) {
+		return errors.New("does not match the pool's certificate in " + EnvToken + ": use the key the pool's CSR was made with (after `gantry pool reset`, the new one)")
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func validName(s string) bool {
+	for i, r := range s {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func parseBool(s string) (bool, error) {
+	if strings.TrimSpace(s) == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(s))
+	if err != nil {
+		return false, fmt.Errorf("%q is not a boolean (true or false)", s)
+	}
+	return b, nil
+}
+
+// parseDuration reads a positive Go duration ("7m", "1h30m"); "" is zero,
+// the default.
+func parseDuration(s string) (time.Duration, error) {
+	if strings.TrimSpace(s) == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration such as 7m or 1h30m", s)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%q must be positive", s)
+	}
+	return d, nil
+}

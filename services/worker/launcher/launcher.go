@@ -1,0 +1,473 @@
+// Package launcher is the worker side of a worker pool: a launcher joins
+// its pool with the pool token and private key, registers one worker,
+// sends heartbeats, and runs the runs the scheduler assigns it, one at a
+// time, with the process executor. It reaches the server only through NATS
+// (its pool's subjects; see services/server/gateway for the protocol) and the
+// server's worker HTTP API (saved workspaces and phase logs).
+package launcher
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/worker/executor"
+	"github.com/gantryhq/gantry/services/server/gateway"
+	"github.com/gantryhq/gantry/services/server/scheduler"
+)
+
+// Uploads is where a launcher stores what outlives its runs on this
+// machine: the sealed workspaces of UNCONFIRMED runs and each phase's full
+// log. The server's worker HTTP API client satisfies it.
+type Uploads interface {
+	executor.WorkspaceStore
+	StorePhaseLog(ctx context.Context, runID string, phase run.Phase, log []byte) error
+}
+
+// ErrRefused is matched by Run's error when the server refuses the
+// launcher's credentials: a bad or reset token.
+var ErrRefused = errors.New("the server refused the pool's credentials")
+
+// Launcher runs one worker of a pool.
+type Launcher struct {
+	cfg     Config
+	uploads Uploads
+	// logp is the launcher's logger, with the worker id once registered.
+	logp atomic.Pointer[slog.Logger]
+	exec *executor.Executor
+
+	nc *nats.Conn
+	js jetstream.JetStream
+
+	mu       sync.Mutex
+	workerID string
+	current  *assignment   // the run under way, if any
+	leaving  bool          // no new work: shutting down
+	cycled   chan struct{} // closed when the pool is cycled
+	cycle    sync.Once
+	assigned chan scheduler.Assignment
+	stdoutMu sync.Mutex
+	// queued counts assignments taken and not yet done (waiting or under way).
+	queued int
+}
+
+// assignment is a run under way on this worker.
+type assignment struct {
+	runID string
+	stop  func() // stops the run as a user's stop does
+	fail  context.CancelCauseFunc
+}
+
+// New checks cfg and returns a Launcher; Run connects and works.
+func New(cfg Config, uploads Uploads) (*Launcher, error) {
+	if cfg.PoolKey == nil {
+		return nil, errors.New("launcher: the pool's private key is required")
+	}
+	if cfg.Token.PoolID == "" || cfg.Token.NATSURL == "" {
+		return nil, errors.New("launcher: a pool token is required")
+	}
+	if uploads == nil {
+		return nil, errors.New("launcher: an upload client is required")
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = DefaultShutdownGrace
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "launcher", "pool_id", cfg.Token.PoolID)
+	ecfg := cfg.Executor
+	ecfg.PoolKey = cfg.PoolKey
+	ecfg.Workspaces = uploads
+	exec, err := executor.New(ecfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("launcher: %w", err)
+	}
+	l := &Launcher{cfg: cfg, uploads: uploads, exec: exec,
+		cycled: make(chan struct{}), assigned: make(chan scheduler.Assignment, 4)}
+	l.logp.Store(log)
+	return l, nil
+}
+
+// logger is the launcher's logger; it may be used from any goroutine.
+func (l *Launcher) logger() *slog.Logger { return l.logp.Load() }
+
+// WorkerID is the registered worker's id, "" before registration.
+func (l *Launcher) WorkerID() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.workerID
+}
+
+// Run connects to the pool, registers the worker and runs what it is
+// assigned until ctx ends or the pool is cycled. Then it takes no new work,
+// lets a run under way go on for the shutdown grace (CycleGrace after a
+// cycle), fails it if it is not done by then, tells the server the worker
+// exits, and returns. A token or key the server refuses returns an error
+// matching ErrRefused at once.
+func (l *Launcher) Run(ctx context.Context) error {
+	if err := l.connect(); err != nil {
+		return err
+	}
+	defer l.nc.Close()
+	subs, err := l.subscribe()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+	}()
+	if err := l.register(ctx); err != nil {
+		return err
+	}
+	hbCtx, stopHeartbeats := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { l.heartbeats(hbCtx) })
+	defer func() {
+		stopHeartbeats()
+		wg.Wait()
+	}()
+
+	// One run at a time: the runner takes assignments in order. An
+	// assignment can arrive while the previous run's last report is still
+	// being answered (the report freed the worker); it waits its turn.
+	var running sync.WaitGroup
+	stopRunner := make(chan struct{})
+	running.Go(func() {
+		for {
+			select {
+			case <-stopRunner:
+				return
+			case a := <-l.assigned:
+				if l.isLeaving() {
+					return // the worker's exit hands the run back
+				}
+				l.execute(a)
+				l.mu.Lock()
+				l.queued--
+				l.mu.Unlock()
+			}
+		}
+	})
+	grace := l.cfg.ShutdownGrace
+	select {
+	case <-ctx.Done():
+	case <-l.cycled:
+		grace = CycleGrace
+	}
+	note := "the launcher is shutting down"
+	if grace == CycleGrace {
+		note = "the worker pool was cycled"
+	}
+	l.leave(&running, stopRunner, grace, note)
+	l.exit(note)
+	return nil
+}
+
+// connect opens the launcher's NATS connection with the pool's credentials.
+func (l *Launcher) connect() error {
+	opts := []nats.Option{
+		bus.PoolCredentials(l.cfg.Token.PoolID, l.cfg.Token.PoolSecret),
+		nats.Name("gantry-launcher " + l.cfg.Token.PoolID),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				l.logger().Warn("disconnected from NATS", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { l.logger().Info("reconnected to NATS") }),
+		nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
+			l.logger().Warn("NATS error", "err", err)
+		}),
+	}
+	nc, err := nats.Connect(l.cfg.Token.NATSURL, opts...)
+	if err != nil {
+		if errors.Is(err, nats.ErrAuthorization) || strings.Contains(strings.ToLower(err.Error()), "authorization") {
+			return fmt.Errorf("connect to %s as pool %s: %w: the token is wrong, or the pool was reset or deleted", l.cfg.Token.NATSURL, l.cfg.Token.PoolID, ErrRefused)
+		}
+		return fmt.Errorf("connect to %s: %w", l.cfg.Token.NATSURL, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return fmt.Errorf("connect to %s: %w", l.cfg.Token.NATSURL, err)
+	}
+	l.nc, l.js = nc, js
+	return nil
+}
+
+// subscribe listens to what the server tells the pool's workers. The
+// worker id is not known yet: messages are filtered by it as they come.
+func (l *Launcher) subscribe() ([]*nats.Subscription, error) {
+	pool := l.cfg.Token.PoolID
+	workerMsgs, err := l.nc.Subscribe(bus.WorkerSubjects(pool), l.workerMessage)
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to the pool's worker messages: %w", err)
+	}
+	broadcasts, err := l.nc.Subscribe(bus.BroadcastSubject(pool), l.broadcast)
+	if err != nil {
+		_ = workerMsgs.Unsubscribe()
+		return nil, fmt.Errorf("subscribe to the pool's broadcasts: %w", err)
+	}
+	if err := l.nc.Flush(); err != nil {
+		_ = workerMsgs.Unsubscribe()
+		_ = broadcasts.Unsubscribe()
+		return nil, fmt.Errorf("subscribe: %w", err)
+	}
+	return []*nats.Subscription{workerMsgs, broadcasts}, nil
+}
+
+// register registers the worker, with the launcher's metadata.
+func (l *Launcher) register(ctx context.Context) error {
+	var reply gateway.Reply
+	if err := l.request(ctx, gateway.KindRegister, gateway.RegisterReport{Metadata: l.cfg.Metadata}, &reply); err != nil {
+		return fmt.Errorf("register a worker: %w", err)
+	}
+	l.mu.Lock()
+	l.workerID = reply.WorkerID
+	l.logp.Store(l.logger().With("worker_id", reply.WorkerID))
+	l.mu.Unlock()
+	l.logger().Info("worker registered", "metadata_keys", len(l.cfg.Metadata))
+	return nil
+}
+
+// workerMessage handles a message to one of the pool's workers: assignments
+// and stop requests for this worker, ignoring the others'.
+func (l *Launcher) workerMessage(m *nats.Msg) {
+	pool := l.cfg.Token.PoolID
+	id := l.WorkerID()
+	if id == "" {
+		return
+	}
+	switch m.Subject {
+	case bus.WorkerSubject(pool, id, scheduler.AssignKind):
+		var a scheduler.Assignment
+		if err := json.Unmarshal(m.Data, &a); err != nil || a.RunID == "" {
+			l.logger().Warn("malformed assignment", "err", err)
+			return
+		}
+		l.enqueue(a, false)
+	case bus.WorkerSubject(pool, id, gateway.KindStop):
+		var s gateway.StopMessage
+		if err := json.Unmarshal(m.Data, &s); err != nil {
+			l.logger().Warn("malformed stop message", "err", err)
+			return
+		}
+		l.stopRun(s.RunID)
+	}
+}
+
+// enqueue hands an assignment to the runner. missed marks one that came
+// with a heartbeat's answer, not as a message: it is taken only when the
+// worker has nothing under way or waiting (else it is that very run).
+func (l *Launcher) enqueue(a scheduler.Assignment, missed bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.leaving:
+		// The worker's exit hands the run back to the queue.
+		l.logger().Info("assignment while leaving, not taken", "run_id", a.RunID)
+		return
+	case missed && l.queued > 0:
+		return
+	}
+	select {
+	case l.assigned <- a:
+		l.queued++
+		if missed {
+			l.logger().Warn("the assignment message was missed; taking the run from the heartbeat's answer", "run_id", a.RunID)
+		}
+	default:
+		l.logger().Error("assignment dropped: too many waiting", "run_id", a.RunID)
+	}
+}
+
+// stopRun stops the run under way if it is runID (a repeat does nothing).
+func (l *Launcher) stopRun(runID string) {
+	l.mu.Lock()
+	cur := l.current
+	l.mu.Unlock()
+	if cur != nil && cur.runID == runID && cur.stop != nil {
+		l.logger().Info("stop requested", "run_id", runID)
+		cur.stop()
+	}
+}
+
+// broadcast handles a message to every worker of the pool.
+func (l *Launcher) broadcast(m *nats.Msg) {
+	var b gateway.BroadcastMessage
+	if err := json.Unmarshal(m.Data, &b); err != nil {
+		l.logger().Warn("malformed broadcast", "err", err)
+		return
+	}
+	if b.Kind == gateway.BroadcastCycle {
+		l.logger().Info("the worker pool is cycled: exiting")
+		l.cycle.Do(func() { close(l.cycled) })
+	}
+}
+
+// heartbeats tells the server the worker lives until ctx ends.
+func (l *Launcher) heartbeats(ctx context.Context) {
+	t := time.NewTicker(l.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		subject := bus.HeartbeatSubject(l.cfg.Token.PoolID, l.WorkerID())
+		msg, err := l.nc.Request(subject, nil, min(l.cfg.HeartbeatInterval, 5*time.Second))
+		if err != nil {
+			l.logger().Warn("heartbeat not answered", "err", err)
+			continue
+		}
+		var r gateway.Reply
+		if err := json.Unmarshal(msg.Data, &r); err != nil {
+			l.logger().Warn("malformed heartbeat answer", "err", err)
+			continue
+		}
+		if r.StopRunID != "" {
+			l.stopRun(r.StopRunID)
+		}
+		if r.Cycle {
+			l.logger().Info("the worker pool was cycled (heartbeat): exiting")
+			l.cycle.Do(func() { close(l.cycled) })
+		}
+		if r.AssignedRunID != "" {
+			l.enqueue(scheduler.Assignment{RunID: r.AssignedRunID, PoolID: l.cfg.Token.PoolID, WorkerID: l.WorkerID()}, true)
+		}
+		if !r.OK && r.Code == gateway.CodeGone {
+			// The server gave the worker up (lost); its run was failed or
+			// handed back. Stop what it still does and exit: the process
+			// supervisor (or gantry dev) starts a fresh launcher.
+			l.logger().Error("the server marked this worker lost; exiting", "err", r.Error)
+			l.mu.Lock()
+			cur := l.current
+			l.mu.Unlock()
+			if cur != nil && cur.fail != nil {
+				cur.fail(errors.New("the server marked the worker lost"))
+			}
+			l.cycle.Do(func() { close(l.cycled) })
+			return
+		}
+	}
+}
+
+// leave stops taking work, waits up to grace for the run under way, fails
+// it if it is still going, and waits for its reports.
+func (l *Launcher) leave(running *sync.WaitGroup, stopRunner chan struct{}, grace time.Duration, note string) {
+	l.mu.Lock()
+	l.leaving = true
+	l.mu.Unlock()
+	close(stopRunner)
+	done := make(chan struct{})
+	go func() { running.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-time.After(grace):
+	}
+	l.mu.Lock()
+	cur := l.current
+	l.mu.Unlock()
+	if cur != nil && cur.fail != nil {
+		l.logger().Warn("the run did not end within the grace period; failing it", "run_id", cur.runID, "grace", grace.String())
+		cur.fail(fmt.Errorf("%s and the run did not end within %s", note, grace))
+	}
+	<-done
+}
+
+func (l *Launcher) isLeaving() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.leaving
+}
+
+// exit tells the server the worker goes away.
+func (l *Launcher) exit(note string) {
+	ctx, cancel := context.WithTimeout(context.Background(), reportTimeout)
+	defer cancel()
+	if err := l.request(ctx, gateway.KindExit, gateway.ExitReport{WorkerID: l.WorkerID(), Note: note}, nil); err != nil {
+		l.logger().Warn("could not report the worker's exit", "err", err)
+		return
+	}
+	l.logger().Info("worker exited", "note", note)
+}
+
+// ReportError is a report the gateway refused, with its code.
+type ReportError struct {
+	Kind, Code, Message string
+}
+
+func (e *ReportError) Error() string {
+	return fmt.Sprintf("%s refused (%s): %s", e.Kind, e.Code, e.Message)
+}
+
+// request sends a report of kind with body and decodes the reply into out
+// (which may be nil). A refusal is a *ReportError. A report that gets no
+// answer (the gateway is restarting, the answer was lost) is sent again,
+// with the same report id, until ctx ends: the gateway answers a repeat as
+// it answered the first.
+func (l *Launcher) request(ctx context.Context, kind string, body, out any) error {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	m := nats.NewMsg(bus.ReportSubject(l.cfg.Token.PoolID, kind))
+	m.Data = data
+	m.Header.Set(gateway.HeaderReportID, rand.Text())
+	for attempt := 0; ; attempt++ {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		msg, err := l.nc.RequestMsgWithContext(rctx, m)
+		cancel()
+		if err == nil {
+			var r gateway.Reply
+			if err := json.Unmarshal(msg.Data, &r); err != nil {
+				return fmt.Errorf("%s: malformed reply: %w", kind, err)
+			}
+			if !r.OK {
+				if r.Code == gateway.CodeInternal && attempt < 3 {
+					time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+					continue
+				}
+				return &ReportError{Kind: kind, Code: r.Code, Message: r.Error}
+			}
+			if out != nil {
+				return json.Unmarshal(msg.Data, out)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", kind, ctx.Err())
+		}
+		if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("%s: %w", kind, err)
+		}
+		l.logger().Warn("report not answered, retrying", "kind", kind, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", kind, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+}

@@ -1,0 +1,286 @@
+package launcher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/services/server/commands"
+	"github.com/gantryhq/gantry/services/worker/executor"
+	"github.com/gantryhq/gantry/services/server/gateway"
+	"github.com/gantryhq/gantry/services/server/scheduler"
+	"github.com/gantryhq/gantry/services/platform/seal"
+	"github.com/gantryhq/gantry/services/server/statebackend"
+)
+
+// execute runs one assigned run to its end and reports it. The run's
+// context is its own: a launcher told to stop lets its run go on for the
+// grace period (leave), then fails it through the assignment's fail.
+func (l *Launcher) execute(a scheduler.Assignment) {
+	log := l.logger().With("run_id", a.RunID, "stack_id", a.StackID)
+	l.mu.Lock()
+	l.current = &assignment{runID: a.RunID}
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.current = nil
+		l.mu.Unlock()
+	}()
+	runCtx, fail := context.WithCancelCause(context.Background())
+	defer fail(nil)
+	reportCtx := context.Background()
+
+	job, err := l.job(reportCtx, a)
+	if err != nil {
+		log.Error("could not prepare the run", "err", err)
+		l.endRun(reportCtx, gateway.KindRunFailed, gateway.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: "the worker could not prepare the run: " + err.Error()})
+		return
+	}
+	rep := &reporter{l: l, runID: a.RunID, stackID: job.StackID, autodeploy: job.Autodeploy, typ: job.Type,
+		credentials: map[run.Phase][]byte{}}
+	if job.BackendOverride != nil {
+		job.PhaseEnv = rep.phaseEnv
+	}
+	exe, err := l.exec.Start(runCtx, job, rep)
+	if err != nil {
+		log.Error("the run was refused by the executor", "err", err)
+		l.endRun(reportCtx, gateway.KindRunFailed, gateway.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: "the worker refused the run: " + err.Error()})
+		return
+	}
+	l.mu.Lock()
+	if l.current != nil {
+		l.current.stop = exe.Stop
+		l.current.fail = fail
+	}
+	l.mu.Unlock()
+	res := exe.Wait()
+	log.Info("run done on this worker", "status", res.Status, "note", res.Note)
+	var last *gateway.PhaseFinishedReport
+	if res.Status == run.Finished && rep.held != nil && (rep.held.Phase == run.PhaseApplying || rep.held.Phase == run.PhasePerforming) {
+		last, rep.held = rep.held, nil
+	}
+	rep.flush(reportCtx)
+	if rep.ended {
+		return // the last phase's result ended the run (or left it UNCONFIRMED)
+	}
+	switch res.Status {
+	case run.Finished:
+		l.endRun(reportCtx, gateway.KindRunFinished, gateway.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Finished: last})
+	case run.Stopped:
+		l.endRun(reportCtx, gateway.KindRunStopped, gateway.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: res.Note})
+	case run.Unconfirmed:
+		// Recorded by the planning phase's result.
+	default:
+		note := res.Note
+		if note == "" {
+			note = "the run failed on the worker"
+		}
+		l.endRun(reportCtx, gateway.KindRunFailed, gateway.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: note})
+	}
+}
+
+// endRun reports the end of a run the phase results did not end.
+func (l *Launcher) endRun(ctx context.Context, kind string, report gateway.RunReport) {
+	ctx, cancel := context.WithTimeout(ctx, resultTimeout)
+	defer cancel()
+	if err := l.request(ctx, kind, report, nil); err != nil {
+		l.logger().Error("could not report the end of the run", "run_id", report.RunID, "kind", kind, "err", err)
+	}
+}
+
+// job asks the server for the run's job and turns it into the executor's,
+// opening the sealed secrets with the pool's key.
+func (l *Launcher) job(ctx context.Context, a scheduler.Assignment) (executor.Job, error) {
+	rctx, cancel := context.WithTimeout(ctx, reportTimeout)
+	defer cancel()
+	var reply gateway.Reply
+	if err := l.request(rctx, gateway.KindRunJob, gateway.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID}, &reply); err != nil {
+		return executor.Job{}, err
+	}
+	j := reply.Job
+	if j == nil {
+		return executor.Job{}, errors.New("the server sent no job")
+	}
+	job := executor.Job{
+		RunID: j.RunID, StackID: j.StackID, Type: j.Type, Confirmed: j.Confirmed, Autodeploy: j.Autodeploy,
+		RepositoryURL: j.RepositoryURL, Commit: j.Commit, ProjectRoot: j.ProjectRoot, Tool: j.Tool, Hooks: j.Hooks,
+		TaskCommand: j.TaskCommand, Whitelist: l.cfg.Whitelist, MaskNames: l.cfg.MaskNames, Debug: l.cfg.Debug,
+	}
+	for _, v := range j.Env {
+		ev, err := l.variable(v)
+		if err != nil {
+			return executor.Job{}, err
+		}
+		job.Env = append(job.Env, ev)
+	}
+	if j.ManagedState {
+		// Credentials go to each phase through the environment (see
+		// statebackend.OverrideFile for why not into the file): the
+		// reporter's phaseEnv.
+		job.BackendOverride = statebackend.OverrideFile(l.cfg.Token.ServerURL, j.StackID, statebackend.Credentials{})
+	}
+	return job, nil
+}
+
+// variable opens a job variable.
+func (l *Launcher) variable(v commands.JobVariable) (executor.Variable, error) {
+	if !v.Secret() {
+		return executor.Variable{Name: v.Name, Value: v.Value, Scope: v.Scope}, nil
+	}
+	plain, err := seal.Open(l.cfg.PoolKey, v.Sealed)
+	if err != nil {
+		return executor.Variable{}, fmt.Errorf("open the secret variable %s: %w", v.Name, err)
+	}
+	return executor.Variable{Name: v.Name, Value: string(plain), Scope: v.Scope, Secret: true}, nil
+}
+
+// phaseEnv returns the managed-state credentials of the run's current
+// phase as the http backend's variables: those that came with the answer
+// to phase.started, or, for a phase the domain started by itself, those
+// phase.credentials returns.
+func (r *reporter) phaseEnv(ctx context.Context, phase run.Phase) ([]executor.Variable, error) {
+	sealed, answered := r.credentials[phase]
+	if !answered {
+		ctx, cancel := context.WithTimeout(ctx, reportTimeout)
+		defer cancel()
+		var reply gateway.Reply
+		if err := r.l.request(ctx, gateway.KindPhaseCredentials, gateway.PhaseStartedReport{WorkerID: r.l.WorkerID(), RunID: r.runID, Phase: phase}, &reply); err != nil {
+			return nil, fmt.Errorf("state credentials for %s: %w", phase, err)
+		}
+		sealed = reply.StateCredentials
+	}
+	if sealed == nil {
+		return nil, nil
+	}
+	plain, err := seal.Open(r.l.cfg.PoolKey, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("state credentials for %s: %w", phase, err)
+	}
+	var c commands.StateCredentials
+	if err := json.Unmarshal(plain, &c); err != nil {
+		return nil, fmt.Errorf("state credentials for %s: %w", phase, err)
+	}
+	return []executor.Variable{
+		{Name: "TF_HTTP_USERNAME", Value: c.Username},
+		{Name: "TF_HTTP_PASSWORD", Value: c.Password, Secret: true},
+	}, nil
+}
+
+// reporter turns the executor's progress into reports, log messages and
+// stored phase logs.
+type reporter struct {
+	l          *Launcher
+	runID      string
+	stackID    string
+	typ        run.Type
+	autodeploy bool
+	// ended: a phase result ended the run or left it UNCONFIRMED; nothing
+	// more is reported.
+	ended bool
+	// publishFailed: live log lines could not be published; the stored
+	// phase log still has them. Logged once.
+	publishFailed bool
+	// credentials are the sealed state credentials that came with the
+	// answer to each phase.started (nil: none for that phase).
+	credentials map[run.Phase][]byte
+	// held is a phase result waiting to go with the next phase.started.
+	held *gateway.PhaseFinishedReport
+}
+
+// PhaseStarted implements executor.Reporter.
+func (r *reporter) PhaseStarted(ctx context.Context, phase run.Phase, _ time.Time) error {
+	if phase == run.PhaseApplying && r.typ == run.Tracked && r.autodeploy {
+		return nil // the domain started APPLYING when PLANNING found changes
+	}
+	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
+	defer cancel()
+	var reply gateway.Reply
+	err := r.l.request(ctx, gateway.KindPhaseStarted, gateway.PhaseStartedReport{
+		WorkerID: r.l.WorkerID(), RunID: r.runID, Phase: phase, Finished: r.held}, &reply)
+	var re *ReportError
+	if errors.As(err, &re) && re.Code == gateway.CodeStopRequested {
+		// Neither was recorded; the held result goes on its own (flush).
+		return fmt.Errorf("%s not started: %w", phase, executor.ErrStopRequested)
+	}
+	if err == nil {
+		r.held = nil
+		r.credentials[phase] = reply.StateCredentials
+	}
+	return err
+}
+
+// PhaseFinished implements executor.Reporter: the phase's lines are
+// published and its full log stored before its result is reported, so
+// that a reader who sees the result finds the whole log. The result of a
+// phase that succeeded and is not the planning one (whose result decides
+// what comes next) is held and sent with the next report, phase.started or
+// run.finished, as one append; execute sends a held result on its own if
+// neither followed.
+func (r *reporter) PhaseFinished(ctx context.Context, res executor.PhaseResult) error {
+	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
+	defer cancel()
+	stored := make(chan error, 1)
+	go func() { stored <- r.l.uploads.StorePhaseLog(ctx, r.runID, res.Phase, res.Log) }()
+	select {
+	case <-r.l.js.PublishAsyncComplete():
+	case <-ctx.Done():
+		r.l.logger().Warn("live log lines not acknowledged", "run_id", r.runID, "phase", res.Phase)
+	}
+	if err := <-stored; err != nil {
+		r.l.logger().Error("could not store the phase log", "run_id", r.runID, "phase", res.Phase, "err", err)
+	}
+	report := gateway.PhaseFinishedReport{
+		WorkerID: r.l.WorkerID(), RunID: r.runID, Phase: res.Phase, ExitCode: res.ExitCode,
+		DurationMS: res.Duration.Milliseconds(), HasChanges: res.HasChanges, Note: res.Note,
+	}
+	switch res.Phase {
+	case run.PhasePreparing, run.PhaseInitializing, run.PhasePreparingApply, run.PhaseApplying, run.PhasePerforming:
+		if res.ExitCode == 0 {
+			r.held = &report
+			return nil
+		}
+	}
+	return r.finish(ctx, report)
+}
+
+// finish reports a phase's result on its own.
+func (r *reporter) finish(ctx context.Context, report gateway.PhaseFinishedReport) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resultTimeout)
+	defer cancel()
+	var reply gateway.Reply
+	err := r.l.request(ctx, gateway.KindPhaseFinished, report, &reply)
+	if err != nil {
+		var re *ReportError
+		if errors.As(err, &re) {
+			// The run has moved on without this worker (stopped, lost,
+			// failed): there is nothing more to report.
+			r.ended = true
+		}
+		return err
+	}
+	if reply.RunStatus.Terminal() || reply.RunStatus == run.Unconfirmed {
+		r.ended = true
+	}
+	return nil
+}
+
+// flush sends a held phase result that no phase.started carried: the run
+// ended between phases (a stop, a failure before the next phase).
+func (r *reporter) flush(ctx context.Context) {
+	if r.held == nil {
+		return
+	}
+	report := *r.held
+	r.held = nil
+	if err := r.finish(ctx, report); err != nil {
+		r.l.logger().Error("could not report the phase's result", "run_id", r.runID, "phase", report.Phase, "err", err)
+	}
+}
+
+// Log implements executor.Reporter.
+func (r *reporter) Log(phase run.Phase, line string) {
+	r.l.publishLine(r.runID, r.stackID, phase, line, &r.publishFailed)
+}
