@@ -7,10 +7,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gantryhq/gantry/services/server/api"
 	"github.com/gantryhq/gantry/services/platform/bus"
-	"github.com/gantryhq/gantry/services/platform/keyring"
 	"github.com/gantryhq/gantry/services/platform/devstack"
+	"github.com/gantryhq/gantry/services/platform/keyring"
+	"github.com/gantryhq/gantry/services/server/api"
 )
 
 // stopTimeout bounds how long `gantry dev` takes to stop after Ctrl-C.

@@ -21,8 +21,8 @@ import (
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/proto/gen/gantry/v1/gantryv1connect"
 	"github.com/gantryhq/gantry/services/platform/auth"
-	"github.com/gantryhq/gantry/services/platform/objstore"
 	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/platform/objstore"
 	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/testenv"
 )

@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gantryhq/gantry/services/worker/launcher"
 	"github.com/gantryhq/gantry/services/server/workerapi"
+	"github.com/gantryhq/gantry/services/worker/launcher"
 )
 
 func newLauncherCommand(getenv func(string) string) *cobra.Command {

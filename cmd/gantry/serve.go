@@ -12,9 +12,9 @@ import (
 
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/eventstore"
-	"github.com/gantryhq/gantry/services/server/api"
-	"github.com/gantryhq/gantry/services/platform/objstore"
 	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/platform/objstore"
+	"github.com/gantryhq/gantry/services/server/api"
 	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/server/gateway"
 	"github.com/gantryhq/gantry/services/server/scheduler"

@@ -14,9 +14,9 @@ import (
 
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/projections"
-	"github.com/gantryhq/gantry/services/server/api"
 	"github.com/gantryhq/gantry/services/platform/auth"
 	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/server/api"
 	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/server/poolauth"
 	"github.com/gantryhq/gantry/services/server/statebackend"

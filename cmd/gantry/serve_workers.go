@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/gantryhq/gantry/domain/ids"
-	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/platform/keyring"
-	"github.com/gantryhq/gantry/services/worker/launcher"
+	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/server/workerapi"
+	"github.com/gantryhq/gantry/services/worker/launcher"
 )
 
 // publicPoolKeyFile is where gantry dev keeps the public pool's private key,

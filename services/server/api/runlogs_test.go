@@ -18,11 +18,11 @@ import (
 	"github.com/gantryhq/gantry/eventstore"
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
 	"github.com/gantryhq/gantry/proto/gen/gantry/v1/gantryv1connect"
-	"github.com/gantryhq/gantry/services/platform/objstore"
 	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/platform/objstore"
 	"github.com/gantryhq/gantry/services/server/commands"
-	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/testenv"
+	"github.com/gantryhq/gantry/services/worker/executor"
 )
 
 // logsEnv is a real event store, a mem:// bucket, an embedded NATS with the run logs stream,

@@ -12,8 +12,8 @@ import (
 
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/projections"
-	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/platform/keyring"
+	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/testenv"
 )
 

@@ -12,9 +12,9 @@ import (
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/eventstore"
-	"github.com/gantryhq/gantry/services/worker/executor"
-	"github.com/gantryhq/gantry/services/testenv"
 	"github.com/gantryhq/gantry/services/server/workerapi"
+	"github.com/gantryhq/gantry/services/testenv"
+	"github.com/gantryhq/gantry/services/worker/executor"
 )
 
 // The saved workspace of a run goes once the run ends; other runs' stay.

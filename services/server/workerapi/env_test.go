@@ -16,8 +16,8 @@ import (
 	"github.com/gantryhq/gantry/services/platform/objstore"
 	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/server/poolauth"
-	"github.com/gantryhq/gantry/services/testenv"
 	"github.com/gantryhq/gantry/services/server/workerapi"
+	"github.com/gantryhq/gantry/services/testenv"
 )
 
 const (

@@ -13,8 +13,8 @@ import (
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/eventstore"
-	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/server/workerapi"
+	"github.com/gantryhq/gantry/services/worker/executor"
 )
 
 func randomBytes(t *testing.T, n int) []byte {

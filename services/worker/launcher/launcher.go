@@ -23,9 +23,9 @@ import (
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/services/platform/bus"
-	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/server/gateway"
 	"github.com/gantryhq/gantry/services/server/scheduler"
+	"github.com/gantryhq/gantry/services/worker/executor"
 )
 
 // Uploads is where a launcher stores what outlives its runs on this

@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/services/platform/seal"
 	"github.com/gantryhq/gantry/services/server/commands"
-	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/server/gateway"
 	"github.com/gantryhq/gantry/services/server/scheduler"
-	"github.com/gantryhq/gantry/services/platform/seal"
 	"github.com/gantryhq/gantry/services/server/statebackend"
+	"github.com/gantryhq/gantry/services/worker/executor"
 )
 
 // execute runs one assigned run to its end and reports it. The run's
