@@ -21,6 +21,7 @@ import (
 	"github.com/gantryhq/gantry/services/platform/auth"
 	"github.com/gantryhq/gantry/services/platform/objstore"
 	"github.com/gantryhq/gantry/services/server/statebackend"
+	"github.com/gantryhq/gantry/services/worker/tfbackend"
 )
 
 // testMaxStateSize is the state size limit of the server these tests start.
@@ -222,11 +223,11 @@ func newTFProject(t *testing.T, serverURL, stackID string) *tfProject {
 	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(stateMainTF), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := statebackend.CheckNoBackend(dir); err != nil {
+	if err := tfbackend.CheckNoBackend(dir); err != nil {
 		t.Fatal(err)
 	}
-	override := statebackend.OverrideFile(serverURL, stackID, statebackend.Credentials{})
-	if err := os.WriteFile(filepath.Join(dir, statebackend.OverrideFileName), override, 0o600); err != nil {
+	override := tfbackend.OverrideFile(serverURL, stackID, tfbackend.Credentials{})
+	if err := os.WriteFile(filepath.Join(dir, tfbackend.OverrideFileName), override, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	rc := filepath.Join(home, "terraformrc")

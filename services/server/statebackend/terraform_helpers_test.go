@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gantryhq/gantry/services/server/statebackend"
+	"github.com/gantryhq/gantry/services/worker/tfbackend"
 )
 
 // mainTF needs no provider download: terraform_data and local-exec are built in.
@@ -79,8 +80,8 @@ func newProject(t testing.TB, config string) *project {
 // the credentials out of the file.
 func (p *project) writeOverride(serverURL, stackID string, creds statebackend.Credentials) {
 	p.t.Helper()
-	data := statebackend.OverrideFile(serverURL, stackID, creds)
-	if err := os.WriteFile(filepath.Join(p.dir, statebackend.OverrideFileName), data, 0o600); err != nil {
+	data := tfbackend.OverrideFile(serverURL, stackID, tfbackend.Credentials{Username: creds.Username, Password: creds.Password})
+	if err := os.WriteFile(filepath.Join(p.dir, tfbackend.OverrideFileName), data, 0o600); err != nil {
 		p.t.Fatal(err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/state"
 	"github.com/gantryhq/gantry/services/server/statebackend"
+	"github.com/gantryhq/gantry/services/worker/tfbackend"
 )
 
 // TestTerraformRunLifecycle drives a tracked run through its phases as a
@@ -27,7 +28,7 @@ func TestTerraformRunLifecycle(t *testing.T) {
 	e := newEnv(t, statebackend.Config{})
 	stk := e.createStack(true)
 	p := newProject(t, mainTF)
-	if err := statebackend.CheckNoBackend(p.dir); err != nil {
+	if err := tfbackend.CheckNoBackend(p.dir); err != nil {
 		t.Fatal(err)
 	}
 	p.writeOverride(e.srv.URL, stk, statebackend.Credentials{})
@@ -125,7 +126,7 @@ func TestTerraformTaskWithCredentialsInOverride(t *testing.T) {
 	creds := e.mint(stk, runID, run.PhasePerforming)
 	p.writeOverride(e.srv.URL, stk, creds)
 	// Our own override does not count as the code declaring a backend.
-	if err := statebackend.CheckNoBackend(p.dir); err != nil {
+	if err := tfbackend.CheckNoBackend(p.dir); err != nil {
 		t.Fatal(err)
 	}
 	p.mustRun(nil, "init", "-input=false")

@@ -12,7 +12,7 @@ import (
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/stack"
-	"github.com/gantryhq/gantry/services/server/statebackend"
+	"github.com/gantryhq/gantry/services/worker/tfbackend"
 )
 
 // Job describes one run, or the apply part of a confirmed run, as the
@@ -69,7 +69,7 @@ type Job struct {
 // OverrideFile is the name of the backend override file in the project root.
 // Terraform reads files ending in _override.tf last and merges them over the
 // rest of the configuration.
-const OverrideFile = statebackend.OverrideFileName
+const OverrideFile = tfbackend.OverrideFileName
 
 // Variable is one environment variable given to a run.
 type Variable struct {

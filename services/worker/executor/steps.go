@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/gantryhq/gantry/domain/run"
-	"github.com/gantryhq/gantry/services/server/statebackend"
+	"github.com/gantryhq/gantry/services/worker/tfbackend"
 )
 
 // Exit statuses of `plan -detailed-exitcode`.
@@ -21,7 +21,7 @@ func (x *execution) initialize(ctx context.Context, ph *phase) *failure {
 	// With managed state, a backend of the code's own would silently win
 	// over (or clash with) the override: refuse it, naming the file.
 	if x.job.BackendOverride != nil {
-		if err := statebackend.CheckNoBackend(x.ws.project); err != nil {
+		if err := tfbackend.CheckNoBackend(x.ws.project); err != nil {
 			return x.afterRun(ctx, ph, x.fail(ph, ExitNoProcess, "%v", err))
 		}
 	}

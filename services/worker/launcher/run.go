@@ -12,8 +12,8 @@ import (
 	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/server/gateway"
 	"github.com/gantryhq/gantry/services/server/scheduler"
-	"github.com/gantryhq/gantry/services/server/statebackend"
 	"github.com/gantryhq/gantry/services/worker/executor"
+	"github.com/gantryhq/gantry/services/worker/tfbackend"
 )
 
 // execute runs one assigned run to its end and reports it. The run's
@@ -118,9 +118,9 @@ func (l *Launcher) job(ctx context.Context, a scheduler.Assignment) (executor.Jo
 	}
 	if j.ManagedState {
 		// Credentials go to each phase through the environment (see
-		// statebackend.OverrideFile for why not into the file): the
+		// tfbackend.OverrideFile for why not into the file): the
 		// reporter's phaseEnv.
-		job.BackendOverride = statebackend.OverrideFile(l.cfg.Token.ServerURL, j.StackID, statebackend.Credentials{})
+		job.BackendOverride = tfbackend.OverrideFile(l.cfg.Token.ServerURL, j.StackID, tfbackend.Credentials{})
 	}
 	return job, nil
 }

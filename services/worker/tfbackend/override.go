@@ -1,4 +1,4 @@
-package statebackend
+package tfbackend
 
 import (
 	"bytes"
@@ -6,6 +6,24 @@ import (
 	"net/url"
 	"strings"
 )
+
+// StatePath is where the server serves a stack's Terraform state, relative
+// to its base URL. The server's state handler serves the same layout
+// (statebackend.PathPrefix + <stack id>); a test there holds the two equal.
+func StatePath(stackID string) string { return "/state/" + url.PathEscape(stackID) }
+
+// Credentials are the username and password terraform's http backend sends
+// (statebackend.Credentials minted by the server).
+type Credentials struct {
+	Username string
+	Password string
+}
+
+// String describes the credentials without the password.
+func (c Credentials) String() string { return "state credentials " + c.Username }
+
+// GoString is String, so %#v does not print the password either.
+func (c Credentials) GoString() string { return c.String() }
 
 // OverrideFileName is the file a worker writes into the project root.
 // Terraform merges files named *_override.tf over the rest of the
@@ -17,18 +35,19 @@ const OverrideFileName = "gantry_backend_override.tf"
 // base URL, as workers reach it), with the username and password of creds.
 //
 // Pass the zero Credentials to leave them out, and give them to terraform
-// through Credentials.Env instead. Workers should: terraform records the
-// backend settings, credentials included, in .terraform/terraform.tfstate
-// and in every saved plan, so credentials written into the file are the ones
-// a saved plan is applied with — the planning phase's, which stop working
-// when the run starts applying — and new credentials in the file need a
+// through the environment instead (TF_HTTP_USERNAME, TF_HTTP_PASSWORD).
+// Workers should: terraform records the backend settings, credentials
+// included, in .terraform/terraform.tfstate and in every saved plan, so
+// credentials written into the file are the ones a saved plan is applied
+// with — the planning phase's, which stop working when the run starts
+// applying — and new credentials in the file need a
 // `terraform init -reconfigure`. Settings from the environment are not
 // recorded.
 //
 // With credentials the file holds a password: write it with mode 0600 and
 // never log it.
 func OverrideFile(serverURL, stackID string, creds Credentials) []byte {
-	address := strings.TrimRight(serverURL, "/") + PathPrefix + url.PathEscape(stackID)
+	address := strings.TrimRight(serverURL, "/") + StatePath(stackID)
 	var b bytes.Buffer
 	b.WriteString("# Written by Gantry for one run phase: Gantry manages this stack's Terraform state.\n")
 	b.WriteString("# Do not commit this file.\n")
