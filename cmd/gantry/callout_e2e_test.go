@@ -11,7 +11,7 @@ import (
 
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
 	"github.com/gantryhq/gantry/services/platform/bus"
-	"github.com/gantryhq/gantry/services/platform/keyring"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // gantry server on an external NATS that delegates launchers to Gantry's
@@ -56,12 +56,12 @@ func TestLaunchersOnAnExternalNATSWithTheAuthCallout(t *testing.T) {
 		t.Errorf("the run's log lacks the apply:\n%s", logs)
 	}
 	// A token whose secret is wrong is refused by the callout at connect.
-	tok, err := keyring.DecodePoolToken(strings.TrimPrefix(pool.env[0], "GANTRY_TOKEN="))
+	tok, err := protocol.DecodePoolToken(strings.TrimPrefix(pool.env[0], "GANTRY_TOKEN="))
 	if err != nil {
 		t.Fatal(err)
 	}
 	tok.PoolSecret = "not-the-pool-secret"
-	forged, err := keyring.EncodePoolToken(tok)
+	forged, err := protocol.EncodePoolToken(tok)
 	if err != nil {
 		t.Fatal(err)
 	}

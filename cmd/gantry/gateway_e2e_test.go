@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/gantryhq/gantry/services/platform/bus"
-	"github.com/gantryhq/gantry/services/server/gateway"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // A launcher of a private pool connects to the server's NATS with its pool
@@ -24,12 +24,12 @@ func TestLauncherRegistersThroughTheGateway(t *testing.T) {
 		t.Fatalf("launcher connect: %v", err)
 	}
 	defer nc.Close()
-	body, _ := json.Marshal(gateway.RegisterReport{Metadata: map[string]string{"instance_id": "i-0abc"}})
-	msg, err := nc.Request(bus.ReportSubject(tok.PoolID, gateway.KindRegister), body, 10*time.Second)
+	body, _ := json.Marshal(protocol.RegisterReport{Metadata: map[string]string{"instance_id": "i-0abc"}})
+	msg, err := nc.Request(protocol.ReportSubject(tok.PoolID, protocol.KindRegister), body, 10*time.Second)
 	if err != nil {
 		t.Fatalf("register: %v", err)
 	}
-	var reply gateway.Reply
+	var reply protocol.Reply
 	if err := json.Unmarshal(msg.Data, &reply); err != nil || !reply.OK || !strings.HasPrefix(reply.WorkerID, "wkr_") {
 		t.Fatalf("register reply %s (%v)", msg.Data, err)
 	}

@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gantryhq/gantry/services/server/workerapi"
 	"github.com/gantryhq/gantry/services/worker/launcher"
+	"github.com/gantryhq/gantry/services/worker/workerclient"
 )
 
 func newLauncherCommand(getenv func(string) string) *cobra.Command {
@@ -45,7 +45,7 @@ within the shutdown grace, fails it with a note if it cannot, and exits.`,
 				return err
 			}
 			cfg.Logger = log
-			uploads := workerapi.NewClient(cfg.Token.ServerURL, cfg.Token.PoolID, cfg.Token.PoolSecret, nil)
+			uploads := workerclient.New(cfg.Token.ServerURL, cfg.Token.PoolID, cfg.Token.PoolSecret, nil)
 			l, err := launcher.New(cfg, uploads)
 			if err != nil {
 				return err

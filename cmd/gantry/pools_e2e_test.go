@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 	"github.com/nats-io/nats.go"
 	"os"
 	"path/filepath"
@@ -70,7 +71,7 @@ func poolState(t *testing.T, srv *testServer, poolID string) workerpool.State {
 
 // checkToken decodes a pool token, checks every documented field and that
 // the certificate is the CA's, for key; it returns the token.
-func checkToken(t *testing.T, srv *testServer, raw, poolID string, key crypto.Signer) keyring.PoolToken {
+func checkToken(t *testing.T, srv *testServer, raw, poolID string, key crypto.Signer) protocol.PoolToken {
 	t.Helper()
 	js, err := base64.StdEncoding.DecodeString(raw)
 	if err != nil {
@@ -90,7 +91,7 @@ func checkToken(t *testing.T, srv *testServer, raw, poolID string, key crypto.Si
 	if want := []string{"certificate", "nats_url", "pool_id", "pool_secret", "server_url"}; !slices.Equal(keys, want) {
 		t.Errorf("token fields %v, want %v", keys, want)
 	}
-	tok, err := keyring.DecodePoolToken(raw)
+	tok, err := protocol.DecodePoolToken(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestWorkerPoolCreateTokenAndReset(t *testing.T) {
 		t.Fatalf("launcher connect with the pool token: %v", err)
 	}
 	defer launcher.Close()
-	if err := launcher.Publish(bus.HeartbeatSubject(p.ID, "wkr_test"), []byte("{}")); err != nil {
+	if err := launcher.Publish(protocol.HeartbeatSubject(p.ID, "wkr_test"), []byte("{}")); err != nil {
 		t.Fatal(err)
 	}
 	if err := launcher.Flush(); err != nil {

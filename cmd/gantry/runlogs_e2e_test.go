@@ -16,7 +16,8 @@ import (
 	"github.com/gantryhq/gantry/eventstore"
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
 	"github.com/gantryhq/gantry/services/platform/bus"
-	"github.com/gantryhq/gantry/services/server/workerapi"
+	"github.com/gantryhq/gantry/services/worker/protocol"
+	"github.com/gantryhq/gantry/services/worker/workerclient"
 )
 
 // fakeLauncher does with a pool token what a launcher does with a run's log: lines published
@@ -27,7 +28,7 @@ type fakeLauncher struct {
 	srv     *testServer
 	poolID  string
 	js      jetstream.JetStream
-	workers *workerapi.Client
+	workers *workerclient.Client
 }
 
 func newFakeLauncher(t *testing.T, srv *testServer, poolName string) *fakeLauncher {
@@ -45,7 +46,7 @@ func newFakeLauncher(t *testing.T, srv *testServer, poolName string) *fakeLaunch
 	}
 	hc := &http.Client{}
 	t.Cleanup(hc.CloseIdleConnections)
-	return &fakeLauncher{t: t, srv: srv, poolID: tok.PoolID, js: js, workers: workerapi.NewClient(tok.ServerURL, tok.PoolID, tok.PoolSecret, hc)}
+	return &fakeLauncher{t: t, srv: srv, poolID: tok.PoolID, js: js, workers: workerclient.New(tok.ServerURL, tok.PoolID, tok.PoolSecret, hc)}
 }
 
 // appendRun appends events to run runID at its current version.
@@ -64,8 +65,8 @@ func appendRun(t *testing.T, srv *testServer, runID string, events ...any) {
 func (l *fakeLauncher) publish(runID string, phase domainrun.Phase, lines ...string) {
 	l.t.Helper()
 	for _, line := range lines {
-		msg := nats.NewMsg(bus.RunLogsSubject(l.poolID, runID))
-		msg.Header.Set(bus.HeaderPhase, string(phase))
+		msg := nats.NewMsg(protocol.RunLogsSubject(l.poolID, runID))
+		msg.Header.Set(protocol.HeaderPhase, string(phase))
 		msg.Data = []byte(line)
 		if _, err := l.js.PublishMsg(testCtx(l.t), msg); err != nil {
 			l.t.Fatalf("publish a line of %s: %v", runID, err)

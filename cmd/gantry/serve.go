@@ -20,6 +20,7 @@ import (
 	"github.com/gantryhq/gantry/services/server/scheduler"
 	"github.com/gantryhq/gantry/services/server/statebackend"
 	"github.com/gantryhq/gantry/services/server/workerapi"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // serverConfig is what a server process needs besides its infrastructure.
@@ -180,7 +181,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 			{"relay", "publishing committed events to JetStream stream " + eventstore.EventsStream},
 			{"projector", "read models " + strings.Join(proj.names, ", ")},
 			{"scheduler", "assigning READY runs to idle workers"},
-			{"gateway", "taking worker registrations, heartbeats and run reports on " + bus.AllReports},
+			{"gateway", "taking worker registrations, heartbeats and run reports on " + protocol.AllReports},
 			{"api", "http://" + srv.Addr().String()},
 		}
 		if workers != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/gantryhq/gantry/services/server/poolauth"
 	"github.com/gantryhq/gantry/services/server/statebackend"
 	"github.com/gantryhq/gantry/services/server/workerapi"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // apiDeps is what the Connect services are built from.
@@ -74,7 +75,7 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 		api.NewStateService(d.states, cmds, identify, d.log).Route(authn),
 		{Path: statebackend.PathPrefix, Handler: d.states.Handler()},
 		// Launchers authenticate with their pool's credentials, not API tokens.
-		{Path: workerapi.PathPrefix, Handler: workers},
+		{Path: protocol.WorkerAPIPrefix, Handler: workers},
 	}, nil
 }
 

@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/gantryhq/gantry/domain/ids"
-	"github.com/gantryhq/gantry/services/platform/keyring"
 	"github.com/gantryhq/gantry/services/server/commands"
-	"github.com/gantryhq/gantry/services/server/workerapi"
 	"github.com/gantryhq/gantry/services/worker/launcher"
+	"github.com/gantryhq/gantry/services/worker/protocol"
+	"github.com/gantryhq/gantry/services/worker/workerclient"
 )
 
 // publicPoolKeyFile is where gantry dev keeps the public pool's private key,
@@ -58,7 +58,7 @@ func startPublicWorkers(ctx context.Context, cmds *commands.Service, dataDir, pa
 	if err != nil {
 		return nil, fmt.Errorf("public pool: %w", err)
 	}
-	token, err := keyring.DecodePoolToken(encoded)
+	token, err := protocol.DecodePoolToken(encoded)
 	if err != nil {
 		return nil, fmt.Errorf("public pool: %w", err)
 	}
@@ -72,7 +72,7 @@ func startPublicWorkers(ctx context.Context, cmds *commands.Service, dataDir, pa
 	}
 	lctx, stop := context.WithCancel(ctx)
 	w := &publicWorkers{stop: stop}
-	uploads := workerapi.NewClient(token.ServerURL, token.PoolID, token.PoolSecret, nil)
+	uploads := workerclient.New(token.ServerURL, token.PoolID, token.PoolSecret, nil)
 	for i := range n {
 		cfg := launcher.Config{Token: token, PoolKey: key, Metadata: map[string]string{"launcher": fmt.Sprintf("dev-%d", i+1)},
 			ShutdownGrace: devShutdownGrace, Logger: log}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // withCredentials returns raw with user:password added.
@@ -42,7 +44,7 @@ func TestServiceUserHasFullAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, subject := range []string{WorkerSubject("wp_a", "wkr_1", "assign"), HeartbeatSubject("wp_b", "wkr_2"), "gantry.events.x"} {
+	for _, subject := range []string{protocol.WorkerSubject("wp_a", "wkr_1", "assign"), protocol.HeartbeatSubject("wp_b", "wkr_2"), "gantry.events.x"} {
 		if err := nc.Publish(subject, []byte(subject)); err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +160,7 @@ func TestExternalCredentials(t *testing.T) {
 			t.Fatal("ServiceCredentials does not return the URL's credentials")
 		}
 		nc := connect(t, external, "service")
-		if err := nc.Publish(WorkerSubject("wp_a", "wkr_1", "assign"), nil); err != nil {
+		if err := nc.Publish(protocol.WorkerSubject("wp_a", "wkr_1", "assign"), nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := nc.Flush(); err != nil {

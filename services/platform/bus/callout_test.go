@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // The pool verifier here is a fake: services/server/poolauth imports this package,
@@ -201,14 +203,14 @@ func TestAuthCalloutConfinesLaunchersToTheirPool(t *testing.T) {
 			a, aErrs := e.mustLauncher(t, "wp_a", "secret-a")
 
 			// Heartbeats reach the services.
-			heartbeats := syncSubscribe(t, svc, AllHeartbeats)
-			calloutPublish(t, a, HeartbeatSubject("wp_a", "wkr_1"), "beat")
-			if m, err := heartbeats.NextMsg(5 * time.Second); err != nil || m.Subject != HeartbeatSubject("wp_a", "wkr_1") {
+			heartbeats := syncSubscribe(t, svc, protocol.AllHeartbeats)
+			calloutPublish(t, a, protocol.HeartbeatSubject("wp_a", "wkr_1"), "beat")
+			if m, err := heartbeats.NextMsg(5 * time.Second); err != nil || m.Subject != protocol.HeartbeatSubject("wp_a", "wkr_1") {
 				t.Fatalf("heartbeat: %v, %v", m, err)
 			}
 
 			// Requests on its reports get their replies on its inbox.
-			reports, err := svc.Subscribe(ReportSubject("wp_a", ">"), func(m *nats.Msg) { _ = m.Respond([]byte("ok")) })
+			reports, err := svc.Subscribe(protocol.ReportSubject("wp_a", ">"), func(m *nats.Msg) { _ = m.Respond([]byte("ok")) })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -216,31 +218,31 @@ func TestAuthCalloutConfinesLaunchersToTheirPool(t *testing.T) {
 			if err := svc.Flush(); err != nil {
 				t.Fatal(err)
 			}
-			reply, err := a.Request(ReportSubject("wp_a", "register"), []byte("hello"), 5*time.Second)
+			reply, err := a.Request(protocol.ReportSubject("wp_a", "register"), []byte("hello"), 5*time.Second)
 			if err != nil || string(reply.Data) != "ok" {
 				t.Fatalf("request on its reports: %v, %v", reply, err)
 			}
 
 			// It receives its workers' messages and answers requests once.
-			work := syncSubscribe(t, a, WorkerSubjects("wp_a"))
+			work := syncSubscribe(t, a, protocol.WorkerSubjects("wp_a"))
 			go func() {
 				if m, err := work.NextMsg(5 * time.Second); err == nil {
 					_ = m.Respond([]byte("assigned"))
 				}
 			}()
-			if answer, err := svc.Request(WorkerSubject("wp_a", "wkr_1", "assign"), []byte("run"), 5*time.Second); err != nil || string(answer.Data) != "assigned" {
+			if answer, err := svc.Request(protocol.WorkerSubject("wp_a", "wkr_1", "assign"), []byte("run"), 5*time.Second); err != nil || string(answer.Data) != "assigned" {
 				t.Fatalf("launcher's answer: %v, %v", answer, err)
 			}
 
 			// Another pool's subjects and the events are denied.
-			calloutPublish(t, a, HeartbeatSubject("wp_b", "wkr_1"), "forged")
+			calloutPublish(t, a, protocol.HeartbeatSubject("wp_b", "wkr_1"), "forged")
 			waitFor(t, "the forged heartbeat is denied", func() bool {
-				return aErrs.has(`Permissions Violation for Publish to "` + HeartbeatSubject("wp_b", "wkr_1"))
+				return aErrs.has(`Permissions Violation for Publish to "` + protocol.HeartbeatSubject("wp_b", "wkr_1"))
 			})
 			if m, err := heartbeats.NextMsg(100 * time.Millisecond); err == nil {
 				t.Fatalf("forged heartbeat delivered: %s", m.Subject)
 			}
-			for _, subject := range []string{"gantry.events.>", WorkerSubjects("wp_b"), "_INBOX.>"} {
+			for _, subject := range []string{"gantry.events.>", protocol.WorkerSubjects("wp_b"), "_INBOX.>"} {
 				sub, err := a.SubscribeSync(subject)
 				if err != nil {
 					t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // responseExpiry bounds how long after receiving a request a launcher may
@@ -20,14 +22,14 @@ const responseExpiry = 2 * time.Minute
 func poolPermissions(pool string) *server.Permissions {
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: []string{
-			HeartbeatSubject(pool, "*"),
-			ReportSubject(pool, ">"),
-			PoolRunLogs(pool),
+			protocol.HeartbeatSubject(pool, "*"),
+			protocol.ReportSubject(pool, ">"),
+			protocol.PoolRunLogs(pool),
 		}},
 		Subscribe: &server.SubjectPermission{Allow: []string{
-			WorkerSubjects(pool),
-			BroadcastSubject(pool),
-			PoolInboxPrefix(pool) + ".>",
+			protocol.WorkerSubjects(pool),
+			protocol.BroadcastSubject(pool),
+			protocol.PoolInboxPrefix(pool) + ".>",
 		}},
 		Response: &server.ResponsePermission{MaxMsgs: 1, Expires: responseExpiry},
 	}
@@ -42,6 +44,6 @@ func PoolCredentials(pool, secret string) nats.Option {
 		if err := nats.UserInfo(pool, secret)(o); err != nil {
 			return err
 		}
-		return nats.CustomInboxPrefix(PoolInboxPrefix(pool))(o)
+		return nats.CustomInboxPrefix(protocol.PoolInboxPrefix(pool))(o)
 	}
 }

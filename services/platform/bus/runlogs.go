@@ -6,22 +6,21 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // RunLogsStream is the JetStream stream that keeps the live log lines of every run (subjects
-// AllRunLogs) for a while, so that a client asking for a run's log after the lines were
+// protocol.AllRunLogs) for a while, so that a client asking for a run's log after the lines were
 // published still gets them.
 //
-// The contract with launchers: one message per log line (the masked line, without its trailing
-// newline) on RunLogsSubject(run), published through JetStream and acknowledged, with the
-// line's run.Phase in HeaderPhase. A launcher stores each phase's full log in object storage
-// (the worker API) and waits for the acknowledgement of every line before it reports the phase
-// finished. So once a phase is reported finished its full log is in the bucket, and once a run
+// The contract with launchers (package protocol): one message per log line (the masked line,
+// without its trailing newline) on protocol.RunLogsSubject(pool, run), published through
+// JetStream and acknowledged, with the line's run.Phase in protocol.HeaderPhase. A launcher
+// stores each phase's full log in object storage (the worker API) and waits for the
+// acknowledgement of every line before it reports the phase finished. So once a phase is reported finished its full log is in the bucket, and once a run
 // is terminal every line of it is in this stream (unless expired).
 const RunLogsStream = "RUN_LOGS"
-
-// HeaderPhase is the header carrying the run.Phase of a run log message.
-const HeaderPhase = "Gantry-Phase"
 
 // DefaultRunLogsMaxAge is how long RunLogsStream keeps lines unless configured: the full logs
 // of finished phases stay in object storage.
@@ -40,7 +39,7 @@ func EnsureRunLogsStream(ctx context.Context, js jetstream.JetStream, maxAge tim
 	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        RunLogsStream,
 		Description: "live log lines of runs, one message per line",
-		Subjects:    []string{AllRunLogs},
+		Subjects:    []string{protocol.AllRunLogs},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,

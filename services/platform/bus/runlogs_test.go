@@ -7,6 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 func TestEnsureRunLogsStream(t *testing.T) {
@@ -27,20 +29,20 @@ func TestEnsureRunLogsStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := s.CachedInfo().Config
-	if len(cfg.Subjects) != 1 || cfg.Subjects[0] != AllRunLogs || cfg.Storage != jetstream.FileStorage || cfg.MaxAge != DefaultRunLogsMaxAge {
+	if len(cfg.Subjects) != 1 || cfg.Subjects[0] != protocol.AllRunLogs || cfg.Storage != jetstream.FileStorage || cfg.MaxAge != DefaultRunLogsMaxAge {
 		t.Fatalf("config: subjects %v, storage %v, max age %s", cfg.Subjects, cfg.Storage, cfg.MaxAge)
 	}
 
 	// Lines published as a launcher does are kept, in order, with their phase.
 	for _, line := range []string{"one", "two"} {
-		msg := nats.NewMsg(RunLogsSubject("wp_a", "run_a"))
-		msg.Header.Set(HeaderPhase, "PLANNING")
+		msg := nats.NewMsg(protocol.RunLogsSubject("wp_a", "run_a"))
+		msg.Header.Set(protocol.HeaderPhase, "PLANNING")
 		msg.Data = []byte(line)
 		if _, err := js.PublishMsg(ctx, msg); err != nil {
 			t.Fatalf("publish: %v", err)
 		}
 	}
-	if _, err := js.Publish(ctx, RunLogsSubject("wp_a", "run_b"), []byte("other run")); err != nil {
+	if _, err := js.Publish(ctx, protocol.RunLogsSubject("wp_a", "run_b"), []byte("other run")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -60,7 +62,7 @@ func TestEnsureRunLogsStream(t *testing.T) {
 	}
 
 	cons, err := js.OrderedConsumer(ctx, RunLogsStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{RunLogsSubject("wp_a", "run_a")}, DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubjects: []string{protocol.RunLogsSubject("wp_a", "run_a")}, DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +73,7 @@ func TestEnsureRunLogsStream(t *testing.T) {
 	}
 	var got []string
 	for m := range batch.Messages() {
-		got = append(got, m.Headers().Get(HeaderPhase)+":"+string(m.Data()))
+		got = append(got, m.Headers().Get(protocol.HeaderPhase)+":"+string(m.Data()))
 	}
 	if len(got) != 2 || got[0] != "PLANNING:one" || got[1] != "PLANNING:two" {
 		t.Fatalf("run_a's lines = %v", got)

@@ -21,6 +21,7 @@ import (
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/worker/executor"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // maxLinesPerMessage bounds the lines one StreamRunLogsResponse carries.
@@ -155,7 +156,7 @@ func (l *RunLogs) streamLines(ctx context.Context, runID string, follow bool, pr
 	// Lines of every pool's subject are read; only those of a pool the run
 	// was assigned to are shown (a launcher can publish on its own pool's
 	// subjects only, so the pool in the subject is authenticated).
-	subject := bus.RunLogsSubject("*", runID)
+	subject := protocol.RunLogsSubject("*", runID)
 	pools := map[string]bool{}
 	stream, err := l.cfg.JetStream.Stream(ctx, bus.RunLogsStream)
 	if err != nil {
@@ -216,7 +217,7 @@ func (l *RunLogs) streamLines(ctx context.Context, runID string, follow bool, pr
 			return fmt.Errorf("read the lines of %s: %w", runID, err)
 		}
 		delivered = meta.Sequence.Stream
-		pool, _, ok := bus.ParseRunLogsSubject(m.Subject())
+		pool, _, ok := protocol.ParseRunLogsSubject(m.Subject())
 		if ok && !pools[pool] {
 			// A pool not seen yet: the run may have been assigned since.
 			st, err := l.loadRun(ctx, runID)
@@ -232,7 +233,7 @@ func (l *RunLogs) streamLines(ctx context.Context, runID string, follow bool, pr
 				"run_id", runID, "subject", m.Subject())
 			return nil
 		}
-		phase := m.Headers().Get(bus.HeaderPhase)
+		phase := m.Headers().Get(protocol.HeaderPhase)
 		if printed[run.Phase(phase)] {
 			return nil
 		}

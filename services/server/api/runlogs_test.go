@@ -23,6 +23,7 @@ import (
 	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/testenv"
 	"github.com/gantryhq/gantry/services/worker/executor"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // logsEnv is a real event store, a mem:// bucket, an embedded NATS with the run logs stream,
@@ -114,8 +115,8 @@ func (e *logsEnv) startPhase(runID string, phase run.Phase) {
 func (e *logsEnv) publish(runID string, phase run.Phase, lines ...string) {
 	e.t.Helper()
 	for _, line := range lines {
-		msg := nats.NewMsg(bus.RunLogsSubject("wp_1", runID))
-		msg.Header.Set(bus.HeaderPhase, string(phase))
+		msg := nats.NewMsg(protocol.RunLogsSubject("wp_1", runID))
+		msg.Header.Set(protocol.HeaderPhase, string(phase))
 		msg.Data = []byte(line)
 		if _, err := e.js.PublishMsg(context.Background(), msg); err != nil {
 			e.t.Fatal(err)
@@ -274,8 +275,8 @@ func TestStreamRunLogsIgnoresOtherPools(t *testing.T) {
 	id := e.newRun()
 	e.startPhase(id, run.PhasePreparing)
 	e.publish(id, run.PhasePreparing, "from the run's pool")
-	msg := nats.NewMsg(bus.RunLogsSubject("wp_other", id))
-	msg.Header.Set(bus.HeaderPhase, string(run.PhasePreparing))
+	msg := nats.NewMsg(protocol.RunLogsSubject("wp_other", id))
+	msg.Header.Set(protocol.HeaderPhase, string(run.PhasePreparing))
 	msg.Data = []byte("forged by another pool")
 	if _, err := e.js.PublishMsg(context.Background(), msg); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/gantryhq/gantry/domain/stack"
 	"github.com/gantryhq/gantry/services/platform/seal"
 	"github.com/gantryhq/gantry/services/server/statebackend"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // StateMinter mints managed-state credentials for one phase of a run;
@@ -23,66 +24,30 @@ type StateMinter interface {
 	Mint(ctx context.Context, stackID, runID string, phase run.Phase) (statebackend.Credentials, error)
 }
 
-// RunJob is what a worker needs to execute the run it was assigned: the
-// stack's settings and variables as they are when the worker asks. Secret
-// values are sealed to the worker pool's public key (package seal): only
-// the pool's workers can read them, and the server never sends them in the
-// clear.
-type RunJob struct {
-	RunID   string
-	StackID string
-	Type    run.Type
-	// Confirmed: the run's plan was confirmed; the worker applies the
-	// workspace the planning worker saved.
-	Confirmed     bool
-	Autodeploy    bool
-	RepositoryURL string
-	Commit        string
-	ProjectRoot   string
-	Tool          stack.Tool
-	Hooks         stack.Hooks
-	TaskCommand   string
-	// ManagedState: Gantry keeps the stack's state; the worker writes the
-	// backend override and takes credentials from each phase's start.
-	ManagedState bool
-	Env          []JobVariable
-}
-
-// JobVariable is one of the stack's environment variables as a worker gets
-// it: plain variables with their value, secret ones sealed.
-type JobVariable struct {
-	Name   string      `json:"name"`
-	Scope  stack.Scope `json:"scope"`
-	Value  string      `json:"value,omitempty"`  // plain variables
-	Sealed []byte      `json:"sealed,omitempty"` // secret variables: the value sealed to the pool's key
-}
-
-// Secret reports whether the variable's value is sealed.
-func (v JobVariable) Secret() bool { return v.Sealed != nil }
-
 // RunJob returns the job of run runID for worker workerID of pool poolID,
-// which the run must be assigned to.
-func (s *Service) RunJob(ctx context.Context, poolID, workerID, runID string) (RunJob, error) {
+// which the run must be assigned to: the stack's settings and variables as
+// they are now, secret values sealed to the pool's public key.
+func (s *Service) RunJob(ctx context.Context, poolID, workerID, runID string) (protocol.Job, error) {
 	r, st, pub, err := s.workerRun(ctx, poolID, workerID, runID)
 	if err != nil {
-		return RunJob{}, err
+		return protocol.Job{}, err
 	}
 	set := st.Settings()
-	job := RunJob{
+	job := protocol.Job{
 		RunID: runID, StackID: st.ID(), Type: r.Type(), Confirmed: r.Status() == run.Confirmed, Autodeploy: r.Autodeploy(),
 		RepositoryURL: set.RepositoryURL, Commit: r.Commit(), ProjectRoot: set.ProjectRoot, Tool: set.Tool,
 		Hooks: set.Hooks, TaskCommand: r.TaskCommand(), ManagedState: st.ManagedState(),
 	}
 	for _, v := range st.EnvVars() {
-		jv := JobVariable{Name: v.Name, Scope: v.Scope, Value: v.Value}
+		jv := protocol.Variable{Name: v.Name, Scope: v.Scope, Value: v.Value}
 		if v.Secret {
 			plain, err := s.cfg.Secrets.Decrypt(ctx, v.Ciphertext)
 			if err != nil {
-				return RunJob{}, fmt.Errorf("job of run %s: decrypt variable %s: %w", runID, v.Key, err)
+				return protocol.Job{}, fmt.Errorf("job of run %s: decrypt variable %s: %w", runID, v.Key, err)
 			}
 			jv.Value = ""
 			if jv.Sealed, err = seal.Bytes(pub, plain); err != nil {
-				return RunJob{}, fmt.Errorf("job of run %s: seal variable %s: %w", runID, v.Key, err)
+				return protocol.Job{}, fmt.Errorf("job of run %s: seal variable %s: %w", runID, v.Key, err)
 			}
 		}
 		job.Env = append(job.Env, jv)
@@ -90,16 +55,10 @@ func (s *Service) RunJob(ctx context.Context, poolID, workerID, runID string) (R
 	return job, nil
 }
 
-// StateCredentials is what PhaseCredentials seals.
-type StateCredentials struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-}
-
 // PhaseCredentials mints managed-state credentials for the phase the run
 // of workerID is in, sealed to the pool's public key (a JSON
-// StateCredentials). It returns nil when the stack's state is not managed
-// or the phase does not touch state.
+// protocol.StateCredentials). It returns nil when the stack's state is not
+// managed or the phase does not touch state.
 func (s *Service) PhaseCredentials(ctx context.Context, poolID, workerID, runID string, phase run.Phase) ([]byte, error) {
 	if _, ok := statebackend.AccessFor(phase); !ok || s.cfg.StateCredentials == nil {
 		return nil, nil
@@ -121,7 +80,7 @@ func (s *Service) PhaseCredentials(ctx context.Context, poolID, workerID, runID 
 	if err != nil {
 		return nil, fmt.Errorf("credentials of run %s for %s: %w", runID, phase, err)
 	}
-	plain, err := json.Marshal(StateCredentials{Username: c.Username, Password: c.Password})
+	plain, err := json.Marshal(protocol.StateCredentials{Username: c.Username, Password: c.Password})
 	if err != nil {
 		return nil, err
 	}

@@ -9,11 +9,12 @@ import (
 	"github.com/gantryhq/gantry/domain"
 	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/services/platform/keyring"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // CAPools is the PoolAuthority of a Gantry server: its pool CA signs the
-// certificates, and pool secrets and tokens are made as services/platform/keyring
-// defines them.
+// certificates, pool secrets are made as services/platform/keyring defines
+// them, and tokens as services/worker/protocol does.
 type CAPools struct {
 	CA  *keyring.CA
 	Now func() time.Time // default time.Now
@@ -44,9 +45,9 @@ func (p CAPools) Certify(_ context.Context, poolID string, csrPEM []byte) (worke
 // NewSecret returns a fresh pool secret and its hash.
 func (CAPools) NewSecret() (secret, hash string, err error) { return keyring.NewPoolSecret() }
 
-// Token encodes the pool token.
+// Token encodes the pool token as the worker protocol defines it.
 func (CAPools) Token(t PoolToken) (string, error) {
-	return keyring.EncodePoolToken(keyring.PoolToken(t))
+	return protocol.EncodePoolToken(protocol.PoolToken(t))
 }
 
 // csrField reports the domain's verdict on a certificate made from a CSR

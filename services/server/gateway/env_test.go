@@ -23,6 +23,7 @@ import (
 	"github.com/gantryhq/gantry/services/server/gateway"
 	"github.com/gantryhq/gantry/services/server/poolauth"
 	"github.com/gantryhq/gantry/services/testenv"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 const (
@@ -104,7 +105,7 @@ func newEnv(t *testing.T) *env {
 	// The gateway subscribes asynchronously: wait until a report is answered.
 	probe := e.service()
 	eventually(t, "the gateway answers", func() bool {
-		_, err := probe.Request(bus.ReportSubject("wp_probe", "nothing"), []byte(`{}`), 200*time.Millisecond)
+		_, err := probe.Request(protocol.ReportSubject("wp_probe", "nothing"), []byte(`{}`), 200*time.Millisecond)
 		return err == nil
 	})
 	return e
@@ -165,19 +166,19 @@ type launcher struct {
 }
 
 // report sends a report of the launcher's pool and returns the reply.
-func (l *launcher) report(kind string, body any) gateway.Reply {
+func (l *launcher) report(kind string, body any) protocol.Reply {
 	l.t.Helper()
 	return l.reportAs(l.pool, kind, body)
 }
 
 // reportAs sends a report on pool's subject.
-func (l *launcher) reportAs(pool, kind string, body any) gateway.Reply {
+func (l *launcher) reportAs(pool, kind string, body any) protocol.Reply {
 	l.t.Helper()
-	return request(l.t, l.nc, bus.ReportSubject(pool, kind), body)
+	return request(l.t, l.nc, protocol.ReportSubject(pool, kind), body)
 }
 
 // mustReport sends a report that must be accepted.
-func (l *launcher) mustReport(kind string, body any) gateway.Reply {
+func (l *launcher) mustReport(kind string, body any) protocol.Reply {
 	l.t.Helper()
 	r := l.report(kind, body)
 	if !r.OK {
@@ -187,18 +188,18 @@ func (l *launcher) mustReport(kind string, body any) gateway.Reply {
 }
 
 // heartbeat sends a heartbeat as a request and returns the reply.
-func (l *launcher) heartbeat(workerID string) gateway.Reply {
+func (l *launcher) heartbeat(workerID string) protocol.Reply {
 	l.t.Helper()
-	return request(l.t, l.nc, bus.HeartbeatSubject(l.pool, workerID), nil)
+	return request(l.t, l.nc, protocol.HeartbeatSubject(l.pool, workerID), nil)
 }
 
 func (l *launcher) register(metadata map[string]string) string {
 	l.t.Helper()
-	r := l.mustReport(gateway.KindRegister, gateway.RegisterReport{Metadata: metadata})
+	r := l.mustReport(protocol.KindRegister, protocol.RegisterReport{Metadata: metadata})
 	return r.WorkerID
 }
 
-func request(t *testing.T, nc *nats.Conn, subject string, body any) gateway.Reply {
+func request(t *testing.T, nc *nats.Conn, subject string, body any) protocol.Reply {
 	t.Helper()
 	data, err := json.Marshal(body)
 	if err != nil {
@@ -208,7 +209,7 @@ func request(t *testing.T, nc *nats.Conn, subject string, body any) gateway.Repl
 	if err != nil {
 		t.Fatalf("request on %s: %v", subject, err)
 	}
-	var r gateway.Reply
+	var r protocol.Reply
 	if err := json.Unmarshal(msg.Data, &r); err != nil {
 		t.Fatalf("reply %q: %v", msg.Data, err)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
-	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // forwardSubjects are the relayed events the gateway passes on to workers.
@@ -56,11 +56,11 @@ func (g *Gateway) forward(ctx context.Context, m *nats.Msg) {
 		if e.WorkerID == "" || e.PoolID == "" {
 			return // no worker holds the run; nobody to tell
 		}
-		subject = bus.WorkerSubject(e.PoolID, e.WorkerID, KindStop)
-		body = StopMessage{RunID: ev.StreamID, Note: e.Note}
+		subject = protocol.WorkerSubject(e.PoolID, e.WorkerID, protocol.KindStop)
+		body = protocol.StopMessage{RunID: ev.StreamID, Note: e.Note}
 	case workerpool.WorkerPoolCycleRequested{}.EventType():
-		subject = bus.BroadcastSubject(ev.StreamID)
-		body = BroadcastMessage{Kind: BroadcastCycle}
+		subject = protocol.BroadcastSubject(ev.StreamID)
+		body = protocol.BroadcastMessage{Kind: protocol.BroadcastCycle}
 	default:
 		return
 	}

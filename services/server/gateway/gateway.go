@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/gantryhq/gantry/eventstore"
-	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // QueueGroup is the NATS queue group of the gateway's subscriptions: each
@@ -91,11 +91,11 @@ func (g *Gateway) now() time.Time { return g.cfg.Now().UTC().Truncate(time.Micro
 // workers until ctx ends. Messages under way when ctx ends are finished.
 func (g *Gateway) Run(ctx context.Context) error {
 	msgs := make(chan *nats.Msg, 256)
-	reports, err := g.cfg.NATS.ChanQueueSubscribe(bus.AllReports, QueueGroup, msgs)
+	reports, err := g.cfg.NATS.ChanQueueSubscribe(protocol.AllReports, QueueGroup, msgs)
 	if err != nil {
 		return fmt.Errorf("gateway: subscribe to reports: %w", err)
 	}
-	heartbeats, err := g.cfg.NATS.ChanQueueSubscribe(bus.AllHeartbeats, QueueGroup, msgs)
+	heartbeats, err := g.cfg.NATS.ChanQueueSubscribe(protocol.AllHeartbeats, QueueGroup, msgs)
 	if err != nil {
 		_ = reports.Unsubscribe()
 		return fmt.Errorf("gateway: subscribe to heartbeats: %w", err)
@@ -158,7 +158,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 // handle serves one report or heartbeat.
 func (g *Gateway) handle(ctx context.Context, m *nats.Msg) {
-	if pool, worker, ok := bus.ParseHeartbeatSubject(m.Subject); ok {
+	if pool, worker, ok := protocol.ParseHeartbeatSubject(m.Subject); ok {
 		g.heartbeat(ctx, m, pool, worker)
 		return
 	}
@@ -166,22 +166,22 @@ func (g *Gateway) handle(ctx context.Context, m *nats.Msg) {
 		g.forward(ctx, m)
 		return
 	}
-	pool, kind, ok := bus.ParseReportSubject(m.Subject)
+	pool, kind, ok := protocol.ParseReportSubject(m.Subject)
 	if !ok {
 		g.log.WarnContext(ctx, "message on an unknown subject", "subject", m.Subject)
 		return
 	}
 	log := g.log.With("pool_id", pool, "kind", kind)
-	reportID := m.Header.Get(HeaderReportID)
+	reportID := m.Header.Get(protocol.HeaderReportID)
 	if len(reportID) > maxReportIDLength {
-		g.respond(ctx, m, Reply{Code: CodeInvalid, Error: fmt.Sprintf("%s: longer than %d characters", HeaderReportID, maxReportIDLength)})
+		g.respond(ctx, m, protocol.Reply{Code: protocol.CodeInvalid, Error: fmt.Sprintf("%s: longer than %d characters", protocol.HeaderReportID, maxReportIDLength)})
 		return
 	}
 	if reportID != "" {
 		stored, found, err := g.storedReply(ctx, pool, reportID)
 		if err != nil {
 			log.ErrorContext(ctx, "report failed", "err", err)
-			g.respond(ctx, m, Reply{Code: CodeInternal, Error: err.Error()})
+			g.respond(ctx, m, protocol.Reply{Code: protocol.CodeInternal, Error: err.Error()})
 			return
 		}
 		if found {
@@ -195,11 +195,11 @@ func (g *Gateway) handle(ctx context.Context, m *nats.Msg) {
 		var re *replyError
 		if !errors.As(err, &re) {
 			log.ErrorContext(ctx, "report failed", "err", err)
-			re = &replyError{code: CodeInternal, msg: err.Error()}
+			re = &replyError{code: protocol.CodeInternal, msg: err.Error()}
 		} else {
 			log.InfoContext(ctx, "report refused", "code", re.code, "err", re.msg)
 		}
-		reply = Reply{Error: re.msg, Code: re.code}
+		reply = protocol.Reply{Error: re.msg, Code: re.code}
 	} else {
 		reply.OK = true
 	}
@@ -211,7 +211,7 @@ func (g *Gateway) handle(ctx context.Context, m *nats.Msg) {
 	g.respond(ctx, m, reply)
 }
 
-func (g *Gateway) respond(ctx context.Context, m *nats.Msg, r Reply) {
+func (g *Gateway) respond(ctx context.Context, m *nats.Msg, r protocol.Reply) {
 	if m.Reply == "" {
 		return
 	}

@@ -8,9 +8,8 @@ import (
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/worker"
-	"github.com/gantryhq/gantry/services/platform/bus"
-	"github.com/gantryhq/gantry/services/server/gateway"
 	"github.com/gantryhq/gantry/services/testenv"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 func TestMain(m *testing.M) {
@@ -23,7 +22,7 @@ func TestRegisterTakesThePoolFromTheSubject(t *testing.T) {
 	other, _ := e.createPool()
 
 	// A pool named in the body is not a field of the protocol, and is ignored.
-	r := l.mustReport(gateway.KindRegister, map[string]any{"metadata": map[string]string{"region": "eu-west-1"}, "pool_id": other})
+	r := l.mustReport(protocol.KindRegister, map[string]any{"metadata": map[string]string{"region": "eu-west-1"}, "pool_id": other})
 	if !strings.HasPrefix(r.WorkerID, "wkr_") {
 		t.Fatalf("worker id %q", r.WorkerID)
 	}
@@ -38,14 +37,14 @@ func TestRegisterTakesThePoolFromTheSubject(t *testing.T) {
 
 	// A chosen id is kept, and cannot be registered twice.
 	id := e.id("wkr")
-	if r := l.mustReport(gateway.KindRegister, gateway.RegisterReport{WorkerID: id}); r.WorkerID != id {
+	if r := l.mustReport(protocol.KindRegister, protocol.RegisterReport{WorkerID: id}); r.WorkerID != id {
 		t.Fatalf("registered %q, want %q", r.WorkerID, id)
 	}
-	if r := l.report(gateway.KindRegister, gateway.RegisterReport{WorkerID: id}); r.OK || r.Code != gateway.CodeExists {
+	if r := l.report(protocol.KindRegister, protocol.RegisterReport{WorkerID: id}); r.OK || r.Code != protocol.CodeExists {
 		t.Fatalf("second registration: %+v", r)
 	}
 	// Bad metadata is refused by the domain, and nothing is written.
-	if r := l.report(gateway.KindRegister, gateway.RegisterReport{WorkerID: e.id("wkr"), Metadata: map[string]string{"bad key!": "x"}}); r.OK || r.Code != gateway.CodeInvalid {
+	if r := l.report(protocol.KindRegister, protocol.RegisterReport{WorkerID: e.id("wkr"), Metadata: map[string]string{"bad key!": "x"}}); r.OK || r.Code != protocol.CodeInvalid {
 		t.Fatalf("bad metadata: %+v", r)
 	}
 	if r := l.heartbeat(id); !r.OK {
@@ -60,18 +59,18 @@ func TestReportForAnotherWorkersRunIsRefused(t *testing.T) {
 	runID := e.assignedRun(e.createStack(pool), run.Proposed, pool, owner)
 	_, before := loadRun(t, e.store, runID)
 
-	r := l.report(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: intruder, RunID: runID, Phase: run.PhasePreparing})
-	if r.OK || r.Code != gateway.CodeNotYours || !strings.Contains(r.Error, runID) {
-		t.Fatalf("reply %+v, want %s", r, gateway.CodeNotYours)
+	r := l.report(protocol.KindPhaseStarted, protocol.PhaseStartedReport{WorkerID: intruder, RunID: runID, Phase: run.PhasePreparing})
+	if r.OK || r.Code != protocol.CodeNotYours || !strings.Contains(r.Error, runID) {
+		t.Fatalf("reply %+v, want %s", r, protocol.CodeNotYours)
 	}
-	r = l.report(gateway.KindRunFailed, gateway.RunReport{WorkerID: intruder, RunID: runID, Note: "boom"})
-	if r.OK || r.Code != gateway.CodeNotYours {
-		t.Fatalf("reply %+v, want %s", r, gateway.CodeNotYours)
+	r = l.report(protocol.KindRunFailed, protocol.RunReport{WorkerID: intruder, RunID: runID, Note: "boom"})
+	if r.OK || r.Code != protocol.CodeNotYours {
+		t.Fatalf("reply %+v, want %s", r, protocol.CodeNotYours)
 	}
-	if r := l.report(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: owner, RunID: "run_nope", Phase: run.PhasePreparing}); r.OK || r.Code != gateway.CodeUnknown {
+	if r := l.report(protocol.KindPhaseStarted, protocol.PhaseStartedReport{WorkerID: owner, RunID: "run_nope", Phase: run.PhasePreparing}); r.OK || r.Code != protocol.CodeUnknown {
 		t.Fatalf("unknown run: %+v", r)
 	}
-	if r := l.report(gateway.KindPhaseStarted, map[string]any{"worker_id": 7}); r.OK || r.Code != gateway.CodeInvalid {
+	if r := l.report(protocol.KindPhaseStarted, map[string]any{"worker_id": 7}); r.OK || r.Code != protocol.CodeInvalid {
 		t.Fatalf("malformed body: %+v", r)
 	}
 	if _, after := loadRun(t, e.store, runID); after != before {
@@ -89,11 +88,11 @@ func TestProposedRunFinishesThroughReports(t *testing.T) {
 	runID := e.assignedRun(e.createStack(pool), run.Proposed, pool, w)
 
 	for _, phase := range []run.Phase{run.PhasePreparing, run.PhaseInitializing, run.PhasePlanning} {
-		l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: phase})
+		l.mustReport(protocol.KindPhaseStarted, protocol.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: phase})
 		if rs, _ := loadRun(t, e.store, runID); rs.Status() != phase.Status() {
 			t.Fatalf("after starting %s the run is %s", phase, rs.Status())
 		}
-		l.mustReport(gateway.KindPhaseFinished, gateway.PhaseFinishedReport{WorkerID: w, RunID: runID, Phase: phase,
+		l.mustReport(protocol.KindPhaseFinished, protocol.PhaseFinishedReport{WorkerID: w, RunID: runID, Phase: phase,
 			DurationMS: 1500, HasChanges: phase == run.PhasePlanning})
 	}
 	rs, _ := loadRun(t, e.store, runID)
@@ -116,8 +115,8 @@ func TestProposedRunFinishesThroughReports(t *testing.T) {
 		t.Fatalf("last run event %+v, last worker event %+v", runEvents[len(runEvents)-1], workerEvents[len(workerEvents)-1])
 	}
 	// A repeated report is refused: the run ended.
-	r := l.report(gateway.KindPhaseFinished, gateway.PhaseFinishedReport{WorkerID: w, RunID: runID, Phase: run.PhasePlanning})
-	if r.OK || r.Code != gateway.CodeNotYours {
+	r := l.report(protocol.KindPhaseFinished, protocol.PhaseFinishedReport{WorkerID: w, RunID: runID, Phase: run.PhasePlanning})
+	if r.OK || r.Code != protocol.CodeNotYours {
 		t.Fatalf("repeated report: %+v", r)
 	}
 }
@@ -135,15 +134,15 @@ func TestTrackedRunEndReleasesTheStackLockToTheNextRun(t *testing.T) {
 	}
 
 	for _, phase := range []run.Phase{run.PhasePreparing, run.PhaseInitializing, run.PhasePlanning} {
-		l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: first, Phase: phase})
-		l.mustReport(gateway.KindPhaseFinished, gateway.PhaseFinishedReport{WorkerID: w, RunID: first, Phase: phase, HasChanges: phase == run.PhasePlanning})
+		l.mustReport(protocol.KindPhaseStarted, protocol.PhaseStartedReport{WorkerID: w, RunID: first, Phase: phase})
+		l.mustReport(protocol.KindPhaseFinished, protocol.PhaseFinishedReport{WorkerID: w, RunID: first, Phase: phase, HasChanges: phase == run.PhasePlanning})
 	}
 	// Autodeploy: planning with changes went on to APPLYING on the same worker.
 	if rs, _ := loadRun(t, e.store, first); rs.Status() != run.Applying {
 		t.Fatalf("run is %s, want APPLYING", rs.Status())
 	}
-	l.mustReport(gateway.KindPhaseFinished, gateway.PhaseFinishedReport{WorkerID: w, RunID: first, Phase: run.PhaseApplying})
-	l.mustReport(gateway.KindRunFinished, gateway.RunReport{WorkerID: w, RunID: first})
+	l.mustReport(protocol.KindPhaseFinished, protocol.PhaseFinishedReport{WorkerID: w, RunID: first, Phase: run.PhaseApplying})
+	l.mustReport(protocol.KindRunFinished, protocol.RunReport{WorkerID: w, RunID: first})
 
 	if rs, _ := loadRun(t, e.store, first); rs.Status() != run.Finished {
 		t.Fatalf("first run is %s", rs.Status())
@@ -160,8 +159,8 @@ func TestTrackedRunEndReleasesTheStackLockToTheNextRun(t *testing.T) {
 
 	// A failure reported by the worker ends the next run and frees the stack.
 	e.assignRun(next, pool, w)
-	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: next, Phase: run.PhasePreparing})
-	l.mustReport(gateway.KindRunFailed, gateway.RunReport{WorkerID: w, RunID: next, Note: "could not clone"})
+	l.mustReport(protocol.KindPhaseStarted, protocol.PhaseStartedReport{WorkerID: w, RunID: next, Phase: run.PhasePreparing})
+	l.mustReport(protocol.KindRunFailed, protocol.RunReport{WorkerID: w, RunID: next, Note: "could not clone"})
 	if rs, _ := loadRun(t, e.store, next); rs.Status() != run.Failed {
 		t.Fatalf("next run is %s", rs.Status())
 	}
@@ -180,7 +179,7 @@ func TestSilentWorkersAreLost(t *testing.T) {
 	unstarted, started, alive := l.register(nil), l.register(nil), l.register(nil)
 	readyRun := e.assignedRun(stk, run.Proposed, pool, unstarted)
 	startedRun := e.assignedRun(stk, run.Tracked, pool, started)
-	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: started, RunID: startedRun, Phase: run.PhasePreparing})
+	l.mustReport(protocol.KindPhaseStarted, protocol.PhaseStartedReport{WorkerID: started, RunID: startedRun, Phase: run.PhasePreparing})
 
 	// Within the timeout nobody is lost; one worker heartbeats before the
 	// others' silence exceeds it.
@@ -215,10 +214,10 @@ func TestSilentWorkersAreLost(t *testing.T) {
 		t.Fatalf("lost worker: run %q note %q", lost.RunID(), lost.GoneNote())
 	}
 	// A lost worker's heartbeats and reports are refused: it must register again.
-	if r := l.heartbeat(started); r.OK || r.Code != gateway.CodeGone {
+	if r := l.heartbeat(started); r.OK || r.Code != protocol.CodeGone {
 		t.Fatalf("heartbeat of a lost worker: %+v", r)
 	}
-	if r := l.report(gateway.KindRunFailed, gateway.RunReport{WorkerID: started, RunID: startedRun, Note: "late"}); r.OK || r.Code != gateway.CodeGone {
+	if r := l.report(protocol.KindRunFailed, protocol.RunReport{WorkerID: started, RunID: startedRun, Note: "late"}); r.OK || r.Code != protocol.CodeGone {
 		t.Fatalf("report of a lost worker: %+v", r)
 	}
 }
@@ -228,14 +227,14 @@ func TestExitHandsTheRunBack(t *testing.T) {
 	pool, l := e.createPool()
 	w := l.register(nil)
 	runID := e.assignedRun(e.createStack(pool), run.Proposed, pool, w)
-	l.mustReport(gateway.KindExit, gateway.ExitReport{WorkerID: w, Note: "launcher shutdown"})
+	l.mustReport(protocol.KindExit, protocol.ExitReport{WorkerID: w, Note: "launcher shutdown"})
 	if ws, _ := loadWorker(t, e.store, w); ws.Status() != worker.Exited || ws.GoneNote() != "launcher shutdown" {
 		t.Fatalf("worker is %s (%q)", ws.Status(), ws.GoneNote())
 	}
 	if rs, _ := loadRun(t, e.store, runID); rs.Status() != run.Ready || rs.WorkerID() != "" {
 		t.Fatalf("run is %s held by %q", rs.Status(), rs.WorkerID())
 	}
-	if r := l.heartbeat(w); r.Code != gateway.CodeGone {
+	if r := l.heartbeat(w); r.Code != protocol.CodeGone {
 		t.Fatalf("heartbeat after exit: %+v", r)
 	}
 }
@@ -249,16 +248,16 @@ func TestLauncherCannotActForAnotherPoolsWorker(t *testing.T) {
 	_, before := loadRun(t, e.store, runID)
 
 	// On its own pool's subject, A's launcher does not find B's worker.
-	r := a.report(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: wB, RunID: runID, Phase: run.PhasePreparing})
-	if r.OK || r.Code != gateway.CodeUnknown || !strings.Contains(r.Error, poolA) {
-		t.Fatalf("reply %+v, want %s in %s", r, gateway.CodeUnknown, poolA)
+	r := a.report(protocol.KindPhaseStarted, protocol.PhaseStartedReport{WorkerID: wB, RunID: runID, Phase: run.PhasePreparing})
+	if r.OK || r.Code != protocol.CodeUnknown || !strings.Contains(r.Error, poolA) {
+		t.Fatalf("reply %+v, want %s in %s", r, protocol.CodeUnknown, poolA)
 	}
-	if r := a.report(gateway.KindExit, gateway.ExitReport{WorkerID: wB}); r.OK || r.Code != gateway.CodeUnknown {
+	if r := a.report(protocol.KindExit, protocol.ExitReport{WorkerID: wB}); r.OK || r.Code != protocol.CodeUnknown {
 		t.Fatalf("exit of another pool's worker: %+v", r)
 	}
 	// B's subjects are closed to it: the publish is refused by NATS, and no
 	// report arrives.
-	if err := a.nc.Publish(bus.ReportSubject(poolB, gateway.KindExit), []byte(`{"worker_id":"`+wB+`"}`)); err != nil {
+	if err := a.nc.Publish(protocol.ReportSubject(poolB, protocol.KindExit), []byte(`{"worker_id":"`+wB+`"}`)); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.nc.Flush(); err != nil {
@@ -266,7 +265,7 @@ func TestLauncherCannotActForAnotherPoolsWorker(t *testing.T) {
 	}
 	// Nor can it keep B's worker alive.
 	e.clock.advance(timeout / 2)
-	if r := a.heartbeat(wB); r.OK || r.Code != gateway.CodeGone {
+	if r := a.heartbeat(wB); r.OK || r.Code != protocol.CodeGone {
 		t.Fatalf("heartbeat of another pool's worker: %+v", r)
 	}
 	if _, after := loadRun(t, e.store, runID); after != before {
@@ -290,8 +289,8 @@ func TestUnconfirmedRunFreesTheWorkerAndKeepsTheLock(t *testing.T) {
 	stk := e.createStack(pool)
 	runID := e.assignedRun(stk, run.Tracked, pool, w)
 	for _, phase := range []run.Phase{run.PhasePreparing, run.PhaseInitializing, run.PhasePlanning} {
-		l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: phase})
-		l.mustReport(gateway.KindPhaseFinished, gateway.PhaseFinishedReport{WorkerID: w, RunID: runID, Phase: phase, HasChanges: phase == run.PhasePlanning})
+		l.mustReport(protocol.KindPhaseStarted, protocol.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: phase})
+		l.mustReport(protocol.KindPhaseFinished, protocol.PhaseFinishedReport{WorkerID: w, RunID: runID, Phase: phase, HasChanges: phase == run.PhasePlanning})
 	}
 	if rs, _ := loadRun(t, e.store, runID); rs.Status() != run.Unconfirmed {
 		t.Fatalf("run is %s, want UNCONFIRMED", rs.Status())
@@ -309,10 +308,10 @@ func TestAFailedPhaseCarriesTheWorkersNote(t *testing.T) {
 	pool, l := e.createPool()
 	w := l.register(nil)
 	runID := e.assignedRun(e.createStack(pool), run.Proposed, pool, w)
-	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePreparing})
-	l.mustReport(gateway.KindPhaseFinished, gateway.PhaseFinishedReport{WorkerID: w, RunID: runID, Phase: run.PhasePreparing})
-	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhaseInitializing})
-	l.mustReport(gateway.KindPhaseFinished, gateway.PhaseFinishedReport{WorkerID: w, RunID: runID, Phase: run.PhaseInitializing,
+	l.mustReport(protocol.KindPhaseStarted, protocol.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePreparing})
+	l.mustReport(protocol.KindPhaseFinished, protocol.PhaseFinishedReport{WorkerID: w, RunID: runID, Phase: run.PhasePreparing})
+	l.mustReport(protocol.KindPhaseStarted, protocol.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhaseInitializing})
+	l.mustReport(protocol.KindPhaseFinished, protocol.PhaseFinishedReport{WorkerID: w, RunID: runID, Phase: run.PhaseInitializing,
 		ExitCode: 137, Note: "logs timeout: no output for 7m0s"})
 	rs, _ := loadRun(t, e.store, runID)
 	h := rs.History()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/services/server/commands"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // sweepBatch bounds how many lost workers one sweep handles.
@@ -25,10 +26,10 @@ func (g *Gateway) heartbeat(ctx context.Context, m *nats.Msg, pool, workerID str
 	switch {
 	case err != nil:
 		g.log.ErrorContext(ctx, "could not record a heartbeat", "pool_id", pool, "worker_id", workerID, "err", err)
-		g.respond(ctx, m, Reply{Code: CodeInternal, Error: err.Error()})
+		g.respond(ctx, m, protocol.Reply{Code: protocol.CodeInternal, Error: err.Error()})
 	case tag.RowsAffected() == 0:
 		g.log.DebugContext(ctx, "heartbeat of an unknown or gone worker", "pool_id", pool, "worker_id", workerID)
-		g.respond(ctx, m, Reply{Code: CodeGone, Error: fmt.Sprintf("no live worker %s in pool %s: register again", workerID, pool)})
+		g.respond(ctx, m, protocol.Reply{Code: protocol.CodeGone, Error: fmt.Sprintf("no live worker %s in pool %s: register again", workerID, pool)})
 	default:
 		if m.Reply == "" {
 			return
@@ -50,8 +51,8 @@ const missedAfter = 10 * time.Second
 // the read models, a moment behind the events): a cycle of its pool
 // (Cycle), a stop request of its run (StopRunID), or the assignment of a
 // run that has not started for a while (AssignedRunID).
-func (g *Gateway) heldRun(ctx context.Context, pool, workerID string) (Reply, error) {
-	reply := Reply{OK: true}
+func (g *Gateway) heldRun(ctx context.Context, pool, workerID string) (protocol.Reply, error) {
+	reply := protocol.Reply{OK: true}
 	var (
 		runID, status string
 		stopping      bool

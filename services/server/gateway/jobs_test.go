@@ -10,8 +10,7 @@ import (
 	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/projections"
-	"github.com/gantryhq/gantry/services/platform/bus"
-	"github.com/gantryhq/gantry/services/server/gateway"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // run.job answers the assigned worker only, with the run and its stack.
@@ -22,21 +21,21 @@ func TestRunJobGoesToTheAssignedWorkerOnly(t *testing.T) {
 	stackID := e.createStack(pool)
 	runID := e.assignedRun(stackID, run.Tracked, pool, owner)
 
-	r := l.mustReport(gateway.KindRunJob, gateway.RunReport{WorkerID: owner, RunID: runID})
+	r := l.mustReport(protocol.KindRunJob, protocol.RunReport{WorkerID: owner, RunID: runID})
 	j := r.Job
 	if j == nil || j.RunID != runID || j.StackID != stackID || j.Type != run.Tracked || j.RepositoryURL != "file:///srv/repo" ||
 		j.Tool == "" || j.Confirmed || j.ManagedState {
 		t.Fatalf("job %+v", j)
 	}
-	if r := l.report(gateway.KindRunJob, gateway.RunReport{WorkerID: intruder, RunID: runID}); r.OK || r.Code != gateway.CodeNotYours {
+	if r := l.report(protocol.KindRunJob, protocol.RunReport{WorkerID: intruder, RunID: runID}); r.OK || r.Code != protocol.CodeNotYours {
 		t.Fatalf("intruder's run.job: %+v", r)
 	}
-	if r := l.report(gateway.KindRunJob, gateway.RunReport{WorkerID: owner, RunID: "bad id"}); r.OK || r.Code != gateway.CodeInvalid {
+	if r := l.report(protocol.KindRunJob, protocol.RunReport{WorkerID: owner, RunID: "bad id"}); r.OK || r.Code != protocol.CodeInvalid {
 		t.Fatalf("bad run id: %+v", r)
 	}
 	// The stack's state is not managed: no credentials, and no error.
-	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: owner, RunID: runID, Phase: run.PhasePreparing})
-	r = l.mustReport(gateway.KindPhaseCredentials, gateway.PhaseStartedReport{WorkerID: owner, RunID: runID, Phase: run.PhaseInitializing})
+	l.mustReport(protocol.KindPhaseStarted, protocol.PhaseStartedReport{WorkerID: owner, RunID: runID, Phase: run.PhasePreparing})
+	r = l.mustReport(protocol.KindPhaseCredentials, protocol.PhaseStartedReport{WorkerID: owner, RunID: runID, Phase: run.PhaseInitializing})
 	if r.StateCredentials != nil {
 		t.Fatalf("credentials for an unmanaged stack: %d bytes", len(r.StateCredentials))
 	}
@@ -48,11 +47,11 @@ func TestStopAndCycleAreForwardedToWorkers(t *testing.T) {
 	e := newEnv(t)
 	pool, l := e.createPool()
 	worker := l.register(nil)
-	stops, err := l.nc.SubscribeSync(bus.WorkerSubject(pool, worker, gateway.KindStop))
+	stops, err := l.nc.SubscribeSync(protocol.WorkerSubject(pool, worker, protocol.KindStop))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cycles, err := l.nc.SubscribeSync(bus.BroadcastSubject(pool))
+	cycles, err := l.nc.SubscribeSync(protocol.BroadcastSubject(pool))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +72,7 @@ func TestStopAndCycleAreForwardedToWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no stop message: %v", err)
 	}
-	var stop gateway.StopMessage
+	var stop protocol.StopMessage
 	if err := json.Unmarshal(m.Data, &stop); err != nil || stop.RunID != "run_000777" || stop.Note != "wrong branch" {
 		t.Fatalf("stop message %s (%v)", m.Data, err)
 	}
@@ -82,8 +81,8 @@ func TestStopAndCycleAreForwardedToWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no cycle message: %v", err)
 	}
-	var b gateway.BroadcastMessage
-	if err := json.Unmarshal(m.Data, &b); err != nil || b.Kind != gateway.BroadcastCycle {
+	var b protocol.BroadcastMessage
+	if err := json.Unmarshal(m.Data, &b); err != nil || b.Kind != protocol.BroadcastCycle {
 		t.Fatalf("cycle message %s (%v)", m.Data, err)
 	}
 }
@@ -95,10 +94,10 @@ func TestPhaseBoundaryIsOneReport(t *testing.T) {
 	pool, l := e.createPool()
 	w := l.register(nil)
 	runID := e.assignedRun(e.createStack(pool), run.Tracked, pool, w)
-	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePreparing})
+	l.mustReport(protocol.KindPhaseStarted, protocol.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePreparing})
 	_, before := loadRun(t, e.store, runID)
-	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhaseInitializing,
-		Finished: &gateway.PhaseFinishedReport{Phase: run.PhasePreparing, DurationMS: 40}})
+	l.mustReport(protocol.KindPhaseStarted, protocol.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhaseInitializing,
+		Finished: &protocol.PhaseFinishedReport{Phase: run.PhasePreparing, DurationMS: 40}})
 	rs, after := loadRun(t, e.store, runID)
 	if rs.Status() != run.Initializing || after != before+2 {
 		t.Fatalf("run %s at version %d (was %d), want INITIALIZING two events later", rs.Status(), after, before)
@@ -111,10 +110,10 @@ func TestPhaseBoundaryIsOneReport(t *testing.T) {
 	e.append(eventstore.Batch{Stream: eventstore.Stream{Type: eventstore.StreamRun, ID: runID}, Expected: before,
 		Events: decide(t, &rs, run.Stop{Actor: "user:x", At: e.at()})})
 	_, before = loadRun(t, e.store, runID)
-	r := l.report(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePlanning,
-		Finished: &gateway.PhaseFinishedReport{Phase: run.PhaseInitializing}})
-	if r.OK || r.Code != gateway.CodeStopRequested {
-		t.Fatalf("reply %+v, want %s", r, gateway.CodeStopRequested)
+	r := l.report(protocol.KindPhaseStarted, protocol.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePlanning,
+		Finished: &protocol.PhaseFinishedReport{Phase: run.PhaseInitializing}})
+	if r.OK || r.Code != protocol.CodeStopRequested {
+		t.Fatalf("reply %+v, want %s", r, protocol.CodeStopRequested)
 	}
 	if _, now := loadRun(t, e.store, runID); now != before {
 		t.Fatalf("a refused boundary changed the run: version %d → %d", before, now)
@@ -128,16 +127,16 @@ func TestRunFinishedCarriesTheLastPhase(t *testing.T) {
 	pool, l := e.createPool()
 	w := l.register(nil)
 	runID := e.assignedRun(e.createStack(pool), run.Tracked, pool, w) // autodeploy
-	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePreparing})
-	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhaseInitializing,
-		Finished: &gateway.PhaseFinishedReport{Phase: run.PhasePreparing}})
-	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePlanning,
-		Finished: &gateway.PhaseFinishedReport{Phase: run.PhaseInitializing}})
-	if r := l.mustReport(gateway.KindPhaseFinished, gateway.PhaseFinishedReport{WorkerID: w, RunID: runID, Phase: run.PhasePlanning, HasChanges: true}); r.RunStatus != run.Applying {
+	l.mustReport(protocol.KindPhaseStarted, protocol.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePreparing})
+	l.mustReport(protocol.KindPhaseStarted, protocol.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhaseInitializing,
+		Finished: &protocol.PhaseFinishedReport{Phase: run.PhasePreparing}})
+	l.mustReport(protocol.KindPhaseStarted, protocol.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePlanning,
+		Finished: &protocol.PhaseFinishedReport{Phase: run.PhaseInitializing}})
+	if r := l.mustReport(protocol.KindPhaseFinished, protocol.PhaseFinishedReport{WorkerID: w, RunID: runID, Phase: run.PhasePlanning, HasChanges: true}); r.RunStatus != run.Applying {
 		t.Fatalf("after the plan the run is %s, want APPLYING", r.RunStatus)
 	}
-	l.mustReport(gateway.KindRunFinished, gateway.RunReport{WorkerID: w, RunID: runID,
-		Finished: &gateway.PhaseFinishedReport{Phase: run.PhaseApplying, DurationMS: 7}})
+	l.mustReport(protocol.KindRunFinished, protocol.RunReport{WorkerID: w, RunID: runID,
+		Finished: &protocol.PhaseFinishedReport{Phase: run.PhaseApplying, DurationMS: 7}})
 	rs, _ := loadRun(t, e.store, runID)
 	if rs.Status() != run.Finished || len(rs.PhaseResults()) != 4 || rs.PhaseResults()[3].Phase != run.PhaseApplying {
 		t.Fatalf("run %s with results %+v", rs.Status(), rs.PhaseResults())
@@ -154,7 +153,7 @@ func TestHeartbeatCarriesAPendingStop(t *testing.T) {
 	pool, l := e.createPool()
 	w := l.register(nil)
 	runID := e.assignedRun(e.createStack(pool), run.Tracked, pool, w)
-	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePreparing})
+	l.mustReport(protocol.KindPhaseStarted, protocol.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePreparing})
 	proj, err := projections.NewProjector(projections.Config{Pool: e.db, Store: e.store, NATS: e.service()})
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +197,7 @@ func TestHeartbeatCarriesAMissedAssignment(t *testing.T) {
 	if r := l.heartbeat(w); !r.OK || r.AssignedRunID != runID {
 		t.Fatalf("heartbeat 11 s after the assignment: %+v, want assigned_run_id %s", r, runID)
 	}
-	l.mustReport(gateway.KindPhaseStarted, gateway.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePreparing})
+	l.mustReport(protocol.KindPhaseStarted, protocol.PhaseStartedReport{WorkerID: w, RunID: runID, Phase: run.PhasePreparing})
 	if err := proj.CatchUp(context.Background()); err != nil {
 		t.Fatal(err)
 	}

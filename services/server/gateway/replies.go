@@ -8,41 +8,37 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
-// HeaderReportID is the NATS header a launcher may send a report with: a
-// string unique to the report (a UUID), the same on every retry of it. The
-// gateway answers a repeat with the first answer, so a report whose answer
-// was lost can be sent again safely.
-const HeaderReportID = "Gantry-Report-Id"
-
-// maxReportIDLength bounds a report id.
+// maxReportIDLength bounds a report id (protocol.HeaderReportID).
 const maxReportIDLength = 128
 
 // replyRetention is how long answers are kept for repeats.
 const replyRetention = time.Hour
 
 // storedReply returns the answer given to report id of pool, if any.
-func (g *Gateway) storedReply(ctx context.Context, pool, id string) (Reply, bool, error) {
+func (g *Gateway) storedReply(ctx context.Context, pool, id string) (protocol.Reply, bool, error) {
 	var data []byte
 	err := g.cfg.Pool.QueryRow(ctx, `SELECT reply FROM gateway_replies WHERE pool_id = $1 AND report_id = $2`, pool, id).Scan(&data)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Reply{}, false, nil
+		return protocol.Reply{}, false, nil
 	}
 	if err != nil {
-		return Reply{}, false, fmt.Errorf("read the answer to report %s: %w", id, err)
+		return protocol.Reply{}, false, fmt.Errorf("read the answer to report %s: %w", id, err)
 	}
-	var r Reply
+	var r protocol.Reply
 	if err := json.Unmarshal(data, &r); err != nil {
-		return Reply{}, false, fmt.Errorf("read the answer to report %s: %w", id, err)
+		return protocol.Reply{}, false, fmt.Errorf("read the answer to report %s: %w", id, err)
 	}
 	return r, true, nil
 }
 
 // storeReply keeps the answer to report id of pool. Failures ("internal")
 // are not kept: the repeat is tried afresh.
-func (g *Gateway) storeReply(ctx context.Context, pool, id string, r Reply) error {
-	if r.Code == CodeInternal {
+func (g *Gateway) storeReply(ctx context.Context, pool, id string, r protocol.Reply) error {
+	if r.Code == protocol.CodeInternal {
 		return nil
 	}
 	data, err := json.Marshal(r)

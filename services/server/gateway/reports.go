@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/services/server/commands"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // Commands is the command layer that decides what reports and lost workers
@@ -24,89 +26,89 @@ type Commands interface {
 	EndRun(ctx context.Context, poolID, workerID, runID string, end run.Status, note string, last *commands.PhaseResult) error
 	DeregisterWorker(ctx context.Context, poolID, workerID, note string) error
 	MarkWorkerLost(ctx context.Context, c commands.Caller, workerID, note string) (bool, error)
-	RunJob(ctx context.Context, poolID, workerID, runID string) (commands.RunJob, error)
+	RunJob(ctx context.Context, poolID, workerID, runID string) (protocol.Job, error)
 	PhaseCredentials(ctx context.Context, poolID, workerID, runID string, phase run.Phase) ([]byte, error)
 }
 
 var _ Commands = (*commands.Service)(nil)
 
 // report serves one report of pool (taken from the subject).
-func (g *Gateway) report(ctx context.Context, pool, kind string, data []byte) (Reply, error) {
+func (g *Gateway) report(ctx context.Context, pool, kind string, data []byte) (protocol.Reply, error) {
 	cmds := g.cfg.Commands
 	switch kind {
-	case KindRegister:
-		var b RegisterReport
+	case protocol.KindRegister:
+		var b protocol.RegisterReport
 		if err := decodeBody(data, &b); err != nil {
-			return Reply{}, err
+			return protocol.Reply{}, err
 		}
 		id, err := g.register(ctx, pool, b)
-		return Reply{WorkerID: id}, replyErr(err)
-	case KindRunJob:
-		var b RunReport
+		return protocol.Reply{WorkerID: id}, replyErr(err)
+	case protocol.KindRunJob:
+		var b protocol.RunReport
 		if err := decodeBody(data, &b); err != nil {
-			return Reply{}, err
+			return protocol.Reply{}, err
 		}
 		job, err := cmds.RunJob(ctx, pool, b.WorkerID, b.RunID)
 		if err != nil {
-			return Reply{}, replyErr(err)
+			return protocol.Reply{}, replyErr(err)
 		}
-		return Reply{Job: jobOf(job)}, nil
-	case KindPhaseStarted:
-		var b PhaseStartedReport
+		return protocol.Reply{Job: &job}, nil
+	case protocol.KindPhaseStarted:
+		var b protocol.PhaseStartedReport
 		if err := decodeBody(data, &b); err != nil {
-			return Reply{}, err
+			return protocol.Reply{}, err
 		}
 		var err error
 		if b.Finished != nil {
-			err = cmds.FinishAndStartPhase(ctx, pool, b.WorkerID, b.RunID, b.Finished.result(), b.Phase)
+			err = cmds.FinishAndStartPhase(ctx, pool, b.WorkerID, b.RunID, phaseResult(*b.Finished), b.Phase)
 		} else {
 			err = cmds.StartPhase(ctx, pool, b.WorkerID, b.RunID, b.Phase)
 		}
 		if err != nil {
-			return Reply{}, replyErr(err)
+			return protocol.Reply{}, replyErr(err)
 		}
 		// The phase's state credentials come with the answer: one round
 		// trip less at every phase boundary.
 		creds, err := cmds.PhaseCredentials(ctx, pool, b.WorkerID, b.RunID, b.Phase)
-		return Reply{StateCredentials: creds}, replyErr(err)
-	case KindPhaseCredentials:
-		var b PhaseStartedReport
+		return protocol.Reply{StateCredentials: creds}, replyErr(err)
+	case protocol.KindPhaseCredentials:
+		var b protocol.PhaseStartedReport
 		if err := decodeBody(data, &b); err != nil {
-			return Reply{}, err
+			return protocol.Reply{}, err
 		}
 		creds, err := cmds.PhaseCredentials(ctx, pool, b.WorkerID, b.RunID, b.Phase)
-		return Reply{StateCredentials: creds}, replyErr(err)
-	case KindPhaseFinished:
-		var b PhaseFinishedReport
+		return protocol.Reply{StateCredentials: creds}, replyErr(err)
+	case protocol.KindPhaseFinished:
+		var b protocol.PhaseFinishedReport
 		if err := decodeBody(data, &b); err != nil {
-			return Reply{}, err
+			return protocol.Reply{}, err
 		}
-		status, err := cmds.FinishPhase(ctx, pool, b.WorkerID, b.RunID, b.result())
-		return Reply{RunStatus: status}, replyErr(err)
-	case KindRunFinished, KindRunFailed, KindRunStopped:
-		var b RunReport
+		status, err := cmds.FinishPhase(ctx, pool, b.WorkerID, b.RunID, phaseResult(b))
+		return protocol.Reply{RunStatus: status}, replyErr(err)
+	case protocol.KindRunFinished, protocol.KindRunFailed, protocol.KindRunStopped:
+		var b protocol.RunReport
 		if err := decodeBody(data, &b); err != nil {
-			return Reply{}, err
+			return protocol.Reply{}, err
 		}
-		end := map[string]run.Status{KindRunFinished: run.Finished, KindRunFailed: run.Failed, KindRunStopped: run.Stopped}[kind]
+		end := map[string]run.Status{protocol.KindRunFinished: run.Finished, protocol.KindRunFailed: run.Failed, protocol.KindRunStopped: run.Stopped}[kind]
 		var last *commands.PhaseResult
 		if b.Finished != nil {
-			r := b.Finished.result()
+			r := phaseResult(*b.Finished)
 			last = &r
 		}
-		return Reply{}, replyErr(cmds.EndRun(ctx, pool, b.WorkerID, b.RunID, end, b.Note, last))
-	case KindExit:
-		var b ExitReport
+		return protocol.Reply{}, replyErr(cmds.EndRun(ctx, pool, b.WorkerID, b.RunID, end, b.Note, last))
+	case protocol.KindExit:
+		var b protocol.ExitReport
 		if err := decodeBody(data, &b); err != nil {
-			return Reply{}, err
+			return protocol.Reply{}, err
 		}
-		return Reply{}, replyErr(g.exit(ctx, pool, b))
+		return protocol.Reply{}, replyErr(g.exit(ctx, pool, b))
 	}
-	return Reply{}, &replyError{code: CodeInvalid, msg: fmt.Sprintf("unknown report kind %q", kind)}
+	return protocol.Reply{}, &replyError{code: protocol.CodeInvalid, msg: fmt.Sprintf("unknown report kind %q", kind)}
 }
 
 // register registers a new worker of pool, and starts its heartbeat clock.
-func (g *Gateway) register(ctx context.Context, pool string, b RegisterReport) (string, error) {
+func (g *Gateway) register(ctx context.Context, pool string, b protocol.RegisterReport) (string, error) {
 	return g.cfg.Commands.RegisterWorker(ctx, pool, commands.WorkerRegistration{
 		WorkerID: b.WorkerID, Metadata: b.Metadata,
 		// The row comes first: a worker must never exist without one, or
@@ -123,7 +125,7 @@ func (g *Gateway) register(ctx context.Context, pool string, b RegisterReport) (
 }
 
 // exit deregisters a worker and drops its heartbeat row.
-func (g *Gateway) exit(ctx context.Context, pool string, b ExitReport) error {
+func (g *Gateway) exit(ctx context.Context, pool string, b protocol.ExitReport) error {
 	if err := g.cfg.Commands.DeregisterWorker(ctx, pool, b.WorkerID, b.Note); err != nil {
 		return err
 	}
@@ -141,37 +143,37 @@ func replyErr(err error) error {
 		return err
 	}
 	var ve *domain.ValidationError
-	code := CodeInternal
+	code := protocol.CodeInternal
 	switch {
 	case errors.As(err, &ve):
-		code = CodeInvalid
+		code = protocol.CodeInvalid
 	case errors.Is(err, run.ErrStopPending):
-		code = CodeStopRequested
+		code = protocol.CodeStopRequested
 	case errors.Is(err, commands.ErrNotYourRun):
-		code = CodeNotYours
+		code = protocol.CodeNotYours
 	case errors.Is(err, run.ErrIllegalTransition):
-		code = CodeIllegal
+		code = protocol.CodeIllegal
 	case errors.Is(err, worker.ErrGone):
-		code = CodeGone
+		code = protocol.CodeGone
 	case errors.Is(err, domain.ErrNotFound):
-		code = CodeUnknown
+		code = protocol.CodeUnknown
 	case errors.Is(err, domain.ErrAlreadyExists):
-		code = CodeExists
+		code = protocol.CodeExists
 	}
 	return &replyError{code: code, msg: refused.Error()}
 }
 
-// jobOf is the wire form of a job.
-func jobOf(j commands.RunJob) *Job {
-	return &Job{
-		RunID: j.RunID, StackID: j.StackID, Type: j.Type, Confirmed: j.Confirmed, Autodeploy: j.Autodeploy,
-		RepositoryURL: j.RepositoryURL, Commit: j.Commit, ProjectRoot: j.ProjectRoot, Tool: j.Tool, Hooks: j.Hooks,
-		TaskCommand: j.TaskCommand, ManagedState: j.ManagedState, Env: j.Env,
-	}
-}
-
-// result is the command layer's form of a phase result.
-func (b PhaseFinishedReport) result() commands.PhaseResult {
+// phaseResult is the command layer's form of a phase result.
+func phaseResult(b protocol.PhaseFinishedReport) commands.PhaseResult {
 	return commands.PhaseResult{Phase: b.Phase, ExitCode: b.ExitCode, Duration: time.Duration(b.DurationMS) * time.Millisecond,
 		HasChanges: b.HasChanges, Note: b.Note}
+}
+
+// decodeBody decodes a report's JSON body into v; a malformed one is
+// refused as invalid.
+func decodeBody(data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return &replyError{code: protocol.CodeInvalid, msg: "malformed body: " + err.Error()}
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/server/poolauth"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // startRelay publishes the store's events to the EVENTS stream until the test ends, through
@@ -71,29 +72,29 @@ func TestLauncherIsConfinedToItsPool(t *testing.T) {
 	a := e.mustConnectLauncher(t, "wp_a", secretA)
 
 	t.Run("publishes its heartbeats, reports and run logs", func(t *testing.T) {
-		heartbeats := subscribe(t, svc, bus.AllHeartbeats)
-		publish(t, a.Conn, bus.HeartbeatSubject("wp_a", "wkr_1"), "beat")
-		if pool, worker, ok := bus.ParseHeartbeatSubject(next(t, heartbeats).Subject); !ok || pool != "wp_a" || worker != "wkr_1" {
+		heartbeats := subscribe(t, svc, protocol.AllHeartbeats)
+		publish(t, a.Conn, protocol.HeartbeatSubject("wp_a", "wkr_1"), "beat")
+		if pool, worker, ok := protocol.ParseHeartbeatSubject(next(t, heartbeats).Subject); !ok || pool != "wp_a" || worker != "wkr_1" {
 			t.Fatalf("heartbeat of %q/%q (%v), want wp_a/wkr_1", pool, worker, ok)
 		}
-		reports := subscribe(t, svc, bus.AllReports)
-		publish(t, a.Conn, bus.ReportSubject("wp_a", "phase"), "done")
-		if pool, kind, ok := bus.ParseReportSubject(next(t, reports).Subject); !ok || pool != "wp_a" || kind != "phase" {
+		reports := subscribe(t, svc, protocol.AllReports)
+		publish(t, a.Conn, protocol.ReportSubject("wp_a", "phase"), "done")
+		if pool, kind, ok := protocol.ParseReportSubject(next(t, reports).Subject); !ok || pool != "wp_a" || kind != "phase" {
 			t.Fatalf("report %q of %q (%v), want phase of wp_a", kind, pool, ok)
 		}
-		logs := subscribe(t, svc, bus.AllRunLogs)
-		publish(t, a.Conn, bus.RunLogsSubject("wp_a", "run_1"), "a line")
+		logs := subscribe(t, svc, protocol.AllRunLogs)
+		publish(t, a.Conn, protocol.RunLogsSubject("wp_a", "run_1"), "a line")
 		if msg := next(t, logs); string(msg.Data) != "a line" {
 			t.Fatalf("log %q", msg.Data)
 		}
 	})
 
 	t.Run("receives its workers' messages and broadcasts", func(t *testing.T) {
-		workers := subscribe(t, a.Conn, bus.WorkerSubjects("wp_a"))
-		broadcast := subscribe(t, a.Conn, bus.BroadcastSubject("wp_a"))
-		publish(t, svc, bus.WorkerSubject("wp_a", "wkr_1", "drain"), "drain")
-		publish(t, svc, bus.BroadcastSubject("wp_a"), "cycle")
-		if msg := next(t, workers); msg.Subject != bus.WorkerSubject("wp_a", "wkr_1", "drain") {
+		workers := subscribe(t, a.Conn, protocol.WorkerSubjects("wp_a"))
+		broadcast := subscribe(t, a.Conn, protocol.BroadcastSubject("wp_a"))
+		publish(t, svc, protocol.WorkerSubject("wp_a", "wkr_1", "drain"), "drain")
+		publish(t, svc, protocol.BroadcastSubject("wp_a"), "cycle")
+		if msg := next(t, workers); msg.Subject != protocol.WorkerSubject("wp_a", "wkr_1", "drain") {
 			t.Fatalf("worker message on %s", msg.Subject)
 		}
 		if msg := next(t, broadcast); string(msg.Data) != "cycle" {
@@ -105,8 +106,8 @@ func TestLauncherIsConfinedToItsPool(t *testing.T) {
 	})
 
 	t.Run("requests and replies in both directions", func(t *testing.T) {
-		registrar, err := svc.Subscribe(bus.AllReports, func(m *nats.Msg) {
-			pool, _, _ := bus.ParseReportSubject(m.Subject)
+		registrar, err := svc.Subscribe(protocol.AllReports, func(m *nats.Msg) {
+			pool, _, _ := protocol.ParseReportSubject(m.Subject)
 			_ = m.Respond([]byte("registered in " + pool))
 		})
 		if err != nil {
@@ -116,12 +117,12 @@ func TestLauncherIsConfinedToItsPool(t *testing.T) {
 		if err := svc.Flush(); err != nil {
 			t.Fatal(err)
 		}
-		reply, err := a.Request(bus.ReportSubject("wp_a", "register"), nil, 5*time.Second)
+		reply, err := a.Request(protocol.ReportSubject("wp_a", "register"), nil, 5*time.Second)
 		if err != nil || string(reply.Data) != "registered in wp_a" {
 			t.Fatalf("launcher's request: %v, %v", reply, err)
 		}
 
-		worker, err := a.Subscribe(bus.WorkerSubject("wp_a", "wkr_1", "assign"), func(m *nats.Msg) { _ = m.Respond([]byte("accepted")) })
+		worker, err := a.Subscribe(protocol.WorkerSubject("wp_a", "wkr_1", "assign"), func(m *nats.Msg) { _ = m.Respond([]byte("accepted")) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +130,7 @@ func TestLauncherIsConfinedToItsPool(t *testing.T) {
 		if err := a.Flush(); err != nil {
 			t.Fatal(err)
 		}
-		reply, err = svc.Request(bus.WorkerSubject("wp_a", "wkr_1", "assign"), []byte("run_1"), 5*time.Second)
+		reply, err = svc.Request(protocol.WorkerSubject("wp_a", "wkr_1", "assign"), []byte("run_1"), 5*time.Second)
 		if err != nil || string(reply.Data) != "accepted" {
 			t.Fatalf("server's request to the worker: %v, %v", reply, err)
 		}
@@ -138,9 +139,9 @@ func TestLauncherIsConfinedToItsPool(t *testing.T) {
 	t.Run("cannot subscribe outside its pool", func(t *testing.T) {
 		denied := map[string]*nats.Subscription{}
 		for _, subject := range []string{
-			bus.WorkerSubjects("wp_b"), bus.WorkerSubject("wp_b", "wkr_1", "assign"), bus.BroadcastSubject("wp_b"),
-			bus.PoolInboxPrefix("wp_b") + ".>", bus.HeartbeatSubject("wp_a", "*"), bus.AllHeartbeats, bus.AllReports,
-			bus.AllRunLogs, "gantry.events.>", "gantry.pool.>", "gantry.>", ">", "_INBOX.>", "$JS.API.>",
+			protocol.WorkerSubjects("wp_b"), protocol.WorkerSubject("wp_b", "wkr_1", "assign"), protocol.BroadcastSubject("wp_b"),
+			protocol.PoolInboxPrefix("wp_b") + ".>", protocol.HeartbeatSubject("wp_a", "*"), protocol.AllHeartbeats, protocol.AllReports,
+			protocol.AllRunLogs, "gantry.events.>", "gantry.pool.>", "gantry.>", ">", "_INBOX.>", "$JS.API.>",
 		} {
 			sub, err := a.SubscribeSync(subject)
 			if err != nil {
@@ -155,15 +156,15 @@ func TestLauncherIsConfinedToItsPool(t *testing.T) {
 
 		// Nothing reaches the refused subscriptions: the server delivers to one connection
 		// in order, so once the marker arrives anything published before it would have too.
-		marker := subscribe(t, a.Conn, bus.WorkerSubject("wp_a", "wkr_1", "marker"))
+		marker := subscribe(t, a.Conn, protocol.WorkerSubject("wp_a", "wkr_1", "marker"))
 		events := subscribe(t, svc, "gantry.events.>")
-		publish(t, svc, bus.WorkerSubject("wp_b", "wkr_1", "assign"), "for pool B")
-		publish(t, svc, bus.BroadcastSubject("wp_b"), "cycle pool B")
+		publish(t, svc, protocol.WorkerSubject("wp_b", "wkr_1", "assign"), "for pool B")
+		publish(t, svc, protocol.BroadcastSubject("wp_b"), "cycle pool B")
 		e.decide(t, "wp_b", workerpool.Update{Name: "renamed", Actor: actor, At: time.Now()})
 		if msg := next(t, events); msg.Subject != "gantry.events.workerpool.wp_b.WorkerPoolUpdated" {
 			t.Fatalf("service saw event %s", msg.Subject)
 		}
-		publish(t, svc, bus.WorkerSubject("wp_a", "wkr_1", "marker"), "marker")
+		publish(t, svc, protocol.WorkerSubject("wp_a", "wkr_1", "marker"), "marker")
 		next(t, marker)
 		for subject, sub := range denied {
 			if n, _, _ := sub.Pending(); n != 0 {
@@ -176,17 +177,17 @@ func TestLauncherIsConfinedToItsPool(t *testing.T) {
 		watch := subscribe(t, svc, ">")
 		forged := "gantry.events.workerpool.wp_a.WorkerPoolDeleted"
 		denied := []string{
-			bus.HeartbeatSubject("wp_b", "wkr_1"), bus.ReportSubject("wp_b", "register"),
-			bus.WorkerSubject("wp_a", "wkr_1", "assign"), bus.BroadcastSubject("wp_a"), bus.BroadcastSubject("wp_b"),
-			bus.WorkerSubject("wp_b", "wkr_1", "assign"), forged, "$JS.API.STREAM.INFO.EVENTS", "_INBOX.someone",
-			bus.PoolInboxPrefix("wp_b") + ".x", "gantry.run.run_1.input", bus.RunLogsSubject("wp_b", "run_1"),
+			protocol.HeartbeatSubject("wp_b", "wkr_1"), protocol.ReportSubject("wp_b", "register"),
+			protocol.WorkerSubject("wp_a", "wkr_1", "assign"), protocol.BroadcastSubject("wp_a"), protocol.BroadcastSubject("wp_b"),
+			protocol.WorkerSubject("wp_b", "wkr_1", "assign"), forged, "$JS.API.STREAM.INFO.EVENTS", "_INBOX.someone",
+			protocol.PoolInboxPrefix("wp_b") + ".x", "gantry.run.run_1.input", protocol.RunLogsSubject("wp_b", "run_1"),
 		}
 		for _, subject := range denied {
 			if err := a.Publish(subject, []byte("forged")); err != nil {
 				t.Fatal(err)
 			}
 		}
-		markerSubject := bus.HeartbeatSubject("wp_a", "wkr_marker")
+		markerSubject := protocol.HeartbeatSubject("wp_a", "wkr_marker")
 		publish(t, a.Conn, markerSubject, "marker")
 		for _, subject := range denied {
 			a.waitDeniedPublish(t, subject+`"`)
@@ -312,7 +313,7 @@ func TestResetClosesConnectionsAndRefusesTheOldSecret(t *testing.T) {
 	oldSecret := e.createPool(t, "wp_a")
 	secretB := e.createPool(t, "wp_b")
 	svc := e.service(t)
-	heartbeats := subscribe(t, svc, bus.AllHeartbeats)
+	heartbeats := subscribe(t, svc, protocol.AllHeartbeats)
 
 	// Two launchers of pool A that reconnect quickly and forever, and one of pool B.
 	onClose1, closed1 := closedSignal()
@@ -321,7 +322,7 @@ func TestResetClosesConnectionsAndRefusesTheOldSecret(t *testing.T) {
 	a1 := e.mustConnectLauncher(t, "wp_a", oldSecret, append(reconnecting, onClose1)...)
 	a2 := e.mustConnectLauncher(t, "wp_a", oldSecret, append(reconnecting, onClose2)...)
 	b := e.mustConnectLauncher(t, "wp_b", secretB, reconnecting...)
-	publish(t, a1.Conn, bus.HeartbeatSubject("wp_a", "wkr_1"), "")
+	publish(t, a1.Conn, protocol.HeartbeatSubject("wp_a", "wkr_1"), "")
 	next(t, heartbeats)
 
 	newSecret := e.resetPool(t, "wp_a")
@@ -343,14 +344,14 @@ func TestResetClosesConnectionsAndRefusesTheOldSecret(t *testing.T) {
 	}
 
 	renewed := e.mustConnectLauncher(t, "wp_a", newSecret)
-	publish(t, renewed.Conn, bus.HeartbeatSubject("wp_a", "wkr_1"), "renewed")
+	publish(t, renewed.Conn, protocol.HeartbeatSubject("wp_a", "wkr_1"), "renewed")
 	if msg := next(t, heartbeats); string(msg.Data) != "renewed" {
 		t.Fatalf("heartbeat %q, want the renewed launcher's", msg.Data)
 	}
 
 	// Pool B was left alone.
-	publish(t, b.Conn, bus.HeartbeatSubject("wp_b", "wkr_1"), "b")
-	if pool, _, _ := bus.ParseHeartbeatSubject(next(t, heartbeats).Subject); pool != "wp_b" {
+	publish(t, b.Conn, protocol.HeartbeatSubject("wp_b", "wkr_1"), "b")
+	if pool, _, _ := protocol.ParseHeartbeatSubject(next(t, heartbeats).Subject); pool != "wp_b" {
 		t.Fatalf("heartbeat of %s, want wp_b", pool)
 	}
 	if b.Stats().Reconnects != 0 {

@@ -7,31 +7,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"time"
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/eventstore"
-	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
-
-// AssignKind is the kind of the worker subject assignments are sent on:
-// bus.WorkerSubject(pool, worker, AssignKind).
-const AssignKind = "assign"
-
-// Assignment is the message a worker receives when it is given a run.
-type Assignment struct {
-	RunID    string     `json:"run_id"`
-	StackID  string     `json:"stack_id"`
-	PoolID   string     `json:"pool_id"`
-	WorkerID string     `json:"worker_id"`
-	Type     run.Type   `json:"type"`
-	Status   run.Status `json:"status"` // READY (start from the beginning) or CONFIRMED (apply the saved plan)
-	Commit   string     `json:"commit"`
-	// RunVersion is the run stream's version after RunAssigned.
-	RunVersion int64     `json:"run_version"`
-	AssignedAt time.Time `json:"assigned_at"`
-}
 
 // pass makes one round of assignments. again reports that work may be
 // left that this pass did not look at (a pool's candidate list was cut).
@@ -132,7 +113,7 @@ func (s *Scheduler) assignRun(ctx context.Context, c runCandidate, ws []workerCa
 		s.assigned.Add(1)
 		s.hints.forgetRun(c.id)
 		s.hints.forgetWorker(w.id)
-		a := Assignment{RunID: c.id, StackID: r.StackID(), PoolID: c.pool, WorkerID: w.id, Type: r.Type(),
+		a := protocol.Assignment{RunID: c.id, StackID: r.StackID(), PoolID: c.pool, WorkerID: w.id, Type: r.Type(),
 			Status: r.Status(), Commit: r.Commit(), RunVersion: out[0][len(out[0])-1].Version, AssignedAt: at}
 		s.notify(ctx, a)
 		wlog.InfoContext(ctx, "run assigned", "run_type", string(r.Type()), "status", string(r.Status()),
@@ -144,10 +125,10 @@ func (s *Scheduler) assignRun(ctx context.Context, c runCandidate, ws []workerCa
 
 // notify tells the worker of its new run. A lost message does not undo the
 // assignment, which is recorded; the worker can read it from the API.
-func (s *Scheduler) notify(ctx context.Context, a Assignment) {
+func (s *Scheduler) notify(ctx context.Context, a protocol.Assignment) {
 	body, err := json.Marshal(a)
 	if err == nil {
-		err = s.cfg.NATS.Publish(bus.WorkerSubject(a.PoolID, a.WorkerID, AssignKind), body)
+		err = s.cfg.NATS.Publish(protocol.WorkerSubject(a.PoolID, a.WorkerID, protocol.KindAssign), body)
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "could not send the assignment to the worker",

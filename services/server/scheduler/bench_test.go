@@ -11,8 +11,7 @@ import (
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/eventstore"
-	"github.com/gantryhq/gantry/services/platform/bus"
-	"github.com/gantryhq/gantry/services/server/scheduler"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // BenchmarkPickUpLatency measures, with 8 idle workers, the time from the
@@ -33,9 +32,9 @@ func BenchmarkPickUpLatency(b *testing.B) {
 	workers := make([]string, 8)
 	for i := range workers {
 		workers[i] = e.id("wkr")
-		_, err := nc.Subscribe(bus.WorkerSubject(pool, workers[i], scheduler.AssignKind), func(m *nats.Msg) {
+		_, err := nc.Subscribe(protocol.WorkerSubject(pool, workers[i], protocol.KindAssign), func(m *nats.Msg) {
 			now := time.Now()
-			var a scheduler.Assignment
+			var a protocol.Assignment
 			if err := json.Unmarshal(m.Data, &a); err != nil {
 				b.Error(err)
 				return

@@ -18,9 +18,9 @@ import (
 	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/projections"
-	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/server/scheduler"
 	"github.com/gantryhq/gantry/services/testenv"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 const (
@@ -304,7 +304,7 @@ func toAny[E any](events []E) []any {
 type inbox struct {
 	t       testing.TB
 	mu      sync.Mutex
-	got     []scheduler.Assignment
+	got     []protocol.Assignment
 	subject map[string]string // run id → subject it arrived on
 	changed chan struct{}
 }
@@ -315,16 +315,16 @@ func (e *env) listen(pool string, workers []string, finishRuns bool) *inbox {
 	e.t.Helper()
 	in := &inbox{t: e.t, subject: map[string]string{}, changed: make(chan struct{}, 1)}
 	nc := e.connect("workers-" + pool)
-	subjects := []string{bus.WorkerSubjects(pool)}
+	subjects := []string{protocol.WorkerSubjects(pool)}
 	if workers != nil {
 		subjects = subjects[:0]
 		for _, w := range workers {
-			subjects = append(subjects, bus.WorkerSubject(pool, w, scheduler.AssignKind))
+			subjects = append(subjects, protocol.WorkerSubject(pool, w, protocol.KindAssign))
 		}
 	}
 	for _, subject := range subjects {
 		_, err := nc.Subscribe(subject, func(m *nats.Msg) {
-			var a scheduler.Assignment
+			var a protocol.Assignment
 			if err := json.Unmarshal(m.Data, &a); err != nil {
 				e.t.Errorf("assignment on %s: %v", m.Subject, err)
 				return
@@ -353,14 +353,14 @@ func (e *env) listen(pool string, workers []string, finishRuns bool) *inbox {
 	return in
 }
 
-func (in *inbox) assignments() []scheduler.Assignment {
+func (in *inbox) assignments() []protocol.Assignment {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return append([]scheduler.Assignment(nil), in.got...)
+	return append([]protocol.Assignment(nil), in.got...)
 }
 
 // waitFor waits until n assignments arrived.
-func (in *inbox) waitFor(n int, within time.Duration) []scheduler.Assignment {
+func (in *inbox) waitFor(n int, within time.Duration) []protocol.Assignment {
 	in.t.Helper()
 	timeout := time.After(within)
 	for {

@@ -8,9 +8,9 @@ import (
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/worker"
-	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/server/scheduler"
 	"github.com/gantryhq/gantry/services/testenv"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 func TestMain(m *testing.M) {
@@ -160,7 +160,7 @@ func TestAssignmentIsPushedToTheWorker(t *testing.T) {
 	s := e.startScheduler("scheduler")
 	w := e.registerWorker(pool)
 	nc := e.connect("launcher")
-	sub, err := nc.SubscribeSync(bus.WorkerSubject(pool, w, scheduler.AssignKind))
+	sub, err := nc.SubscribeSync(protocol.WorkerSubject(pool, w, protocol.KindAssign))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,12 +172,12 @@ func TestAssignmentIsPushedToTheWorker(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no assignment on %s: %v", sub.Subject, err)
 	}
-	var a scheduler.Assignment
+	var a protocol.Assignment
 	if err := jsonUnmarshal(m.Data, &a); err != nil {
 		t.Fatal(err)
 	}
 	st, v := loadRun(t, e.store, r)
-	want := scheduler.Assignment{RunID: r, StackID: stk, PoolID: pool, WorkerID: w, Type: run.Task, Status: run.Ready,
+	want := protocol.Assignment{RunID: r, StackID: stk, PoolID: pool, WorkerID: w, Type: run.Task, Status: run.Ready,
 		Commit: commit, RunVersion: v, AssignedAt: a.AssignedAt}
 	if a != want {
 		t.Errorf("assignment\n got  %+v\n want %+v", a, want)

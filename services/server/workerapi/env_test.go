@@ -18,6 +18,8 @@ import (
 	"github.com/gantryhq/gantry/services/server/poolauth"
 	"github.com/gantryhq/gantry/services/server/workerapi"
 	"github.com/gantryhq/gantry/services/testenv"
+	"github.com/gantryhq/gantry/services/worker/protocol"
+	"github.com/gantryhq/gantry/services/worker/workerclient"
 )
 
 const (
@@ -57,7 +59,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, store: store, bucket: bucket, handled: make(chan struct{}, 256)}
 	mux := http.NewServeMux()
 	// handled lets a test wait until the handler of an aborted request has returned.
-	mux.Handle(workerapi.PathPrefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle(protocol.WorkerAPIPrefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			select {
 			case e.handled <- struct{}{}:
@@ -85,8 +87,8 @@ func (e *env) id(prefix string) string {
 	return fmt.Sprintf("%s_%d_%06d", prefix, time.Now().UnixNano(), e.seq.Add(1))
 }
 
-func (e *env) client(pool, secret string) *workerapi.Client {
-	return workerapi.NewClient(e.srv.URL, pool, secret, e.srv.Client())
+func (e *env) client(pool, secret string) *workerclient.Client {
+	return workerclient.New(e.srv.URL, pool, secret, e.srv.Client())
 }
 
 func (e *env) append(stream eventstore.Stream, expected int64, events ...any) {

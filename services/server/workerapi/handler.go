@@ -1,7 +1,9 @@
-// Package workerapi is the HTTP API through which pool launchers keep objects in the server's
-// object storage without holding bucket credentials: the encrypted workspace of an UNCONFIRMED
-// run, and each phase's full log. Launchers authenticate with their pool's id and secret (HTTP
-// Basic); a request is served only for a run assigned to their pool.
+// Package workerapi is the server side of the worker HTTP API (its paths are in package
+// services/worker/protocol, its client is services/worker/workerclient), through which pool
+// launchers keep objects in the server's object storage without holding bucket credentials: the
+// encrypted workspace of an UNCONFIRMED run, and each phase's full log. Launchers authenticate
+// with their pool's id and secret (HTTP Basic); a request is served only for a run assigned to
+// their pool.
 package workerapi
 
 import (
@@ -22,10 +24,8 @@ import (
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/worker/executor"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
-
-// PathPrefix is where the handler is mounted.
-const PathPrefix = "/worker/v1/"
 
 // MaxPhaseLogSize bounds one phase's full log.
 const MaxPhaseLogSize = 64 << 20
@@ -72,7 +72,7 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
-// Handler serves the worker API under PathPrefix.
+// Handler serves the worker API under protocol.WorkerAPIPrefix.
 type Handler struct {
 	cfg        Config
 	log        *slog.Logger
@@ -90,9 +90,10 @@ func NewHandler(cfg Config) (*Handler, error) {
 	}
 	h := &Handler{cfg: cfg, log: cfg.Logger.With("component", "workerapi"), workspaces: executor.BucketStore{Bucket: cfg.Bucket}}
 	h.mux = http.NewServeMux()
-	h.mux.Handle("PUT "+PathPrefix+"runs/{run}/workspace", h.authorized(true, h.putWorkspace))
-	h.mux.Handle("GET "+PathPrefix+"runs/{run}/workspace", h.authorized(false, h.getWorkspace))
-	h.mux.Handle("PUT "+PathPrefix+"runs/{run}/logs/{phase}", h.authorized(true, h.putPhaseLog))
+	workspace := protocol.WorkerAPIPrefix + protocol.WorkspacePath("{run}")
+	h.mux.Handle("PUT "+workspace, h.authorized(true, h.putWorkspace))
+	h.mux.Handle("GET "+workspace, h.authorized(false, h.getWorkspace))
+	h.mux.Handle("PUT "+protocol.WorkerAPIPrefix+protocol.PhaseLogPath("{run}", "{phase}"), h.authorized(true, h.putPhaseLog))
 	return h, nil
 }
 

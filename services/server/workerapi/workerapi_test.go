@@ -15,6 +15,8 @@ import (
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/server/workerapi"
 	"github.com/gantryhq/gantry/services/worker/executor"
+	"github.com/gantryhq/gantry/services/worker/protocol"
+	"github.com/gantryhq/gantry/services/worker/workerclient"
 )
 
 func randomBytes(t *testing.T, n int) []byte {
@@ -48,7 +50,7 @@ func upload(ctx context.Context, store executor.WorkspaceStore, runID string, da
 
 func statusOf(t *testing.T, err error) int {
 	t.Helper()
-	var se *workerapi.StatusError
+	var se *workerclient.StatusError
 	if !errors.As(err, &se) {
 		t.Fatalf("error %v is not a status answer", err)
 	}
@@ -95,7 +97,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("stored log = %q, %v; want %q", storedLog, err, log)
 	}
 	// A client made without an http.Client works the same.
-	def := workerapi.NewClient(e.srv.URL+"/", pool, secret, nil)
+	def := workerclient.New(e.srv.URL+"/", pool, secret, nil)
 	defer def.CloseIdleConnections()
 	if err := def.StorePhaseLog(ctx, runID, run.PhaseApplying, []byte("applied\n")); err != nil {
 		t.Fatalf("StorePhaseLog with the default client: %v", err)
@@ -107,7 +109,7 @@ func TestOpenWithoutWorkspace(t *testing.T) {
 	pool, secret := e.createPool()
 	runID, _ := e.planningRun(pool)
 	_, err := e.client(pool, secret).Open(context.Background(), runID)
-	if !errors.Is(err, workerapi.ErrNotFound) {
+	if !errors.Is(err, workerclient.ErrNotFound) {
 		t.Fatalf("Open of a run without a workspace = %v, want ErrNotFound", err)
 	}
 }
@@ -126,7 +128,7 @@ func TestWrongSecret(t *testing.T) {
 	}
 	// An unknown pool is refused the same way, and the answer does not say which part was wrong.
 	for _, creds := range [][2]string{{pool, wrong}, {"wp_nosuchpool", secret}, {"", ""}} {
-		req, err := http.NewRequest(http.MethodGet, e.srv.URL+workerapi.PathPrefix+"runs/"+runID+"/workspace", nil)
+		req, err := http.NewRequest(http.MethodGet, e.srv.URL+protocol.WorkerAPIPrefix+"runs/"+runID+"/workspace", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +195,7 @@ func TestBadRequestPaths(t *testing.T) {
 		{"runs/stk_notarun/logs/PLANNING", "run:"},
 		{"runs/stk_notarun/workspace", "run:"},
 	} {
-		req, err := http.NewRequest(http.MethodPut, e.srv.URL+workerapi.PathPrefix+tc.path, strings.NewReader("x"))
+		req, err := http.NewRequest(http.MethodPut, e.srv.URL+protocol.WorkerAPIPrefix+tc.path, strings.NewReader("x"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -279,7 +281,7 @@ func TestAbortedUploadLeavesNoObject(t *testing.T) {
 
 	// A body cut short by the client: the server sees an unexpected end and stores nothing.
 	pr, pw := io.Pipe()
-	req, err := http.NewRequest(http.MethodPut, e.srv.URL+workerapi.PathPrefix+"runs/"+runID+"/workspace", pr)
+	req, err := http.NewRequest(http.MethodPut, e.srv.URL+protocol.WorkerAPIPrefix+"runs/"+runID+"/workspace", pr)
 	if err != nil {
 		t.Fatal(err)
 	}

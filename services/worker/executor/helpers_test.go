@@ -20,6 +20,7 @@ import (
 	"github.com/gantryhq/gantry/domain/stack"
 	"github.com/gantryhq/gantry/services/platform/objstore"
 	"github.com/gantryhq/gantry/services/worker/executor"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // demoConfig is a small configuration that needs no network: terraform_data
@@ -164,10 +165,10 @@ func openBucket(t *testing.T, dir string) *gcblob.Bucket {
 
 // job returns a TRACKED autodeploy terraform job of repo at commit.
 func job(repo *testRepo, commit string) executor.Job {
-	return executor.Job{
+	return executor.Job{Job: protocol.Job{
 		RunID: "run_" + strconv.FormatInt(time.Now().UnixNano(), 36), StackID: "stk_demo",
 		Type: run.Tracked, Autodeploy: true, RepositoryURL: repo.dir, Commit: commit, Tool: stack.Terraform,
-	}
+	}}
 }
 
 // run runs j to its end, bounded by waitLimit.

@@ -12,11 +12,22 @@ import (
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/stack"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 	"github.com/gantryhq/gantry/services/worker/tfbackend"
 )
 
 // Job describes one run, or the apply part of a confirmed run, as the
-// launcher received it. Secret values arrive already decrypted.
+// executor runs it: the job the server sent (protocol.Job, as it came)
+// beside what the launcher adds on this machine. Env hides the embedded
+// protocol.Job.Env, whose secret values are sealed: the launcher opens them
+// into Env, so the executor only ever reads variables in the clear.
+//
+// Confirmed marks the apply part of a confirmed TRACKED run: instead of
+// cloning, the executor restores the workspace the planning worker saved
+// (PREPARING_APPLY) and applies its saved plan (APPLYING). Autodeploy makes a
+// TRACKED run with changes apply on the same worker right after planning
+// instead of ending UNCONFIRMED. TaskCommand (TASK runs) runs with sh -c in
+// the project root.
 //
 // The after_run hooks run once, at the end of the run, inside its last phase
 // and before that phase's result is reported, so that their failure fails
@@ -27,23 +38,9 @@ import (
 // worker that applies runs them), or when the run was stopped, timed out or
 // canceled.
 type Job struct {
-	RunID   string
-	StackID string
-	Type    run.Type
-	// Confirmed marks the apply part of a confirmed TRACKED run: instead of
-	// cloning, the executor restores the workspace the planning worker saved
-	// (PREPARING_APPLY) and applies its saved plan (APPLYING).
-	Confirmed bool
-	// Autodeploy makes a TRACKED run with changes apply on the same worker
-	// right after planning instead of ending UNCONFIRMED.
-	Autodeploy    bool
-	RepositoryURL string // file://, a local path, http(s)://, ssh:// or user@host:path
-	Commit        string // the full commit id (40 or 64 hex digits)
-	ProjectRoot   string // relative to the repository root; "" is the root
-	Tool          stack.Tool
-	Hooks         stack.Hooks
-	TaskCommand   string // TASK runs: run with sh -c in the project root
-	// Env are the stack's variables, secrets decrypted, with their scopes.
+	protocol.Job
+	// Env are the stack's variables (protocol.Job.Env), secrets opened,
+	// with their scopes.
 	Env []Variable
 	// Whitelist are the launcher's variables passed to runs
 	// (GANTRY_WHITELIST_ENVS, see WhitelistVariables).

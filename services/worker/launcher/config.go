@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gantryhq/gantry/services/platform/keyring"
 	"github.com/gantryhq/gantry/services/worker/executor"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // Environment variables a launcher reads (SPEC.md, "Launcher settings").
@@ -56,7 +56,7 @@ const (
 // Config is what a launcher runs with. FromEnv builds it from the
 // environment; tests and `gantry dev` fill it in directly.
 type Config struct {
-	Token keyring.PoolToken
+	Token protocol.PoolToken
 	// PoolKey is the pool's private key; its public key must be the one of
 	// Token.Certificate.
 	PoolKey  crypto.PrivateKey
@@ -102,7 +102,7 @@ func FromEnv(environ []string, stdout io.Writer) (Config, error) {
 	var certPub crypto.PublicKey
 	if raw := env[EnvToken]; strings.TrimSpace(raw) == "" {
 		bad(EnvToken, "not set: give the pool token `gantry pool create` or `gantry pool reset` printed")
-	} else if tok, err := keyring.DecodePoolToken(raw); err != nil {
+	} else if tok, err := protocol.DecodePoolToken(raw); err != nil {
 		bad(EnvToken, "%v", err)
 	} else if pub, err := certificatePublicKey(tok.Certificate); err != nil {
 		bad(EnvToken, "the token's certificate: %v", err)

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/gantryhq/gantry/domain/stack"
-	"github.com/gantryhq/gantry/services/platform/keyring"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // testPool returns a pool token whose certificate is for key, and the key
@@ -32,7 +32,7 @@ func testPool(t *testing.T) (token, key string, priv *ecdsa.PrivateKey) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, err = keyring.EncodePoolToken(keyring.PoolToken{ServerURL: "http://127.0.0.1:1", NATSURL: "nats://127.0.0.1:2",
+	token, err = protocol.EncodePoolToken(protocol.PoolToken{ServerURL: "http://127.0.0.1:1", NATSURL: "nats://127.0.0.1:2",
 		PoolID: "wp_test", PoolSecret: "secret-of-the-pool", Certificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))})
 	if err != nil {
 		t.Fatal(err)

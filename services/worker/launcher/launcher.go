@@ -2,7 +2,7 @@
 // its pool with the pool token and private key, registers one worker,
 // sends heartbeats, and runs the runs the scheduler assigns it, one at a
 // time, with the process executor. It reaches the server only through NATS
-// (its pool's subjects; see services/server/gateway for the protocol) and the
+// (its pool's subjects; see services/worker/protocol for the protocol) and the
 // server's worker HTTP API (saved workspaces and phase logs).
 package launcher
 
@@ -23,9 +23,8 @@ import (
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/services/platform/bus"
-	"github.com/gantryhq/gantry/services/server/gateway"
-	"github.com/gantryhq/gantry/services/server/scheduler"
 	"github.com/gantryhq/gantry/services/worker/executor"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // Uploads is where a launcher stores what outlives its runs on this
@@ -57,7 +56,7 @@ type Launcher struct {
 	leaving  bool          // no new work: shutting down
 	cycled   chan struct{} // closed when the pool is cycled
 	cycle    sync.Once
-	assigned chan scheduler.Assignment
+	assigned chan protocol.Assignment
 	stdoutMu sync.Mutex
 	// queued counts assignments taken and not yet done (waiting or under way).
 	queued int
@@ -100,7 +99,7 @@ func New(cfg Config, uploads Uploads) (*Launcher, error) {
 		return nil, fmt.Errorf("launcher: %w", err)
 	}
 	l := &Launcher{cfg: cfg, uploads: uploads, exec: exec,
-		cycled: make(chan struct{}), assigned: make(chan scheduler.Assignment, 4)}
+		cycled: make(chan struct{}), assigned: make(chan protocol.Assignment, 4)}
 	l.logp.Store(log)
 	return l, nil
 }
@@ -219,11 +218,11 @@ func (l *Launcher) connect() error {
 // worker id is not known yet: messages are filtered by it as they come.
 func (l *Launcher) subscribe() ([]*nats.Subscription, error) {
 	pool := l.cfg.Token.PoolID
-	workerMsgs, err := l.nc.Subscribe(bus.WorkerSubjects(pool), l.workerMessage)
+	workerMsgs, err := l.nc.Subscribe(protocol.WorkerSubjects(pool), l.workerMessage)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to the pool's worker messages: %w", err)
 	}
-	broadcasts, err := l.nc.Subscribe(bus.BroadcastSubject(pool), l.broadcast)
+	broadcasts, err := l.nc.Subscribe(protocol.BroadcastSubject(pool), l.broadcast)
 	if err != nil {
 		_ = workerMsgs.Unsubscribe()
 		return nil, fmt.Errorf("subscribe to the pool's broadcasts: %w", err)
@@ -238,8 +237,8 @@ func (l *Launcher) subscribe() ([]*nats.Subscription, error) {
 
 // register registers the worker, with the launcher's metadata.
 func (l *Launcher) register(ctx context.Context) error {
-	var reply gateway.Reply
-	if err := l.request(ctx, gateway.KindRegister, gateway.RegisterReport{Metadata: l.cfg.Metadata}, &reply); err != nil {
+	var reply protocol.Reply
+	if err := l.request(ctx, protocol.KindRegister, protocol.RegisterReport{Metadata: l.cfg.Metadata}, &reply); err != nil {
 		return fmt.Errorf("register a worker: %w", err)
 	}
 	l.mu.Lock()
@@ -259,15 +258,15 @@ func (l *Launcher) workerMessage(m *nats.Msg) {
 		return
 	}
 	switch m.Subject {
-	case bus.WorkerSubject(pool, id, scheduler.AssignKind):
-		var a scheduler.Assignment
+	case protocol.WorkerSubject(pool, id, protocol.KindAssign):
+		var a protocol.Assignment
 		if err := json.Unmarshal(m.Data, &a); err != nil || a.RunID == "" {
 			l.logger().Warn("malformed assignment", "err", err)
 			return
 		}
 		l.enqueue(a, false)
-	case bus.WorkerSubject(pool, id, gateway.KindStop):
-		var s gateway.StopMessage
+	case protocol.WorkerSubject(pool, id, protocol.KindStop):
+		var s protocol.StopMessage
 		if err := json.Unmarshal(m.Data, &s); err != nil {
 			l.logger().Warn("malformed stop message", "err", err)
 			return
@@ -279,7 +278,7 @@ func (l *Launcher) workerMessage(m *nats.Msg) {
 // enqueue hands an assignment to the runner. missed marks one that came
 // with a heartbeat's answer, not as a message: it is taken only when the
 // worker has nothing under way or waiting (else it is that very run).
-func (l *Launcher) enqueue(a scheduler.Assignment, missed bool) {
+func (l *Launcher) enqueue(a protocol.Assignment, missed bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
@@ -314,12 +313,12 @@ func (l *Launcher) stopRun(runID string) {
 
 // broadcast handles a message to every worker of the pool.
 func (l *Launcher) broadcast(m *nats.Msg) {
-	var b gateway.BroadcastMessage
+	var b protocol.BroadcastMessage
 	if err := json.Unmarshal(m.Data, &b); err != nil {
 		l.logger().Warn("malformed broadcast", "err", err)
 		return
 	}
-	if b.Kind == gateway.BroadcastCycle {
+	if b.Kind == protocol.BroadcastCycle {
 		l.logger().Info("the worker pool is cycled: exiting")
 		l.cycle.Do(func() { close(l.cycled) })
 	}
@@ -335,13 +334,13 @@ func (l *Launcher) heartbeats(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		subject := bus.HeartbeatSubject(l.cfg.Token.PoolID, l.WorkerID())
+		subject := protocol.HeartbeatSubject(l.cfg.Token.PoolID, l.WorkerID())
 		msg, err := l.nc.Request(subject, nil, min(l.cfg.HeartbeatInterval, 5*time.Second))
 		if err != nil {
 			l.logger().Warn("heartbeat not answered", "err", err)
 			continue
 		}
-		var r gateway.Reply
+		var r protocol.Reply
 		if err := json.Unmarshal(msg.Data, &r); err != nil {
 			l.logger().Warn("malformed heartbeat answer", "err", err)
 			continue
@@ -354,9 +353,9 @@ func (l *Launcher) heartbeats(ctx context.Context) {
 			l.cycle.Do(func() { close(l.cycled) })
 		}
 		if r.AssignedRunID != "" {
-			l.enqueue(scheduler.Assignment{RunID: r.AssignedRunID, PoolID: l.cfg.Token.PoolID, WorkerID: l.WorkerID()}, true)
+			l.enqueue(protocol.Assignment{RunID: r.AssignedRunID, PoolID: l.cfg.Token.PoolID, WorkerID: l.WorkerID()}, true)
 		}
-		if !r.OK && r.Code == gateway.CodeGone {
+		if !r.OK && r.Code == protocol.CodeGone {
 			// The server gave the worker up (lost); its run was failed or
 			// handed back. Stop what it still does and exit: the process
 			// supervisor (or gantry dev) starts a fresh launcher.
@@ -407,7 +406,7 @@ func (l *Launcher) isLeaving() bool {
 func (l *Launcher) exit(note string) {
 	ctx, cancel := context.WithTimeout(context.Background(), reportTimeout)
 	defer cancel()
-	if err := l.request(ctx, gateway.KindExit, gateway.ExitReport{WorkerID: l.WorkerID(), Note: note}, nil); err != nil {
+	if err := l.request(ctx, protocol.KindExit, protocol.ExitReport{WorkerID: l.WorkerID(), Note: note}, nil); err != nil {
 		l.logger().Warn("could not report the worker's exit", "err", err)
 		return
 	}
@@ -433,20 +432,20 @@ func (l *Launcher) request(ctx context.Context, kind string, body, out any) erro
 	if err != nil {
 		return err
 	}
-	m := nats.NewMsg(bus.ReportSubject(l.cfg.Token.PoolID, kind))
+	m := nats.NewMsg(protocol.ReportSubject(l.cfg.Token.PoolID, kind))
 	m.Data = data
-	m.Header.Set(gateway.HeaderReportID, rand.Text())
+	m.Header.Set(protocol.HeaderReportID, rand.Text())
 	for attempt := 0; ; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		msg, err := l.nc.RequestMsgWithContext(rctx, m)
 		cancel()
 		if err == nil {
-			var r gateway.Reply
+			var r protocol.Reply
 			if err := json.Unmarshal(msg.Data, &r); err != nil {
 				return fmt.Errorf("%s: malformed reply: %w", kind, err)
 			}
 			if !r.OK {
-				if r.Code == gateway.CodeInternal && attempt < 3 {
+				if r.Code == protocol.CodeInternal && attempt < 3 {
 					time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
 					continue
 				}

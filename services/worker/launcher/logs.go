@@ -7,7 +7,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/gantryhq/gantry/domain/run"
-	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // stdoutLine is a run log line as GANTRY_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED
@@ -32,8 +32,8 @@ func (l *Launcher) publishLine(runID, stackID string, phase run.Phase, line stri
 			l.stdoutMu.Unlock()
 		}
 	}
-	m := nats.NewMsg(bus.RunLogsSubject(l.cfg.Token.PoolID, runID))
-	m.Header.Set(bus.HeaderPhase, string(phase))
+	m := nats.NewMsg(protocol.RunLogsSubject(l.cfg.Token.PoolID, runID))
+	m.Header.Set(protocol.HeaderPhase, string(phase))
 	m.Data = []byte(line)
 	if _, err := l.js.PublishMsgAsync(m); err != nil && !*failed {
 		*failed = true

@@ -9,17 +9,15 @@ import (
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/services/platform/seal"
-	"github.com/gantryhq/gantry/services/server/commands"
-	"github.com/gantryhq/gantry/services/server/gateway"
-	"github.com/gantryhq/gantry/services/server/scheduler"
 	"github.com/gantryhq/gantry/services/worker/executor"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 	"github.com/gantryhq/gantry/services/worker/tfbackend"
 )
 
 // execute runs one assigned run to its end and reports it. The run's
 // context is its own: a launcher told to stop lets its run go on for the
 // grace period (leave), then fails it through the assignment's fail.
-func (l *Launcher) execute(a scheduler.Assignment) {
+func (l *Launcher) execute(a protocol.Assignment) {
 	log := l.logger().With("run_id", a.RunID, "stack_id", a.StackID)
 	l.mu.Lock()
 	l.current = &assignment{runID: a.RunID}
@@ -36,7 +34,7 @@ func (l *Launcher) execute(a scheduler.Assignment) {
 	job, err := l.job(reportCtx, a)
 	if err != nil {
 		log.Error("could not prepare the run", "err", err)
-		l.endRun(reportCtx, gateway.KindRunFailed, gateway.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: "the worker could not prepare the run: " + err.Error()})
+		l.endRun(reportCtx, protocol.KindRunFailed, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: "the worker could not prepare the run: " + err.Error()})
 		return
 	}
 	rep := &reporter{l: l, runID: a.RunID, stackID: job.StackID, autodeploy: job.Autodeploy, typ: job.Type,
@@ -47,7 +45,7 @@ func (l *Launcher) execute(a scheduler.Assignment) {
 	exe, err := l.exec.Start(runCtx, job, rep)
 	if err != nil {
 		log.Error("the run was refused by the executor", "err", err)
-		l.endRun(reportCtx, gateway.KindRunFailed, gateway.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: "the worker refused the run: " + err.Error()})
+		l.endRun(reportCtx, protocol.KindRunFailed, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: "the worker refused the run: " + err.Error()})
 		return
 	}
 	l.mu.Lock()
@@ -58,7 +56,7 @@ func (l *Launcher) execute(a scheduler.Assignment) {
 	l.mu.Unlock()
 	res := exe.Wait()
 	log.Info("run done on this worker", "status", res.Status, "note", res.Note)
-	var last *gateway.PhaseFinishedReport
+	var last *protocol.PhaseFinishedReport
 	if res.Status == run.Finished && rep.held != nil && (rep.held.Phase == run.PhaseApplying || rep.held.Phase == run.PhasePerforming) {
 		last, rep.held = rep.held, nil
 	}
@@ -68,9 +66,9 @@ func (l *Launcher) execute(a scheduler.Assignment) {
 	}
 	switch res.Status {
 	case run.Finished:
-		l.endRun(reportCtx, gateway.KindRunFinished, gateway.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Finished: last})
+		l.endRun(reportCtx, protocol.KindRunFinished, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Finished: last})
 	case run.Stopped:
-		l.endRun(reportCtx, gateway.KindRunStopped, gateway.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: res.Note})
+		l.endRun(reportCtx, protocol.KindRunStopped, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: res.Note})
 	case run.Unconfirmed:
 		// Recorded by the planning phase's result.
 	default:
@@ -78,12 +76,12 @@ func (l *Launcher) execute(a scheduler.Assignment) {
 		if note == "" {
 			note = "the run failed on the worker"
 		}
-		l.endRun(reportCtx, gateway.KindRunFailed, gateway.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: note})
+		l.endRun(reportCtx, protocol.KindRunFailed, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: note})
 	}
 }
 
 // endRun reports the end of a run the phase results did not end.
-func (l *Launcher) endRun(ctx context.Context, kind string, report gateway.RunReport) {
+func (l *Launcher) endRun(ctx context.Context, kind string, report protocol.RunReport) {
 	ctx, cancel := context.WithTimeout(ctx, resultTimeout)
 	defer cancel()
 	if err := l.request(ctx, kind, report, nil); err != nil {
@@ -91,42 +89,38 @@ func (l *Launcher) endRun(ctx context.Context, kind string, report gateway.RunRe
 	}
 }
 
-// job asks the server for the run's job and turns it into the executor's,
-// opening the sealed secrets with the pool's key.
-func (l *Launcher) job(ctx context.Context, a scheduler.Assignment) (executor.Job, error) {
+// job asks the server for the run's job and hands it to the executor as
+// it came, beside this launcher's settings, with the sealed secrets opened
+// with the pool's key.
+func (l *Launcher) job(ctx context.Context, a protocol.Assignment) (executor.Job, error) {
 	rctx, cancel := context.WithTimeout(ctx, reportTimeout)
 	defer cancel()
-	var reply gateway.Reply
-	if err := l.request(rctx, gateway.KindRunJob, gateway.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID}, &reply); err != nil {
+	var reply protocol.Reply
+	if err := l.request(rctx, protocol.KindRunJob, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID}, &reply); err != nil {
 		return executor.Job{}, err
 	}
-	j := reply.Job
-	if j == nil {
+	if reply.Job == nil {
 		return executor.Job{}, errors.New("the server sent no job")
 	}
-	job := executor.Job{
-		RunID: j.RunID, StackID: j.StackID, Type: j.Type, Confirmed: j.Confirmed, Autodeploy: j.Autodeploy,
-		RepositoryURL: j.RepositoryURL, Commit: j.Commit, ProjectRoot: j.ProjectRoot, Tool: j.Tool, Hooks: j.Hooks,
-		TaskCommand: j.TaskCommand, Whitelist: l.cfg.Whitelist, MaskNames: l.cfg.MaskNames, Debug: l.cfg.Debug,
-	}
-	for _, v := range j.Env {
+	job := executor.Job{Job: *reply.Job, Whitelist: l.cfg.Whitelist, MaskNames: l.cfg.MaskNames, Debug: l.cfg.Debug}
+	for _, v := range reply.Job.Env {
 		ev, err := l.variable(v)
 		if err != nil {
 			return executor.Job{}, err
 		}
 		job.Env = append(job.Env, ev)
 	}
-	if j.ManagedState {
+	if job.ManagedState {
 		// Credentials go to each phase through the environment (see
 		// tfbackend.OverrideFile for why not into the file): the
 		// reporter's phaseEnv.
-		job.BackendOverride = tfbackend.OverrideFile(l.cfg.Token.ServerURL, j.StackID, tfbackend.Credentials{})
+		job.BackendOverride = tfbackend.OverrideFile(l.cfg.Token.ServerURL, job.StackID, tfbackend.Credentials{})
 	}
 	return job, nil
 }
 
 // variable opens a job variable.
-func (l *Launcher) variable(v commands.JobVariable) (executor.Variable, error) {
+func (l *Launcher) variable(v protocol.Variable) (executor.Variable, error) {
 	if !v.Secret() {
 		return executor.Variable{Name: v.Name, Value: v.Value, Scope: v.Scope}, nil
 	}
@@ -146,8 +140,8 @@ func (r *reporter) phaseEnv(ctx context.Context, phase run.Phase) ([]executor.Va
 	if !answered {
 		ctx, cancel := context.WithTimeout(ctx, reportTimeout)
 		defer cancel()
-		var reply gateway.Reply
-		if err := r.l.request(ctx, gateway.KindPhaseCredentials, gateway.PhaseStartedReport{WorkerID: r.l.WorkerID(), RunID: r.runID, Phase: phase}, &reply); err != nil {
+		var reply protocol.Reply
+		if err := r.l.request(ctx, protocol.KindPhaseCredentials, protocol.PhaseStartedReport{WorkerID: r.l.WorkerID(), RunID: r.runID, Phase: phase}, &reply); err != nil {
 			return nil, fmt.Errorf("state credentials for %s: %w", phase, err)
 		}
 		sealed = reply.StateCredentials
@@ -159,7 +153,7 @@ func (r *reporter) phaseEnv(ctx context.Context, phase run.Phase) ([]executor.Va
 	if err != nil {
 		return nil, fmt.Errorf("state credentials for %s: %w", phase, err)
 	}
-	var c commands.StateCredentials
+	var c protocol.StateCredentials
 	if err := json.Unmarshal(plain, &c); err != nil {
 		return nil, fmt.Errorf("state credentials for %s: %w", phase, err)
 	}
@@ -187,7 +181,7 @@ type reporter struct {
 	// answer to each phase.started (nil: none for that phase).
 	credentials map[run.Phase][]byte
 	// held is a phase result waiting to go with the next phase.started.
-	held *gateway.PhaseFinishedReport
+	held *protocol.PhaseFinishedReport
 }
 
 // PhaseStarted implements executor.Reporter.
@@ -197,11 +191,11 @@ func (r *reporter) PhaseStarted(ctx context.Context, phase run.Phase, _ time.Tim
 	}
 	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
 	defer cancel()
-	var reply gateway.Reply
-	err := r.l.request(ctx, gateway.KindPhaseStarted, gateway.PhaseStartedReport{
+	var reply protocol.Reply
+	err := r.l.request(ctx, protocol.KindPhaseStarted, protocol.PhaseStartedReport{
 		WorkerID: r.l.WorkerID(), RunID: r.runID, Phase: phase, Finished: r.held}, &reply)
 	var re *ReportError
-	if errors.As(err, &re) && re.Code == gateway.CodeStopRequested {
+	if errors.As(err, &re) && re.Code == protocol.CodeStopRequested {
 		// Neither was recorded; the held result goes on its own (flush).
 		return fmt.Errorf("%s not started: %w", phase, executor.ErrStopRequested)
 	}
@@ -232,7 +226,7 @@ func (r *reporter) PhaseFinished(ctx context.Context, res executor.PhaseResult) 
 	if err := <-stored; err != nil {
 		r.l.logger().Error("could not store the phase log", "run_id", r.runID, "phase", res.Phase, "err", err)
 	}
-	report := gateway.PhaseFinishedReport{
+	report := protocol.PhaseFinishedReport{
 		WorkerID: r.l.WorkerID(), RunID: r.runID, Phase: res.Phase, ExitCode: res.ExitCode,
 		DurationMS: res.Duration.Milliseconds(), HasChanges: res.HasChanges, Note: res.Note,
 	}
@@ -247,11 +241,11 @@ func (r *reporter) PhaseFinished(ctx context.Context, res executor.PhaseResult) 
 }
 
 // finish reports a phase's result on its own.
-func (r *reporter) finish(ctx context.Context, report gateway.PhaseFinishedReport) error {
+func (r *reporter) finish(ctx context.Context, report protocol.PhaseFinishedReport) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resultTimeout)
 	defer cancel()
-	var reply gateway.Reply
-	err := r.l.request(ctx, gateway.KindPhaseFinished, report, &reply)
+	var reply protocol.Reply
+	err := r.l.request(ctx, protocol.KindPhaseFinished, report, &reply)
 	if err != nil {
 		var re *ReportError
 		if errors.As(err, &re) {

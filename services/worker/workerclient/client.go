@@ -1,4 +1,8 @@
-package workerapi
+// Package workerclient is a launcher's client of the server's worker HTTP
+// API (protocol.WorkerAPIPrefix): it stores and reads the sealed workspaces
+// of UNCONFIRMED runs and stores each phase's full log, authenticated with
+// the pool's id and secret.
+package workerclient
 
 import (
 	"bytes"
@@ -14,7 +18,7 @@ import (
 
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/domain/run"
-	"github.com/gantryhq/gantry/services/worker/executor"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
 // ErrNotFound is returned by Client.Open when the run has no saved workspace.
@@ -24,15 +28,14 @@ var ErrNotFound = errors.New("not found")
 const maxErrorBody = 4 << 10
 
 // Client is a launcher's side of the worker API: an executor.WorkspaceStore and a phase log
-// store on the server, authenticated with the pool's id and secret.
+// store on the server, authenticated with the pool's id and secret. The launcher's Uploads
+// interface is what it satisfies.
 type Client struct {
 	base   string
 	pool   string
 	secret string
 	hc     *http.Client
 }
-
-var _ executor.WorkspaceStore = (*Client)(nil)
 
 // defaultTransport is shared by the clients made without an http.Client, so that their idle
 // connections are pooled together. Its timeouts bound connecting and waiting for an answer's
@@ -48,24 +51,19 @@ var defaultTransport = &http.Transport{
 	MaxIdleConns:          10,
 }
 
-// NewClient returns a client of the server at serverURL (the URL of the pool token) for pool
+// New returns a client of the server at serverURL (the URL of the pool token) for pool
 // poolID. hc nil means a client whose timeouts bound connecting and waiting for an answer's
 // headers, never a body: workspaces can take long to send.
-func NewClient(serverURL, poolID, poolSecret string, hc *http.Client) *Client {
+func New(serverURL, poolID, poolSecret string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = &http.Client{Transport: defaultTransport}
 	}
-	return &Client{base: strings.TrimRight(serverURL, "/") + PathPrefix, pool: poolID, secret: poolSecret, hc: hc}
+	return &Client{base: strings.TrimRight(serverURL, "/") + protocol.WorkerAPIPrefix, pool: poolID, secret: poolSecret, hc: hc}
 }
 
 // CloseIdleConnections closes the client's idle connections (those of the shared default
 // transport when it was made without an http.Client), e.g. when a launcher exits.
 func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
-
-func (c *Client) runURL(runID string, rest ...string) string {
-	parts := append([]string{"runs", url.PathEscape(runID)}, rest...)
-	return c.base + strings.Join(parts, "/")
-}
 
 func (c *Client) newRequest(ctx context.Context, method, target string, body io.Reader) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, method, target, body)
@@ -84,7 +82,7 @@ func (c *Client) Create(ctx context.Context, runID string) (io.WriteCloser, erro
 		return nil, err
 	}
 	pr, pw := io.Pipe()
-	req, err := c.newRequest(ctx, http.MethodPut, c.runURL(runID, "workspace"), pr)
+	req, err := c.newRequest(ctx, http.MethodPut, c.base+protocol.WorkspacePath(url.PathEscape(runID)), pr)
 	if err != nil {
 		return nil, fmt.Errorf("upload the workspace of %s: %w", runID, err)
 	}
@@ -134,7 +132,7 @@ func (c *Client) Open(ctx context.Context, runID string) (io.ReadCloser, error) 
 		return nil, err
 	}
 	what := "read the saved workspace of " + runID
-	req, err := c.newRequest(ctx, http.MethodGet, c.runURL(runID, "workspace"), nil)
+	req, err := c.newRequest(ctx, http.MethodGet, c.base+protocol.WorkspacePath(url.PathEscape(runID)), nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -157,7 +155,7 @@ func (c *Client) StorePhaseLog(ctx context.Context, runID string, phase run.Phas
 	if !phase.Valid() {
 		return fmt.Errorf("store a phase log: unknown phase %q", phase)
 	}
-	req, err := c.newRequest(ctx, http.MethodPut, c.runURL(runID, "logs", url.PathEscape(string(phase))), bytes.NewReader(log))
+	req, err := c.newRequest(ctx, http.MethodPut, c.base+protocol.PhaseLogPath(url.PathEscape(runID), phase), bytes.NewReader(log))
 	if err != nil {
 		return fmt.Errorf("store the %s log of %s: %w", phase, runID, err)
 	}

@@ -1,10 +1,10 @@
-package bus
+package protocol
 
 import "strings"
 
 // The subjects of worker pools and runs. Every subject of a pool starts with
-// "gantry.pool.<pool>.", so that a launcher's permissions (see
-// poolPermissions) can confine it to its own pool by prefix:
+// "gantry.pool.<pool>.", so that a launcher's NATS permissions (package bus)
+// can confine it to its own pool by prefix:
 //
 //	gantry.pool.<pool>.worker.<worker>.<kind>  server → one worker: assignments, drain, stop
 //	gantry.pool.<pool>.broadcast               server → every worker of the pool: cycle
@@ -54,13 +54,13 @@ func BroadcastSubject(pool string) string { return poolSubject(pool, "broadcast"
 func HeartbeatSubject(pool, worker string) string { return poolSubject(pool, "heartbeat."+worker) }
 
 // ReportSubject is where a launcher of pool sends a report or request of the
-// given kind ("register", "phase", …) to the server.
+// given kind (KindRegister, KindPhaseStarted, …) to the server.
 func ReportSubject(pool, kind string) string { return poolSubject(pool, "report."+kind) }
 
 // PoolInboxPrefix is the inbox prefix a launcher of pool must use: it may not
 // subscribe to the default "_INBOX.>", where it could read replies meant for
 // other clients (JetStream deliveries of the EVENTS stream among them).
-// PoolCredentials sets it.
+// bus.PoolCredentials sets it.
 func PoolInboxPrefix(pool string) string { return poolSubject(pool, "inbox") }
 
 // RunLogsSubject is where a worker of pool publishes the live log of run.

@@ -1,44 +1,22 @@
-package keyring_test
+package protocol_test
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 
-	"github.com/gantryhq/gantry/services/platform/keyring"
+	"github.com/gantryhq/gantry/services/worker/protocol"
 )
-
-func TestNewPoolSecret(t *testing.T) {
-	t.Parallel()
-	secret, hash, err := keyring.NewPoolSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(secret)
-	if err != nil || len(raw) != 32 {
-		t.Fatalf("secret %q: %d bytes, %v", secret, len(raw), err)
-	}
-	sum := sha256.Sum256([]byte(secret))
-	if hash != hex.EncodeToString(sum[:]) || keyring.HashPoolSecret(secret) != hash {
-		t.Errorf("hash %s is not the hex SHA-256 of the secret", hash)
-	}
-	other, otherHash, err := keyring.NewPoolSecret()
-	if err != nil || other == secret || otherHash == hash {
-		t.Errorf("two secrets are equal (%v)", err)
-	}
-}
 
 func TestPoolTokenRoundTrip(t *testing.T) {
 	t.Parallel()
-	tok := keyring.PoolToken{ServerURL: "https://gantry.example.com", NATSURL: "nats://gantry.example.com:1984",
+	tok := protocol.PoolToken{ServerURL: "https://gantry.example.com", NATSURL: "nats://gantry.example.com:1984",
 		PoolID: "wp_01J", PoolSecret: "c2VjcmV0", Certificate: "-----BEGIN CERTIFICATE-----\n…\n-----END CERTIFICATE-----\n"}
-	s, err := keyring.EncodePoolToken(tok)
+	s, err := protocol.EncodePoolToken(tok)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +32,7 @@ func TestPoolTokenRoundTrip(t *testing.T) {
 	if fmt.Sprint(fields) != fmt.Sprint(want) {
 		t.Errorf("JSON %v, want %v", fields, want)
 	}
-	got, err := keyring.DecodePoolToken("  " + s + "\n")
+	got, err := protocol.DecodePoolToken("  " + s + "\n")
 	if err != nil || got != tok {
 		t.Fatalf("decoded %+v, %v", got, err)
 	}
@@ -86,7 +64,7 @@ func TestPoolTokenErrors(t *testing.T) {
 		{"blank certificate", b64(`{` + strings.Replace(full, `"certificate":"c"`, `"certificate":" "`, 1) + `}`), "missing certificate"},
 	}
 	for _, tc := range cases {
-		_, err := keyring.DecodePoolToken(tc.token)
+		_, err := protocol.DecodePoolToken(tc.token)
 		if err == nil || !strings.Contains(err.Error(), tc.says) {
 			t.Errorf("%s: error %v, want one saying %q", tc.name, err, tc.says)
 			continue
@@ -95,10 +73,10 @@ func TestPoolTokenErrors(t *testing.T) {
 			t.Errorf("%s: error quotes the token: %v", tc.name, err)
 		}
 	}
-	if _, err := keyring.DecodePoolToken(b64("{" + full + "}")); err != nil {
+	if _, err := protocol.DecodePoolToken(b64("{" + full + "}")); err != nil {
 		t.Errorf("the complete token: %v", err)
 	}
-	if _, err := keyring.EncodePoolToken(keyring.PoolToken{PoolID: "wp_1"}); err == nil || !strings.Contains(err.Error(), "missing server_url") {
+	if _, err := protocol.EncodePoolToken(protocol.PoolToken{PoolID: "wp_1"}); err == nil || !strings.Contains(err.Error(), "missing server_url") {
 		t.Errorf("encoding an incomplete token: %v", err)
 	}
 }

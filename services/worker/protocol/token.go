@@ -1,4 +1,4 @@
-package keyring
+package protocol
 
 import (
 	"encoding/base64"

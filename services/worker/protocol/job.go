@@ -1,0 +1,53 @@
+package protocol
+
+import (
+	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/domain/stack"
+)
+
+// Job is the reply to run.job: what a worker needs to execute the run it was
+// assigned, the stack's settings and variables as they are when the worker
+// asks. Secret values are sealed to the worker pool's public key (package
+// seal): only the pool's workers can read them, and the server never sends
+// them in the clear.
+type Job struct {
+	RunID   string   `json:"run_id"`
+	StackID string   `json:"stack_id"`
+	Type    run.Type `json:"type"`
+	// Confirmed: the run's plan was confirmed; the worker applies the
+	// workspace the planning worker saved.
+	Confirmed     bool        `json:"confirmed,omitempty"`
+	Autodeploy    bool        `json:"autodeploy,omitempty"`
+	RepositoryURL string      `json:"repository_url"` // file://, a local path, http(s)://, ssh:// or user@host:path
+	Commit        string      `json:"commit"`         // the full commit id (40 or 64 hex digits)
+	ProjectRoot   string      `json:"project_root,omitempty"`
+	Tool          stack.Tool  `json:"tool"`
+	Hooks         stack.Hooks `json:"hooks"`
+	TaskCommand   string      `json:"task_command,omitempty"` // TASK runs only
+	// ManagedState: Gantry keeps the stack's state; the worker writes the
+	// backend override and takes credentials from each phase's start.
+	ManagedState bool `json:"managed_state,omitempty"`
+	// Env lists the stack's variables; a secret one has Sealed instead of
+	// Value.
+	Env []Variable `json:"env,omitempty"`
+}
+
+// Variable is one of the stack's environment variables as a worker gets
+// it: plain variables with their value, secret ones sealed.
+type Variable struct {
+	Name   string      `json:"name"`
+	Scope  stack.Scope `json:"scope"`
+	Value  string      `json:"value,omitempty"`  // plain variables
+	Sealed []byte      `json:"sealed,omitempty"` // secret variables: the value sealed to the pool's key
+}
+
+// Secret reports whether the variable's value is sealed.
+func (v Variable) Secret() bool { return v.Sealed != nil }
+
+// StateCredentials are a phase's managed-state credentials, sealed to the
+// pool's key in Reply.StateCredentials. A worker gives them to the phase as
+// TF_HTTP_USERNAME and TF_HTTP_PASSWORD.
+type StateCredentials struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
