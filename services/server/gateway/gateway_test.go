@@ -11,6 +11,7 @@ import (
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/server/gateway"
 	"github.com/gantryhq/gantry/services/testenv"
+	"github.com/gantryhq/gantry/services/testenv/await"
 )
 
 func TestMain(m *testing.M) {
@@ -190,7 +191,7 @@ func TestSilentWorkersAreLost(t *testing.T) {
 	}
 	e.clock.advance(11 * time.Second)
 
-	eventually(t, "both silent workers are lost", func() bool {
+	await.Until(t, 10*time.Second, "both silent workers are lost", func() bool {
 		a, _ := loadWorker(t, e.store, unstarted)
 		b, _ := loadWorker(t, e.store, started)
 		return a.Status() == worker.Lost && b.Status() == worker.Lost
@@ -276,7 +277,7 @@ func TestLauncherCannotActForAnotherPoolsWorker(t *testing.T) {
 		t.Fatalf("B's worker is %s", ws.Status())
 	}
 	e.clock.advance(timeout/2 + time.Second)
-	eventually(t, "B's worker is lost despite A's heartbeats", func() bool {
+	await.Until(t, 10*time.Second, "B's worker is lost despite A's heartbeats", func() bool {
 		ws, _ := loadWorker(t, e.store, wB)
 		return ws.Status() == worker.Lost
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/server/scheduler"
+	"github.com/gantryhq/gantry/services/testenv/await"
 )
 
 // BenchmarkPickUpLatency measures, with 8 idle workers, the time from the
@@ -56,7 +57,7 @@ func BenchmarkPickUpLatency(b *testing.B) {
 	for _, w := range workers {
 		e.registerWorkerID(w, pool)
 	}
-	eventually(b, 20*time.Second, "8 idle workers in the read model", func() bool {
+	await.Until(b, 20*time.Second, "8 idle workers in the read model", func() bool {
 		var n int
 		if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM rm_workers WHERE pool_id = $1 AND run_id = ''`, pool).Scan(&n); err != nil {
 			b.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/state"
 	"github.com/gantryhq/gantry/services/server/statebackend"
+	"github.com/gantryhq/gantry/services/testenv/await"
 )
 
 // TestTerraformRunLifecycle drives a tracked run through its phases as a
@@ -168,7 +169,7 @@ func TestTerraformLock(t *testing.T) {
 	}()
 
 	var holder state.Holder
-	waitFor(t, time.Minute, "the first apply to take the lock", func() bool {
+	await.Until(t, time.Minute, "the first apply to take the lock", func() bool {
 		var ok bool
 		holder, ok = e.state(stk).Holder()
 		return ok
