@@ -10,7 +10,7 @@ import (
 	"github.com/gantryhq/gantry/services/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) { testenv.MainNoLeaks(m) }
 
 // Test event types. Names are explicit, as in the domain packages.
 type thingCreated struct {
