@@ -20,6 +20,7 @@ import (
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/platform/pgserver"
 	"github.com/gantryhq/gantry/services/testenv"
+	"github.com/gantryhq/gantry/services/testenv/await"
 )
 
 // The benchmarks compare the store with pgbench inserting equivalent rows
@@ -194,7 +195,7 @@ func BenchmarkCommitToConsumer(b *testing.B) {
 	}
 	ctx := context.Background()
 	var cons jetstream.Consumer
-	eventually(b, 30*time.Second, "the EVENTS stream", func() bool {
+	await.Until(b, 30*time.Second, "the EVENTS stream", func() bool {
 		cons, err = js.OrderedConsumer(ctx, eventstore.EventsStream, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
 		return err == nil
 	})
@@ -234,7 +235,7 @@ func BenchmarkCommitToConsumer(b *testing.B) {
 			})
 		}
 		wg.Wait()
-		eventually(b, 30*time.Second, "every event delivered", func() bool {
+		await.Until(b, 30*time.Second, "every event delivered", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			return len(latencies) >= count

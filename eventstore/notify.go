@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -91,21 +92,19 @@ func (w *Watcher) broadcast() {
 
 // Run listens until ctx ends, reconnecting with backoff after failures.
 func (w *Watcher) Run(ctx context.Context) error {
-	backoff := newBackoff(50*time.Millisecond, 5*time.Second)
+	bo := newBackoff(50*time.Millisecond, 5*time.Second)
 	for ctx.Err() == nil {
-		err := w.listen(ctx, backoff)
+		err := w.listen(ctx, bo)
 		if ctx.Err() != nil {
 			break
 		}
 		w.log.Warn("event watcher lost its connection", "err", err)
-		if !backoff.wait(ctx) {
-			break
-		}
+		sleep(ctx, bo.NextBackOff())
 	}
 	return nil
 }
 
-func (w *Watcher) listen(ctx context.Context, bo *backoff) error {
+func (w *Watcher) listen(ctx context.Context, bo backoff.BackOff) error {
 	conn, err := w.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -118,7 +117,7 @@ func (w *Watcher) listen(ctx context.Context, bo *backoff) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
 		return err
 	}
-	bo.reset()
+	bo.Reset()
 	// Anything appended while we were not listening must be read now.
 	w.broadcast()
 	for {
@@ -129,25 +128,8 @@ func (w *Watcher) listen(ctx context.Context, bo *backoff) error {
 	}
 }
 
-// backoff is an exponential delay for reconnect loops.
-type backoff struct {
-	cur, min, max time.Duration
-}
-
-func newBackoff(min, max time.Duration) *backoff { return &backoff{cur: min, min: min, max: max} }
-
-func (b *backoff) reset() { b.cur = b.min }
-
-// wait sleeps the current delay (or until ctx ends) and doubles it; it
-// reports whether ctx is still alive.
-func (b *backoff) wait(ctx context.Context) bool {
-	t := time.NewTimer(b.cur)
-	defer t.Stop()
-	b.cur = min(b.cur*2, b.max)
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+// newBackoff returns the delay of a reconnect loop: from initial, doubling
+// up to limit.
+func newBackoff(initial, limit time.Duration) *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: initial, Multiplier: 2, MaxInterval: limit}
 }

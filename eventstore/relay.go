@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
@@ -130,14 +131,14 @@ func (r *Relay) Run(ctx context.Context) error {
 			continue
 		}
 		r.log.Warn("relay session ended", "err", err)
-		bo.wait(ctx)
+		sleep(ctx, bo.NextBackOff())
 	}
 	return nil
 }
 
 // session holds one database connection: the advisory lock is tied to it, so
 // losing the connection always ends the session and gives up the lock.
-func (r *Relay) session(ctx context.Context, bo *backoff) error {
+func (r *Relay) session(ctx context.Context, bo backoff.BackOff) error {
 	conn, err := r.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("acquire connection: %w", err)
@@ -179,7 +180,7 @@ func (r *Relay) session(ctx context.Context, bo *backoff) error {
 				return err
 			}
 			cursor = last.Cursor()
-			bo.reset()
+			bo.Reset()
 			if len(events) == r.cfg.BatchSize {
 				continue
 			}
@@ -232,7 +233,8 @@ func (r *Relay) publishUntilAcked(ctx context.Context, events []Event, streamRea
 				*streamReady = false
 			}
 		}
-		if !bo.wait(ctx) {
+		sleep(ctx, bo.NextBackOff())
+		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/platform/pgserver"
 	"github.com/gantryhq/gantry/services/testenv"
+	"github.com/gantryhq/gantry/services/testenv/await"
 )
 
 // startRelay runs a relay until the returned stop function is called.
@@ -87,7 +88,7 @@ func consume(t testing.TB, n *testenv.NATSServer, durable string) *collector {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var cons jetstream.Consumer
-	eventually(t, 30*time.Second, "the EVENTS stream", func() bool {
+	await.Until(t, 30*time.Second, "the EVENTS stream", func() bool {
 		cons, err = js.CreateOrUpdateConsumer(ctx, eventstore.EventsStream, jetstream.ConsumerConfig{
 			Durable: durable, AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy,
 		})
@@ -260,7 +261,7 @@ func TestConcurrentWritersLiveReaderAndConsumer(t *testing.T) {
 	if conflicts.Load() < writers-1 {
 		t.Fatalf("only %d conflicts: the test did not contend", conflicts.Load())
 	}
-	eventually(t, 60*time.Second, "the reader and the consumer to see every event", func() bool {
+	await.Until(t, 60*time.Second, "the reader and the consumer to see every event", func() bool {
 		return reader.count() >= total && consumer.count() >= total
 	})
 	want := readEverything(t, s)
@@ -315,13 +316,13 @@ func TestRelaySurvivesRelayKillAndNATSRestart(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- writeSteadily(ctx, s, total, &written) }()
 
-	eventually(t, 60*time.Second, "the first relay to publish", func() bool { return consumer.count() >= 300 })
+	await.Until(t, 60*time.Second, "the first relay to publish", func() bool { return consumer.count() >= 300 })
 	stop1() // killed mid-stream
 	if written.Load() >= total {
 		t.Fatal("the writer finished before the relay was killed: nothing tests the hand-over")
 	}
 	startRelay(t, pool, n)
-	eventually(t, 60*time.Second, "the second relay to publish", func() bool { return consumer.count() >= 1200 })
+	await.Until(t, 60*time.Second, "the second relay to publish", func() bool { return consumer.count() >= 1200 })
 	n.Restart(t)
 	if written.Load() >= total {
 		t.Fatal("the writer finished before NATS restarted")
@@ -329,7 +330,7 @@ func TestRelaySurvivesRelayKillAndNATSRestart(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "every event after the restarts", func() bool { return consumer.count() >= total })
+	await.Until(t, 60*time.Second, "every event after the restarts", func() bool { return consumer.count() >= total })
 	got, dups, bad := consumer.snapshot()
 	if bad != nil {
 		t.Fatal(bad)
@@ -345,7 +346,7 @@ func TestOnlyOneRelayIsActive(t *testing.T) {
 	r1, stop1 := startRelay(t, pool, n)
 	relays := []*eventstore.Relay{r0, r1}
 	stops := []func(){stop0, stop1}
-	eventually(t, 10*time.Second, "one relay to become active", func() bool { return r0.Active() || r1.Active() })
+	await.Until(t, 10*time.Second, "one relay to become active", func() bool { return r0.Active() || r1.Active() })
 	// Both get several chances to try for the lock; still only one may hold it.
 	for range 5 {
 		if r0.Active() && r1.Active() {
@@ -358,7 +359,7 @@ func TestOnlyOneRelayIsActive(t *testing.T) {
 		active = 1
 	}
 	stops[active]()
-	eventually(t, 10*time.Second, "the standby relay to take over", relays[1-active].Active)
+	await.Until(t, 10*time.Second, "the standby relay to take over", relays[1-active].Active)
 }
 
 func TestRelaySurvivesPostgresRestart(t *testing.T) {
@@ -391,7 +392,7 @@ func TestRelaySurvivesPostgresRestart(t *testing.T) {
 	var written atomic.Int64
 	done := make(chan error, 1)
 	go func() { done <- writeSteadily(ctx, s, total, &written) }()
-	eventually(t, 60*time.Second, "events before the restart", func() bool { return consumer.count() >= 200 })
+	await.Until(t, 60*time.Second, "events before the restart", func() bool { return consumer.count() >= 200 })
 	if err := srv.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +408,7 @@ func TestRelaySurvivesPostgresRestart(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "every event after the restart", func() bool { return consumer.count() >= total })
+	await.Until(t, 60*time.Second, "every event after the restart", func() bool { return consumer.count() >= total })
 	got, _, bad := consumer.snapshot()
 	if bad != nil {
 		t.Fatal(bad)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/services/testenv/await"
 )
 
 func TestAppendAndLoad(t *testing.T) {
@@ -247,7 +248,7 @@ func TestReadAllNeverSkipsALateCommit(t *testing.T) {
 func readN(t *testing.T, s *eventstore.Store, c eventstore.Cursor, f eventstore.Filter, limit, want int) []eventstore.Event {
 	t.Helper()
 	var got []eventstore.Event
-	eventually(t, 10*time.Second, fmt.Sprintf("%d events to be readable", want), func() bool {
+	await.Until(t, 10*time.Second, fmt.Sprintf("%d events to be readable", want), func() bool {
 		var err error
 		got, err = s.ReadAll(context.Background(), c, f, limit)
 		if err != nil {

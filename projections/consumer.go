@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gantryhq/gantry/eventstore"
@@ -23,14 +24,14 @@ const consumerAckWait = time.Minute
 // they have; otherwise they come back after the failing projection's
 // backoff.
 func (p *Projector) consume(ctx context.Context) {
-	bo := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+	bo := newBackoff(100*time.Millisecond, 5*time.Second)
 	for ctx.Err() == nil {
-		err := p.consumeSession(ctx, &bo)
+		err := p.consumeSession(ctx, bo)
 		if ctx.Err() != nil {
 			return
 		}
 		p.log.Warn("consume relayed events; retrying", "durable", p.cfg.Durable, "err", err)
-		bo.wait(ctx)
+		sleep(ctx, bo.NextBackOff())
 	}
 }
 
@@ -38,7 +39,7 @@ func (p *Projector) consume(ctx context.Context) {
 // arrive as they are published; a batch is whatever has arrived by the time
 // the previous one is done (at least one message), so a lone event is
 // projected at once and a burst costs few catch-ups.
-func (p *Projector) consumeSession(ctx context.Context, bo *backoff) error {
+func (p *Projector) consumeSession(ctx context.Context, bo backoff.BackOff) error {
 	cons, err := p.consumer(ctx)
 	if err != nil {
 		return fmt.Errorf("create the durable consumer: %w", err)
@@ -72,7 +73,7 @@ func (p *Projector) consumeSession(ctx context.Context, bo *backoff) error {
 		cc.Stop()
 		<-cc.Closed()
 	}()
-	bo.reset()
+	bo.Reset()
 	for {
 		var batch []jetstream.Msg
 		select {

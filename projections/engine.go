@@ -222,3 +222,13 @@ func joinFailures(ps []Projection, failed map[string]error) error {
 	}
 	return errors.Join(errs...)
 }
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

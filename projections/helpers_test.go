@@ -175,18 +175,6 @@ func catchUp(t testing.TB, e *env) {
 	}
 }
 
-// eventually polls cond until it holds or within passes.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // checksums returns an md5 of every row of every rm_ table, by table.
 func checksums(t testing.TB, pool *pgxpool.Pool) map[string]string {
 	t.Helper()

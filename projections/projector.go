@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 
@@ -146,6 +147,13 @@ type Projector struct {
 type retryState struct {
 	failures int
 	due      time.Time
+	bo       *backoff.ExponentialBackOff
+}
+
+// newBackoff returns the delay of a retry loop: from initial, doubling up
+// to limit.
+func newBackoff(initial, limit time.Duration) *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: initial, Multiplier: 2, MaxInterval: limit}
 }
 
 // NewProjector returns a projector; Run starts it.
@@ -247,12 +255,11 @@ func (p *Projector) record(failed map[string]error, ran []Projection) {
 		}
 		r := p.retry[name]
 		if r == nil {
-			r = &retryState{}
+			r = &retryState{bo: newBackoff(p.cfg.RetryMin, p.cfg.RetryMax)}
 			p.retry[name] = r
 		}
 		r.failures++
-		delay := p.cfg.RetryMin << min(r.failures-1, 20)
-		delay = min(delay, p.cfg.RetryMax)
+		delay := r.bo.NextBackOff()
 		r.due = now.Add(delay)
 		p.log.Error("projection failed; retrying", "projection", name, "err", err, "failures", r.failures, "retry_in", delay)
 	}

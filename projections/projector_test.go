@@ -17,6 +17,7 @@ import (
 	"github.com/gantryhq/gantry/domain/stack"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/projections"
+	"github.com/gantryhq/gantry/services/testenv/await"
 )
 
 // waitForConsumer waits until the projectors' durable consumer exists: it
@@ -28,7 +29,7 @@ func waitForConsumer(t testing.TB, nc *nats.Conn, durable string) jetstream.Cons
 		t.Fatal(err)
 	}
 	var cons jetstream.Consumer
-	eventually(t, 30*time.Second, "the durable consumer "+durable, func() bool {
+	await.Until(t, 30*time.Second, "the durable consumer "+durable, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		cons, err = js.Consumer(ctx, eventstore.EventsStream, durable)
@@ -57,7 +58,7 @@ func TestProjectorFollowsRelayedEvents(t *testing.T) {
 			l.scenario(k)
 		}
 	}))
-	eventually(t, 20*time.Second, "every projection at the head", func() bool {
+	await.Until(t, 20*time.Second, "every projection at the head", func() bool {
 		for _, n := range projections.Names() {
 			if checkpoint(t, e.pool, n).Before(head) {
 				return false
@@ -92,7 +93,7 @@ func TestProjectorFollowsRelayedEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 20*time.Second, "the projector acknowledges the republished events", func() bool {
+	await.Until(t, 20*time.Second, "the projector acknowledges the republished events", func() bool {
 		info, err := cons.Info(ctx)
 		return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream >= info.Delivered.Stream && info.Delivered.Stream > uint64(len(all))
 	})
@@ -221,7 +222,7 @@ func TestFailingApplyIsRetriedWithoutSkipping(t *testing.T) {
 		l.stackCmd(stack.Lock{Actor: l.user, At: s.now()})
 	}))
 	background(t, p)
-	eventually(t, 20*time.Second, "three failed attempts", func() bool { return f.attempts.Load() >= 3 })
+	await.Until(t, 20*time.Second, "three failed attempts", func() bool { return f.attempts.Load() >= 3 })
 	if c := checkpoint(t, e.pool, "flaky"); !c.Before(poison[0].Cursor()) {
 		t.Errorf("flaky checkpoint %v went past the failing event at %v", c, poison[0].Cursor())
 	}
@@ -233,7 +234,7 @@ func TestFailingApplyIsRetriedWithoutSkipping(t *testing.T) {
 		t.Errorf("%d rows of the failing page were committed", seen)
 	}
 	// The other projections do not wait for the failing one.
-	eventually(t, 10*time.Second, "the stacks projection at the head", func() bool {
+	await.Until(t, 10*time.Second, "the stacks projection at the head", func() bool {
 		return checkpoint(t, e.pool, projections.StacksName) == head
 	})
 	if want := fmt.Sprintf("apply event at position %d (StackEnvSet", poison[0].Position); !strings.Contains(logs.String(), want) {
@@ -241,7 +242,7 @@ func TestFailingApplyIsRetriedWithoutSkipping(t *testing.T) {
 	}
 
 	f.fail.Store(false)
-	eventually(t, 10*time.Second, "the flaky projection at the head", func() bool {
+	await.Until(t, 10*time.Second, "the flaky projection at the head", func() bool {
 		return checkpoint(t, e.pool, "flaky") == head
 	})
 	var total int

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gantryhq/gantry/eventstore"
@@ -143,19 +144,19 @@ func (w *Waiter) refresh(ctx context.Context) error {
 // Run listens for projectors' notifications until ctx ends, reconnecting
 // with backoff after failures. It returns nil when ctx ends.
 func (w *Waiter) Run(ctx context.Context) error {
-	bo := backoff{min: 50 * time.Millisecond, max: 5 * time.Second}
+	bo := newBackoff(50*time.Millisecond, 5*time.Second)
 	for ctx.Err() == nil {
-		err := w.listen(ctx, &bo)
+		err := w.listen(ctx, bo)
 		if ctx.Err() != nil {
 			break
 		}
 		w.log.Warn("projection waiter lost its connection; reconnecting", "err", err)
-		bo.wait(ctx)
+		sleep(ctx, bo.NextBackOff())
 	}
 	return nil
 }
 
-func (w *Waiter) listen(ctx context.Context, bo *backoff) error {
+func (w *Waiter) listen(ctx context.Context, bo backoff.BackOff) error {
 	conn, err := w.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("acquire connection: %w", err)
@@ -168,7 +169,7 @@ func (w *Waiter) listen(ctx context.Context, bo *backoff) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	bo.reset()
+	bo.Reset()
 	// Checkpoints may have moved while nobody listened.
 	if err := w.refresh(ctx); err != nil {
 		return err

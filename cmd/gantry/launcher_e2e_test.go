@@ -20,6 +20,7 @@ import (
 	"connectrpc.com/connect"
 
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
+	"github.com/gantryhq/gantry/services/testenv/await"
 	"github.com/gantryhq/gantry/services/worker/executor"
 )
 
@@ -58,21 +59,9 @@ func (p *launcherPool) start(t testing.TB, srv *testServer, n int, env ...string
 	for range n {
 		p.procs = append(p.procs, startGantryEnv(t, append(append([]string{"GANTRY_LAUNCHER_WORK_DIR=" + t.TempDir()}, p.env...), env...), "launcher"))
 	}
-	waitFor(t, 30*time.Second, "the launchers' workers to be IDLE", func() bool {
+	await.Until(t, 30*time.Second, "the launchers' workers to be IDLE", func() bool {
 		return strings.Count(srv.mustCLI(t, "pool", "workers", p.id), "IDLE") == n
 	})
-}
-
-// waitFor polls cond every 50 ms until it holds.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // demoRepo runs scripts/demo-repo, as the README does, and returns the
@@ -246,7 +235,7 @@ func TestRunsOnLauncherProcesses(t *testing.T) {
 		if n := srv.stateVersions(t, "confirm"); n != 1 {
 			t.Errorf("%d state versions, want 1", n)
 		}
-		waitFor(t, 10*time.Second, "the applied run's saved workspace to be deleted", func() bool {
+		await.Until(t, 10*time.Second, "the applied run's saved workspace to be deleted", func() bool {
 			_, err := os.Stat(workspace)
 			return errors.Is(err, fs.ErrNotExist)
 		})
@@ -398,7 +387,7 @@ func TestLauncherStopAndLogsTimeout(t *testing.T) {
 	if !strings.Contains(failed.GetNote(), "logs timeout") {
 		t.Errorf("failure note %q does not name the logs timeout", failed.GetNote())
 	}
-	waitFor(t, 10*time.Second, "the worker to be IDLE again", func() bool {
+	await.Until(t, 10*time.Second, "the worker to be IDLE again", func() bool {
 		return strings.Contains(srv.mustCLI(t, "pool", "workers", "slow"), "IDLE")
 	})
 }
@@ -463,7 +452,7 @@ func TestLauncherShutdownAndCycle(t *testing.T) {
 	if d := time.Since(start); d > 20*time.Second {
 		t.Errorf("the cycle took %s", d)
 	}
-	waitFor(t, 10*time.Second, "the cycled workers to leave", func() bool {
+	await.Until(t, 10*time.Second, "the cycled workers to leave", func() bool {
 		return !strings.Contains(srv.mustCLI(t, "pool", "workers", "cycled"), "IDLE")
 	})
 }
@@ -508,13 +497,13 @@ func TestDevPublicPoolRunsAndSurvivesACycle(t *testing.T) {
 		return ids
 	}
 	var before []string
-	waitFor(t, 30*time.Second, "two IDLE public workers", func() bool { before = idle(); return len(before) == 2 })
+	await.Until(t, 30*time.Second, "two IDLE public workers", func() bool { before = idle(); return len(before) == 2 })
 	srv.mustCLI(t, "stack", "create", "dev", "--repo", demoRepo(t), "--autodeploy", "--managed-state")
 	c := srv.as(srv.adminToken(t))
 	c.waitRunState(t, c.trigger(t, "dev", gantryv1.RunType_RUN_TYPE_TRACKED), gantryv1.RunState_RUN_STATE_FINISHED)
 
 	srv.mustCLI(t, "pool", "cycle", "wp_public")
-	waitFor(t, 30*time.Second, "two new IDLE public workers", func() bool {
+	await.Until(t, 30*time.Second, "two new IDLE public workers", func() bool {
 		after := idle()
 		return len(after) == 2 && !slices.Contains(after, before[0]) && !slices.Contains(after, before[1])
 	})

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/projections"
+	"github.com/gantryhq/gantry/services/platform/supervisor"
 	"github.com/gantryhq/gantry/services/server/commands"
 )
 
@@ -30,13 +30,8 @@ func newProjector(pool *pgxpool.Pool, store *eventstore.Store, nc *nats.Conn, lo
 	return &projector{p: p, waiter: projections.NewWaiter(pool, log), names: projections.Names()}, nil
 }
 
-// start runs the projector and the waiter until ctx ends.
-func (p *projector) start(ctx context.Context, wg *sync.WaitGroup) {
-	wg.Go(func() { _ = p.p.Run(ctx) })
-	wg.Go(func() { _ = p.waiter.Run(ctx) })
-}
-
-// runProjector runs only the projector against pool and NATS until ctx ends.
+// runProjector runs only the projector, supervised, against pool and NATS
+// until ctx ends.
 func runProjector(ctx context.Context, pool *pgxpool.Pool, nc *nats.Conn, log *slog.Logger) error {
 	if _, err := eventstore.Migrate(ctx, pool); err != nil {
 		return err
@@ -51,7 +46,7 @@ func runProjector(ctx context.Context, pool *pgxpool.Pool, nc *nats.Conn, log *s
 		return err
 	}
 	log.Info("projector running", "projections", projections.Names())
-	return p.Run(ctx)
+	return supervisor.Run(ctx, supervisor.Config{Logger: log}, supervisor.Component{Name: "projector", Run: p.Run})
 }
 
 // rebuildProjections empties the named read models (all when none) and

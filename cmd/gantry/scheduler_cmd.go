@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/services/platform/supervisor"
 	"github.com/gantryhq/gantry/services/server/scheduler"
 )
 
@@ -38,7 +39,7 @@ Needs GANTRY_DATABASE_URL and GANTRY_NATS_URL.`,
 					return err
 				}
 				log.Info("scheduler running")
-				return s.Run(ctx)
+				return supervisor.Run(ctx, supervisor.Config{Logger: log}, supervisor.Component{Name: "scheduler", Run: s.Run})
 			})
 		},
 	}

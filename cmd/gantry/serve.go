@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/platform/objstore"
+	"github.com/gantryhq/gantry/services/platform/supervisor"
 	"github.com/gantryhq/gantry/services/server/api"
 	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/server/gateway"
@@ -57,7 +57,8 @@ type component struct{ name, where string }
 // runServer runs the server-side services on pool and b until ctx ends:
 // the schema migrations, the relay (standing by while another process's is
 // active), the projector, the Connect API behind authentication, and the
-// managed-state http backend under statebackend.PathPrefix.
+// managed-state http backend under statebackend.PathPrefix. Its loops run
+// under one supervisor; it returns an error when one cannot start.
 func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverConfig) error {
 	log := cfg.log
 	if _, err := eventstore.Migrate(ctx, pool); err != nil {
@@ -90,12 +91,10 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 		return fmt.Errorf("connect the server to NATS: %w", err)
 	}
 	defer nc.Close()
-	resets, err := enforcePoolAuth(b, nc, store, log)
+	resets := enforcePoolAuth(b, nc, store, log)
+	callout, err := authCallout(cfg.callout, b, nc, store, log)
 	if err != nil {
 		return err
-	}
-	if resets != nil {
-		defer resets.Unsubscribe()
 	}
 	relay, err := eventstore.NewRelay(pool, nc, eventstore.RelayConfig{Logger: log})
 	if err != nil {
@@ -143,39 +142,38 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 		}
 	}
 
+	components := []supervisor.Component{
+		{Name: "event-watcher", Run: watcher.Run},
+		{Name: "relay", Run: relay.Run},
+		{Name: "projector", Run: proj.p.Run},
+		{Name: "projection-waiter", Run: proj.waiter.Run},
+		{Name: "scheduler", Run: sched.Run},
+		{Name: "gateway", Run: gw.Run},
+		{Name: "workspace-cleanup", Run: func(ctx context.Context) error { return workerapi.CleanUpWorkspaces(ctx, nc, bucket, log) }},
+		// A server that stopped serving has closed its listener: no restart helps.
+		{Name: "api", Run: func(ctx context.Context) error { return supervisor.Permanent(srv.Serve(ctx)) }},
+	}
+	if resets != nil {
+		components = append(components, *resets)
+	}
+	if callout != nil {
+		components = append(components, *callout)
+	}
+
 	// The services outlive ctx until the in-process launchers have exited:
 	// their last reports and uploads need the gateway and the API.
 	svc, stopServices := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServices()
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = watcher.Run(svc) })
-	wg.Go(func() { _ = relay.Run(svc) })
-	proj.start(svc, &wg)
-	wg.Go(func() { _ = sched.Run(svc) })
-	wg.Go(func() { _ = gw.Run(svc) })
-	wg.Go(func() { _ = workerapi.CleanUpWorkspaces(svc, nc, bucket, log) })
-	if err := startAuthCallout(svc, cfg.callout, b, nc, store, log, &wg); err != nil {
-		stopServices()
-		wg.Wait()
-		return err
-	}
-	errc := make(chan error, 1)
-	wg.Go(func() { errc <- srv.Serve(svc) })
+	supervised := make(chan error, 1)
+	go func() { supervised <- supervisor.Run(svc, supervisor.Config{Logger: log}, components...) }()
 	var workers *publicWorkers
 	if cfg.publicWorkers > 0 {
 		if workers, err = startPublicWorkers(ctx, cmds, cfg.dataDir, cfg.path, cfg.publicWorkers, log); err != nil {
 			stopServices()
-			wg.Wait()
+			<-supervised
 			return err
 		}
 	}
-	wg.Go(func() {
-		<-ctx.Done()
-		if workers != nil {
-			workers.Stop()
-		}
-		stopServices()
-	})
 	if cfg.ready != nil {
 		lines := []component{
 			{"relay", "publishing committed events to JetStream stream " + eventstore.EventsStream},
@@ -192,8 +190,20 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 		}
 		cfg.ready(lines)
 	}
-	wg.Wait()
-	return <-errc
+	select {
+	case <-ctx.Done():
+		if workers != nil {
+			workers.Stop()
+		}
+		stopServices()
+		return <-supervised
+	case err := <-supervised:
+		// A component could not start: the server must not go on without it.
+		if workers != nil {
+			workers.Stop()
+		}
+		return err
+	}
 }
 
 // newLogger returns the JSON logger of server-side commands, at the level

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/platform/supervisor"
 	"github.com/gantryhq/gantry/services/server/poolauth"
 )
 
@@ -23,10 +23,6 @@ const (
 	envCalloutAccount    = "GANTRY_NATS_CALLOUT_ACCOUNT"
 	envCalloutUserTTL    = "GANTRY_NATS_CALLOUT_USER_TTL"
 )
-
-// calloutRetry is how long the auth callout waits before it subscribes
-// again after failing to.
-const calloutRetry = 5 * time.Second
 
 // calloutSettings are the auth callout's keys and options. Without an issuer
 // no callout runs.
@@ -81,20 +77,21 @@ func parseSeed(name, seed string, prefix nkeys.PrefixByte, want string) (nkeys.K
 	return kp, nil
 }
 
-// startAuthCallout runs the auth callout (bus.ServeAuthCallout) on nc, with
-// the pools' secrets checked against store, until ctx ends, when the bus is
-// external and settings has an issuer. The embedded server authenticates
-// launchers itself (enforcePoolAuth).
-func startAuthCallout(ctx context.Context, settings calloutSettings, b *bus.Bus, nc *nats.Conn, store *eventstore.Store, log *slog.Logger, wg *sync.WaitGroup) error {
+// authCallout returns the component that runs the auth callout
+// (bus.ServeAuthCallout) on nc, with the pools' secrets checked against
+// store, when the bus is external and settings has an issuer; otherwise
+// none. The embedded server authenticates launchers itself
+// (enforcePoolAuth).
+func authCallout(settings calloutSettings, b *bus.Bus, nc *nats.Conn, store *eventstore.Store, log *slog.Logger) (*supervisor.Component, error) {
 	switch {
 	case b.Embedded() != nil && settings.issuer != nil:
 		log.Warn("ignoring " + envCalloutIssuerSeed + ": the embedded NATS authenticates pool launchers itself")
-		return nil
+		return nil, nil
 	case b.Embedded() != nil:
-		return nil
+		return nil, nil
 	case settings.issuer == nil:
 		log.Warn("no " + envCalloutIssuerSeed + ": pool launchers can connect only if the NATS cluster runs its own auth callout (docs/nats.md)")
-		return nil
+		return nil, nil
 	}
 	cfg := bus.CalloutConfig{
 		Issuer:  settings.issuer,
@@ -105,21 +102,9 @@ func startAuthCallout(ctx context.Context, settings calloutSettings, b *bus.Bus,
 		Logger:  log,
 	}
 	if err := cfg.Validate(); err != nil {
-		return err
+		return nil, err
 	}
-	wg.Go(func() {
-		for {
-			err := bus.ServeAuthCallout(ctx, nc, cfg)
-			if err == nil || ctx.Err() != nil {
-				return
-			}
-			log.Error("NATS auth callout not serving, retrying", "err", err, "retry_in", calloutRetry.String())
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(calloutRetry):
-			}
-		}
-	})
-	return nil
+	return &supervisor.Component{Name: "nats-auth-callout", Run: func(ctx context.Context) error {
+		return bus.ServeAuthCallout(ctx, nc, cfg)
+	}}, nil
 }

@@ -9,25 +9,15 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-)
 
-// eventually polls cond for up to 15s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+	"github.com/gantryhq/gantry/services/testenv/await"
+)
 
 // publish publishes to JetStream, retrying while the restarted server recovers its streams.
 func publish(t *testing.T, js jetstream.JetStream, subject, data string) {
 	t.Helper()
 	var lastErr error
-	eventually(t, "publish "+data+" is acknowledged", func() bool {
+	await.Until(t, 15*time.Second, "publish "+data+" is acknowledged", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		_, lastErr = js.Publish(ctx, subject, []byte(data))
@@ -56,7 +46,7 @@ func TestNATSRestartKeepsStreamAndClientReconnects(t *testing.T) {
 	if n.URL() != url {
 		t.Fatalf("URL changed across the restart: %s -> %s", url, n.URL())
 	}
-	eventually(t, "the client reconnects", func() bool { return nc.Stats().Reconnects > 0 && nc.IsConnected() })
+	await.Until(t, 15*time.Second, "the client reconnects", func() bool { return nc.Stats().Reconnects > 0 && nc.IsConnected() })
 	publish(t, js, "events.a", "3")
 
 	cons, err := js.OrderedConsumer(ctx, "EVENTS", jetstream.OrderedConsumerConfig{})
@@ -84,13 +74,13 @@ func TestNATSStopKeepsServerDownUntilStart(t *testing.T) {
 	if n.Bus() != nil {
 		t.Fatal("Bus() is not nil while stopped")
 	}
-	eventually(t, "the client sees the server gone", func() bool { return nc.Status() == nats.RECONNECTING })
+	await.Until(t, 15*time.Second, "the client sees the server gone", func() bool { return nc.Status() == nats.RECONNECTING })
 	if _, err := nats.Connect(n.URL(), nats.Timeout(time.Second)); !errors.Is(err, nats.ErrNoServers) {
 		t.Fatalf("connect to a stopped server: err = %v, want ErrNoServers", err)
 	}
 
 	n.Start(t)
-	eventually(t, "the client reconnects", nc.IsConnected)
+	await.Until(t, 15*time.Second, "the client reconnects", nc.IsConnected)
 	if err := nc.Publish("ping", nil); err != nil {
 		t.Fatal(err)
 	}

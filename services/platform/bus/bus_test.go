@@ -14,6 +14,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
+
+	"github.com/gantryhq/gantry/services/testenv/await"
 )
 
 func TestMain(m *testing.M) {
@@ -207,7 +209,7 @@ func TestConnectFailsFastWhileDisconnectedAndReconnects(t *testing.T) {
 	nc := connect(t, b, "resilient", nats.ReconnectHandler(func(*nats.Conn) { reconnected <- struct{}{} }))
 
 	b.Shutdown()
-	waitFor(t, "client notices the server is gone", func() bool { return nc.Status() == nats.RECONNECTING })
+	await.Until(t, 10*time.Second, "client notices the server is gone", func() bool { return nc.Status() == nats.RECONNECTING })
 	if err := nc.Publish("events.x", []byte("lost")); err == nil {
 		t.Fatal("publish while disconnected was accepted; it should fail instead of being buffered")
 	}
@@ -220,17 +222,5 @@ func TestConnectFailsFastWhileDisconnectedAndReconnects(t *testing.T) {
 	}
 	if err := nc.Publish("events.x", []byte("after")); err != nil {
 		t.Fatalf("publish after reconnect: %v", err)
-	}
-}
-
-// waitFor polls cond for up to 10s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

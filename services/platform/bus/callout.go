@@ -125,7 +125,8 @@ func (cfg CalloutConfig) withDefaults() CalloutConfig {
 // a user JWT, valid for cfg.UserTTL, with the permissions of a launcher of
 // that pool; anything else is refused. nc must be a user the server lists in
 // auth_callout.auth_users. It returns nil when ctx ends, or an error if it
-// cannot start.
+// cannot start or its subscription closes (for its supervisor to run it
+// again).
 func ServeAuthCallout(ctx context.Context, nc *nats.Conn, cfg CalloutConfig) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -148,23 +149,31 @@ func ServeAuthCallout(ctx context.Context, nc *nats.Conn, cfg CalloutConfig) err
 	issuer, _ := c.cfg.Issuer.PublicKey()
 	c.log.Info("NATS auth callout serving", "issuer", issuer, "account", c.cfg.Account, "user_ttl", c.cfg.UserTTL.String(), "encrypted", c.cfg.XKey != nil)
 
+	lost := WatchClosed(sub)
+	work, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for range calloutWorkers {
 		wg.Go(func() {
 			for {
 				select {
-				case <-ctx.Done():
+				case <-work.Done():
 					return
 				case m := <-msgs:
-					c.handle(ctx, m)
+					c.handle(work, m)
 				}
 			}
 		})
 	}
-	<-ctx.Done()
+	var failed error
+	select {
+	case <-ctx.Done():
+	case subject := <-lost:
+		failed = fmt.Errorf("auth callout: subscription to %s closed", subject)
+	}
 	_ = sub.Unsubscribe()
+	stop()
 	wg.Wait()
-	return nil
+	return failed
 }
 
 // callout answers authorization requests.

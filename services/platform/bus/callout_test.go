@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/gantryhq/gantry/services/testenv/await"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
@@ -130,7 +131,7 @@ func startCallout(t *testing.T, encrypt bool, ttl time.Duration) *calloutEnv {
 		}
 	})
 	// The callout is ready once the server knows its subscription.
-	waitFor(t, "the callout subscribes", func() bool {
+	await.Until(t, 10*time.Second, "the callout subscribes", func() bool {
 		return ns.GlobalAccount().SubscriptionInterest(server.AuthCalloutSubject)
 	})
 	return e
@@ -236,7 +237,7 @@ func TestAuthCalloutConfinesLaunchersToTheirPool(t *testing.T) {
 
 			// Another pool's subjects and the events are denied.
 			calloutPublish(t, a, protocol.HeartbeatSubject("wp_b", "wkr_1"), "forged")
-			waitFor(t, "the forged heartbeat is denied", func() bool {
+			await.Until(t, 10*time.Second, "the forged heartbeat is denied", func() bool {
 				return aErrs.has(`Permissions Violation for Publish to "` + protocol.HeartbeatSubject("wp_b", "wkr_1"))
 			})
 			if m, err := heartbeats.NextMsg(100 * time.Millisecond); err == nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/gantryhq/gantry/services/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) { testenv.MainNoLeaks(m) }
 
 func TestExternalURLsReplaceEmbeddedParts(t *testing.T) {
 	ctx := context.Background()

@@ -23,6 +23,7 @@ import (
 	"github.com/gantryhq/gantry/services/server/gateway"
 	"github.com/gantryhq/gantry/services/server/poolauth"
 	"github.com/gantryhq/gantry/services/testenv"
+	"github.com/gantryhq/gantry/services/testenv/await"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
@@ -104,7 +105,7 @@ func newEnv(t *testing.T) *env {
 	<-started
 	// The gateway subscribes asynchronously: wait until a report is answered.
 	probe := e.service()
-	eventually(t, "the gateway answers", func() bool {
+	await.Until(t, 10*time.Second, "the gateway answers", func() bool {
 		_, err := probe.Request(protocol.ReportSubject("wp_probe", "nothing"), []byte(`{}`), 200*time.Millisecond)
 		return err == nil
 	})
@@ -366,16 +367,4 @@ func loadStack(t *testing.T, store *eventstore.Store, id string) (stack.State, i
 		s.Apply(ev.(stack.Event))
 	}
 	return s, int64(len(events))
-}
-
-// eventually polls cond until it holds, failing the test after 10s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

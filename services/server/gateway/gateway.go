@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
@@ -56,6 +57,9 @@ type Config struct {
 type Gateway struct {
 	cfg Config
 	log *slog.Logger
+	// subs are the running Run's subscriptions, for tests to drop.
+	subsMu sync.Mutex
+	subs   []*nats.Subscription
 }
 
 // New checks cfg and returns a Gateway; Run starts it.
@@ -88,7 +92,8 @@ func New(cfg Config) (*Gateway, error) {
 func (g *Gateway) now() time.Time { return g.cfg.Now().UTC().Truncate(time.Microsecond) }
 
 // Run subscribes to every pool's reports and heartbeats and sweeps for lost
-// workers until ctx ends. Messages under way when ctx ends are finished.
+// workers until ctx ends. Messages under way when ctx ends are finished. It
+// fails when a subscription closes, for its supervisor to run it again.
 func (g *Gateway) Run(ctx context.Context) error {
 	msgs := make(chan *nats.Msg, 256)
 	reports, err := g.cfg.NATS.ChanQueueSubscribe(protocol.AllReports, QueueGroup, msgs)
@@ -112,10 +117,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 			_ = s.Unsubscribe()
 		}
 	}
+	lost := bus.WatchClosed(subs...)
 	if err := g.cfg.NATS.FlushTimeout(10 * time.Second); err != nil {
 		unsubscribe()
 		return fmt.Errorf("gateway: subscribe: %w", err)
 	}
+	g.setSubs(subs)
+	defer g.setSubs(nil)
 	g.log.InfoContext(ctx, "gateway started", "heartbeat_timeout", g.cfg.HeartbeatTimeout.String())
 
 	// Handlers outlive ctx by the time it takes to finish the message in
@@ -137,10 +145,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	ticker := time.NewTicker(g.cfg.SweepInterval)
 	defer ticker.Stop()
+	var failed error
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
 			done = true
+		case subject := <-lost:
+			failed, done = fmt.Errorf("gateway: subscription to %s closed", subject), true
 		case <-ticker.C:
 			if _, err := g.Sweep(ctx); err != nil && ctx.Err() == nil {
 				g.log.ErrorContext(ctx, "sweep for lost workers failed", "err", err)
@@ -153,7 +164,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 	unsubscribe()
 	stop()
 	wg.Wait()
-	return nil
+	return failed
+}
+
+func (g *Gateway) setSubs(subs []*nats.Subscription) {
+	g.subsMu.Lock()
+	defer g.subsMu.Unlock()
+	g.subs = subs
 }
 
 // handle serves one report or heartbeat.

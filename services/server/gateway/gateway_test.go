@@ -9,6 +9,7 @@ import (
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/services/testenv"
+	"github.com/gantryhq/gantry/services/testenv/await"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
@@ -189,7 +190,7 @@ func TestSilentWorkersAreLost(t *testing.T) {
 	}
 	e.clock.advance(11 * time.Second)
 
-	eventually(t, "both silent workers are lost", func() bool {
+	await.Until(t, 10*time.Second, "both silent workers are lost", func() bool {
 		a, _ := loadWorker(t, e.store, unstarted)
 		b, _ := loadWorker(t, e.store, started)
 		return a.Status() == worker.Lost && b.Status() == worker.Lost
@@ -275,7 +276,7 @@ func TestLauncherCannotActForAnotherPoolsWorker(t *testing.T) {
 		t.Fatalf("B's worker is %s", ws.Status())
 	}
 	e.clock.advance(timeout/2 + time.Second)
-	eventually(t, "B's worker is lost despite A's heartbeats", func() bool {
+	await.Until(t, 10*time.Second, "B's worker is lost despite A's heartbeats", func() bool {
 		ws, _ := loadWorker(t, e.store, wB)
 		return ws.Status() == worker.Lost
 	})

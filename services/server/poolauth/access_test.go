@@ -14,6 +14,7 @@ import (
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/server/poolauth"
+	"github.com/gantryhq/gantry/services/testenv/await"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
@@ -35,7 +36,7 @@ func (e *env) startRelay(t *testing.T, n uint64) jetstream.JetStream {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the relay to publish the pools' events", func() bool {
+	await.Until(t, 10*time.Second, "the relay to publish the pools' events", func() bool {
 		s, err := js.Stream(ctx, eventstore.EventsStream)
 		return err == nil && s.CachedInfo().State.Msgs >= n
 	})

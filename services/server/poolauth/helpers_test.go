@@ -17,6 +17,7 @@ import (
 	"github.com/gantryhq/gantry/services/platform/keyring"
 	"github.com/gantryhq/gantry/services/server/poolauth"
 	"github.com/gantryhq/gantry/services/testenv"
+	"github.com/gantryhq/gantry/services/testenv/await"
 )
 
 const actor = "user:test"
@@ -160,7 +161,7 @@ func (a *asyncErrors) find(substring string) bool {
 // subject starting with prefix.
 func (l *launcher) waitDeniedPublish(t *testing.T, prefix string) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("a publish permission violation on %s", prefix), func() bool {
+	await.Until(t, 10*time.Second, fmt.Sprintf("a publish permission violation on %s", prefix), func() bool {
 		return l.errs.find(`Permissions Violation for Publish to "` + prefix)
 	})
 }
@@ -169,21 +170,9 @@ func (l *launcher) waitDeniedPublish(t *testing.T, prefix string) {
 // subject.
 func (l *launcher) waitDeniedSubscribe(t *testing.T, subject string) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("a subscription permission violation on %s", subject), func() bool {
+	await.Until(t, 10*time.Second, fmt.Sprintf("a subscription permission violation on %s", subject), func() bool {
 		return l.errs.find(`Permissions Violation for Subscription to "` + subject + `"`)
 	})
-}
-
-// waitFor polls cond for up to 10s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // subscribe subscribes nc to subject and makes sure the server has the subscription.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/services/testenv/await"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
@@ -55,7 +56,7 @@ func BenchmarkPickUpLatency(b *testing.B) {
 	for _, w := range workers {
 		e.registerWorkerID(w, pool)
 	}
-	eventually(b, 20*time.Second, "8 idle workers in the read model", func() bool {
+	await.Until(b, 20*time.Second, "8 idle workers in the read model", func() bool {
 		var n int
 		if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM rm_workers WHERE pool_id = $1 AND run_id = ''`, pool).Scan(&n); err != nil {
 			b.Fatal(err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/worker"
+	"github.com/gantryhq/gantry/services/testenv/await"
 )
 
 // Two schedulers at once against 200 READY runs and 8 workers that finish
@@ -43,7 +44,7 @@ func TestTwoSchedulersNeverDoubleAssign(t *testing.T) {
 		e.registerWorkerID(w, pool)
 	}
 	in.waitFor(nRuns, 120*time.Second)
-	eventually(t, 30*time.Second, "every run to finish", func() bool {
+	await.Until(t, 30*time.Second, "every run to finish", func() bool {
 		var n int
 		if err := e.pool.QueryRow(t.Context(), `SELECT count(*) FROM events WHERE event_type = 'RunFinished'`).Scan(&n); err != nil {
 			t.Fatal(err)

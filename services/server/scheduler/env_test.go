@@ -20,6 +20,7 @@ import (
 	"github.com/gantryhq/gantry/projections"
 	"github.com/gantryhq/gantry/services/server/scheduler"
 	"github.com/gantryhq/gantry/services/testenv"
+	"github.com/gantryhq/gantry/services/testenv/await"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
@@ -378,23 +379,11 @@ func (in *inbox) waitFor(n int, within time.Duration) []protocol.Assignment {
 	}
 }
 
-// eventually polls cond until it holds, failing the test after within.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // waitReadModel waits until rm_runs shows every run in ids READY, so that
 // a scheduler started next finds them all at once.
 func (e *env) waitReadModel(ids ...string) {
 	e.t.Helper()
-	eventually(e.t, 20*time.Second, "the read model to show the runs READY", func() bool {
+	await.Until(e.t, 20*time.Second, "the read model to show the runs READY", func() bool {
 		var n int
 		err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM rm_runs WHERE id = ANY($1) AND status = 'READY'`, ids).Scan(&n)
 		if err != nil {
@@ -408,7 +397,7 @@ func (e *env) waitReadModel(ids ...string) {
 func waitPasses(t testing.TB, s *scheduler.Scheduler, n int64) {
 	t.Helper()
 	want := s.Passes() + n
-	eventually(t, 10*time.Second, fmt.Sprintf("%d scheduling passes", n), func() bool { return s.Passes() >= want })
+	await.Until(t, 10*time.Second, fmt.Sprintf("%d scheduling passes", n), func() bool { return s.Passes() >= want })
 }
 
 func short(ids []string) string { return strings.Join(ids, ",") }

@@ -26,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/services/platform/bus"
 )
 
 // DefaultActor is who the scheduler's events are recorded as.
@@ -117,6 +118,9 @@ type Scheduler struct {
 	assigned atomic.Int64
 
 	runMu sync.Mutex // one Run at a time
+	// subs are the running Run's subscriptions, for tests to drop.
+	subsMu sync.Mutex
+	subs   []*nats.Subscription
 }
 
 // New returns a scheduler; Run starts it.
@@ -154,7 +158,8 @@ var wakeSubjects = []string{
 // Run schedules until ctx ends, then returns nil. It listens to the relayed
 // events on core NATS subscriptions (every replica sees every event and
 // races for the work, which the expected versions arbitrate) and sweeps
-// every SweepInterval in case a message was missed.
+// every SweepInterval in case a message was missed. It fails when a
+// subscription closes, for its supervisor to run it again.
 func (s *Scheduler) Run(ctx context.Context) error {
 	if !s.runMu.TryLock() {
 		return errors.New("scheduler: already running")
@@ -173,6 +178,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 		subs = append(subs, sub)
 	}
+	lost := bus.WatchClosed(subs...)
+	s.setSubs(subs)
+	defer s.setSubs(nil)
 	// Subscriptions survive reconnects; a server that is not reachable yet
 	// only delays the wake-ups, the sweep still runs.
 	fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -189,6 +197,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			s.log.InfoContext(ctx, "scheduler stopped", "assigned", s.assigned.Load())
 			return nil
+		case subject := <-lost:
+			return fmt.Errorf("scheduler: subscription to %s closed", subject)
 		case <-s.wake:
 		case <-ticker.C:
 		}
@@ -201,6 +211,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.poke()
 		}
 	}
+}
+
+func (s *Scheduler) setSubs(subs []*nats.Subscription) {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	s.subs = subs
 }
 
 // onEvent records the aggregate an event names as a candidate and wakes

@@ -10,6 +10,7 @@ import (
 	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/services/server/scheduler"
 	"github.com/gantryhq/gantry/services/testenv"
+	"github.com/gantryhq/gantry/services/testenv/await"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
@@ -84,7 +85,7 @@ func TestDrainedBusyAndPools(t *testing.T) {
 	other := e.registerWorker(poolB)
 	r := e.readyRun(stackA, run.Tracked, false, e.at())
 	e.waitReadModel(r)
-	eventually(t, 20*time.Second, "the read model to show the workers", func() bool {
+	await.Until(t, 20*time.Second, "the read model to show the workers", func() bool {
 		var n int
 		if err := e.pool.QueryRow(t.Context(), `SELECT count(*) FROM rm_workers WHERE (id = $1 AND drained) OR (id = $2 AND run_id = $3) OR id = $4`,
 			drained, busy, x, other).Scan(&n); err != nil {

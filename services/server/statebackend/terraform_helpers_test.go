@@ -114,15 +114,3 @@ func (p *project) mustRun(extraEnv []string, args ...string) string {
 	p.t.Logf("terraform %s:\n%s", strings.Join(args, " "), out)
 	return out
 }
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

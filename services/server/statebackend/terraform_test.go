@@ -14,6 +14,7 @@ import (
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/state"
 	"github.com/gantryhq/gantry/services/server/statebackend"
+	"github.com/gantryhq/gantry/services/testenv/await"
 	"github.com/gantryhq/gantry/services/worker/tfbackend"
 )
 
@@ -169,7 +170,7 @@ func TestTerraformLock(t *testing.T) {
 	}()
 
 	var holder state.Holder
-	waitFor(t, time.Minute, "the first apply to take the lock", func() bool {
+	await.Until(t, time.Minute, "the first apply to take the lock", func() bool {
 		var ok bool
 		holder, ok = e.state(stk).Holder()
 		return ok

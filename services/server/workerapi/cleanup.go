@@ -10,6 +10,7 @@ import (
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/worker/executor"
 )
 
@@ -27,7 +28,8 @@ var workspaceEnds = []string{
 // CleanUpWorkspaces deletes the saved workspace of every run that ends,
 // until ctx ends. It follows relayed events over plain NATS, at most once:
 // a deletion missed while no server listened leaves the object behind (it
-// is sealed to the pool's key and unreadable to anyone else).
+// is sealed to the pool's key and unreadable to anyone else). It fails when
+// a subscription closes, for its supervisor to run it again.
 func CleanUpWorkspaces(ctx context.Context, nc *nats.Conn, bucket *blob.Bucket, log *slog.Logger) error {
 	store := executor.BucketStore{Bucket: bucket}
 	msgs := make(chan *nats.Msg, 64)
@@ -44,10 +46,13 @@ func CleanUpWorkspaces(ctx context.Context, nc *nats.Conn, bucket *blob.Bucket, 
 		}
 		subs = append(subs, sub)
 	}
+	lost := bus.WatchClosed(subs...)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case subject := <-lost:
+			return fmt.Errorf("workspace clean-up: subscription to %s closed", subject)
 		case m := <-msgs:
 			ev, err := eventstore.DecodeMessage(m.Data)
 			if err != nil {
