@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
-	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/server/poolauth"
 )
@@ -82,10 +82,10 @@ func parseSeed(name, seed string, prefix nkeys.PrefixByte, want string) (nkeys.K
 }
 
 // startAuthCallout runs the auth callout (bus.ServeAuthCallout) on nc, with
-// the pools' secrets checked against store, until ctx ends, when the bus is
+// the pools' secrets checked against their events (aggs), until ctx ends, when the bus is
 // external and settings has an issuer. The embedded server authenticates
 // launchers itself (enforcePoolAuth).
-func startAuthCallout(ctx context.Context, settings calloutSettings, b *bus.Bus, nc *nats.Conn, store *eventstore.Store, log *slog.Logger, wg *sync.WaitGroup) error {
+func startAuthCallout(ctx context.Context, settings calloutSettings, b *bus.Bus, nc *nats.Conn, aggs *aggregate.Repository, log *slog.Logger, wg *sync.WaitGroup) error {
 	switch {
 	case b.Embedded() != nil && settings.issuer != nil:
 		log.Warn("ignoring " + envCalloutIssuerSeed + ": the embedded NATS authenticates pool launchers itself")
@@ -100,7 +100,7 @@ func startAuthCallout(ctx context.Context, settings calloutSettings, b *bus.Bus,
 		Issuer:  settings.issuer,
 		XKey:    settings.xkey,
 		Account: settings.account,
-		Pools:   poolauth.New(store),
+		Pools:   poolauth.New(aggs),
 		UserTTL: settings.userTTL,
 		Logger:  log,
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/server/poolauth"
 )
@@ -17,11 +18,11 @@ import (
 // deleted. The events arrive on the relay's subjects, so the process that
 // runs the embedded server acts on resets made through any API replica.
 // On an external NATS the auth callout does both (docs/nats.md).
-func enforcePoolAuth(b *bus.Bus, nc *nats.Conn, store *eventstore.Store, log *slog.Logger) (*nats.Subscription, error) {
+func enforcePoolAuth(b *bus.Bus, nc *nats.Conn, aggs *aggregate.Repository, log *slog.Logger) (*nats.Subscription, error) {
 	if b.Embedded() == nil {
 		return nil, nil
 	}
-	b.SetPoolVerifier(poolauth.New(store))
+	b.SetPoolVerifier(poolauth.New(aggs))
 	subject := fmt.Sprintf("%s.%s.*.*", eventstore.SubjectPrefix, eventstore.StreamWorkerPool)
 	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
 		e, err := eventstore.DecodeMessage(m.Data)
