@@ -141,15 +141,11 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// defaults applies the defaults of what Service adds to System; NewSystem
+// applies the rest (Now, Logger, MaxAttempts).
 func (c *Config) defaults() {
 	if c.Git == nil {
 		c.Git = GitResolver{Timeout: 30 * time.Second}
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = 5 * time.Second
