@@ -1,7 +1,7 @@
 // Package domain holds what every Gantry aggregate shares: the error kinds
 // callers map to API codes in one place, and small pure validation helpers.
 // The aggregates themselves live in the sub-packages (run, stack, workerpool,
-// worker); none of them performs I/O or reads a clock.
+// worker, state, name); none of them performs I/O or reads a clock.
 package domain
 
 import (

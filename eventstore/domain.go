@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"github.com/gantryhq/gantry/domain/name"
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/stack"
 	"github.com/gantryhq/gantry/domain/state"
@@ -18,10 +19,15 @@ const (
 	// StreamState is a stack's managed Terraform state; its stream id is
 	// "state_" + the stack id, so it never shares the stack stream's versions.
 	StreamState = "state"
+	// StreamStackName and StreamPoolName are the name reservations of stacks
+	// and worker pools; a stream id is the type, "_" and name.Key of the name.
+	StreamStackName = "stackname"
+	StreamPoolName  = "poolname"
 )
 
 // DomainRegistry returns a registry of every domain event at its current
-// schema version (all version 1 so far).
+// schema version (all version 1 so far): the one registry every store that
+// aggregates are written through or read from uses.
 func DomainRegistry() (*Registry, error) {
 	r := NewRegistry()
 	for _, e := range run.Events() {
@@ -45,6 +51,11 @@ func DomainRegistry() (*Registry, error) {
 		}
 	}
 	for _, e := range state.Events() {
+		if err := r.RegisterNamed(e); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range name.Events() {
 		if err := r.RegisterNamed(e); err != nil {
 			return nil, err
 		}

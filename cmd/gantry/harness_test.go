@@ -23,7 +23,6 @@ import (
 	"github.com/gantryhq/gantry/services/platform/auth"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/platform/objstore"
-	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/testenv"
 )
 
@@ -103,7 +102,7 @@ func startServerOn(t testing.TB, b *bus.Bus, opts ...func(*serverConfig)) *testS
 		t.Fatal("the server was not ready in time")
 	}
 
-	reg, err := commands.Registry()
+	reg, err := eventstore.DomainRegistry()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/projections"
 	"github.com/gantryhq/gantry/services/platform/supervisor"
-	"github.com/gantryhq/gantry/services/server/commands"
 )
 
 // projector is the in-process projector of a server, with the waiter that
@@ -69,7 +68,7 @@ func rebuildProjections(ctx context.Context, pool *pgxpool.Pool, log *slog.Logge
 // openStore opens the event store with the registry every writer
 // uses, so that the projector decodes every event type it may meet.
 func openStore(pool *pgxpool.Pool, log *slog.Logger) (*eventstore.Store, error) {
-	reg, err := commands.Registry()
+	reg, err := eventstore.DomainRegistry()
 	if err != nil {
 		return nil, err
 	}

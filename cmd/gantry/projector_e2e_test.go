@@ -12,7 +12,6 @@ import (
 
 	"github.com/gantryhq/gantry/domain/stack"
 	"github.com/gantryhq/gantry/eventstore"
-	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/testenv"
 )
 
@@ -83,7 +82,7 @@ func TestRunProjectorProjects(t *testing.T) {
 		}
 		waitOrFail(t, deadline, done, "the schema")
 	}
-	reg, err := commands.Registry()
+	reg, err := eventstore.DomainRegistry()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 	"github.com/gantryhq/gantry/services/platform/supervisor"
+	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/server/scheduler"
 )
 
@@ -34,7 +36,16 @@ Needs GANTRY_DATABASE_URL and GANTRY_NATS_URL.`,
 					return err
 				}
 				defer store.Close()
-				s, err := scheduler.New(scheduler.Config{Pool: infra.pool, Store: store, NATS: nc, Logger: log})
+				aggs, err := aggregate.New(store, aggregate.Config{Logger: log})
+				if err != nil {
+					return err
+				}
+				// Assignments are system commands: no secrets keeper, no CA.
+				cmds, err := commands.NewSystem(commands.SystemConfig{Aggregates: aggs, Logger: log})
+				if err != nil {
+					return err
+				}
+				s, err := scheduler.New(scheduler.Config{Pool: infra.pool, Aggregates: aggs, Commands: cmds, NATS: nc, Logger: log})
 				if err != nil {
 					return err
 				}

@@ -11,11 +11,11 @@ import (
 
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/platform/objstore"
 	"github.com/gantryhq/gantry/services/platform/supervisor"
 	"github.com/gantryhq/gantry/services/server/api"
-	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/server/gateway"
 	"github.com/gantryhq/gantry/services/server/scheduler"
 	"github.com/gantryhq/gantry/services/server/statebackend"
@@ -64,12 +64,17 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if _, err := eventstore.Migrate(ctx, pool); err != nil {
 		return err
 	}
-	reg, err := commands.Registry()
+	reg, err := eventstore.DomainRegistry()
 	if err != nil {
 		return err
 	}
 	store := eventstore.New(pool, reg, eventstore.WithLogger(log))
 	defer store.Close()
+	// One aggregate repository for every component, so they share its cache.
+	aggs, err := aggregate.New(store, aggregate.Config{Logger: log})
+	if err != nil {
+		return err
+	}
 	watcher := eventstore.NewWatcher(pool, log)
 	keys, err := openKeys(ctx, pool, cfg.secretsURL)
 	if err != nil {
@@ -81,7 +86,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 		return err
 	}
 	defer bucket.Close()
-	states, err := statebackend.New(store, pool, bucket, statebackend.Config{MaxStateSize: cfg.maxStateSize, Logger: log})
+	states, err := statebackend.New(aggs, pool, bucket, statebackend.Config{MaxStateSize: cfg.maxStateSize, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -91,8 +96,8 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 		return fmt.Errorf("connect the server to NATS: %w", err)
 	}
 	defer nc.Close()
-	resets := enforcePoolAuth(b, nc, store, log)
-	callout, err := authCallout(cfg.callout, b, nc, store, log)
+	resets := enforcePoolAuth(b, nc, aggs, log)
+	callout, err := authCallout(cfg.callout, b, nc, aggs, log)
 	if err != nil {
 		return err
 	}
@@ -109,16 +114,16 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if err != nil {
 		return err
 	}
-	sched, err := scheduler.New(scheduler.Config{Pool: pool, Store: store, NATS: nc, Logger: log})
-	if err != nil {
-		return err
-	}
 
 	publicURL := cfg.publicURL
 	if publicURL == "" {
 		publicURL = "http://" + cfg.listen
 	}
-	cmds, err := newCommands(store, proj.waiter, keys, states, publicURL, b.URL(), log)
+	cmds, err := newCommands(aggs, proj.waiter, keys, states, publicURL, b.URL(), log)
+	if err != nil {
+		return err
+	}
+	sched, err := scheduler.New(scheduler.Config{Pool: pool, Aggregates: aggs, Commands: cmds, NATS: nc, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -126,7 +131,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if err != nil {
 		return err
 	}
-	routes, err := apiRoutes(apiDeps{pool: pool, store: store, watcher: watcher, cmds: cmds, keys: keys, states: states, nc: nc, bucket: bucket, log: log})
+	routes, err := apiRoutes(apiDeps{pool: pool, store: store, aggs: aggs, watcher: watcher, cmds: cmds, keys: keys, states: states, nc: nc, bucket: bucket, log: log})
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 	"github.com/gantryhq/gantry/projections"
 	"github.com/gantryhq/gantry/services/platform/auth"
 	"github.com/gantryhq/gantry/services/platform/bus"
@@ -28,6 +29,7 @@ import (
 type apiDeps struct {
 	pool    *pgxpool.Pool
 	store   *eventstore.Store
+	aggs    *aggregate.Repository
 	watcher *eventstore.Watcher
 	cmds    *commands.Service
 	keys    *serverKeys
@@ -40,10 +42,10 @@ type apiDeps struct {
 }
 
 // newCommands builds the command layer the API and the worker gateway share.
-func newCommands(store *eventstore.Store, waiter *projections.Waiter, keys *serverKeys, states *statebackend.Service,
+func newCommands(aggs *aggregate.Repository, waiter *projections.Waiter, keys *serverKeys, states *statebackend.Service,
 	publicURL, natsURL string, log *slog.Logger) (*commands.Service, error) {
 	return commands.New(commands.Config{
-		Store: store, Waiter: waiter, Secrets: keys.keeper, Pools: commands.CAPools{CA: keys.ca}, State: states, StateCredentials: states,
+		Aggregates: aggs, Waiter: waiter, Secrets: keys.keeper, Pools: commands.CAPools{CA: keys.ca}, State: states, StateCredentials: states,
 		ServerURL: publicURL, NATSURL: natsURL, Logger: log,
 	})
 }
@@ -63,7 +65,7 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	workers, err := workerapi.NewHandler(workerapi.Config{Bucket: d.bucket, Events: d.store, Pools: poolauth.New(d.store), Logger: d.log})
+	workers, err := workerapi.NewHandler(workerapi.Config{Bucket: d.bucket, Aggregates: d.aggs, Pools: poolauth.New(d.aggs), Logger: d.log})
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +93,7 @@ func newRunLogs(d apiDeps) (*api.RunLogs, error) {
 	if err := bus.EnsureRunLogsStream(ctx, js, bus.DefaultRunLogsMaxAge); err != nil {
 		return nil, err
 	}
-	return api.NewRunLogs(api.RunLogsConfig{Events: d.store, Bucket: d.bucket, JetStream: js, Changes: d.watcher})
+	return api.NewRunLogs(api.RunLogsConfig{Aggregates: d.aggs, Bucket: d.bucket, JetStream: js, Changes: d.watcher})
 }
 
 // identify adapts the principal the authentication interceptor verified to

@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
-	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/platform/supervisor"
 	"github.com/gantryhq/gantry/services/server/poolauth"
@@ -79,10 +79,10 @@ func parseSeed(name, seed string, prefix nkeys.PrefixByte, want string) (nkeys.K
 
 // authCallout returns the component that runs the auth callout
 // (bus.ServeAuthCallout) on nc, with the pools' secrets checked against
-// store, when the bus is external and settings has an issuer; otherwise
+// their events (aggs), when the bus is external and settings has an issuer; otherwise
 // none. The embedded server authenticates launchers itself
 // (enforcePoolAuth).
-func authCallout(settings calloutSettings, b *bus.Bus, nc *nats.Conn, store *eventstore.Store, log *slog.Logger) (*supervisor.Component, error) {
+func authCallout(settings calloutSettings, b *bus.Bus, nc *nats.Conn, aggs *aggregate.Repository, log *slog.Logger) (*supervisor.Component, error) {
 	switch {
 	case b.Embedded() != nil && settings.issuer != nil:
 		log.Warn("ignoring " + envCalloutIssuerSeed + ": the embedded NATS authenticates pool launchers itself")
@@ -97,7 +97,7 @@ func authCallout(settings calloutSettings, b *bus.Bus, nc *nats.Conn, store *eve
 		Issuer:  settings.issuer,
 		XKey:    settings.xkey,
 		Account: settings.account,
-		Pools:   poolauth.New(store),
+		Pools:   poolauth.New(aggs),
 		UserTTL: settings.userTTL,
 		Logger:  log,
 	}

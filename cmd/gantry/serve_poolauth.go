@@ -9,6 +9,7 @@ import (
 
 	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/platform/supervisor"
 	"github.com/gantryhq/gantry/services/server/poolauth"
@@ -20,11 +21,11 @@ import (
 // subjects, so the process that runs the embedded server acts on resets
 // made through any API replica. On an external NATS the auth callout does
 // both (docs/nats.md), and there is no component.
-func enforcePoolAuth(b *bus.Bus, nc *nats.Conn, store *eventstore.Store, log *slog.Logger) *supervisor.Component {
+func enforcePoolAuth(b *bus.Bus, nc *nats.Conn, aggs *aggregate.Repository, log *slog.Logger) *supervisor.Component {
 	if b.Embedded() == nil {
 		return nil
 	}
-	b.SetPoolVerifier(poolauth.New(store))
+	b.SetPoolVerifier(poolauth.New(aggs))
 	subject := fmt.Sprintf("%s.%s.*.*", eventstore.SubjectPrefix, eventstore.StreamWorkerPool)
 	onEvent := func(m *nats.Msg) {
 		e, err := eventstore.DecodeMessage(m.Data)

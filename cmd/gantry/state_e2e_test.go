@@ -21,6 +21,7 @@ import (
 	"github.com/gantryhq/gantry/services/platform/auth"
 	"github.com/gantryhq/gantry/services/platform/objstore"
 	"github.com/gantryhq/gantry/services/server/statebackend"
+	"github.com/gantryhq/gantry/services/testenv"
 	"github.com/gantryhq/gantry/services/worker/tfbackend"
 )
 
@@ -77,7 +78,7 @@ func newStateHarness(t *testing.T, srv *testServer) *stateHarness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = bucket.Close() })
-	svc, err := statebackend.New(srv.store, srv.pool, bucket, statebackend.Config{})
+	svc, err := statebackend.New(testenv.Aggregates(t, srv.store), srv.pool, bucket, statebackend.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

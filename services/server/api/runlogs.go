@@ -17,7 +17,7 @@ import (
 	"github.com/gantryhq/gantry/domain"
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/domain/run"
-	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/worker/executor"
@@ -27,18 +27,12 @@ import (
 // maxLinesPerMessage bounds the lines one StreamRunLogsResponse carries.
 const maxLinesPerMessage = 500
 
-// RunEvents loads a run's events; *eventstore.Store satisfies it. The registry must decode run
-// events (commands.Registry()).
-type RunEvents interface {
-	Load(ctx context.Context, streamID string) ([]eventstore.Event, error)
-	Registry() *eventstore.Registry
-}
-
 // RunLogsConfig configures RunLogs.
 type RunLogsConfig struct {
-	// Events is where runs are loaded from (never a read model: the phases a run finished
-	// decide what is read from the bucket). Required.
-	Events RunEvents
+	// Aggregates loads runs from the event store (never a read model: the phases a run
+	// finished decide what is read from the bucket); the process's one aggregate
+	// repository. Required.
+	Aggregates *aggregate.Repository
 	// Bucket holds the full logs of finished phases (executor.PhaseLogKey). Required.
 	Bucket *blob.Bucket
 	// JetStream reads the live lines of bus.RunLogsStream. Required.
@@ -52,8 +46,8 @@ type RunLogsConfig struct {
 
 func (c *RunLogsConfig) validate() error {
 	var errs []error
-	if c.Events == nil {
-		errs = append(errs, errors.New("events: required"))
+	if c.Aggregates == nil {
+		errs = append(errs, errors.New("aggregates: required"))
 	}
 	if c.Bucket == nil {
 		errs = append(errs, errors.New("bucket: required"))
@@ -324,27 +318,13 @@ func lastSequence(ctx context.Context, stream jetstream.Stream, subject string) 
 	return m.Sequence, nil
 }
 
+// loadRun returns the run's state; an id that names another kind of aggregate is no run.
 func (l *RunLogs) loadRun(ctx context.Context, runID string) (run.State, error) {
-	var st run.State
-	events, err := l.cfg.Events.Load(ctx, runID)
-	if err != nil {
-		return st, fmt.Errorf("load %s: %w", runID, err)
+	st, err := aggregate.Load(ctx, l.cfg.Aggregates, aggregate.Run, runID)
+	if errors.Is(err, aggregate.ErrStreamType) {
+		return run.State{}, nil
 	}
-	for _, ev := range events {
-		if ev.StreamType != eventstore.StreamRun {
-			return run.State{}, nil
-		}
-		v, err := l.cfg.Events.Registry().Decode(ev)
-		if err != nil {
-			return st, fmt.Errorf("load %s: %w", runID, err)
-		}
-		e, ok := v.(run.Event)
-		if !ok {
-			return st, fmt.Errorf("load %s: event %s (%s) is not a run event", runID, ev.ID, ev.Type)
-		}
-		st.Apply(e)
-	}
-	return st, nil
+	return st, err
 }
 
 // lineSender batches lines into responses.

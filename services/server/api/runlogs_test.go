@@ -20,7 +20,6 @@ import (
 	"github.com/gantryhq/gantry/proto/gen/gantry/v1/gantryv1connect"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/platform/objstore"
-	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/testenv"
 	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/protocol"
@@ -41,7 +40,7 @@ type logsEnv struct {
 func newLogsEnv(t *testing.T) *logsEnv {
 	t.Helper()
 	ctx := context.Background()
-	reg, err := commands.Registry()
+	reg, err := eventstore.DomainRegistry()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +65,7 @@ func newLogsEnv(t *testing.T) *logsEnv {
 	if err := bus.EnsureRunLogsStream(ctx, js, 0); err != nil {
 		t.Fatal(err)
 	}
-	logs, err := NewRunLogs(RunLogsConfig{Events: store, Bucket: bucket, JetStream: js, Changes: watcher, PollInterval: 200 * time.Millisecond})
+	logs, err := NewRunLogs(RunLogsConfig{Aggregates: testenv.Aggregates(t, store), Bucket: bucket, JetStream: js, Changes: watcher, PollInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,12 @@
 // Package commands is Gantry's command layer: it loads the aggregates a
-// command touches from the event store, lets the domain decide, and appends
-// the resulting events to every stream at once with the versions it loaded
-// (optimistic concurrency), retrying a bounded number of times when another
-// writer got there first. After a successful append it waits until the read
-// models include the change, so callers never read stale data right after
-// writing; what workers report (RegisterWorker, StartPhase, …) does not
-// wait, as no worker reads it back.
+// command touches through the aggregate repository (eventstore/aggregate),
+// lets the domain decide, and appends the resulting events to every stream
+// at once with the versions it loaded (optimistic concurrency), retrying a
+// bounded number of times when another writer got there first. After a
+// successful append it waits until the read models include the change, so
+// callers never read stale data right after writing; what workers report
+// (RegisterWorker, StartPhase, …) and what Gantry's own components decide
+// (AssignRun) does not wait, as nobody reads it back right away.
 //
 // Ids (prefixed, "stk_…", "run_…", "wp_…") and time (an injected clock) are
 // generated here, never in the domain.
@@ -20,19 +21,8 @@ import (
 
 	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 )
-
-// Store is the event store as commands use it; *eventstore.Store satisfies it.
-type Store interface {
-	// LoadAfter returns the events of a stream with a version above after,
-	// in version order.
-	LoadAfter(ctx context.Context, streamID string, after int64) ([]eventstore.Event, error)
-	// AppendAll appends to several streams in one transaction, each at its
-	// expected version; a stale version is a *eventstore.ConflictError.
-	AppendAll(ctx context.Context, batches ...eventstore.Batch) ([][]eventstore.Event, error)
-	// Registry returns the store's event type registry.
-	Registry() *eventstore.Registry
-}
 
 // Waiter blocks until the read models include everything up to a cursor;
 // the projections' waiter satisfies it.
@@ -89,8 +79,9 @@ type StateImporter interface {
 
 // Config configures a Service.
 type Config struct {
-	// Store holds the events. Required.
-	Store Store
+	// Aggregates loads the aggregates commands decide on and appends their
+	// events; the process's one repository. Required.
+	Aggregates *aggregate.Repository
 	// Waiter gives read-your-writes. Required.
 	Waiter Waiter
 	// Secrets encrypts secret environment variables. Required.
@@ -112,23 +103,19 @@ type Config struct {
 	// Logger receives the command log. Default: discard.
 	Logger *slog.Logger
 	// MaxAttempts bounds the tries of a command that keeps meeting
-	// concurrent writers. Default 5.
+	// concurrent writers. Default: the repository's (5 unless configured).
 	MaxAttempts int
 	// ReadTimeout bounds the wait for the read models after a write. Default 5 s.
 	ReadTimeout time.Duration
 	// Projections are the read models waited for after a write; none means all.
 	Projections []string
-	// CachedStreams bounds how many streams' states are kept between
-	// commands, so that loading a long stream reads only its new events.
-	// Default 4096.
-	CachedStreams int
 }
 
 // Validate reports every missing or bad setting.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Store == nil {
-		errs = append(errs, errors.New("store: required"))
+	if c.Aggregates == nil {
+		errs = append(errs, errors.New("aggregates: required"))
 	}
 	if c.Waiter == nil {
 		errs = append(errs, errors.New("waiter: required"))
@@ -151,55 +138,39 @@ func (c Config) Validate() error {
 	if c.ReadTimeout < 0 {
 		errs = append(errs, fmt.Errorf("read timeout %s: must not be negative", c.ReadTimeout))
 	}
-	if c.CachedStreams < 0 {
-		errs = append(errs, fmt.Errorf("cached streams %d: must not be negative", c.CachedStreams))
-	}
 	return errors.Join(errs...)
 }
 
+// defaults applies the defaults of what Service adds to System; NewSystem
+// applies the rest (Now, Logger, MaxAttempts).
 func (c *Config) defaults() {
 	if c.Git == nil {
 		c.Git = GitResolver{Timeout: 30 * time.Second}
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = 5
-	}
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = 5 * time.Second
 	}
-	if c.CachedStreams == 0 {
-		c.CachedStreams = 4096
-	}
 }
 
-// Service executes commands. It is safe for concurrent use.
+// Service executes commands. It has the system commands of System too, and
+// is safe for concurrent use.
 type Service struct {
-	cfg      Config
-	registry *eventstore.Registry
-	log      *slog.Logger
-	cache    *stateCache
+	*System
+	cfg Config
 }
 
-// New returns a Service. The store's registry must know the events of
-// Registry (the domain's and the name reservations).
+// New returns a Service. The repository's registry must know every domain
+// event (eventstore.DomainRegistry), the name reservations' included.
 func New(cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("commands config: %w", err)
 	}
 	cfg.defaults()
-	reg := cfg.Store.Registry()
-	for _, e := range nameEvents() {
-		if _, _, err := reg.TypeOf(e); err != nil {
-			return nil, fmt.Errorf("commands: the store's registry lacks the name reservation events (build it with commands.Registry): %w", err)
-		}
+	sys, err := NewSystem(SystemConfig{Aggregates: cfg.Aggregates, Now: cfg.Now, Logger: cfg.Logger, MaxAttempts: cfg.MaxAttempts})
+	if err != nil {
+		return nil, err
 	}
-	return &Service{cfg: cfg, registry: reg, log: cfg.Logger.With("component", "commands"), cache: newStateCache(cfg.CachedStreams)}, nil
+	return &Service{System: sys, cfg: cfg}, nil
 }
 
 // Caller is who runs a command.
@@ -209,7 +180,3 @@ type Caller struct {
 	// Admin may force what others may not (releasing someone else's lock).
 	Admin bool
 }
-
-// now returns the command time: UTC, at the store's microsecond precision,
-// so that the times in events equal the times read back.
-func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }

@@ -38,7 +38,7 @@ func newEnv(t *testing.T) *env {
 		t.Skip("needs PostgreSQL and NATS")
 	}
 	ctx := context.Background()
-	reg, err := commands.Registry()
+	reg, err := eventstore.DomainRegistry()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	return &env{store: store, pool: pool, cfg: commands.Config{
-		Store: store, Waiter: waiter, Secrets: keeper, Pools: commands.CAPools{CA: ca},
+		Aggregates: testenv.Aggregates(t, store), Waiter: waiter, Secrets: keeper, Pools: commands.CAPools{CA: ca},
 		ServerURL: "http://gantry.test:1983", NATSURL: nats.URL(),
 	}}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/stack"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 	"github.com/gantryhq/gantry/services/platform/seal"
 	"github.com/gantryhq/gantry/services/server/statebackend"
 	"github.com/gantryhq/gantry/services/worker/protocol"
@@ -100,37 +101,39 @@ func (s *Service) workerRun(ctx context.Context, poolID, workerID, runID string)
 	if err := errors.Join(ids.Worker.Validate("worker_id", workerID), ids.Run.Validate("run_id", runID)); err != nil {
 		return fail(refused(err))
 	}
-	u := s.newUnit()
-	w, err := liveWorker(ctx, u, poolID, workerID)
+	w, err := aggregate.Load(ctx, s.aggs, aggregate.Worker, workerID)
 	if err != nil {
 		return fail(err)
 	}
-	r, err := runOf(ctx, u, runID)
+	if err := checkLive(w, poolID, workerID); err != nil {
+		return fail(err)
+	}
+	r, err := aggregate.Load(ctx, s.aggs, aggregate.Run, runID)
 	if err != nil {
 		return fail(err)
 	}
-	if !r.state.Exists() {
+	if !r.Exists() {
 		return fail(refused(fmt.Errorf("no run %s: %w", runID, domain.ErrNotFound)))
 	}
-	if r.state.WorkerID() != workerID || w.state.RunID() != runID {
+	if r.WorkerID() != workerID || w.RunID() != runID {
 		return fail(refused(fmt.Errorf("run %s is not assigned to worker %s: %w", runID, workerID, ErrNotYourRun)))
 	}
-	st, err := stackOf(ctx, u, r.state.StackID())
+	st, err := aggregate.Load(ctx, s.aggs, aggregate.Stack, r.StackID())
 	if err != nil {
 		return fail(err)
 	}
-	if !st.state.Exists() {
-		return fail(refused(fmt.Errorf("stack %s of run %s: %w", r.state.StackID(), runID, domain.ErrNotFound)))
+	if !st.Exists() {
+		return fail(refused(fmt.Errorf("stack %s of run %s: %w", r.StackID(), runID, domain.ErrNotFound)))
 	}
-	pool, err := poolOf(ctx, u, poolID)
+	pool, err := aggregate.Load(ctx, s.aggs, aggregate.WorkerPool, poolID)
 	if err != nil {
 		return fail(err)
 	}
-	pub, err := certificateKey(pool.state.Certificate().PEM)
+	pub, err := certificateKey(pool.Certificate().PEM)
 	if err != nil {
 		return fail(fmt.Errorf("pool %s: %w", poolID, err))
 	}
-	return r.state, st.state, pub, nil
+	return r, st, pub, nil
 }
 
 // certificateKey returns the public key of a PEM certificate.

@@ -10,6 +10,7 @@ import (
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/domain/workerpool"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 )
 
 // poolKind names worker pools in name reservation messages.
@@ -25,7 +26,7 @@ func (s *Service) ResolvePool(ctx context.Context, ref string) (string, error) {
 	if ids.WorkerPool.Validate("pool", ref) == nil {
 		return ref, nil
 	}
-	owner, err := s.nameOwner(ctx, StreamPoolName, ref)
+	owner, err := s.nameOwner(ctx, aggregate.PoolName, ref)
 	if err != nil {
 		return "", err
 	}
@@ -50,11 +51,11 @@ func (s *Service) resolvePoolSetting(ctx context.Context, ref string) (string, e
 	if err != nil {
 		return "", err
 	}
-	pool, err := load(ctx, s, poolStream(id), workerpool.Decide, (*workerpool.State).Apply)
+	pool, err := aggregate.Load(ctx, s.aggs, aggregate.WorkerPool, id)
 	if err != nil {
 		return "", err
 	}
-	if !pool.state.Exists() {
+	if !pool.Exists() {
 		return "", &domain.ValidationError{Field: field, Problem: fmt.Sprintf("no worker pool %q", ref)}
 	}
 	return id, nil
@@ -93,18 +94,18 @@ func (s *Service) CreatePool(ctx context.Context, c Caller, in NewPool) (poolID,
 		return "", "", err
 	}
 	at := s.now()
-	_, err = s.execute(ctx, "create worker pool", func(ctx context.Context, u *unit) error {
+	_, err = s.execute(ctx, "create worker pool", func(ctx context.Context, u *aggregate.Unit) error {
 		pool, err := poolOf(ctx, u, poolID)
 		if err != nil {
 			return err
 		}
-		if _, err := pool.do(workerpool.Create{
+		if _, err := pool.Do(workerpool.Create{
 			PoolID: poolID, Name: in.Name, Description: in.Description, Labels: in.Labels, DriftRunLimit: in.DriftRunLimit,
 			Certificate: cert, SecretHash: hash, Actor: c.Actor, At: at,
 		}); err != nil {
 			return csrField(err)
 		}
-		return reserveName(ctx, u, StreamPoolName, poolKind, in.Name, poolID, c.Actor, at)
+		return reserveName(ctx, u, aggregate.PoolName, poolKind, in.Name, poolID, c.Actor, at)
 	})
 	if err != nil {
 		return "", "", err
@@ -122,11 +123,11 @@ func (s *Service) ResetPool(ctx context.Context, c Caller, ref string, csr []byt
 		return "", "", err
 	}
 	// Refuse an unknown pool before the CA signs anything for it.
-	pool, err := load(ctx, s, poolStream(poolID), workerpool.Decide, (*workerpool.State).Apply)
+	pool, err := aggregate.Load(ctx, s.aggs, aggregate.WorkerPool, poolID)
 	if err != nil {
 		return "", "", err
 	}
-	if !pool.state.Exists() {
+	if !pool.Exists() {
 		if poolID == ids.PublicPool {
 			// The operator of a server (not gantry dev) brings the public
 			// pool to life by "resetting" it with a CSR of their key.
@@ -140,12 +141,12 @@ func (s *Service) ResetPool(ctx context.Context, c Caller, ref string, csr []byt
 		return "", "", err
 	}
 	at := s.now()
-	_, err = s.execute(ctx, "reset worker pool", func(ctx context.Context, u *unit) error {
+	_, err = s.execute(ctx, "reset worker pool", func(ctx context.Context, u *aggregate.Unit) error {
 		pool, err := poolOf(ctx, u, poolID)
 		if err != nil {
 			return err
 		}
-		_, err = pool.do(workerpool.Reset{Certificate: cert, SecretHash: hash, Actor: c.Actor, At: at})
+		_, err = pool.Do(workerpool.Reset{Certificate: cert, SecretHash: hash, Actor: c.Actor, At: at})
 		return csrField(err)
 	})
 	if err != nil {
@@ -172,15 +173,15 @@ func (s *Service) CyclePool(ctx context.Context, c Caller, ref string) (string, 
 	if err != nil {
 		return "", err
 	}
-	_, err = s.execute(ctx, "cycle worker pool", func(ctx context.Context, u *unit) error {
+	_, err = s.execute(ctx, "cycle worker pool", func(ctx context.Context, u *aggregate.Unit) error {
 		pool, err := poolOf(ctx, u, poolID)
 		if err != nil {
 			return err
 		}
-		if !pool.state.Exists() {
+		if !pool.State().Exists() {
 			return fmt.Errorf("worker pool %s: %w", poolID, domain.ErrNotFound)
 		}
-		_, err = pool.do(workerpool.Cycle{Actor: c.Actor, At: s.now()})
+		_, err = pool.Do(workerpool.Cycle{Actor: c.Actor, At: s.now()})
 		return err
 	})
 	if err != nil {
@@ -210,21 +211,21 @@ func (s *Service) workerCommand(ctx context.Context, c Caller, op, poolRef, work
 	if err != nil {
 		return "", err
 	}
-	_, err = s.execute(ctx, op, func(ctx context.Context, u *unit) error {
+	_, err = s.execute(ctx, op, func(ctx context.Context, u *aggregate.Unit) error {
 		w, err := workerOf(ctx, u, workerID)
 		if err != nil {
 			return err
 		}
-		if !w.state.Exists() || w.state.PoolID() != poolID {
+		if !w.State().Exists() || w.State().PoolID() != poolID {
 			return fmt.Errorf("worker %s in pool %s: %w", workerID, poolID, domain.ErrNotFound)
 		}
 		switch cmd := cmd.(type) {
 		case worker.Drain:
 			cmd.At = s.now()
-			_, err = w.do(cmd)
+			_, err = w.Do(cmd)
 		case worker.Undrain:
 			cmd.At = s.now()
-			_, err = w.do(cmd)
+			_, err = w.Do(cmd)
 		default:
 			err = fmt.Errorf("%s: unexpected worker command %T", op, cmd)
 		}
@@ -260,11 +261,11 @@ const PublicPoolName = "public"
 // the same across starts, or saved workspaces of UNCONFIRMED runs can no
 // longer be opened.
 func (s *Service) EnsurePublicPool(ctx context.Context, c Caller, csr []byte) (token string, err error) {
-	pool, err := load(ctx, s, poolStream(ids.PublicPool), workerpool.Decide, (*workerpool.State).Apply)
+	pool, err := aggregate.Load(ctx, s.aggs, aggregate.WorkerPool, ids.PublicPool)
 	if err != nil {
 		return "", err
 	}
-	if pool.state.Exists() {
+	if pool.Exists() {
 		_, token, err = s.ResetPool(ctx, c, ids.PublicPool, csr)
 		return token, err
 	}
@@ -273,18 +274,18 @@ func (s *Service) EnsurePublicPool(ctx context.Context, c Caller, csr []byte) (t
 		return "", err
 	}
 	at := s.now()
-	_, err = s.execute(ctx, "create the public worker pool", func(ctx context.Context, u *unit) error {
+	_, err = s.execute(ctx, "create the public worker pool", func(ctx context.Context, u *aggregate.Unit) error {
 		pool, err := poolOf(ctx, u, ids.PublicPool)
 		if err != nil {
 			return err
 		}
-		if _, err := pool.do(workerpool.Create{
+		if _, err := pool.Do(workerpool.Create{
 			PoolID: ids.PublicPool, Name: PublicPoolName, Description: "The built-in public worker pool, run by the server's operator",
 			Public: true, Certificate: cert, SecretHash: hash, Actor: c.Actor, At: at,
 		}); err != nil {
 			return csrField(err)
 		}
-		return reserveName(ctx, u, StreamPoolName, poolKind, PublicPoolName, ids.PublicPool, c.Actor, at)
+		return reserveName(ctx, u, aggregate.PoolName, poolKind, PublicPoolName, ids.PublicPool, c.Actor, at)
 	})
 	if err != nil {
 		return "", err

@@ -13,6 +13,7 @@ import (
 	"github.com/gantryhq/gantry/domain/stack"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/server/commands"
+	"github.com/gantryhq/gantry/services/testenv"
 )
 
 const commit = "0123456789abcdef0123456789abcdef01234567"
@@ -54,7 +55,7 @@ func TestConflictsAreRetriedWithFreshState(t *testing.T) {
 	e := newEnv(t)
 	stackID := newStack(t, e.service(t, nil), "retried")
 	store := &interferingStore{Store: e.store, stackID: stackID, times: 2}
-	s := e.service(t, func(c *commands.Config) { c.Store = store })
+	s := e.service(t, func(c *commands.Config) { c.Aggregates = testenv.Aggregates(t, store) })
 
 	runID, err := s.TriggerRun(ctxFor(t), alice, commands.Trigger{Stack: "retried", Type: run.Tracked, Commit: commit})
 	if err != nil {
@@ -73,7 +74,7 @@ func TestConflictsGiveUpAfterMaxAttempts(t *testing.T) {
 	e := newEnv(t)
 	stackID := newStack(t, e.service(t, nil), "contended")
 	store := &interferingStore{Store: e.store, stackID: stackID, times: 1000}
-	s := e.service(t, func(c *commands.Config) { c.Store = store; c.MaxAttempts = 4 })
+	s := e.service(t, func(c *commands.Config) { c.Aggregates = testenv.Aggregates(t, store); c.MaxAttempts = 4 })
 
 	_, err := s.TriggerRun(ctxFor(t), alice, commands.Trigger{Stack: stackID, Type: run.Tracked, Commit: commit})
 	var conflict *eventstore.ConflictError

@@ -8,7 +8,7 @@ import (
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/stack"
-	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 )
 
 // Trigger is what a run is triggered with.
@@ -41,7 +41,7 @@ func (s *Service) TriggerRun(ctx context.Context, c Caller, t Trigger) (string, 
 		return "", err
 	}
 	at := s.now()
-	_, err = s.execute(ctx, "trigger run", func(ctx context.Context, u *unit) error {
+	_, err = s.execute(ctx, "trigger run", func(ctx context.Context, u *aggregate.Unit) error {
 		stk, err := stackOf(ctx, u, stackID)
 		if err != nil {
 			return err
@@ -50,18 +50,18 @@ func (s *Service) TriggerRun(ctx context.Context, c Caller, t Trigger) (string, 
 		if err != nil {
 			return err
 		}
-		autodeploy := t.Type == run.Tracked && stk.state.Settings().Autodeploy
-		if _, err := r.do(run.Trigger{
+		autodeploy := t.Type == run.Tracked && stk.State().Settings().Autodeploy
+		if _, err := r.Do(run.Trigger{
 			RunID: runID, StackID: stackID, Type: t.Type, Commit: commit, TaskCommand: t.TaskCommand,
 			Autodeploy: autodeploy, Actor: c.Actor, At: at,
 		}); err != nil {
 			return err
 		}
-		if _, err := stk.do(stack.EnqueueRun{RunID: runID, RunType: t.Type, Actor: c.Actor, At: at}); err != nil {
+		if _, err := stk.Do(stack.EnqueueRun{RunID: runID, RunType: t.Type, Actor: c.Actor, At: at}); err != nil {
 			return err
 		}
 		if t.Type == run.Proposed {
-			_, err := r.do(run.MarkReady{Actor: c.Actor, At: at})
+			_, err := r.Do(run.MarkReady{Actor: c.Actor, At: at})
 			return err
 		}
 		return handOn(ctx, u, stk, c.Actor, at)
@@ -75,14 +75,14 @@ func (s *Service) TriggerRun(ctx context.Context, c Caller, t Trigger) (string, 
 
 // branchHead resolves the head commit of the stack's branch.
 func (s *Service) branchHead(ctx context.Context, stackID string) (string, error) {
-	stk, err := load(ctx, s, eventstore.Stream{Type: eventstore.StreamStack, ID: stackID}, stack.Decide, (*stack.State).Apply)
+	stk, err := aggregate.Load(ctx, s.aggs, aggregate.Stack, stackID)
 	if err != nil {
 		return "", err
 	}
-	if !stk.state.Exists() {
+	if !stk.Exists() {
 		return "", fmt.Errorf("stack %s: %w", stackID, domain.ErrNotFound)
 	}
-	settings := stk.state.Settings()
+	settings := stk.Settings()
 	commit, err := s.cfg.Git.Head(ctx, settings.RepositoryURL, settings.Branch)
 	if err != nil {
 		return "", fmt.Errorf("stack %s: resolve the head of branch %s: %w", stackID, settings.Branch, err)
@@ -92,16 +92,16 @@ func (s *Service) branchHead(ctx context.Context, stackID string) (string, error
 
 // ConfirmRun approves the plan of an UNCONFIRMED run.
 func (s *Service) ConfirmRun(ctx context.Context, c Caller, runID string) error {
-	return s.runCommand(ctx, c, "confirm run", runID, func(ctx context.Context, u *unit, r *runAggregate) error {
-		_, err := r.do(run.Confirm{Actor: c.Actor, At: s.now()})
+	return s.runCommand(ctx, c, "confirm run", runID, func(ctx context.Context, u *aggregate.Unit, r *runAggregate) error {
+		_, err := r.Do(run.Confirm{Actor: c.Actor, At: s.now()})
 		return err
 	})
 }
 
 // StopRun asks a running run to stop; its worker ends it.
 func (s *Service) StopRun(ctx context.Context, c Caller, runID, note string) error {
-	return s.runCommand(ctx, c, "stop run", runID, func(ctx context.Context, u *unit, r *runAggregate) error {
-		_, err := r.do(run.Stop{Note: note, Actor: c.Actor, At: s.now()})
+	return s.runCommand(ctx, c, "stop run", runID, func(ctx context.Context, u *aggregate.Unit, r *runAggregate) error {
+		_, err := r.Do(run.Stop{Note: note, Actor: c.Actor, At: s.now()})
 		return err
 	})
 }
@@ -109,9 +109,9 @@ func (s *Service) StopRun(ctx context.Context, c Caller, runID, note string) err
 // CancelRun withdraws a run no worker took yet. The run lets go of the
 // stack: its lock goes to the next run in the queue, in the same append.
 func (s *Service) CancelRun(ctx context.Context, c Caller, runID, note string) error {
-	return s.runCommand(ctx, c, "cancel run", runID, func(ctx context.Context, u *unit, r *runAggregate) error {
+	return s.runCommand(ctx, c, "cancel run", runID, func(ctx context.Context, u *aggregate.Unit, r *runAggregate) error {
 		at := s.now()
-		if _, err := r.do(run.Cancel{Note: note, Actor: c.Actor, At: at}); err != nil {
+		if _, err := r.Do(run.Cancel{Note: note, Actor: c.Actor, At: at}); err != nil {
 			return err
 		}
 		return releaseStack(ctx, u, r, c.Actor, at)
@@ -121,9 +121,9 @@ func (s *Service) CancelRun(ctx context.Context, c Caller, runID, note string) e
 // DiscardRun rejects a run before a worker took it, or its plan. Like
 // CancelRun, it hands the stack lock on.
 func (s *Service) DiscardRun(ctx context.Context, c Caller, runID, note string) error {
-	return s.runCommand(ctx, c, "discard run", runID, func(ctx context.Context, u *unit, r *runAggregate) error {
+	return s.runCommand(ctx, c, "discard run", runID, func(ctx context.Context, u *aggregate.Unit, r *runAggregate) error {
 		at := s.now()
-		if _, err := r.do(run.Discard{Note: note, Actor: c.Actor, At: at}); err != nil {
+		if _, err := r.Do(run.Discard{Note: note, Actor: c.Actor, At: at}); err != nil {
 			return err
 		}
 		return releaseStack(ctx, u, r, c.Actor, at)
@@ -131,16 +131,16 @@ func (s *Service) DiscardRun(ctx context.Context, c Caller, runID, note string) 
 }
 
 // runCommand validates the run id and executes fn on the loaded run.
-func (s *Service) runCommand(ctx context.Context, c Caller, op, runID string, fn func(context.Context, *unit, *runAggregate) error) error {
+func (s *Service) runCommand(ctx context.Context, c Caller, op, runID string, fn func(context.Context, *aggregate.Unit, *runAggregate) error) error {
 	if err := ids.Run.Validate("run", runID); err != nil {
 		return err
 	}
-	_, err := s.execute(ctx, op, func(ctx context.Context, u *unit) error {
+	_, err := s.execute(ctx, op, func(ctx context.Context, u *aggregate.Unit) error {
 		r, err := runOf(ctx, u, runID)
 		if err != nil {
 			return err
 		}
-		if !r.state.Exists() {
+		if !r.State().Exists() {
 			return fmt.Errorf("run %s: %w", runID, domain.ErrNotFound)
 		}
 		return fn(ctx, u, r)

@@ -11,6 +11,7 @@ import (
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/domain/stack"
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 )
 
 // stackKind names stacks in name reservation messages.
@@ -26,7 +27,7 @@ func (s *Service) ResolveStack(ctx context.Context, ref string) (string, error) 
 	if ids.Stack.Validate("stack", ref) == nil {
 		return ref, nil
 	}
-	owner, err := s.nameOwner(ctx, StreamStackName, ref)
+	owner, err := s.nameOwner(ctx, aggregate.StackName, ref)
 	if err != nil {
 		return "", err
 	}
@@ -77,18 +78,18 @@ func (s *Service) CreateStack(ctx context.Context, c Caller, settings stack.Sett
 		imported = &b
 	}
 	at := s.now()
-	_, err = s.execute(ctx, "create stack", func(ctx context.Context, u *unit) error {
+	_, err = s.execute(ctx, "create stack", func(ctx context.Context, u *aggregate.Unit) error {
 		stk, err := stackOf(ctx, u, id)
 		if err != nil {
 			return err
 		}
-		if _, err := stk.do(stack.Create{StackID: id, Settings: settings, ManagedState: managedState, Actor: c.Actor, At: at}); err != nil {
+		if _, err := stk.Do(stack.Create{StackID: id, Settings: settings, ManagedState: managedState, Actor: c.Actor, At: at}); err != nil {
 			return err
 		}
 		if imported != nil {
-			u.extra = append(u.extra, *imported)
+			u.Append(*imported)
 		}
-		return reserveName(ctx, u, StreamStackName, stackKind, settings.Name, id, c.Actor, at)
+		return reserveName(ctx, u, aggregate.StackName, stackKind, settings.Name, id, c.Actor, at)
 	})
 	if err != nil {
 		return "", err
@@ -105,16 +106,16 @@ func (s *Service) UpdateStack(ctx context.Context, c Caller, ref string, change 
 	if err != nil {
 		return "", err
 	}
-	_, err = s.execute(ctx, "update stack", func(ctx context.Context, u *unit) error {
+	_, err = s.execute(ctx, "update stack", func(ctx context.Context, u *aggregate.Unit) error {
 		stk, err := stackOf(ctx, u, id)
 		if err != nil {
 			return err
 		}
-		if !stk.state.Exists() {
+		if !stk.State().Exists() {
 			return fmt.Errorf("stack %s: %w", id, domain.ErrNotFound)
 		}
-		old := stk.state.Settings()
-		next := stk.state.Settings()
+		old := stk.State().Settings()
+		next := stk.State().Settings()
 		change(&next)
 		if err := checkStackName(next.Name); err != nil {
 			return err
@@ -125,16 +126,16 @@ func (s *Service) UpdateStack(ctx context.Context, c Caller, ref string, change 
 			}
 		}
 		at := s.now()
-		if _, err := stk.do(stack.UpdateSettings{Settings: next, Actor: c.Actor, At: at}); err != nil {
+		if _, err := stk.Do(stack.UpdateSettings{Settings: next, Actor: c.Actor, At: at}); err != nil {
 			return err
 		}
 		if strings.EqualFold(old.Name, next.Name) {
 			return nil
 		}
-		if err := releaseName(ctx, u, StreamStackName, stackKind, old.Name, id, c.Actor, at); err != nil {
+		if err := releaseName(ctx, u, aggregate.StackName, old.Name, id, c.Actor, at); err != nil {
 			return err
 		}
-		return reserveName(ctx, u, StreamStackName, stackKind, next.Name, id, c.Actor, at)
+		return reserveName(ctx, u, aggregate.StackName, stackKind, next.Name, id, c.Actor, at)
 	})
 	if err != nil {
 		return "", err
@@ -145,19 +146,19 @@ func (s *Service) UpdateStack(ctx context.Context, c Caller, ref string, change 
 
 // DeleteStack deletes a stack no run holds or waits for, and frees its name.
 func (s *Service) DeleteStack(ctx context.Context, c Caller, ref string) (string, error) {
-	return s.stackCommand(ctx, c, "delete stack", ref, func(ctx context.Context, u *unit, stk *stackAggregate, at time.Time) error {
-		name := stk.state.Settings().Name
-		if _, err := stk.do(stack.Delete{Actor: c.Actor, At: at}); err != nil {
+	return s.stackCommand(ctx, c, "delete stack", ref, func(ctx context.Context, u *aggregate.Unit, stk *stackAggregate, at time.Time) error {
+		stackName := stk.State().Settings().Name
+		if _, err := stk.Do(stack.Delete{Actor: c.Actor, At: at}); err != nil {
 			return err
 		}
-		return releaseName(ctx, u, StreamStackName, stackKind, name, stk.state.ID(), c.Actor, at)
+		return releaseName(ctx, u, aggregate.StackName, stackName, stk.State().ID(), c.Actor, at)
 	})
 }
 
 // LockStack takes the manual lock for the caller.
 func (s *Service) LockStack(ctx context.Context, c Caller, ref, note string) (string, error) {
-	return s.stackCommand(ctx, c, "lock stack", ref, func(_ context.Context, _ *unit, stk *stackAggregate, at time.Time) error {
-		_, err := stk.do(stack.Lock{Note: note, Actor: c.Actor, At: at})
+	return s.stackCommand(ctx, c, "lock stack", ref, func(_ context.Context, _ *aggregate.Unit, stk *stackAggregate, at time.Time) error {
+		_, err := stk.Do(stack.Lock{Note: note, Actor: c.Actor, At: at})
 		return err
 	})
 }
@@ -169,8 +170,8 @@ func (s *Service) UnlockStack(ctx context.Context, c Caller, ref string, force b
 	if force && !c.Admin {
 		return "", fmt.Errorf("force unlock: only administrators may release someone else's lock: %w", ErrPermissionDenied)
 	}
-	return s.stackCommand(ctx, c, "unlock stack", ref, func(ctx context.Context, u *unit, stk *stackAggregate, at time.Time) error {
-		if _, err := stk.do(stack.Unlock{Force: force, Actor: c.Actor, At: at}); err != nil {
+	return s.stackCommand(ctx, c, "unlock stack", ref, func(ctx context.Context, u *aggregate.Unit, stk *stackAggregate, at time.Time) error {
+		if _, err := stk.Do(stack.Unlock{Force: force, Actor: c.Actor, At: at}); err != nil {
 			return err
 		}
 		return handOn(ctx, u, stk, c.Actor, at)
@@ -193,33 +194,33 @@ func (s *Service) SetStackEnv(ctx context.Context, c Caller, ref, key, value str
 		}
 		cmd.Value, cmd.Ciphertext = "", ciphertext
 	}
-	return s.stackCommand(ctx, c, "set stack env", ref, func(_ context.Context, _ *unit, stk *stackAggregate, at time.Time) error {
+	return s.stackCommand(ctx, c, "set stack env", ref, func(_ context.Context, _ *aggregate.Unit, stk *stackAggregate, at time.Time) error {
 		cmd.At = at
-		_, err := stk.do(cmd)
+		_, err := stk.Do(cmd)
 		return err
 	})
 }
 
 // DeleteStackEnv removes an environment variable.
 func (s *Service) DeleteStackEnv(ctx context.Context, c Caller, ref, key string) (string, error) {
-	return s.stackCommand(ctx, c, "delete stack env", ref, func(_ context.Context, _ *unit, stk *stackAggregate, at time.Time) error {
-		_, err := stk.do(stack.DeleteEnv{Key: key, Actor: c.Actor, At: at})
+	return s.stackCommand(ctx, c, "delete stack env", ref, func(_ context.Context, _ *aggregate.Unit, stk *stackAggregate, at time.Time) error {
+		_, err := stk.Do(stack.DeleteEnv{Key: key, Actor: c.Actor, At: at})
 		return err
 	})
 }
 
 // stackCommand resolves ref and executes fn on the loaded stack.
-func (s *Service) stackCommand(ctx context.Context, c Caller, op, ref string, fn func(context.Context, *unit, *stackAggregate, time.Time) error) (string, error) {
+func (s *Service) stackCommand(ctx context.Context, c Caller, op, ref string, fn func(context.Context, *aggregate.Unit, *stackAggregate, time.Time) error) (string, error) {
 	id, err := s.ResolveStack(ctx, ref)
 	if err != nil {
 		return "", err
 	}
-	_, err = s.execute(ctx, op, func(ctx context.Context, u *unit) error {
+	_, err = s.execute(ctx, op, func(ctx context.Context, u *aggregate.Unit) error {
 		stk, err := stackOf(ctx, u, id)
 		if err != nil {
 			return err
 		}
-		if !stk.state.Exists() {
+		if !stk.State().Exists() {
 			return fmt.Errorf("stack %s: %w", id, domain.ErrNotFound)
 		}
 		return fn(ctx, u, stk, s.now())
@@ -236,12 +237,12 @@ func (s *Service) stackCommand(ctx context.Context, c Caller, op, ref string, fn
 // lock, for decisions such as a state rollback. An unknown stack is
 // domain.ErrNotFound.
 func (s *Service) StackState(ctx context.Context, id string) (stack.State, error) {
-	stk, err := stackOf(ctx, s.newUnit(), id)
+	st, err := aggregate.Load(ctx, s.aggs, aggregate.Stack, id)
 	if err != nil {
 		return stack.State{}, err
 	}
-	if !stk.state.Exists() {
+	if !st.Exists() {
 		return stack.State{}, fmt.Errorf("stack %s: %w", id, domain.ErrNotFound)
 	}
-	return stk.state, nil
+	return st, nil
 }

@@ -7,33 +7,29 @@ import (
 	"github.com/gantryhq/gantry/domain/stack"
 	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/domain/workerpool"
-	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 )
 
-// The aggregates commands load, by domain package.
+// The aggregates commands decide on, by domain package.
 type (
-	stackAggregate  = aggregate[stack.State, stack.Command, stack.Event]
-	runAggregate    = aggregate[run.State, run.Command, run.Event]
-	poolAggregate   = aggregate[workerpool.State, workerpool.Command, workerpool.Event]
-	workerAggregate = aggregate[worker.State, worker.Command, worker.Event]
+	stackAggregate  = aggregate.Root[stack.State, stack.Command, stack.Event]
+	runAggregate    = aggregate.Root[run.State, run.Command, run.Event]
+	poolAggregate   = aggregate.Root[workerpool.State, workerpool.Command, workerpool.Event]
+	workerAggregate = aggregate.Root[worker.State, worker.Command, worker.Event]
 )
 
-func stackOf(ctx context.Context, u *unit, id string) (*stackAggregate, error) {
-	return get(ctx, u, eventstore.Stream{Type: eventstore.StreamStack, ID: id}, stack.Decide, (*stack.State).Apply)
+func stackOf(ctx context.Context, u *aggregate.Unit, id string) (*stackAggregate, error) {
+	return aggregate.Get(ctx, u, aggregate.Stack, id)
 }
 
-func runOf(ctx context.Context, u *unit, id string) (*runAggregate, error) {
-	return get(ctx, u, eventstore.Stream{Type: eventstore.StreamRun, ID: id}, run.Decide, (*run.State).Apply)
+func runOf(ctx context.Context, u *aggregate.Unit, id string) (*runAggregate, error) {
+	return aggregate.Get(ctx, u, aggregate.Run, id)
 }
 
-func poolOf(ctx context.Context, u *unit, id string) (*poolAggregate, error) {
-	return get(ctx, u, eventstore.Stream{Type: eventstore.StreamWorkerPool, ID: id}, workerpool.Decide, (*workerpool.State).Apply)
+func poolOf(ctx context.Context, u *aggregate.Unit, id string) (*poolAggregate, error) {
+	return aggregate.Get(ctx, u, aggregate.WorkerPool, id)
 }
 
-func workerOf(ctx context.Context, u *unit, id string) (*workerAggregate, error) {
-	return get(ctx, u, eventstore.Stream{Type: eventstore.StreamWorker, ID: id}, worker.Decide, (*worker.State).Apply)
-}
-
-func poolStream(id string) eventstore.Stream {
-	return eventstore.Stream{Type: eventstore.StreamWorkerPool, ID: id}
+func workerOf(ctx context.Context, u *aggregate.Unit, id string) (*workerAggregate, error) {
+	return aggregate.Get(ctx, u, aggregate.Worker, id)
 }

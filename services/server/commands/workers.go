@@ -11,6 +11,7 @@ import (
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 )
 
 // The commands of this file are what workers report (through the gateway)
@@ -29,7 +30,8 @@ var ErrNotYourRun = errors.New("not the reporting worker's run")
 // domain rejects), domain.ErrNotFound (no such worker in the pool, or no
 // such run), ErrNotYourRun, run.ErrIllegalTransition (the run's lifecycle
 // forbids the report now), worker.ErrGone (the worker was lost or exited)
-// or domain.ErrAlreadyExists (the worker id is taken). Any other error of a
+// or domain.ErrAlreadyExists (the worker id is taken); for AssignRun also
+// ErrRunNotWaiting, ErrRunMoved or ErrWorkerNotIdle. Any other error of a
 // worker command is a failure, not a refusal: retrying may help.
 type RefusedError struct{ Err error }
 
@@ -63,13 +65,13 @@ func (s *Service) RegisterWorker(ctx context.Context, poolID string, r WorkerReg
 		return "", refused(err)
 	}
 	ctx = eventstore.WithMetadata(ctx, eventstore.Metadata{Actor: id, CorrelationID: id})
-	_, err := s.executeNoWait(ctx, "register worker", func(ctx context.Context, u *unit) error {
+	_, err := s.executeNoWait(ctx, "register worker", func(ctx context.Context, u *aggregate.Unit) error {
 		at := s.now()
 		w, err := workerOf(ctx, u, id)
 		if err != nil {
 			return err
 		}
-		if _, err := w.do(worker.Register{WorkerID: id, PoolID: poolID, Metadata: r.Metadata, Actor: id, At: at}); err != nil {
+		if _, err := w.Do(worker.Register{WorkerID: id, PoolID: poolID, Metadata: r.Metadata, Actor: id, At: at}); err != nil {
 			return refused(err)
 		}
 		if r.Before != nil {
@@ -104,8 +106,8 @@ func (s *Service) FinishAndStartPhase(ctx context.Context, poolID, workerID, run
 	if errors.As(err, &refusal) && errors.Is(err, run.ErrIllegalTransition) {
 		// A pending stop ends the run with the phase's result, and the
 		// start is then refused for the ended run; say why.
-		if r, lerr := load(ctx, s, eventstore.Stream{Type: eventstore.StreamRun, ID: runID}, run.Decide, (*run.State).Apply); lerr == nil {
-			if _, stopping := r.state.StopRequested(); stopping {
+		if r, lerr := aggregate.Load(ctx, s.aggs, aggregate.Run, runID); lerr == nil {
+			if _, stopping := r.StopRequested(); stopping {
 				return refused(fmt.Errorf("run %s: %s not started: %w", runID, next, run.ErrStopPending))
 			}
 		}
@@ -174,14 +176,14 @@ func (s *Service) DeregisterWorker(ctx context.Context, poolID, workerID, note s
 	}
 	var runID string
 	ctx = eventstore.WithMetadata(ctx, eventstore.Metadata{Actor: workerID, CorrelationID: workerID})
-	_, err := s.executeNoWait(ctx, "deregister worker", func(ctx context.Context, u *unit) error {
+	_, err := s.executeNoWait(ctx, "deregister worker", func(ctx context.Context, u *aggregate.Unit) error {
 		at := s.now()
 		w, err := liveWorker(ctx, u, poolID, workerID)
 		if err != nil {
 			return err
 		}
-		runID = w.state.RunID()
-		if _, err := w.do(worker.Deregister{Note: note, Actor: workerID, At: at}); err != nil {
+		runID = w.State().RunID()
+		if _, err := w.Do(worker.Deregister{Note: note, Actor: workerID, At: at}); err != nil {
 			return refused(err)
 		}
 		return abandonRun(ctx, u, workerID, runID, fmt.Sprintf("worker %s exited while running it", workerID), workerID, at)
@@ -205,18 +207,18 @@ func (s *Service) MarkWorkerLost(ctx context.Context, c Caller, workerID, note s
 	var runID string
 	marked := false
 	ctx = eventstore.WithMetadata(ctx, eventstore.Metadata{Actor: c.Actor, CorrelationID: workerID})
-	_, err := s.executeNoWait(ctx, "mark worker lost", func(ctx context.Context, u *unit) error {
+	_, err := s.executeNoWait(ctx, "mark worker lost", func(ctx context.Context, u *aggregate.Unit) error {
 		at := s.now()
 		marked = false
 		w, err := workerOf(ctx, u, workerID)
 		if err != nil {
 			return err
 		}
-		if !w.state.Exists() || w.state.Gone() {
+		if !w.State().Exists() || w.State().Gone() {
 			return nil // nothing to mark
 		}
-		runID = w.state.RunID()
-		if _, err := w.do(worker.MarkLost{Note: note, Actor: c.Actor, At: at}); err != nil {
+		runID = w.State().RunID()
+		if _, err := w.Do(worker.MarkLost{Note: note, Actor: c.Actor, At: at}); err != nil {
 			return fmt.Errorf("mark worker %s lost: %w", workerID, err)
 		}
 		marked = true
@@ -239,7 +241,7 @@ func (s *Service) runReport(ctx context.Context, op, poolID, workerID, runID str
 	}
 	var status run.Status
 	ctx = eventstore.WithMetadata(ctx, eventstore.Metadata{Actor: workerID, CorrelationID: runID})
-	_, err := s.executeNoWait(ctx, op, func(ctx context.Context, u *unit) error {
+	_, err := s.executeNoWait(ctx, op, func(ctx context.Context, u *aggregate.Unit) error {
 		at := s.now()
 		w, err := liveWorker(ctx, u, poolID, workerID)
 		if err != nil {
@@ -249,18 +251,18 @@ func (s *Service) runReport(ctx context.Context, op, poolID, workerID, runID str
 		if err != nil {
 			return err
 		}
-		if !r.state.Exists() {
+		if !r.State().Exists() {
 			return refused(fmt.Errorf("no run %s: %w", runID, domain.ErrNotFound))
 		}
-		if r.state.WorkerID() != workerID || w.state.RunID() != runID {
+		if r.State().WorkerID() != workerID || w.State().RunID() != runID {
 			return refused(fmt.Errorf("run %s is not assigned to worker %s: %w", runID, workerID, ErrNotYourRun))
 		}
 		for _, command := range commands {
-			if _, err := r.do(command(at)); err != nil {
+			if _, err := r.Do(command(at)); err != nil {
 				return refused(err)
 			}
 		}
-		status = r.state.Status()
+		status = r.State().Status()
 		return freeWorker(ctx, u, r, w, workerID, at)
 	})
 	if err != nil {
@@ -271,30 +273,35 @@ func (s *Service) runReport(ctx context.Context, op, poolID, workerID, runID str
 }
 
 // liveWorker loads a worker of pool that is not gone.
-func liveWorker(ctx context.Context, u *unit, poolID, workerID string) (*workerAggregate, error) {
+func liveWorker(ctx context.Context, u *aggregate.Unit, poolID, workerID string) (*workerAggregate, error) {
 	w, err := workerOf(ctx, u, workerID)
 	if err != nil {
 		return nil, err
 	}
-	if !w.state.Exists() || w.state.PoolID() != poolID {
-		return nil, refused(fmt.Errorf("no worker %s in pool %s: %w", workerID, poolID, domain.ErrNotFound))
+	return w, checkLive(w.State(), poolID, workerID)
+}
+
+// checkLive refuses a worker that is not a live worker of pool.
+func checkLive(w worker.State, poolID, workerID string) error {
+	if !w.Exists() || w.PoolID() != poolID {
+		return refused(fmt.Errorf("no worker %s in pool %s: %w", workerID, poolID, domain.ErrNotFound))
 	}
-	if w.state.Gone() {
-		return nil, refused(fmt.Errorf("worker %s is %s: %w", workerID, w.state.Status(), worker.ErrGone))
+	if w.Gone() {
+		return refused(fmt.Errorf("worker %s is %s: %w", workerID, w.Status(), worker.ErrGone))
 	}
-	return w, nil
+	return nil
 }
 
 // freeWorker frees the worker of a run that a report ended (or left
 // UNCONFIRMED): worker.RunFinished, and for a terminal run the stack lock's
 // release and hand-on.
-func freeWorker(ctx context.Context, u *unit, r *runAggregate, w *workerAggregate, actor string, at time.Time) error {
-	if r.state.IsTerminal() || r.state.Status() == run.Unconfirmed {
-		if _, err := w.do(worker.RunFinished{RunID: r.state.ID(), Actor: actor, At: at}); err != nil {
-			return fmt.Errorf("free worker %s: %w", w.state.ID(), err)
+func freeWorker(ctx context.Context, u *aggregate.Unit, r *runAggregate, w *workerAggregate, actor string, at time.Time) error {
+	if r.State().IsTerminal() || r.State().Status() == run.Unconfirmed {
+		if _, err := w.Do(worker.RunFinished{RunID: r.State().ID(), Actor: actor, At: at}); err != nil {
+			return fmt.Errorf("free worker %s: %w", w.State().ID(), err)
 		}
 	}
-	if r.state.IsTerminal() {
+	if r.State().IsTerminal() {
 		return releaseStack(ctx, u, r, actor, at)
 	}
 	return nil
@@ -303,7 +310,7 @@ func freeWorker(ctx context.Context, u *unit, r *runAggregate, w *workerAggregat
 // abandonRun deals with the run of a worker that went away: back to READY
 // (unassigned) when no phase had started on that worker, FAILED with note
 // otherwise, releasing the stack.
-func abandonRun(ctx context.Context, u *unit, workerID, runID, note, actor string, at time.Time) error {
+func abandonRun(ctx context.Context, u *aggregate.Unit, workerID, runID, note, actor string, at time.Time) error {
 	if runID == "" {
 		return nil
 	}
@@ -311,19 +318,19 @@ func abandonRun(ctx context.Context, u *unit, workerID, runID, note, actor strin
 	if err != nil {
 		return err
 	}
-	if !r.state.Exists() || r.state.IsTerminal() || r.state.WorkerID() != workerID {
+	if !r.State().Exists() || r.State().IsTerminal() || r.State().WorkerID() != workerID {
 		return nil
 	}
-	switch r.state.Status() {
+	switch r.State().Status() {
 	case run.Ready, run.Confirmed:
-		_, err = r.do(run.Unassign{Note: note, Actor: actor, At: at})
+		_, err = r.Do(run.Unassign{Note: note, Actor: actor, At: at})
 	default:
-		_, err = r.do(run.Fail{Note: note, Actor: actor, At: at})
+		_, err = r.Do(run.Fail{Note: note, Actor: actor, At: at})
 	}
 	if err != nil {
 		return fmt.Errorf("run %s of worker %s: %w", runID, workerID, err)
 	}
-	if r.state.IsTerminal() {
+	if r.State().IsTerminal() {
 		return releaseStack(ctx, u, r, actor, at)
 	}
 	return nil

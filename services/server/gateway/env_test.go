@@ -67,17 +67,18 @@ func (c *clock) advance(d time.Duration) {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	reg, err := commands.Registry()
+	reg, err := eventstore.DomainRegistry()
 	if err != nil {
 		t.Fatal(err)
 	}
 	db, store := testenv.EventStore(t, reg)
 	n := testenv.NATS(t)
-	n.Bus().SetPoolVerifier(poolauth.New(store))
+	aggs := testenv.Aggregates(t, store)
+	n.Bus().SetPoolVerifier(poolauth.New(aggs))
 	e := &env{t: t, db: db, store: store, nats: n, clock: &clock{now: time.Now().UTC().Truncate(time.Microsecond)}}
 	nc := n.Connect(t, "gateway")
 	cmds, err := commands.New(commands.Config{
-		Store: store, Waiter: noWaiter{t}, Secrets: unused{}, Pools: unused{},
+		Aggregates: aggs, Waiter: noWaiter{t}, Secrets: unused{}, Pools: unused{},
 		ServerURL: "http://gantry.test:1983", NATSURL: n.URL(), Now: e.clock.Now,
 	})
 	if err != nil {

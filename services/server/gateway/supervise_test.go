@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/platform/supervisor"
 	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/server/gateway"
@@ -20,13 +21,13 @@ import (
 // A gateway whose subscriptions are lost fails, and its supervisor runs it
 // again: reports are answered once more.
 func TestSupervisedGatewaySubscribesAgain(t *testing.T) {
-	reg, err := commands.Registry()
+	reg, err := eventstore.DomainRegistry()
 	if err != nil {
 		t.Fatal(err)
 	}
 	db, store := testenv.EventStore(t, reg)
 	n := testenv.NATS(t)
-	cmds, err := commands.New(commands.Config{Store: store, Waiter: noWaiter{t}, Secrets: unused{}, Pools: unused{},
+	cmds, err := commands.New(commands.Config{Aggregates: testenv.Aggregates(t, store), Waiter: noWaiter{t}, Secrets: unused{}, Pools: unused{},
 		ServerURL: "http://gantry.test:1983", NATSURL: n.URL()})
 	if err != nil {
 		t.Fatal(err)

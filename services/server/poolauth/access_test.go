@@ -14,6 +14,7 @@ import (
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/server/poolauth"
+	"github.com/gantryhq/gantry/services/testenv"
 	"github.com/gantryhq/gantry/services/testenv/await"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 )
@@ -403,7 +404,7 @@ func TestPoolVerifierSetAfterStart(t *testing.T) {
 	if err := connect(); !errors.Is(err, nats.ErrAuthorization) {
 		t.Fatalf("connect before a verifier is set: %v, want %v", err, nats.ErrAuthorization)
 	}
-	late.SetPoolVerifier(poolauth.New(e.store))
+	late.SetPoolVerifier(poolauth.New(testenv.Aggregates(t, e.store)))
 	if err := connect(); err != nil {
 		t.Fatalf("connect once the verifier is set: %v", err)
 	}

@@ -38,7 +38,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	db, store := testenv.EventStore(t, reg)
-	b, err := bus.Start(ctx, bus.Config{Listen: "127.0.0.1:-1", StoreDir: t.TempDir(), Pools: poolauth.New(store)})
+	b, err := bus.Start(ctx, bus.Config{Listen: "127.0.0.1:-1", StoreDir: t.TempDir(), Pools: poolauth.New(testenv.Aggregates(t, store))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,11 +4,12 @@ package poolauth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/domain/workerpool"
-	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/platform/keyring"
 )
@@ -20,26 +21,21 @@ var (
 	ErrWrongSecret = fmt.Errorf("not the pool's current secret: %w", bus.ErrRefused)
 )
 
-// Events is what the verifier reads: a pool's stream, and the registry that decodes it.
-// *eventstore.Store is one.
-type Events interface {
-	Load(ctx context.Context, streamID string) ([]eventstore.Event, error)
-	Registry() *eventstore.Registry
-}
-
 // Verifier checks pool secrets against the pools' current state in the event store.
 type Verifier struct {
-	events Events
+	aggs *aggregate.Repository
 }
 
-// New returns a verifier reading events.
-func New(events Events) *Verifier { return &Verifier{events: events} }
+// New returns a verifier loading pools through aggs, the process's one
+// aggregate repository.
+func New(aggs *aggregate.Repository) *Verifier { return &Verifier{aggs: aggs} }
 
 // VerifyPoolSecret returns the credential generation of pool poolID if secret is its current
-// secret and the pool exists. It loads the pool's stream on every call and caches nothing, so a
-// reset or a deletion refuses the old secret as soon as its event is appended. An error matching
-// bus.ErrRefused (ErrUnknownPool, ErrDeletedPool, ErrWrongSecret) means the credentials are
-// wrong; any other error means they could not be checked. Errors never contain the secret.
+// secret and the pool exists. Every call reads the pool's events appended since the
+// repository's cached state, so a reset or a deletion refuses the old secret as soon as its
+// event is appended. An error matching bus.ErrRefused (ErrUnknownPool, ErrDeletedPool,
+// ErrWrongSecret) means the credentials are wrong; any other error means they could not be
+// checked. Errors never contain the secret.
 func (v *Verifier) VerifyPoolSecret(ctx context.Context, poolID, secret string) (int, error) {
 	if err := ids.WorkerPool.Validate("pool id", poolID); err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrUnknownPool, err)
@@ -59,28 +55,15 @@ func (v *Verifier) VerifyPoolSecret(ctx context.Context, poolID, secret string) 
 	return pool.Generation(), nil
 }
 
-// load folds the events of pool's stream into its state.
+// load returns the pool's state. A stream of another kind of aggregate is no pool: stream ids
+// are unique across types, so the id names something else.
 func (v *Verifier) load(ctx context.Context, poolID string) (workerpool.State, error) {
-	var pool workerpool.State
-	events, err := v.events.Load(ctx, poolID)
-	if err != nil {
-		return pool, fmt.Errorf("check the secret of pool %s: %w", poolID, err)
+	pool, err := aggregate.Load(ctx, v.aggs, aggregate.WorkerPool, poolID)
+	if errors.Is(err, aggregate.ErrStreamType) {
+		return workerpool.State{}, fmt.Errorf("pool %s: the stream holds another kind of aggregate: %w", poolID, ErrUnknownPool)
 	}
-	for _, e := range events {
-		// Stream ids are unique across types; this only guards against an id that names
-		// some other aggregate's stream.
-		if e.StreamType != eventstore.StreamWorkerPool {
-			return workerpool.State{}, fmt.Errorf("pool %s: stream is a %s: %w", poolID, e.StreamType, ErrUnknownPool)
-		}
-		decoded, err := v.events.Registry().Decode(e)
-		if err != nil {
-			return pool, fmt.Errorf("check the secret of pool %s: %w", poolID, err)
-		}
-		event, ok := decoded.(workerpool.Event)
-		if !ok {
-			return pool, fmt.Errorf("check the secret of pool %s: event %s (%s) is not a worker pool event", poolID, e.ID, e.Type)
-		}
-		pool.Apply(event)
+	if err != nil {
+		return workerpool.State{}, fmt.Errorf("check the secret of pool %s: %w", poolID, err)
 	}
 	return pool, nil
 }

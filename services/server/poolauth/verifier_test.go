@@ -20,7 +20,7 @@ import (
 func TestVerifyPoolSecret(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	v := poolauth.New(e.store)
+	v := poolauth.New(testenv.Aggregates(t, e.store))
 	ctx := context.Background()
 
 	live := e.createPool(t, "wp_live")
@@ -84,7 +84,7 @@ func TestVerifyPoolSecretWithoutDatabaseIsNotARefusal(t *testing.T) {
 	store := eventstore.New(db, reg)
 	defer store.Close()
 	db.Close()
-	_, err = poolauth.New(store).VerifyPoolSecret(ctx, "wp_any", "secret")
+	_, err = poolauth.New(testenv.Aggregates(t, store)).VerifyPoolSecret(ctx, "wp_any", "secret")
 	if err == nil || errors.Is(err, bus.ErrRefused) {
 		t.Fatalf("VerifyPoolSecret on a closed database = %v, want an error that is not a refusal", err)
 	}

@@ -8,9 +8,8 @@ import (
 	"math/rand/v2"
 	"slices"
 
-	"github.com/gantryhq/gantry/domain/run"
-	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
@@ -49,75 +48,57 @@ func (s *Scheduler) pass(ctx context.Context) (again bool, err error) {
 	return again, nil
 }
 
+// Commands is the command layer the scheduler records assignments with;
+// *commands.System and *commands.Service satisfy it.
+type Commands interface {
+	// AssignRun gives a run waiting in pool to an idle worker of the pool,
+	// deciding again on fresh state when another writer got there first.
+	// Its refusals match commands.ErrRunNotWaiting, commands.ErrRunMoved or
+	// commands.ErrWorkerNotIdle.
+	AssignRun(ctx context.Context, c commands.Caller, runID, poolID, workerID string) (commands.Assigned, error)
+}
+
 // assignRun gives the run c to one of the workers ws, and returns the
-// workers still idle. Each attempt decides on the run and the worker freshly
-// loaded from the store and appends both events at the versions it loaded.
-// A conflict means another writer (usually another scheduler) got there
-// first: the next attempt reloads both and so sees what changed, and a run
-// or worker that is no longer free is dropped rather than retried.
+// workers still idle. The command layer decides on the run and the worker
+// freshly loaded and appends both events at the versions it loaded; when
+// another writer (usually another scheduler) got there first it decides
+// again on what changed, so a run or worker no longer free is refused: the
+// run is then dropped, the worker skipped.
 func (s *Scheduler) assignRun(ctx context.Context, c runCandidate, ws []workerCandidate) ([]workerCandidate, error) {
 	log := s.log.With("run_id", c.id, "pool_id", c.pool)
-	for attempt := 0; len(ws) > 0 && attempt < 2*len(ws)+4; attempt++ {
-		r, runVersion, err := s.loader.run(ctx, c.id)
-		if err != nil {
-			return ws, err
-		}
-		if !assignable(r) {
+	for len(ws) > 0 {
+		w := ws[0]
+		wlog := log.With("worker_id", w.id)
+		a, err := s.cfg.Commands.AssignRun(ctx, commands.Caller{Actor: s.cfg.Actor}, c.id, c.pool, w.id)
+		var refused *commands.RefusedError
+		switch {
+		case errors.Is(err, commands.ErrRunNotWaiting):
 			s.hints.forgetRun(c.id)
 			return ws, nil
-		}
-		st, err := s.loader.stack(ctx, r.StackID())
-		if err != nil {
-			return ws, err
-		}
-		if !st.Exists() || st.Settings().WorkerPoolID != c.pool {
+		case errors.Is(err, commands.ErrRunMoved):
 			// The stack moved to another pool (or went away) since the read
 			// model was written; a later pass sees the run under its pool.
 			return ws, nil
-		}
-		w := ws[0]
-		wlog := log.With("worker_id", w.id)
-		wst, workerVersion, err := s.loader.worker(ctx, w.id)
-		if err != nil {
-			return ws, err
-		}
-		if wst.Status() != worker.Idle || wst.PoolID() != c.pool {
+		case errors.Is(err, commands.ErrWorkerNotIdle):
 			s.hints.forgetWorker(w.id)
 			ws = ws[1:]
 			continue
-		}
-		at := s.now()
-		runEvents, err := run.Decide(r, run.Assign{WorkerID: w.id, PoolID: c.pool, Actor: s.cfg.Actor, At: at})
-		if err != nil || len(runEvents) == 0 {
-			wlog.WarnContext(ctx, "run refused the assignment", "err", err)
+		case errors.Is(err, eventstore.ErrConflict):
+			wlog.DebugContext(ctx, "assignment lost to concurrent changes; the next pass tries again", "err", err)
 			return ws, nil
-		}
-		workerEvents, err := worker.Decide(wst, worker.AssignRun{RunID: c.id, Actor: s.cfg.Actor, At: at})
-		if err != nil || len(workerEvents) == 0 {
-			wlog.WarnContext(ctx, "worker refused the run", "err", err)
-			ws = ws[1:]
-			continue
-		}
-		actx := eventstore.WithMetadata(ctx, eventstore.Metadata{Actor: s.cfg.Actor, CorrelationID: c.id})
-		out, err := s.cfg.Store.AppendAll(actx,
-			eventstore.Batch{Stream: runStream(c.id), Expected: runVersion, Events: toAny(runEvents)},
-			eventstore.Batch{Stream: workerStream(w.id), Expected: workerVersion, Events: toAny(workerEvents)})
-		var conflict *eventstore.ConflictError
-		if errors.As(err, &conflict) {
-			wlog.DebugContext(ctx, "assignment lost to a concurrent change", "stream", conflict.Stream.String())
-			continue
-		}
-		if err != nil {
+		case errors.As(err, &refused):
+			wlog.WarnContext(ctx, "assignment refused", "err", err)
+			return ws, nil
+		case err != nil:
 			return ws, fmt.Errorf("assign run %s to worker %s: %w", c.id, w.id, err)
 		}
 		s.assigned.Add(1)
 		s.hints.forgetRun(c.id)
 		s.hints.forgetWorker(w.id)
-		a := protocol.Assignment{RunID: c.id, StackID: r.StackID(), PoolID: c.pool, WorkerID: w.id, Type: r.Type(),
-			Status: r.Status(), Commit: r.Commit(), RunVersion: out[0][len(out[0])-1].Version, AssignedAt: at}
-		s.notify(ctx, a)
-		wlog.InfoContext(ctx, "run assigned", "run_type", string(r.Type()), "status", string(r.Status()),
-			"waited", at.Sub(c.queuedAt).String())
+		s.notify(ctx, protocol.Assignment{RunID: a.RunID, StackID: a.StackID, PoolID: a.PoolID, WorkerID: a.WorkerID, Type: a.Type,
+			Status: a.Status, Commit: a.Commit, RunVersion: a.RunVersion, AssignedAt: a.At})
+		wlog.InfoContext(ctx, "run assigned", "run_type", string(a.Type), "status", string(a.Status),
+			"waited", a.At.Sub(c.queuedAt).String())
 		return slices.Delete(ws, 0, 1), nil
 	}
 	return ws, nil
@@ -134,12 +115,4 @@ func (s *Scheduler) notify(ctx context.Context, a protocol.Assignment) {
 		s.log.WarnContext(ctx, "could not send the assignment to the worker",
 			"run_id", a.RunID, "pool_id", a.PoolID, "worker_id", a.WorkerID, "err", err)
 	}
-}
-
-func toAny[E any](events []E) []any {
-	out := make([]any, len(events))
-	for i, e := range events {
-		out[i] = e
-	}
-	return out
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/worker"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 )
 
 // runCandidate is a run that looked assignable when the pass began.
@@ -75,7 +76,7 @@ func (s *Scheduler) idleWorkers(ctx context.Context, hinted []string) (map[strin
 		if seen[id] {
 			continue
 		}
-		ws, _, err := s.loader.worker(ctx, id)
+		ws, err := aggregate.Load(ctx, s.cfg.Aggregates, aggregate.Worker, id)
 		if err != nil {
 			return nil, err
 		}
@@ -135,7 +136,7 @@ func (s *Scheduler) waitingRuns(ctx context.Context, pools []string, hinted []st
 		if seen[id] {
 			continue
 		}
-		r, _, err := s.loader.run(ctx, id)
+		r, err := aggregate.Load(ctx, s.cfg.Aggregates, aggregate.Run, id)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -143,7 +144,7 @@ func (s *Scheduler) waitingRuns(ctx context.Context, pools []string, hinted []st
 			s.hints.forgetRun(id)
 			continue
 		}
-		st, err := s.loader.stack(ctx, r.StackID())
+		st, err := aggregate.Load(ctx, s.cfg.Aggregates, aggregate.Stack, r.StackID())
 		if err != nil {
 			return nil, nil, err
 		}

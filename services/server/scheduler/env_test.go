@@ -18,6 +18,7 @@ import (
 	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/projections"
+	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/server/scheduler"
 	"github.com/gantryhq/gantry/services/testenv"
 	"github.com/gantryhq/gantry/services/testenv/await"
@@ -92,10 +93,17 @@ func background(t testing.TB, r interface{ Run(context.Context) error }) {
 	})
 }
 
-// startScheduler runs a scheduler with its own NATS connection until the test ends.
+// startScheduler runs a scheduler with its own NATS connection, aggregate
+// repository and command layer, as a process of its own would, until the
+// test ends.
 func (e *env) startScheduler(name string) *scheduler.Scheduler {
 	e.t.Helper()
-	s, err := scheduler.New(scheduler.Config{Pool: e.pool, Store: e.store, NATS: e.connect(name),
+	aggs := testenv.Aggregates(e.t, e.store)
+	cmds, err := commands.NewSystem(commands.SystemConfig{Aggregates: aggs})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	s, err := scheduler.New(scheduler.Config{Pool: e.pool, Aggregates: aggs, Commands: cmds, NATS: e.connect(name),
 		SweepInterval: 50 * time.Millisecond, Actor: "system:" + name})
 	if err != nil {
 		e.t.Fatal(err)

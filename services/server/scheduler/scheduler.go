@@ -5,11 +5,12 @@
 // Candidates are found in the read models (rm_runs, rm_workers) and in the
 // ids of the events that woke the scheduler (the read models may lag), but
 // every decision is made on the run and worker aggregates loaded from the
-// event store, and an assignment is one AppendAll of RunAssigned and
-// WorkerRunAssigned at the versions loaded. Any number of schedulers may run
-// at once: the expected versions, not leader election, keep a run from going
-// to two workers and a worker from getting two runs. The assigned worker is
-// told at once over NATS (push pick-up).
+// event store: an assignment is the command layer's AssignRun, one
+// AppendAll of RunAssigned and WorkerRunAssigned at the versions loaded.
+// Any number of schedulers may run at once: the expected versions, not
+// leader election, keep a run from going to two workers and a worker from
+// getting two runs. The assigned worker is told at once over NATS (push
+// pick-up).
 package scheduler
 
 import (
@@ -26,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 	"github.com/gantryhq/gantry/services/platform/bus"
 )
 
@@ -36,8 +38,13 @@ const DefaultActor = "system:scheduler"
 type Config struct {
 	// Pool is the database holding the read models (rm_runs, rm_workers). Required.
 	Pool *pgxpool.Pool
-	// Store is the event store the aggregates are loaded from and appended to. Required.
-	Store *eventstore.Store
+	// Aggregates loads the runs, stacks and workers that events name, to
+	// check them before the read models show them; the process's one
+	// aggregate repository. Required.
+	Aggregates *aggregate.Repository
+	// Commands records assignments: a *commands.System (or Service) on the
+	// same repository. Required.
+	Commands Commands
 	// NATS carries the relayed events that wake the scheduler and the
 	// assignments sent to workers. Required.
 	NATS *nats.Conn
@@ -54,7 +61,8 @@ type Config struct {
 	HintTTL time.Duration
 	// Actor is recorded on the scheduler's events. Default DefaultActor.
 	Actor string
-	// Now is the clock. Default time.Now.
+	// Now is the clock of the hints' expiry. Default time.Now. The times of
+	// events are the command layer's clock.
 	Now func() time.Time
 }
 
@@ -64,8 +72,11 @@ func (c Config) Validate() error {
 	if c.Pool == nil {
 		errs = append(errs, errors.New("pool is required"))
 	}
-	if c.Store == nil {
-		errs = append(errs, errors.New("store is required"))
+	if c.Aggregates == nil {
+		errs = append(errs, errors.New("aggregate store is required"))
+	}
+	if c.Commands == nil {
+		errs = append(errs, errors.New("commands are required"))
 	}
 	if c.NATS == nil {
 		errs = append(errs, errors.New("NATS connection is required"))
@@ -108,11 +119,10 @@ func (c *Config) defaults() {
 
 // Scheduler assigns waiting runs to idle workers; Run starts it.
 type Scheduler struct {
-	cfg    Config
-	log    *slog.Logger
-	loader *loader
-	hints  *hints
-	wake   chan struct{}
+	cfg   Config
+	log   *slog.Logger
+	hints *hints
+	wake  chan struct{}
 
 	passes   atomic.Int64
 	assigned atomic.Int64
@@ -130,11 +140,10 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	cfg.defaults()
 	return &Scheduler{
-		cfg:    cfg,
-		log:    cfg.Logger.With("component", "scheduler"),
-		loader: newLoader(cfg.Store),
-		hints:  newHints(cfg.HintTTL),
-		wake:   make(chan struct{}, 1),
+		cfg:   cfg,
+		log:   cfg.Logger.With("component", "scheduler"),
+		hints: newHints(cfg.HintTTL),
+		wake:  make(chan struct{}, 1),
 	}, nil
 }
 
@@ -241,5 +250,3 @@ func (s *Scheduler) poke() {
 	default:
 	}
 }
-
-func (s *Scheduler) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }

@@ -11,7 +11,9 @@ import (
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/services/platform/supervisor"
+	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/server/scheduler"
+	"github.com/gantryhq/gantry/services/testenv"
 	"github.com/gantryhq/gantry/services/testenv/await"
 )
 
@@ -22,7 +24,12 @@ func TestSupervisedSchedulerSubscribesAgain(t *testing.T) {
 	e := newEnv(t)
 	const pool = "wp_resubscribe"
 	stk := e.createStack(pool)
-	s, err := scheduler.New(scheduler.Config{Pool: e.pool, Store: e.store, NATS: e.connect("scheduler"), SweepInterval: time.Hour})
+	aggs := testenv.Aggregates(t, e.store)
+	cmds, err := commands.NewSystem(commands.SystemConfig{Aggregates: aggs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := scheduler.New(scheduler.Config{Pool: e.pool, Aggregates: aggs, Commands: cmds, NATS: e.connect("scheduler"), SweepInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

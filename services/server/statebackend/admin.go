@@ -44,9 +44,9 @@ func (s *Service) Download(ctx context.Context, stackID string, n int, actor str
 		return nil, state.Version{}, err
 	}
 	// Recorded before the bytes are handed out: no download goes unrecorded.
-	_, _, err = s.update(withActor(ctx, actor, ""), stackID, func(st state.State) (decision, error) {
-		events, err := state.Decide(st, state.RecordDownload{Version: v.Version, Actor: actor, At: s.now()})
-		return decision{events: events}, err
+	_, err = s.update(withActor(ctx, actor, ""), stackID, func(_ context.Context, a *stateAggregate) (*pendingBlob, error) {
+		_, err := a.Do(state.RecordDownload{Version: v.Version, Actor: actor, At: s.now()})
+		return nil, err
 	})
 	if err != nil {
 		return nil, state.Version{}, err
@@ -82,10 +82,13 @@ func (s *Service) Import(ctx context.Context, stackID string, stateJSON []byte, 
 	if !stk.ManagedState() {
 		return state.Version{}, fmt.Errorf("import state: stack %s: %w", stackID, ErrNotManaged)
 	}
-	st, _, err := s.update(withActor(ctx, actor, ""), stackID, func(st state.State) (decision, error) {
-		key := blobKey(stackID, st.NextVersion(), hex.EncodeToString(f.sha256[:]))
-		events, err := state.Decide(st, state.Import{StackID: stackID, Content: f.content(key), Actor: actor, At: s.now()})
-		return decision{events: events, blob: &pendingBlob{key: key, data: f.data}}, err
+	st, err := s.update(withActor(ctx, actor, ""), stackID, func(_ context.Context, a *stateAggregate) (*pendingBlob, error) {
+		key := blobKey(stackID, a.State().NextVersion(), hex.EncodeToString(f.sha256[:]))
+		events, err := a.Do(state.Import{StackID: stackID, Content: f.content(key), Actor: actor, At: s.now()})
+		if err != nil || len(events) == 0 {
+			return nil, err
+		}
+		return &pendingBlob{key: key, data: f.data}, nil
 	})
 	if err != nil {
 		return state.Version{}, err
@@ -135,19 +138,19 @@ func (s *Service) Rollback(ctx context.Context, stackID string, n int, actor str
 	if err := ids.Stack.Validate("stack_id", stackID); err != nil {
 		return state.Version{}, err
 	}
-	st, _, err := s.update(withActor(ctx, actor, ""), stackID, func(st state.State) (decision, error) {
-		old, _ := st.VersionAt(n)
-		key := blobKey(stackID, st.NextVersion(), old.SHA256)
-		events, err := state.Decide(st, state.Rollback{StackID: stackID, ToVersion: n, BlobKey: key,
+	st, err := s.update(withActor(ctx, actor, ""), stackID, func(ctx context.Context, a *stateAggregate) (*pendingBlob, error) {
+		old, _ := a.State().VersionAt(n)
+		key := blobKey(stackID, a.State().NextVersion(), old.SHA256)
+		events, err := a.Do(state.Rollback{StackID: stackID, ToVersion: n, BlobKey: key,
 			HoldsStackLock: facts.HoldsStackLock, RunInProgress: facts.RunInProgress, Actor: actor, At: s.now()})
 		if err != nil || len(events) == 0 {
-			return decision{}, err
+			return nil, err
 		}
 		data, err := s.readVersion(ctx, old)
 		if err != nil {
-			return decision{}, err
+			return nil, err
 		}
-		return decision{events: events, blob: &pendingBlob{key: key, data: data}}, nil
+		return &pendingBlob{key: key, data: data}, nil
 	})
 	if err != nil {
 		return state.Version{}, err
@@ -162,9 +165,17 @@ func (s *Service) ForceUnlock(ctx context.Context, stackID, actor string) error 
 	if err := ids.Stack.Validate("stack_id", stackID); err != nil {
 		return err
 	}
-	_, _, err := s.update(withActor(ctx, actor, ""), stackID, func(st state.State) (decision, error) {
-		events, err := state.Decide(st, state.Unlock{Admin: true, Actor: actor, At: s.now()})
-		return decision{events: events}, err
+	_, err := s.update(withActor(ctx, actor, ""), stackID, func(_ context.Context, a *stateAggregate) (*pendingBlob, error) {
+		_, err := a.Do(state.Unlock{Admin: true, Actor: actor, At: s.now()})
+		return nil, err
 	})
 	return err
+}
+
+func toAny(events []state.Event) []any {
+	out := make([]any, len(events))
+	for i, e := range events {
+		out[i] = e
+	}
+	return out
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/gantryhq/gantry/domain/state"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/server/statebackend"
+	"github.com/gantryhq/gantry/services/testenv"
 )
 
 func TestImport(t *testing.T) {
@@ -281,13 +282,13 @@ func TestNewChecksItsParts(t *testing.T) {
 	e := newEnv(t, statebackend.Config{})
 	bare := eventstore.New(e.pool, eventstore.NewRegistry())
 	t.Cleanup(bare.Close)
-	if _, err := statebackend.New(bare, e.pool, e.bucket, statebackend.Config{}); err == nil || !strings.Contains(err.Error(), "StateVersionWritten") {
+	if _, err := statebackend.New(testenv.Aggregates(t, bare), e.pool, e.bucket, statebackend.Config{}); err == nil || !strings.Contains(err.Error(), "StateVersionWritten") {
 		t.Fatalf("New with a registry without state events: %v", err)
 	}
-	if _, err := statebackend.New(e.store, nil, nil, statebackend.Config{MaxStateSize: -1}); err == nil {
+	if _, err := statebackend.New(testenv.Aggregates(t, e.store), nil, nil, statebackend.Config{MaxStateSize: -1}); err == nil {
 		t.Fatal("New accepted a negative size limit")
 	}
-	if _, err := statebackend.New(e.store, nil, nil, statebackend.Config{}); err == nil || !strings.Contains(err.Error(), "bucket") || !strings.Contains(err.Error(), "database") {
+	if _, err := statebackend.New(testenv.Aggregates(t, e.store), nil, nil, statebackend.Config{}); err == nil || !strings.Contains(err.Error(), "bucket") || !strings.Contains(err.Error(), "database") {
 		t.Fatalf("New without database and bucket: %v", err)
 	}
 }

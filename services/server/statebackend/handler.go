@@ -129,7 +129,7 @@ func (s *Service) authorize(r *http.Request, stackID string, need Access) (Crede
 }
 
 func (s *Service) get(ctx context.Context, w http.ResponseWriter, stackID string) error {
-	st, _, err := s.load(ctx, stackID)
+	st, err := s.load(ctx, stackID)
 	if err != nil {
 		return err
 	}
@@ -169,19 +169,22 @@ func (s *Service) post(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		return err
 	}
 	lockID := r.URL.Query().Get("ID")
-	_, _, err = s.update(ctx, stackID, func(st state.State) (decision, error) {
-		key := blobKey(stackID, st.NextVersion(), hex.EncodeToString(f.sha256[:]))
-		events, err := state.Decide(st, state.Write{StackID: stackID, Content: f.content(key), RunID: runID, LockID: lockID,
+	_, err = s.update(ctx, stackID, func(_ context.Context, a *stateAggregate) (*pendingBlob, error) {
+		key := blobKey(stackID, a.State().NextVersion(), hex.EncodeToString(f.sha256[:]))
+		events, err := a.Do(state.Write{StackID: stackID, Content: f.content(key), RunID: runID, LockID: lockID,
 			Actor: runActor(runID), At: s.now()})
-		return decision{events: events, blob: &pendingBlob{key: key, data: data}}, err
+		if err != nil || len(events) == 0 {
+			return nil, err
+		}
+		return &pendingBlob{key: key, data: data}, nil
 	})
 	return err
 }
 
 func (s *Service) delete(ctx context.Context, r *http.Request, stackID, runID string) error {
-	_, _, err := s.update(ctx, stackID, func(st state.State) (decision, error) {
-		events, err := state.Decide(st, state.Delete{LockID: r.URL.Query().Get("ID"), RunID: runID, Actor: runActor(runID), At: s.now()})
-		return decision{events: events}, err
+	_, err := s.update(ctx, stackID, func(_ context.Context, a *stateAggregate) (*pendingBlob, error) {
+		_, err := a.Do(state.Delete{LockID: r.URL.Query().Get("ID"), RunID: runID, Actor: runActor(runID), At: s.now()})
+		return nil, err
 	})
 	return err
 }
@@ -194,20 +197,20 @@ func (s *Service) lock(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if lockID == "" {
 		return &badRequestError{reason: `lock info must have a non-empty "ID"`}
 	}
-	_, _, err = s.update(ctx, stackID, func(st state.State) (decision, error) {
+	_, err = s.update(ctx, stackID, func(ctx context.Context, a *stateAggregate) (*pendingBlob, error) {
 		cmd := state.Lock{LockID: lockID, Info: string(info), RunID: runID, Actor: runActor(runID), At: s.now()}
-		if h, ok := st.Holder(); ok && h.RunID != "" && h.RunID != runID {
+		if h, ok := a.State().Holder(); ok && h.RunID != "" && h.RunID != runID {
 			// A lock whose run has ended is stale: nobody will release it.
 			holder, err := s.loadRun(ctx, h.RunID)
 			if err != nil {
-				return decision{}, err
+				return nil, err
 			}
 			if holder.IsTerminal() {
 				cmd.EndedRunID = h.RunID
 			}
 		}
-		events, err := state.Decide(st, cmd)
-		return decision{events: events}, err
+		_, err := a.Do(cmd)
+		return nil, err
 	})
 	return err
 }
@@ -220,9 +223,9 @@ func (s *Service) unlock(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if len(info) > 0 && lockID == "" {
 		return &badRequestError{reason: `lock info must have a non-empty "ID", or the body must be empty to force the unlock`}
 	}
-	_, _, err = s.update(ctx, stackID, func(st state.State) (decision, error) {
-		events, err := state.Decide(st, state.Unlock{LockID: lockID, RunID: runID, Actor: runActor(runID), At: s.now()})
-		return decision{events: events}, err
+	_, err = s.update(ctx, stackID, func(_ context.Context, a *stateAggregate) (*pendingBlob, error) {
+		_, err := a.Do(state.Unlock{LockID: lockID, RunID: runID, Actor: runActor(runID), At: s.now()})
+		return nil, err
 	})
 	return err
 }

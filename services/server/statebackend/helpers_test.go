@@ -91,7 +91,7 @@ func newEnvOn(t testing.TB, dbURL string, cfg statebackend.Config) *env {
 	t.Cleanup(store.Close)
 	blobs := t.TempDir()
 	bucket := openBucket(t, blobs)
-	svc, err := statebackend.New(store, pool, bucket, cfg)
+	svc, err := statebackend.New(testenv.Aggregates(t, store), pool, bucket, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

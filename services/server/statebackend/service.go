@@ -20,23 +20,19 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/gantryhq/gantry/domain/ids"
+	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/domain/stack"
 	"github.com/gantryhq/gantry/domain/state"
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 )
 
 // StreamType is the event stream type of the state aggregate.
-const StreamType = "state"
-
-// streamPrefix makes a state stream's id from its stack's id. Stream ids are
-// unique across stream types (the stack's own stream is the stack id), so the
-// state stream cannot reuse the stack id unchanged.
-const streamPrefix = "state_"
+const StreamType = eventstore.StreamState
 
 // StreamOf returns the event stream of a stack's managed state:
-// {Type: "state", ID: "state_<stack id>"}.
-func StreamOf(stackID string) eventstore.Stream {
-	return eventstore.Stream{Type: StreamType, ID: streamPrefix + stackID}
-}
+// {Type: "state", ID: "state_<stack id>"} (aggregate.ManagedState).
+func StreamOf(stackID string) eventstore.Stream { return aggregate.ManagedState.Stream(stackID) }
 
 // DefaultMaxStateSize bounds a state file unless Config says otherwise.
 const DefaultMaxStateSize = 64 << 20
@@ -44,14 +40,6 @@ const DefaultMaxStateSize = 64 << 20
 // maxAttempts bounds how often a command is decided again after losing a
 // race for the state stream's version to a concurrent request.
 const maxAttempts = 8
-
-// EventStore is what the service needs from the event store.
-type EventStore interface {
-	Load(ctx context.Context, streamID string) ([]eventstore.Event, error)
-	LoadAfter(ctx context.Context, streamID string, after int64) ([]eventstore.Event, error)
-	Append(ctx context.Context, stream eventstore.Stream, expected int64, events ...any) ([]eventstore.Event, error)
-	Registry() *eventstore.Registry
-}
 
 // DB is what the credentials table needs: a *pgxpool.Pool satisfies it.
 type DB interface {
@@ -93,29 +81,29 @@ func (c *Config) defaults() {
 // Service is the managed-state backend: the http handler and the
 // administrative operations share it.
 type Service struct {
-	store  EventStore
+	aggs   *aggregate.Repository
 	db     DB
 	bucket *blob.Bucket
 	cfg    Config
 	log    *slog.Logger
-	cache  *stateCache
 	creds  credCache
 }
 
-// New returns a service storing events in store, credentials in db (the
+// New returns a service reading and appending events through aggs (the
+// process's one aggregate repository), keeping credentials in db (the
 // state_credentials table of eventstore's migrations) and state files in
-// bucket. The store's registry must know the state events.
-func New(store EventStore, db DB, bucket *blob.Bucket, cfg Config) (*Service, error) {
+// bucket. The repository's registry must know the state events.
+func New(aggs *aggregate.Repository, db DB, bucket *blob.Bucket, cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg.defaults()
 	var errs []error
-	if store == nil {
-		errs = append(errs, errors.New("state backend: event store is nil"))
+	if aggs == nil {
+		errs = append(errs, errors.New("state backend: aggregate repository is nil"))
 	} else {
 		for _, e := range state.Events() {
-			if !store.Registry().Known(e.EventType()) {
+			if !aggs.Registry().Known(e.EventType()) {
 				errs = append(errs, fmt.Errorf("state backend: event type %s is not registered: register state.Events() in the event store's registry", e.EventType()))
 				break
 			}
@@ -130,7 +118,7 @@ func New(store EventStore, db DB, bucket *blob.Bucket, cfg Config) (*Service, er
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &Service{store: store, db: db, bucket: bucket, cfg: cfg, log: cfg.Logger, cache: newStateCache()}, nil
+	return &Service{aggs: aggs, db: db, bucket: bucket, cfg: cfg, log: cfg.Logger}, nil
 }
 
 // State returns the stack's managed state as its events made it: versions,
@@ -139,18 +127,29 @@ func (s *Service) State(ctx context.Context, stackID string) (state.State, error
 	if err := ids.Stack.Validate("stack_id", stackID); err != nil {
 		return state.State{}, err
 	}
-	st, _, err := s.load(ctx, stackID)
-	return st, err
+	return s.load(ctx, stackID)
 }
 
-// load returns the stack's state and its stream version, reading only the
-// events appended since the last load: the state stream grows with every
-// lock and write, and is read on every request.
-func (s *Service) load(ctx context.Context, stackID string) (state.State, int64, error) {
-	return s.cache.load(ctx, stackID, func(after int64) ([]eventstore.Event, error) {
-		return s.store.LoadAfter(ctx, StreamOf(stackID).ID, after)
-	}, s.store.Registry())
+// load returns the stack's state. The state stream grows with every lock
+// and write and is read on every request; the repository reads only the
+// events appended since its cached state.
+func (s *Service) load(ctx context.Context, stackID string) (state.State, error) {
+	return aggregate.Load(ctx, s.aggs, aggregate.ManagedState, stackID)
 }
+
+// loadRun returns the run's state: the status every request is checked
+// against comes from the event store, never from a read model, so
+// credentials stop working the moment the run leaves their phase.
+func (s *Service) loadRun(ctx context.Context, runID string) (run.State, error) {
+	return aggregate.Load(ctx, s.aggs, aggregate.Run, runID)
+}
+
+func (s *Service) loadStack(ctx context.Context, stackID string) (stack.State, error) {
+	return aggregate.Load(ctx, s.aggs, aggregate.Stack, stackID)
+}
+
+// stateAggregate is a stack's managed state in a unit of work.
+type stateAggregate = aggregate.Root[state.State, state.Command, state.Event]
 
 // pendingBlob is a state file to store before the events that name it.
 type pendingBlob struct {
@@ -158,58 +157,41 @@ type pendingBlob struct {
 	data []byte
 }
 
-// decision is what a command produced: events to append and, for a new
-// version, the bytes to store first.
-type decision struct {
-	events []state.Event
-	blob   *pendingBlob
-}
-
-// update decides a command against the stack's current state and appends
-// its events with the state's stream version as the expected version. The
-// blob is written before the append: an orphan blob (the append lost a race,
+// update executes a command on the stack's state: decide decides it on a
+// (the stack's state aggregate, freshly loaded) with a.Do and returns the
+// bytes of a new version, if the events name one. The blob is written
+// before the events are appended: an orphan blob (the append lost a race,
 // or failed) is harmless, a version event naming a missing blob is not. A
-// lost race decides again on the fresh state. It returns the state after the
-// events (unchanged when the command changed nothing).
-func (s *Service) update(ctx context.Context, stackID string, decide func(state.State) (decision, error)) (state.State, []state.Event, error) {
+// lost race decides again on the fresh state, up to maxAttempts times. It
+// returns the state after the events (unchanged when the command changed
+// nothing).
+func (s *Service) update(ctx context.Context, stackID string, decide func(ctx context.Context, a *stateAggregate) (*pendingBlob, error)) (state.State, error) {
 	stream := StreamOf(stackID)
 	if err := stream.Validate(); err != nil {
-		return state.State{}, nil, fmt.Errorf("stack %s: %w", stackID, err)
+		return state.State{}, fmt.Errorf("stack %s: %w", stackID, err)
 	}
-	for attempt := 1; ; attempt++ {
-		st, version, err := s.load(ctx, stackID)
+	var after state.State
+	_, err := s.aggs.Execute(ctx, "append to the state of stack "+stackID, func(ctx context.Context, u *aggregate.Unit) error {
+		a, err := aggregate.Get(ctx, u, aggregate.ManagedState, stackID)
 		if err != nil {
-			return state.State{}, nil, err
+			return err
 		}
-		d, err := decide(st)
-		if err != nil || len(d.events) == 0 {
-			return st, nil, err
+		b, err := decide(ctx, a)
+		if err != nil {
+			return err
 		}
-		if d.blob != nil {
-			if err := s.writeBlob(ctx, d.blob); err != nil {
-				return st, nil, err
+		if b != nil {
+			if err := s.writeBlob(ctx, b); err != nil {
+				return err
 			}
 		}
-		_, err = s.store.Append(ctx, stream, version, toAny(d.events)...)
-		if errors.Is(err, eventstore.ErrConflict) && attempt < maxAttempts {
-			continue
-		}
-		if err != nil {
-			return st, nil, fmt.Errorf("append to the state of stack %s: %w", stackID, err)
-		}
-		for _, e := range d.events {
-			st.Apply(e)
-		}
-		return st, d.events, nil
+		after = a.State()
+		return nil
+	}, aggregate.MaxAttempts(maxAttempts))
+	if err != nil {
+		return state.State{}, err
 	}
-}
-
-func toAny(events []state.Event) []any {
-	out := make([]any, len(events))
-	for i, e := range events {
-		out[i] = e
-	}
-	return out
+	return after, nil
 }
 
 // withActor returns ctx whose appends carry actor, keeping the correlation

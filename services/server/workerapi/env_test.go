@@ -14,7 +14,6 @@ import (
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/platform/objstore"
-	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/server/poolauth"
 	"github.com/gantryhq/gantry/services/server/workerapi"
 	"github.com/gantryhq/gantry/services/testenv"
@@ -42,7 +41,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	reg, err := commands.Registry()
+	reg, err := eventstore.DomainRegistry()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +51,8 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = bucket.Close() })
-	h, err := workerapi.NewHandler(workerapi.Config{Bucket: bucket, Events: store, Pools: poolauth.New(store)})
+	aggs := testenv.Aggregates(t, store)
+	h, err := workerapi.NewHandler(workerapi.Config{Bucket: bucket, Aggregates: aggs, Pools: poolauth.New(aggs)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/domain/run"
-	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/protocol"
@@ -39,19 +39,13 @@ type PoolVerifier interface {
 	VerifyPoolSecret(ctx context.Context, poolID, secret string) (int, error)
 }
 
-// Events is what the handler reads runs from; *eventstore.Store is one. Its registry must
-// decode run events (commands.Registry()).
-type Events interface {
-	Load(ctx context.Context, streamID string) ([]eventstore.Event, error)
-	Registry() *eventstore.Registry
-}
-
 // Config configures a Handler.
 type Config struct {
 	// Bucket holds the workspaces and logs. Required.
 	Bucket *blob.Bucket
-	// Events is where runs are loaded from. Required.
-	Events Events
+	// Aggregates loads runs from the event store; the process's one aggregate repository.
+	// Required.
+	Aggregates *aggregate.Repository
 	// Pools checks launchers' credentials. Required.
 	Pools PoolVerifier
 	// Logger receives failures. Default: discard.
@@ -63,8 +57,8 @@ func (c *Config) validate() error {
 	if c.Bucket == nil {
 		errs = append(errs, errors.New("bucket: required"))
 	}
-	if c.Events == nil {
-		errs = append(errs, errors.New("events: required"))
+	if c.Aggregates == nil {
+		errs = append(errs, errors.New("aggregates: required"))
 	}
 	if c.Pools == nil {
 		errs = append(errs, errors.New("pools: required"))
@@ -143,27 +137,17 @@ func (h *Handler) authorized(upload bool, next func(w http.ResponseWriter, r *ht
 	})
 }
 
-// loadRun folds the run's events, from the event store rather than a read model so that a run
-// that ends stops taking uploads at once. owner is the pool the run is assigned to, or, when it
-// holds no worker (UNCONFIRMED, ended), the pool it was last assigned to.
+// loadRun returns the run's state, from the event store rather than a read model so that a run
+// that ends stops taking uploads at once; an id that names another kind of aggregate is no run.
+// owner is the pool the run is assigned to, or, when it holds no worker (UNCONFIRMED, ended),
+// the pool it was last assigned to.
 func (h *Handler) loadRun(ctx context.Context, runID string) (st run.State, owner string, err error) {
-	events, err := h.cfg.Events.Load(ctx, runID)
-	if err != nil {
-		return st, "", fmt.Errorf("load %s: %w", runID, err)
+	st, err = aggregate.Load(ctx, h.cfg.Aggregates, aggregate.Run, runID)
+	if errors.Is(err, aggregate.ErrStreamType) {
+		return run.State{}, "", nil
 	}
-	for _, ev := range events {
-		if ev.StreamType != eventstore.StreamRun {
-			return run.State{}, "", nil
-		}
-		v, err := h.cfg.Events.Registry().Decode(ev)
-		if err != nil {
-			return st, "", fmt.Errorf("load %s: %w", runID, err)
-		}
-		e, ok := v.(run.Event)
-		if !ok {
-			return st, "", fmt.Errorf("load %s: event %s (%s) is not a run event", runID, ev.ID, ev.Type)
-		}
-		st.Apply(e)
+	if err != nil {
+		return run.State{}, "", err
 	}
 	if pools := st.AssignedPools(); len(pools) > 0 {
 		owner = pools[len(pools)-1]
