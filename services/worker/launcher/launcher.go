@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -435,38 +436,48 @@ func (l *Launcher) request(ctx context.Context, kind string, body, out any) erro
 	m := nats.NewMsg(protocol.ReportSubject(l.cfg.Token.PoolID, kind))
 	m.Data = data
 	m.Header.Set(protocol.HeaderReportID, rand.Text())
+	// Unanswered reports are sent again every second; a gateway that failed
+	// internally (its database, say) gets three more tries, spaced out.
+	unanswered := backoff.NewConstantBackOff(time.Second)
+	internal := backoff.NewExponentialBackOff()
+	internal.InitialInterval = 200 * time.Millisecond
+	internal.RandomizationFactor = 0
+	internal.Multiplier = 2
 	for attempt := 0; ; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		msg, err := l.nc.RequestMsgWithContext(rctx, m)
 		cancel()
+		wait := unanswered.NextBackOff()
 		if err == nil {
 			var r protocol.Reply
 			if err := json.Unmarshal(msg.Data, &r); err != nil {
 				return fmt.Errorf("%s: malformed reply: %w", kind, err)
 			}
-			if !r.OK {
-				if r.Code == protocol.CodeInternal && attempt < 3 {
-					time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
-					continue
+			if r.OK {
+				if out != nil {
+					return json.Unmarshal(msg.Data, out)
 				}
+				return nil
+			}
+			if r.Code != protocol.CodeInternal || attempt >= 3 {
 				return &ReportError{Kind: kind, Code: r.Code, Message: r.Error}
 			}
-			if out != nil {
-				return json.Unmarshal(msg.Data, out)
+			wait = internal.NextBackOff()
+		} else {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s: %w", kind, ctx.Err())
 			}
-			return nil
+			if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+				return fmt.Errorf("%s: %w", kind, err)
+			}
+			l.logger().Warn("report not answered, retrying", "kind", kind, "err", err)
 		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", kind, ctx.Err())
-		}
-		if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
-			return fmt.Errorf("%s: %w", kind, err)
-		}
-		l.logger().Warn("report not answered, retrying", "kind", kind, "err", err)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return fmt.Errorf("%s: %w", kind, ctx.Err())
-		case <-time.After(time.Second):
+		case <-t.C:
 		}
 	}
 }
