@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,11 +123,11 @@ func (b *dockerBackend) check(ctx context.Context) error {
 	case nw.Network.Driver == "null":
 		errs = append(errs, fmt.Errorf("network %q has no network: terraform could not reach the state backend", b.dcfg.Network))
 	default:
+		var subnets []netip.Prefix
 		for _, c := range nw.Network.IPAM.Config {
-			if c.Gateway.Is4() || (b.gateway == "" && c.Gateway.IsValid()) {
-				b.gateway = c.Gateway.String()
-			}
+			subnets = append(subnets, c.Subnet)
 		}
+		b.gateway = hostAddressIn(subnets)
 		if b.gateway == "" {
 			errs = append(errs, fmt.Errorf("network %q has no gateway address, where the launcher would serve the run's state to its containers", b.dcfg.Network))
 		}
@@ -142,6 +145,46 @@ func (b *dockerBackend) check(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// hostAddressIn returns an address of this host inside one of subnets (a
+// bridge network's gateway, which the engine does not always report), IPv4
+// first; "" if there is none.
+func hostAddressIn(subnets []netip.Prefix) string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return ""
+	}
+	var found []netip.Addr
+	for _, a := range addrs {
+		ipnet, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(ipnet.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		for _, p := range subnets {
+			if p.IsValid() && p.Contains(ip) {
+				found = append(found, ip)
+			}
+		}
+	}
+	slices.SortStableFunc(found, func(a, b netip.Addr) int {
+		if a.Is4() != b.Is4() {
+			if a.Is4() {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
+	if len(found) == 0 {
+		return ""
+	}
+	return found[0].String()
 }
 
 // GatewayAddress is the address on this host where the run containers

@@ -8,6 +8,7 @@ import (
 	"io"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -114,7 +115,10 @@ func (b *dockerBackend) startContainer(ctx context.Context, image string, write 
 		return nil, fmt.Errorf("create a container of the runner image %s: %w", image, err)
 	}
 	c := &container{b: b, id: created.ID, image: image, write: write, ws: ws, tools: tools, labels: labels,
-		pathEnv: ContainerToolDir + ":" + imagePath, streamed: make(chan struct{}), nonce: rand.Text()}
+		pathEnv: imagePath, streamed: make(chan struct{}), nonce: rand.Text()}
+	if !slices.Contains(filepath.SplitList(imagePath), ContainerToolDir) {
+		c.pathEnv = ContainerToolDir + ":" + imagePath
+	}
 	c.realDir, _ = filepath.EvalSymlinks(ws.dir)
 	fail := func(err error) (*container, error) {
 		rctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
