@@ -300,8 +300,10 @@ func TestDockerSettingsAreChecked(t *testing.T) {
 		"socket": {func(d *executor.DockerConfig) {
 			d.Mounts = []executor.Mount{{Source: "/var/run/docker.sock", Target: "/var/run/docker.sock"}}
 		}, "never gets the engine's socket"},
-		"relative":  {func(d *executor.DockerConfig) { d.WriteMounts = []executor.Mount{{Source: "cache", Target: "/cache"}} }, "both paths must be absolute"},
-		"reserved":  {func(d *executor.DockerConfig) { d.Mounts = []executor.Mount{{Source: "/tmp", Target: executor.ContainerWorkspace}} }, "clashes with " + executor.ContainerWorkspace},
+		"relative": {func(d *executor.DockerConfig) { d.WriteMounts = []executor.Mount{{Source: "cache", Target: "/cache"}} }, "both paths must be absolute"},
+		"reserved": {func(d *executor.DockerConfig) {
+			d.Mounts = []executor.Mount{{Source: "/tmp", Target: executor.ContainerWorkspace}}
+		}, "clashes with " + executor.ContainerWorkspace},
 		"root user": {func(d *executor.DockerConfig) { d.User = "0:0" }, "never run as root"},
 	} {
 		cfg := executor.Config{WorkDir: t.TempDir(), PoolKey: poolKey(), Workspaces: executor.BucketStore{},
