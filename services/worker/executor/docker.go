@@ -32,8 +32,14 @@ const (
 	LabelStarted  = "gantry.launcher.start" // the launcher's start, in clock ticks since boot (from /proc)
 	LabelPool     = "gantry.pool"           // set by the launcher through DockerConfig.Labels
 	LabelWorker   = "gantry.worker"
-	LabelRun      = "gantry.run" // not on a container started in advance (KeepWarm)
+	// LabelRun is not on a container started in advance (KeepWarm), whose
+	// labels were set before its run was known: its name, gantry-<run
+	// id>-…, says the run (ContainerName).
+	LabelRun = "gantry.run"
 )
+
+// ContainerName is the name prefix of run runID's containers.
+func ContainerName(runID string) string { return "gantry-" + runID + "-" }
 
 // engineTimeout bounds one call to the engine that does not wait for a
 // command.
@@ -303,6 +309,7 @@ func (b *dockerBackend) open(ctx context.Context, x *execution, write bool) (san
 				b.remove(c)
 				return nil, err
 			}
+			b.rename(c, x.job.RunID)
 			x.log.Debug("using the container started in advance", "container", c.short())
 			return c, nil
 		}
@@ -319,7 +326,7 @@ func (b *dockerBackend) open(ctx context.Context, x *execution, write bool) (san
 		return nil, err
 	}
 	labels := map[string]string{LabelRun: x.job.RunID, LabelWorker: x.job.WorkerID}
-	c, err := b.startContainer(ctx, image, write, x.ws, tools, labels)
+	c, err := b.startContainer(ctx, ContainerName(x.job.RunID), image, write, x.ws, tools, labels)
 	if err != nil {
 		return nil, err
 	}
@@ -396,13 +403,27 @@ func (b *dockerBackend) startWarm(workerID string) (*container, error) {
 	}
 	// Proposed and tracked runs start with read-only phases; tasks are all
 	// write phases. Without scope mounts, the container serves both.
-	c, err := b.startContainer(ctx, b.dcfg.DefaultImage, false, ws, tools, map[string]string{LabelWorker: workerID})
+	c, err := b.startContainer(ctx, "gantry-next-", b.dcfg.DefaultImage, false, ws, tools, map[string]string{LabelWorker: workerID})
 	if err != nil {
 		_ = removeAll(ws.dir)
 		return nil, err
 	}
 	c.ownsWorkspace = true
 	return c, nil
+}
+
+// rename names a container started in advance after the run that took
+// it, in the background: a run does not wait for it.
+func (b *dockerBackend) rename(c *container, runID string) {
+	b.removing.Add(1)
+	go func() {
+		defer b.removing.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
+		defer cancel()
+		if _, err := b.cli.ContainerRename(ctx, c.id, client.ContainerRenameOptions{NewName: ContainerName(runID) + c.short()}); err != nil {
+			b.log.Warn("could not name a run container after its run", "container", c.short(), "run_id", runID, "err", err)
+		}
+	}()
 }
 
 // remove removes c in the background: a run does not wait for it.

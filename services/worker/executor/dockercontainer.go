@@ -69,7 +69,7 @@ type container struct {
 
 // startContainer creates and starts a container of image with the
 // workspace, the tools and the scope's mounts, and attaches to it.
-func (b *dockerBackend) startContainer(ctx context.Context, image string, write bool, ws *workspace, tools map[string]string, extra map[string]string) (*container, error) {
+func (b *dockerBackend) startContainer(ctx context.Context, namePrefix, image string, write bool, ws *workspace, tools map[string]string, extra map[string]string) (*container, error) {
 	imagePath, err := b.ensureImage(ctx, image)
 	if err != nil {
 		return nil, err
@@ -110,6 +110,7 @@ func (b *dockerBackend) startContainer(ctx context.Context, image string, write 
 			NetworkMode: containertypes.NetworkMode(b.dcfg.Network), Runtime: b.dcfg.Runtime, Mounts: mounts,
 			CapDrop: []string{"ALL"}, SecurityOpt: []string{"no-new-privileges"},
 		},
+		Name: namePrefix + strings.ToLower(rand.Text()[:12]),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create a container of the runner image %s: %w", image, err)
