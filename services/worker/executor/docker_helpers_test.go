@@ -38,7 +38,7 @@ var engine = sync.OnceValues(func() (*client.Client, error) {
 
 // requireDocker skips the test where no Docker engine answers, and fails
 // it there when CI=true: CI runs the Docker tests on the real engine.
-func requireDocker(t *testing.T) *client.Client {
+func requireDocker(t testing.TB) *client.Client {
 	t.Helper()
 	cli, err := engine()
 	if err != nil {

@@ -223,7 +223,7 @@ func TestDockerKeepWarm(t *testing.T) {
 
 // waitWarm waits for a container started in advance (no run label) of the
 // harness with label, other than the one with id used, and returns its id.
-func waitWarm(t *testing.T, cli *client.Client, label, used string) string {
+func waitWarm(t testing.TB, cli *client.Client, label, used string) string {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for {

@@ -156,7 +156,7 @@ func newHarness(t *testing.T, mod func(*executor.Config)) *harness {
 }
 
 // newHarnessFor builds an executor of the given backend.
-func newHarnessFor(t *testing.T, kind backendKind, mod func(*executor.Config)) *harness {
+func newHarnessFor(t testing.TB, kind backendKind, mod func(*executor.Config)) *harness {
 	t.Helper()
 	bucket := openBucket(t, filepath.Join(t.TempDir(), "blobs"))
 	return newHarnessOn(t, kind, bucket, mod)
@@ -164,7 +164,7 @@ func newHarnessFor(t *testing.T, kind backendKind, mod func(*executor.Config)) *
 
 // newHarnessOn builds an executor that shares bucket: another worker of the
 // same pool.
-func newHarnessOn(t *testing.T, kind backendKind, bucket *gcblob.Bucket, mod func(*executor.Config)) *harness {
+func newHarnessOn(t testing.TB, kind backendKind, bucket *gcblob.Bucket, mod func(*executor.Config)) *harness {
 	t.Helper()
 	shared := t.TempDir()
 	cfg := executor.Config{
@@ -213,7 +213,7 @@ func (h *harness) gone(t *testing.T, j executor.Job, pid int) {
 	processGone(t, pid)
 }
 
-func openBucket(t *testing.T, dir string) *gcblob.Bucket {
+func openBucket(t testing.TB, dir string) *gcblob.Bucket {
 	t.Helper()
 	u, err := objstore.FileURL(dir)
 	if err != nil {
@@ -236,14 +236,14 @@ func job(repo *testRepo, commit string) executor.Job {
 }
 
 // run runs j to its end, bounded by waitLimit.
-func (h *harness) run(t *testing.T, j executor.Job, rec *recorder) executor.Result {
+func (h *harness) run(t testing.TB, j executor.Job, rec *recorder) executor.Result {
 	t.Helper()
 	return wait(t, h.start(t, context.Background(), j, rec))
 }
 
 // start starts j; if the test ends first, the run is stopped and waited for,
 // so that no process outlives the test.
-func (h *harness) start(t *testing.T, ctx context.Context, j executor.Job, rec *recorder) *executor.Execution {
+func (h *harness) start(t testing.TB, ctx context.Context, j executor.Job, rec *recorder) *executor.Execution {
 	t.Helper()
 	x, err := h.exec.Start(ctx, j, rec)
 	if err != nil {
@@ -256,7 +256,7 @@ func (h *harness) start(t *testing.T, ctx context.Context, j executor.Job, rec *
 	return x
 }
 
-func wait(t *testing.T, x *executor.Execution) executor.Result {
+func wait(t testing.TB, x *executor.Execution) executor.Result {
 	t.Helper()
 	timer := time.NewTimer(waitLimit)
 	defer timer.Stop()
@@ -342,7 +342,7 @@ func joinLines(lines []string) string {
 }
 
 // check fails the test if the reporter was called out of order.
-func (r *recorder) check(t *testing.T) {
+func (r *recorder) check(t testing.TB) {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
