@@ -170,3 +170,32 @@ func TestDockerLauncher(t *testing.T) {
 		t.Errorf("the dead launcher's container %v is still there after the next launcher registered", left)
 	}
 }
+
+// TestDevPublicPoolInContainers: gantry dev's public pool with the Docker
+// executor (gantry dev --executor docker) runs a run with managed state in
+// a container.
+func TestDevPublicPoolInContainers(t *testing.T) {
+	requireDocker(t)
+	docker := &executor.DockerConfig{KeepWarm: true}
+	var progress strings.Builder
+	if err := ensureRunnerImage(testCtx(t), docker, &progress); err != nil {
+		t.Fatalf("the default runner image: %v\n%s", err, progress.String())
+	}
+	srv := startServer(t, func(c *serverConfig) {
+		c.publicWorkers, c.dataDir, c.path, c.docker = 1, t.TempDir(), os.Getenv("PATH"), docker
+	})
+	waitFor(t, 30*time.Second, "an IDLE public worker", func() bool {
+		return strings.Contains(srv.mustCLI(t, "pool", "workers", "wp_public"), "IDLE")
+	})
+	c := srv.as(srv.adminToken(t))
+	c.createStack(t, &gantryv1.CreateStackRequest{Name: "devbox", RepositoryUrl: demoRepo(t), WorkerPoolId: "wp_public", ManagedState: true, Autodeploy: true,
+		Hooks: &gantryv1.Hooks{BeforeInit: []string{`echo "uid=$(id -u) home=$HOME"`}}})
+	run := c.trigger(t, "devbox", gantryv1.RunType_RUN_TYPE_TRACKED)
+	c.waitRunState(t, run, gantryv1.RunState_RUN_STATE_FINISHED)
+	if n := srv.stateVersions(t, "devbox"); n != 1 {
+		t.Errorf("%d state versions, want 1", n)
+	}
+	if logs := srv.mustCLI(t, "run", "logs", run); !strings.Contains(logs, "uid=10001 home="+executor.ContainerWorkspace+"/home") {
+		t.Errorf("the run did not run in a container:\n%s", logs)
+	}
+}
