@@ -7,8 +7,8 @@
 // For each run it clones the stack's repository at exactly the run's commit,
 // enters the project root, writes the managed-state override file, builds
 // each phase's environment from a minimal base (never the launcher's own
-// environment), and runs the stack's tool (terraform or tofu) and hooks:
-// (git always runs on the host)
+// environment), and runs the stack's tool (terraform or tofu) and hooks
+// (git always runs on the host):
 //
 //	PREPARING        clone and check out the commit
 //	INITIALIZING     before_init, <tool> init -input=false, after_init
