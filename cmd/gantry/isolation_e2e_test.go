@@ -56,7 +56,10 @@ func TestHookDiesWithItsKilledLauncher(t *testing.T) {
 	dir := t.TempDir()
 	c := srv.as(srv.adminToken(t))
 	c.createStack(t, &gantryv1.CreateStackRequest{Name: "killed", RepositoryUrl: demoRepo(t), WorkerPoolId: pool.id, ManagedState: true,
-		Hooks: &gantryv1.Hooks{BeforePlan: []string{"sleep 300 & echo $! > " + dir + "/bg; echo $$ > " + dir + "/fg; exec sleep 301"}}})
+		// The launcher registers the hook's process group with the run's
+		// group watch right after starting it; the hook waits a second
+		// first, so that the kill does not come before that.
+		Hooks: &gantryv1.Hooks{BeforePlan: []string{"sleep 1; sleep 300 & echo $! > " + dir + "/bg; echo $$ > " + dir + "/fg; exec sleep 301"}}})
 	c.trigger(t, "killed", gantryv1.RunType_RUN_TYPE_TRACKED)
 	var pids []int
 	waitFor(t, runEndTimeout, "the hook's pid files", func() bool {
