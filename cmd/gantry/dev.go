@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,6 +12,8 @@ import (
 	"github.com/gantryhq/gantry/services/platform/devstack"
 	"github.com/gantryhq/gantry/services/platform/keyring"
 	"github.com/gantryhq/gantry/services/server/api"
+	"github.com/gantryhq/gantry/services/worker/executor"
+	"github.com/gantryhq/gantry/services/worker/launcher"
 )
 
 // stopTimeout bounds how long `gantry dev` takes to stop after Ctrl-C.
@@ -19,6 +22,7 @@ const stopTimeout = 5 * time.Second
 func newDevCommand(getenv func(string) string) *cobra.Command {
 	var dataDir, listen, natsListen, publicURL string
 	var workers int
+	var executorKind string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run every component in one process with embedded defaults",
@@ -28,7 +32,10 @@ JetStream and a file:// bucket, all under --data-dir.
 
 It also runs the built-in public worker pool: --workers launchers (default 2)
 that run each run with terraform or tofu from PATH, in <data-dir>/runs. The
-pool's private key stays in <data-dir>/public-pool.key.
+pool's private key stays in <data-dir>/public-pool.key. With --executor docker
+each run runs in a container of the stack's runner image (the default one,
+gantry/runner:1, is built from the host's busybox when it is missing), with the
+Docker settings of gantry launcher (GANTRY_WORKER_NETWORK, …).
 
 GANTRY_DATABASE_URL, GANTRY_NATS_URL and GANTRY_BLOB_URL replace each embedded part.
 Secrets are encrypted with a local key in <data-dir>/secrets.key unless
@@ -84,9 +91,22 @@ Ctrl-C stops everything.`,
 			if workers < 0 {
 				return fmt.Errorf("--workers %d: must not be negative", workers)
 			}
+			var docker *executor.DockerConfig
+			switch executorKind {
+			case launcher.ExecutorProcess:
+			case launcher.ExecutorDocker:
+				if docker, err = launcher.DockerFromEnv(os.Environ(), launcher.ExecutorDocker); err != nil {
+					return err
+				}
+				if err := ensureRunnerImage(ctx, docker, out); err != nil {
+					return err
+				}
+			default:
+				return fmt.Errorf("--executor %q: want %s or %s", executorKind, launcher.ExecutorProcess, launcher.ExecutorDocker)
+			}
 			return runServer(ctx, stack.Pool, stack.Bus, serverConfig{
 				listen: listen, publicURL: publicURL, secretsURL: secretsURL, blobURL: stack.BlobURL, adminCredentials: credentials, log: log,
-				publicWorkers: workers, dataDir: dataDir, path: getenv("PATH"),
+				publicWorkers: workers, dataDir: dataDir, path: getenv("PATH"), docker: docker,
 				ready: func(lines []component) {
 					for _, c := range lines {
 						fmt.Fprintf(out, "%-9s %s\n", c.name, c.where)
@@ -99,6 +119,7 @@ Ctrl-C stops everything.`,
 	cmd.Flags().StringVar(&listen, "listen", api.DefaultListen, "address of the HTTP API (Connect RPC)")
 	cmd.Flags().StringVar(&natsListen, "nats-listen", bus.DefaultListen, "address of the embedded NATS server")
 	cmd.Flags().IntVar(&workers, "workers", 2, "launchers of the public worker pool to run in process (0: none)")
+	cmd.Flags().StringVar(&executorKind, "executor", launcher.ExecutorProcess, "how the public pool runs runs: process (on this host) or docker (in containers)")
 	cmd.Flags().StringVar(&publicURL, "public-url", "", "URL launchers reach the API at, put in pool tokens (default http://<listen>)")
 	return cmd
 }

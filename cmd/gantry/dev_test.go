@@ -48,7 +48,8 @@ func startGantry(t testing.TB, configDir string, args ...string) *gantryProc {
 func startGantryEnv(t testing.TB, env []string, args ...string) *gantryProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(append(os.Environ(), execEnv+"=1", "GANTRY_LOG_LEVEL=warn"), env...)
+	// Launchers run processes unless a test asks for Docker.
+	cmd.Env = append(append(os.Environ(), execEnv+"=1", "GANTRY_LOG_LEVEL=warn", "GANTRY_LAUNCHER_EXECUTOR=process"), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

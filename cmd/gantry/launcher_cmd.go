@@ -1,14 +1,24 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strconv"
+	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gantryhq/gantry/services/worker/launcher"
 	"github.com/gantryhq/gantry/services/worker/workerclient"
 )
+
+// secretsFDEnv names the file descriptor a re-executed launcher reads its
+// token and key from (see withoutSecrets).
+const secretsFDEnv = "GANTRY_LAUNCHER_SECRETS_FD"
 
 func newLauncherCommand(getenv func(string) string) *cobra.Command {
 	return &cobra.Command{
@@ -17,7 +27,10 @@ func newLauncherCommand(getenv func(string) string) *cobra.Command {
 		Long: `Run one worker of a worker pool: it joins the pool with GANTRY_TOKEN (the pool
 token gantry pool create or reset printed) and GANTRY_POOL_PRIVATE_KEY (base64 of
 the PEM private key the pool's CSR was made with), registers, and runs the runs it
-is assigned one at a time with the stack's terraform or tofu from PATH.
+is assigned one at a time: in a container of the stack's runner image where a
+Docker engine answers, otherwise as processes on this host, with the stack's
+terraform or tofu from PATH. The token and key never reach a run: the launcher
+re-executes itself without them in its environment.
 
 Settings (environment):
   GANTRY_MASK_ENVS                             comma list of whitelisted variables masked in logs
@@ -29,22 +42,47 @@ Settings (environment):
   GANTRY_DEBUG                                 print every command a run executes
   GANTRY_WHITELIST_ENVS                        launcher variables passed to runs (ro_/wo_ prefixes)
   GANTRY_METADATA_<key>                        metadata sent at registration
+  GANTRY_LAUNCHER_EXECUTOR                     docker or process (default docker where an engine answers)
+Docker executor:
+  DOCKER_HOST                                  the engine (default unix:///var/run/docker.sock)
+  GANTRY_DEFAULT_RUNNER_IMAGE                  image of stacks without one (default gantry/runner:1, built if missing)
+  GANTRY_DOCKER_CONFIG_DIR                     docker client config dir with registry credentials for pulls
+  GANTRY_WORKER_EXTRA_MOUNTS                   /host:/container[:ro],… mounted into every run container
+  GANTRY_WORKER_RO_EXTRA_MOUNTS                … only into read-only phases' containers
+  GANTRY_WORKER_WO_EXTRA_MOUNTS                … only into write phases' containers
+  GANTRY_WORKER_NETWORK                        network of the run containers (default bridge)
+  GANTRY_WORKER_RUNTIME                        the engine's runtime for them (default the engine's)
+  GANTRY_WORKER_USER                           uid:gid they run as (default 10001:10001, or the launcher's own)
 
 SIGTERM or SIGINT: the worker takes no new run, lets the current one finish
 within the shutdown grace, fails it with a note if it cannot, and exits.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			environ, err := withoutSecrets()
+			if err != nil {
+				return fmt.Errorf("launcher: %w", err)
+			}
+			// Nothing of this process, its memory and /proc/<pid>/environ
+			// included, is readable by another process of its user.
+			if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_DUMPABLE, 0, 0); e != 0 {
+				return fmt.Errorf("launcher: make the process undumpable: %w", e)
+			}
 			log, err := newLogger(getenv)
 			if err != nil {
 				return err
 			}
 			// GANTRY_METADATA_* and the whitelisted variables are open-ended
 			// names: the launcher reads the whole environment.
-			cfg, err := launcher.FromEnv(os.Environ(), cmd.OutOrStdout())
+			cfg, err := launcher.FromEnv(environ, cmd.OutOrStdout())
 			if err != nil {
 				return err
 			}
 			cfg.Logger = log
+			if cfg.Executor.Docker != nil {
+				if err := ensureRunnerImage(cmd.Context(), cfg.Executor.Docker, cmd.ErrOrStderr()); err != nil {
+					return fmt.Errorf("launcher: %w", err)
+				}
+			}
 			uploads := workerclient.New(cfg.Token.ServerURL, cfg.Token.PoolID, cfg.Token.PoolSecret, nil)
 			l, err := launcher.New(cfg, uploads)
 			if err != nil {
@@ -56,4 +94,93 @@ within the shutdown grace, fails it with a note if it cannot, and exits.`,
 			return nil
 		},
 	}
+}
+
+// launcherSecrets are what a launcher hands to its re-executed self.
+type launcherSecrets struct {
+	Token string `json:"token"`
+	Key   string `json:"key"`
+}
+
+// withoutSecrets returns the launcher's environment with its token and
+// key. Started with them in its environment, the launcher re-executes
+// itself (same process, same pid) without them, handing them over a pipe:
+// a process's initial environment stays readable in /proc/<pid>/environ
+// whatever it unsets, and the runs' processes are the launcher's children.
+// Only the re-executed launcher returns.
+func withoutSecrets() ([]string, error) {
+	if fd := os.Getenv(secretsFDEnv); fd != "" {
+		return readSecrets(fd)
+	}
+	token, key := os.Getenv(launcher.EnvToken), os.Getenv(launcher.EnvPoolKey)
+	if token == "" && key == "" {
+		return os.Environ(), nil // FromEnv says what is missing
+	}
+	data, err := json.Marshal(launcherSecrets{Token: token, Key: key})
+	if err != nil {
+		return nil, err
+	}
+	const pipeCapacity = 60 << 10 // written before the exec: it must fit the pipe
+	if len(data) > pipeCapacity {
+		return nil, fmt.Errorf("%s and %s are too large (%d bytes)", launcher.EnvToken, launcher.EnvPoolKey, len(data))
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(data); err != nil {
+		return nil, err
+	}
+	w.Close()
+	// The read end survives the exec: clear its close-on-exec flag.
+	if _, _, e := syscall.Syscall(syscall.SYS_FCNTL, r.Fd(), syscall.F_SETFD, 0); e != 0 {
+		return nil, fmt.Errorf("hand the secrets over: %w", e)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if name != launcher.EnvToken && name != launcher.EnvPoolKey && name != secretsFDEnv {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, secretsFDEnv+"="+strconv.Itoa(int(r.Fd())))
+	return nil, fmt.Errorf("re-execute without the secrets in the environment: %w", syscall.Exec(self, os.Args, env))
+}
+
+// readSecrets reads what withoutSecrets handed over on file descriptor fd
+// and returns the environment with them, which only this process's memory
+// holds.
+func readSecrets(fd string) ([]string, error) {
+	n, err := strconv.Atoi(fd)
+	if err != nil {
+		return nil, fmt.Errorf("%s=%q is not a file descriptor", secretsFDEnv, fd)
+	}
+	f := os.NewFile(uintptr(n), "launcher secrets")
+	if f == nil {
+		return nil, errors.New("no secrets were handed over")
+	}
+	data, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read the secrets handed over: %w", err)
+	}
+	var s launcherSecrets
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("read the secrets handed over: %w", err)
+	}
+	if err := os.Unsetenv(secretsFDEnv); err != nil {
+		return nil, err
+	}
+	env := os.Environ()
+	if s.Token != "" {
+		env = append(env, launcher.EnvToken+"="+s.Token)
+	}
+	if s.Key != "" {
+		env = append(env, launcher.EnvPoolKey+"="+s.Key)
+	}
+	return env, nil
 }

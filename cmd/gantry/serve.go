@@ -20,6 +20,7 @@ import (
 	"github.com/gantryhq/gantry/services/server/scheduler"
 	"github.com/gantryhq/gantry/services/server/statebackend"
 	"github.com/gantryhq/gantry/services/server/workerapi"
+	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
@@ -47,6 +48,8 @@ type serverConfig struct {
 	// runs path as PATH.
 	publicWorkers int
 	dataDir, path string
+	// docker, if set, runs the public pool's runs in containers.
+	docker *executor.DockerConfig
 	// callout authenticates pool launchers on an external NATS
 	// (GANTRY_NATS_CALLOUT_*); without an issuer, none runs.
 	callout calloutSettings
@@ -173,7 +176,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	go func() { supervised <- supervisor.Run(svc, supervisor.Config{Logger: log}, components...) }()
 	var workers *publicWorkers
 	if cfg.publicWorkers > 0 {
-		if workers, err = startPublicWorkers(ctx, cmds, cfg.dataDir, cfg.path, cfg.publicWorkers, log); err != nil {
+		if workers, err = startPublicWorkers(ctx, cmds, cfg.dataDir, cfg.path, cfg.publicWorkers, cfg.docker, log); err != nil {
 			stopServices()
 			<-supervised
 			return err

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/services/server/commands"
+	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/launcher"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 	"github.com/gantryhq/gantry/services/worker/workerclient"
@@ -44,7 +45,7 @@ type publicWorkers struct {
 // startPublicWorkers makes the public pool ready for the key in dataDir
 // (created at the first start) and starts n launchers of it. The launchers
 // run until ctx ends or stop is called; their runs get path as PATH.
-func startPublicWorkers(ctx context.Context, cmds *commands.Service, dataDir, path string, n int, log *slog.Logger) (*publicWorkers, error) {
+func startPublicWorkers(ctx context.Context, cmds *commands.Service, dataDir, path string, n int, docker *executor.DockerConfig, log *slog.Logger) (*publicWorkers, error) {
 	key, err := loadOrCreatePoolKey(filepath.Join(dataDir, publicPoolKeyFile))
 	if err != nil {
 		return nil, err
@@ -76,11 +77,13 @@ func startPublicWorkers(ctx context.Context, cmds *commands.Service, dataDir, pa
 	for i := range n {
 		cfg := launcher.Config{Token: token, PoolKey: key, Metadata: map[string]string{"launcher": fmt.Sprintf("dev-%d", i+1)},
 			ShutdownGrace: devShutdownGrace, Logger: log}
-		cfg.Executor.WorkDir, cfg.Executor.Path = absWork, path
-		if _, err := launcher.New(cfg, uploads); err != nil {
+		cfg.Executor.WorkDir, cfg.Executor.Path, cfg.Executor.Docker = absWork, path, docker
+		l, err := launcher.New(cfg, uploads)
+		if err != nil {
 			stop()
 			return nil, err
 		}
+		l.Close()
 		w.wg.Go(func() { superviseLauncher(lctx, cfg, uploads, log) })
 	}
 	return w, nil

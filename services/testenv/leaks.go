@@ -15,10 +15,17 @@ import (
 const leakPatience = 10 * time.Second
 
 // MainNoLeaks is the TestMain of a package whose tests must leave no
-// goroutine behind: Run, then goleak.Find (retried for up to 10 s while
-// goroutines are still exiting), then exit.
-func MainNoLeaks(m *testing.M) {
+// goroutine behind: Run, then each of checks (what else the tests must not
+// leave, such as containers), then goleak.Find (retried for up to 10 s
+// while goroutines are still exiting), then exit.
+func MainNoLeaks(m *testing.M, checks ...func() error) {
 	code := Run(m)
+	for _, check := range checks {
+		if err := check(); err != nil {
+			fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
+			code = 1
+		}
+	}
 	if code == 0 {
 		deadline := time.Now().Add(leakPatience)
 		for {

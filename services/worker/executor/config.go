@@ -44,6 +44,9 @@ type Config struct {
 	PoolKey crypto.PrivateKey
 	// Workspaces keeps the encrypted workspaces of UNCONFIRMED runs.
 	Workspaces WorkspaceStore
+	// Docker, if set, runs the phases' commands in a container of the
+	// stack's runner image instead of on the host (see DockerConfig).
+	Docker *DockerConfig
 }
 
 // withDefaults returns c with every unset field at its default.
@@ -85,6 +88,11 @@ func (c Config) Validate() error {
 	}
 	if c.Workspaces == nil {
 		errs = append(errs, errors.New("workspace store is required: it keeps the workspaces of unconfirmed runs"))
+	}
+	if c.Docker != nil {
+		if err := c.Docker.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("docker: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

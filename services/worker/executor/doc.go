@@ -1,10 +1,14 @@
-// Package executor is the process executor of a Gantry worker: it runs the
-// phases of one run in a fresh directory on the worker's machine.
+// Package executor runs the phases of one run on a Gantry worker, in a
+// fresh directory on the worker's machine: the commands run as processes on
+// the host (the process backend) or in a container of the stack's runner
+// image (the Docker backend, Config.Docker), behind one small interface
+// (sandbox.go), so that everything else below is the same for both.
 //
 // For each run it clones the stack's repository at exactly the run's commit,
 // enters the project root, writes the managed-state override file, builds
 // each phase's environment from a minimal base (never the launcher's own
-// environment), and runs the stack's tool (terraform or tofu) and hooks:
+// environment), and runs the stack's tool (terraform or tofu) and hooks
+// (git always runs on the host):
 //
 //	PREPARING        clone and check out the commit
 //	INITIALIZING     before_init, <tool> init -input=false, after_init

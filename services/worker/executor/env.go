@@ -33,7 +33,7 @@ func WritePhase(t run.Type, p run.Phase) bool {
 // the same name, and a variable of the other scope is left out.
 func (x *execution) environ(p run.Phase, extra []Variable) []string {
 	write := WritePhase(x.job.Type, p)
-	env := x.baseEnv()
+	env := x.baseEnv(x.sb)
 	for _, v := range scoped(x.job.Whitelist, write) {
 		env[v.Name] = v.Value
 	}
@@ -51,13 +51,13 @@ func (x *execution) environ(p run.Phase, extra []Variable) []string {
 	return envList(env)
 }
 
-// baseEnv is what every process of the run gets: nothing of the launcher's
-// own environment beyond Config.Path.
-func (x *execution) baseEnv() map[string]string {
+// baseEnv is what every process of the run in sb gets: nothing of the
+// launcher's own environment beyond Config.Path.
+func (x *execution) baseEnv(sb sandbox) map[string]string {
 	return map[string]string{
-		"PATH":               x.cfg.Path,
-		"HOME":               x.ws.home,
-		"TMPDIR":             x.ws.tmp,
+		"PATH":               sb.searchPath(),
+		"HOME":               sb.path(x.ws.home),
+		"TMPDIR":             sb.path(x.ws.tmp),
 		"TF_IN_AUTOMATION":   "1",
 		"TF_INPUT":           "0",
 		"CHECKPOINT_DISABLE": "1", // no version check against the Internet from a worker
@@ -68,7 +68,7 @@ func (x *execution) baseEnv() map[string]string {
 // the launcher's unscoped whitelisted variables (a proxy, a CA bundle), and
 // settings that keep git from prompting or using unexpected transports.
 func (x *execution) gitEnv() []string {
-	env := x.baseEnv()
+	env := x.baseEnv(x.host())
 	for _, v := range x.job.Whitelist {
 		if v.scope() == stack.ScopeAll {
 			env[v.Name] = v.Value

@@ -18,8 +18,12 @@ type execution struct {
 	log       *slog.Logger
 	reportCtx context.Context // for the Reporter: not canceled by Stop or timeouts
 
-	ws    *workspace
-	tools tools
+	backend backend
+	ws      *workspace
+	tools   tools
+	hostSB  *hostSandbox // git, and the commands of the process backend
+	sb      sandbox      // the commands of the phases, once open
+	sbWrite bool         // the scope sb was opened for (see WritePhase)
 
 	hasChanges  bool
 	unconfirmed bool
@@ -30,6 +34,7 @@ type execution struct {
 // workspace before returning.
 func (x *execution) run(ctx context.Context) Result {
 	defer x.removeWorkspace()
+	defer x.closeSandboxes()
 	x.log.Info("run started", "type", x.job.Type, "confirmed", x.job.Confirmed)
 	f := x.sequence(ctx)
 	res := Result{Status: run.Finished, HasChanges: x.hasChanges, Phases: x.results}

@@ -24,6 +24,7 @@ type Executor struct {
 	cfg     Config
 	poolPub crypto.PublicKey
 	log     *slog.Logger
+	backend backend
 }
 
 // New checks cfg and returns an Executor. A nil logger discards.
@@ -38,8 +39,20 @@ func New(cfg Config, logger *slog.Logger) (*Executor, error) {
 	if logger == nil {
 		logger = discardLogger()
 	}
-	return &Executor{cfg: cfg.withDefaults(), poolPub: pub, log: logger}, nil
+	cfg = cfg.withDefaults()
+	var b backend = processBackend{cfg: cfg}
+	if cfg.Docker != nil {
+		if b, err = newDockerBackend(cfg, logger); err != nil {
+			return nil, fmt.Errorf("executor: %w", err)
+		}
+	}
+	return &Executor{cfg: cfg, poolPub: pub, log: logger, backend: b}, nil
 }
+
+// Close releases what the executor keeps between runs (with Docker: the
+// container kept ready for the next run) and waits for the removal of the
+// containers of runs that ended. Runs must have ended.
+func (e *Executor) Close() { e.backend.close() }
 
 // Execution is a run under way.
 type Execution struct {
@@ -63,7 +76,7 @@ func (e *Executor) Start(ctx context.Context, job Job, rep Reporter) (*Execution
 	runCtx, stop := context.WithCancelCause(ctx)
 	runCtx, cancelTimeout := context.WithTimeoutCause(runCtx, e.cfg.RunTimeout, runTimeoutError{limit: e.cfg.RunTimeout})
 	x := &execution{
-		cfg: e.cfg, job: job, rep: rep, poolPub: e.poolPub, mask: newMasker(),
+		cfg: e.cfg, job: job, rep: rep, poolPub: e.poolPub, mask: newMasker(), backend: e.backend,
 		log:       e.log.With("run_id", job.RunID, "stack_id", job.StackID),
 		reportCtx: context.WithoutCancel(ctx),
 	}

@@ -18,76 +18,82 @@ import (
 )
 
 func TestFailingBeforePlanHookFailsPlanning(t *testing.T) {
-	repo, commit := newRepo(t, map[string]string{"main.tf": demoConfig})
-	h := newHarness(t, nil)
-	j := job(repo, commit)
-	j.Debug = true
-	j.Hooks.BeforePlan = []string{"echo checking policy", `echo "policy says no" >&2; exit 3`, "echo never"}
-	j.Hooks.AfterRun = []string{"echo after-run-hook"}
-	rec := newRecorder()
-	res := h.run(t, j, rec)
-	rec.check(t)
-	want := []run.Phase{run.PhasePreparing, run.PhaseInitializing, run.PhasePlanning}
-	if res.Status != run.Failed || res.Note != "before_plan hook #2 exited with code 3" || !slices.Equal(phaseNames(res), want) {
-		t.Fatalf("result = %s %q phases=%v\n%s", res.Status, res.Note, phaseNames(res), rec.allLogs())
-	}
-	p, _ := res.Phase(run.PhasePlanning)
-	if p.ExitCode != 3 || p.Note != res.Note || p.HasChanges {
-		t.Errorf("PLANNING: exit %d, note %q, changes %v", p.ExitCode, p.Note, p.HasChanges)
-	}
-	log := rec.log(run.PhasePlanning)
-	for _, s := range []string{"checking policy\n", "policy says no\n", "before_plan hook #2 exited with code 3\n", "after-run-hook\n"} {
-		if !strings.Contains(log, s) {
-			t.Errorf("the PLANNING log lacks %q:\n%s", s, log)
+	eachBackend(t, func(t *testing.T, kind backendKind) {
+		repo, commit := newRepo(t, map[string]string{"main.tf": demoConfig})
+		h := newHarnessFor(t, kind, nil)
+		j := job(repo, commit)
+		j.Debug = true
+		j.Hooks.BeforePlan = []string{"echo checking policy", `echo "policy says no" >&2; exit 3`, "echo never"}
+		j.Hooks.AfterRun = []string{"echo after-run-hook"}
+		rec := newRecorder()
+		res := h.run(t, j, rec)
+		rec.check(t)
+		want := []run.Phase{run.PhasePreparing, run.PhaseInitializing, run.PhasePlanning}
+		if res.Status != run.Failed || res.Note != "before_plan hook #2 exited with code 3" || !slices.Equal(phaseNames(res), want) {
+			t.Fatalf("result = %s %q phases=%v\n%s", res.Status, res.Note, phaseNames(res), rec.allLogs())
 		}
-	}
-	if strings.Contains(log, "never") || strings.Contains(log, "+ terraform plan") {
-		t.Errorf("PLANNING went on after the failing hook:\n%s", log)
-	}
+		p, _ := res.Phase(run.PhasePlanning)
+		if p.ExitCode != 3 || p.Note != res.Note || p.HasChanges {
+			t.Errorf("PLANNING: exit %d, note %q, changes %v", p.ExitCode, p.Note, p.HasChanges)
+		}
+		log := rec.log(run.PhasePlanning)
+		for _, s := range []string{"checking policy\n", "policy says no\n", "before_plan hook #2 exited with code 3\n", "after-run-hook\n"} {
+			if !strings.Contains(log, s) {
+				t.Errorf("the PLANNING log lacks %q:\n%s", s, log)
+			}
+		}
+		if strings.Contains(log, "never") || strings.Contains(log, "+ terraform plan") {
+			t.Errorf("PLANNING went on after the failing hook:\n%s", log)
+		}
+	})
 }
 
 func TestFailingToolFailsItsPhase(t *testing.T) {
-	repo, commit := newRepo(t, map[string]string{"main.tf": demoConfig + "\nresource \"terraform_data\" \"broken\" {\n  input = var.undeclared\n}\n"})
-	h := newHarness(t, nil)
-	j := job(repo, commit)
-	j.Hooks.AfterRun = []string{"echo after-run-hook"}
-	rec := newRecorder()
-	res := h.run(t, j, rec)
-	rec.check(t)
-	p := res.Phases[len(res.Phases)-1]
-	if res.Status != run.Failed || p.Phase != run.PhasePlanning || p.ExitCode != 1 || res.Note != "terraform plan exited with code 1" {
-		t.Fatalf("result = %s %q, last phase %s exit %d\n%s", res.Status, res.Note, p.Phase, p.ExitCode, rec.allLogs())
-	}
-	if log := rec.log(run.PhasePlanning); !strings.Contains(log, "undeclared") || !strings.Contains(log, "after-run-hook") {
-		t.Errorf("the PLANNING log:\n%s", log)
-	}
+	eachBackend(t, func(t *testing.T, kind backendKind) {
+		repo, commit := newRepo(t, map[string]string{"main.tf": demoConfig + "\nresource \"terraform_data\" \"broken\" {\n  input = var.undeclared\n}\n"})
+		h := newHarnessFor(t, kind, nil)
+		j := job(repo, commit)
+		j.Hooks.AfterRun = []string{"echo after-run-hook"}
+		rec := newRecorder()
+		res := h.run(t, j, rec)
+		rec.check(t)
+		p := res.Phases[len(res.Phases)-1]
+		if res.Status != run.Failed || p.Phase != run.PhasePlanning || p.ExitCode != 1 || res.Note != "terraform plan exited with code 1" {
+			t.Fatalf("result = %s %q, last phase %s exit %d\n%s", res.Status, res.Note, p.Phase, p.ExitCode, rec.allLogs())
+		}
+		if log := rec.log(run.PhasePlanning); !strings.Contains(log, "undeclared") || !strings.Contains(log, "after-run-hook") {
+			t.Errorf("the PLANNING log:\n%s", log)
+		}
+	})
 }
 
 func TestMissingToolIsNamed(t *testing.T) {
-	bin := t.TempDir() // a PATH with git and sh only
-	for _, name := range []string{"git", "sh"} {
-		p, err := exec.LookPath(name)
-		if err != nil {
-			t.Fatal(err)
+	eachBackend(t, func(t *testing.T, kind backendKind) {
+		bin := t.TempDir() // a PATH with git and sh only
+		for _, name := range []string{"git", "sh"} {
+			p, err := exec.LookPath(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(p, filepath.Join(bin, name)); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err := os.Symlink(p, filepath.Join(bin, name)); err != nil {
-			t.Fatal(err)
+		repo, commit := newRepo(t, map[string]string{"main.tf": demoConfig})
+		h := newHarnessFor(t, kind, func(c *executor.Config) { c.Path = bin })
+		j := job(repo, commit)
+		j.Tool = stack.OpenTofu
+		rec := newRecorder()
+		res := h.run(t, j, rec)
+		rec.check(t)
+		want := fmt.Sprintf(`the stack's tool: tofu is not installed on this worker: no executable "tofu" in PATH %s`, bin)
+		if res.Status != run.Failed || res.Note != want || len(res.Phases) != 1 || res.Phases[0].ExitCode != executor.ExitNoProcess {
+			t.Fatalf("result = %s %q phases=%v, want FAILED %q", res.Status, res.Note, phaseNames(res), want)
 		}
-	}
-	repo, commit := newRepo(t, map[string]string{"main.tf": demoConfig})
-	h := newHarness(t, func(c *executor.Config) { c.Path = bin })
-	j := job(repo, commit)
-	j.Tool = stack.OpenTofu
-	rec := newRecorder()
-	res := h.run(t, j, rec)
-	rec.check(t)
-	want := fmt.Sprintf(`the stack's tool: tofu is not installed on this worker: no executable "tofu" in PATH %s`, bin)
-	if res.Status != run.Failed || res.Note != want || len(res.Phases) != 1 || res.Phases[0].ExitCode != executor.ExitNoProcess {
-		t.Fatalf("result = %s %q phases=%v, want FAILED %q", res.Status, res.Note, phaseNames(res), want)
-	}
-	if !strings.Contains(rec.log(run.PhasePreparing), want) {
-		t.Errorf("the PREPARING log:\n%s", rec.log(run.PhasePreparing))
-	}
+		if !strings.Contains(rec.log(run.PhasePreparing), want) {
+			t.Errorf("the PREPARING log:\n%s", rec.log(run.PhasePreparing))
+		}
+	})
 }
 
 func TestProjectRootMustBeInsideTheCheckout(t *testing.T) {

@@ -14,11 +14,12 @@ func (x *execution) checkout(ctx context.Context, ph *phase) *failure {
 	env := x.gitEnv()
 	clone := command{
 		name:    "git clone",
-		argv:    []string{x.tools.git, "clone", "--no-checkout", "--quiet", "--", cloneSource(x.job.RepositoryURL), sourceDir},
+		prog:    "git",
+		args:    []string{"clone", "--no-checkout", "--quiet", "--", cloneSource(x.job.RepositoryURL), sourceDir},
 		display: shellJoin("git", "clone", "--no-checkout", "--quiet", "--", shown, sourceDir),
 		dir:     x.ws.work, env: env,
 	}
-	code, err := x.runCommand(ctx, ph.log, clone)
+	code, err := x.runCommand(ctx, ph.log, x.host(), clone)
 	if f := x.commandFailure(ph, clone, code, err); f != nil {
 		return f
 	}
@@ -27,11 +28,12 @@ func (x *execution) checkout(ctx context.Context, ph *phase) *failure {
 	rev := x.job.Commit + "^{commit}"
 	co := command{
 		name:    "git checkout",
-		argv:    []string{x.tools.git, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", rev},
+		prog:    "git",
+		args:    []string{"-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", rev},
 		display: shellJoin("git", "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", rev),
 		dir:     x.ws.source, env: env,
 	}
-	code, err = x.runCommand(ctx, ph.log, co)
+	code, err = x.runCommand(ctx, ph.log, x.host(), co)
 	return x.commandFailure(ph, co, code, err)
 }
 

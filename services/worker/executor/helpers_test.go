@@ -120,24 +120,68 @@ type harness struct {
 	exec   *executor.Executor
 	bucket *gcblob.Bucket
 	cfg    executor.Config
+	kind   backendKind
+	// shared is a directory both the test and the run's processes see at
+	// the same path (with Docker, a mount of the run containers).
+	shared string
 }
 
-// newHarness builds an executor of the test pool; mod adjusts its config.
+// backendKind names the executor's backends in the conformance tests.
+type backendKind string
+
+const (
+	processKind backendKind = "process"
+	dockerKind  backendKind = "docker"
+)
+
+// eachBackend runs f as a subtest for the process executor and for the
+// Docker executor: the conformance suite of the two backends. The Docker
+// one is skipped where no engine answers, unless CI=true.
+func eachBackend(t *testing.T, f func(t *testing.T, kind backendKind)) {
+	t.Helper()
+	for _, kind := range []backendKind{processKind, dockerKind} {
+		t.Run(string(kind), func(t *testing.T) {
+			if kind == dockerKind {
+				requireDocker(t)
+			}
+			f(t, kind)
+		})
+	}
+}
+
+// newHarness builds a process executor of the test pool; mod adjusts its config.
 func newHarness(t *testing.T, mod func(*executor.Config)) *harness {
 	t.Helper()
+	return newHarnessFor(t, processKind, mod)
+}
+
+// newHarnessFor builds an executor of the given backend.
+func newHarnessFor(t testing.TB, kind backendKind, mod func(*executor.Config)) *harness {
+	t.Helper()
 	bucket := openBucket(t, filepath.Join(t.TempDir(), "blobs"))
-	return newHarnessOn(t, bucket, mod)
+	return newHarnessOn(t, kind, bucket, mod)
 }
 
 // newHarnessOn builds an executor that shares bucket: another worker of the
 // same pool.
-func newHarnessOn(t *testing.T, bucket *gcblob.Bucket, mod func(*executor.Config)) *harness {
+func newHarnessOn(t testing.TB, kind backendKind, bucket *gcblob.Bucket, mod func(*executor.Config)) *harness {
 	t.Helper()
+	shared := t.TempDir()
 	cfg := executor.Config{
 		WorkDir:    t.TempDir(),
 		Path:       os.Getenv("PATH"),
 		PoolKey:    poolKey(),
 		Workspaces: executor.BucketStore{Bucket: bucket},
+	}
+	if kind == dockerKind {
+		// The containers' user writes pid files there.
+		if err := os.Chmod(shared, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Docker = &executor.DockerConfig{
+			Labels: map[string]string{testLabel: t.Name()},
+			Mounts: []executor.Mount{{Source: shared, Target: shared}},
+		}
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -146,10 +190,30 @@ func newHarnessOn(t *testing.T, bucket *gcblob.Bucket, mod func(*executor.Config
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{exec: e, bucket: bucket, cfg: cfg}
+	t.Cleanup(e.Close)
+	return &harness{exec: e, bucket: bucket, cfg: cfg, kind: kind, shared: shared}
 }
 
-func openBucket(t *testing.T, dir string) *gcblob.Bucket {
+// workspace is where the run's processes see the run's workspace.
+func (h *harness) workspace(j executor.Job) string {
+	if h.kind == dockerKind {
+		return executor.ContainerWorkspace
+	}
+	return h.cfg.WorkDir + "/gantry-" + j.RunID
+}
+
+// gone waits until the process with pid (as the run saw it) of run j has
+// ended: with Docker, until the run's containers are gone.
+func (h *harness) gone(t *testing.T, j executor.Job, pid int) {
+	t.Helper()
+	if h.kind == dockerKind {
+		waitNoContainers(t, executor.LabelRun+"="+j.RunID)
+		return
+	}
+	processGone(t, pid)
+}
+
+func openBucket(t testing.TB, dir string) *gcblob.Bucket {
 	t.Helper()
 	u, err := objstore.FileURL(dir)
 	if err != nil {
@@ -172,14 +236,14 @@ func job(repo *testRepo, commit string) executor.Job {
 }
 
 // run runs j to its end, bounded by waitLimit.
-func (h *harness) run(t *testing.T, j executor.Job, rec *recorder) executor.Result {
+func (h *harness) run(t testing.TB, j executor.Job, rec *recorder) executor.Result {
 	t.Helper()
 	return wait(t, h.start(t, context.Background(), j, rec))
 }
 
 // start starts j; if the test ends first, the run is stopped and waited for,
 // so that no process outlives the test.
-func (h *harness) start(t *testing.T, ctx context.Context, j executor.Job, rec *recorder) *executor.Execution {
+func (h *harness) start(t testing.TB, ctx context.Context, j executor.Job, rec *recorder) *executor.Execution {
 	t.Helper()
 	x, err := h.exec.Start(ctx, j, rec)
 	if err != nil {
@@ -192,7 +256,7 @@ func (h *harness) start(t *testing.T, ctx context.Context, j executor.Job, rec *
 	return x
 }
 
-func wait(t *testing.T, x *executor.Execution) executor.Result {
+func wait(t testing.TB, x *executor.Execution) executor.Result {
 	t.Helper()
 	timer := time.NewTimer(waitLimit)
 	defer timer.Stop()
@@ -278,7 +342,7 @@ func joinLines(lines []string) string {
 }
 
 // check fails the test if the reporter was called out of order.
-func (r *recorder) check(t *testing.T) {
+func (r *recorder) check(t testing.TB) {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -12,11 +12,12 @@ func (x *execution) hooks(ctx context.Context, ph *phase, list string, cmds []st
 	for i, script := range cmds {
 		c := command{
 			name:    fmt.Sprintf("%s hook #%d", list, i+1),
-			argv:    []string{x.tools.sh, "-c", script},
+			prog:    "sh",
+			args:    []string{"-c", script},
 			display: shellJoin("sh", "-c", script),
 			dir:     x.ws.project, env: ph.env,
 		}
-		code, err := x.runCommand(ctx, ph.log, c)
+		code, err := x.runCommand(ctx, ph.log, x.sb, c)
 		if f := x.commandFailure(ph, c, code, err); f != nil {
 			return f
 		}

@@ -61,6 +61,9 @@ type Job struct {
 	MaskValues []string
 	// Debug prints every command the executor runs to the log ("+ terraform plan …").
 	Debug bool
+	// WorkerID is the worker running the job; the Docker executor labels
+	// its containers with it.
+	WorkerID string
 }
 
 // OverrideFile is the name of the backend override file in the project root.

@@ -16,5 +16,5 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
-	testenv.MainNoLeaks(m)
+	testenv.MainNoLeaks(m, checkNoContainersLeft)
 }

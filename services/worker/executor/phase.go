@@ -77,6 +77,9 @@ func (x *execution) phaseEnv(ctx context.Context, ph *phase) *failure {
 	if !commandPhases[ph.name] {
 		return nil
 	}
+	if f := x.openSandbox(ctx, ph, ph.name); f != nil {
+		return f
+	}
 	var extra []Variable
 	if x.job.PhaseEnv != nil {
 		vars, err := x.job.PhaseEnv(ctx, ph.name)

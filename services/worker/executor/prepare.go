@@ -3,12 +3,14 @@ package executor
 import (
 	"context"
 	"path"
+
+	"github.com/gantryhq/gantry/domain/run"
 )
 
 // prepare is PREPARING: a fresh workspace, the checkout at the run's commit,
 // the project root, the backend override and the workspace manifest.
 func (x *execution) prepare(ctx context.Context, ph *phase) *failure {
-	ws, err := newWorkspace(x.cfg.WorkDir, x.job.RunID)
+	ws, err := x.backend.newWorkspace(x.job.RunID)
 	if err != nil {
 		return x.fail(ph, ExitNoProcess, "%v", err)
 	}
@@ -22,13 +24,16 @@ func (x *execution) prepare(ctx context.Context, ph *phase) *failure {
 	if err := writeManifest(ws.work, x.job); err != nil {
 		return x.fail(ph, ExitNoProcess, "%v", err)
 	}
-	return x.enterProject(ph)
+	if f := x.enterProject(ph); f != nil {
+		return f
+	}
+	return x.openSandbox(ctx, ph, firstCommandPhase(x.job))
 }
 
 // restore is PREPARING_APPLY: a fresh workspace holding the workspace the
 // planning worker saved, decrypted with the pool's key.
 func (x *execution) restore(ctx context.Context, ph *phase) *failure {
-	ws, err := newWorkspace(x.cfg.WorkDir, x.job.RunID)
+	ws, err := x.backend.newWorkspace(x.job.RunID)
 	if err != nil {
 		return x.fail(ph, ExitNoProcess, "%v", err)
 	}
@@ -49,7 +54,50 @@ func (x *execution) restore(ctx context.Context, ph *phase) *failure {
 	if err := checkManifest(ws.work, x.job); err != nil {
 		return x.fail(ph, ExitNoProcess, "%v", err)
 	}
-	return x.enterProject(ph)
+	if f := x.enterProject(ph); f != nil {
+		return f
+	}
+	return x.openSandbox(ctx, ph, firstCommandPhase(x.job))
+}
+
+// firstCommandPhase is the first phase of j that runs commands.
+func firstCommandPhase(j Job) run.Phase {
+	switch {
+	case j.Confirmed:
+		return run.PhaseApplying
+	default:
+		return run.PhaseInitializing
+	}
+}
+
+// openSandbox opens the sandbox of the commands of phase p, or keeps the
+// one open when it serves p's scope too. A sandbox that cannot be had fails
+// the phase.
+func (x *execution) openSandbox(ctx context.Context, ph *phase, p run.Phase) *failure {
+	write := WritePhase(x.job.Type, p)
+	if x.sb != nil && (write == x.sbWrite || x.backend.sameSandbox()) {
+		return nil
+	}
+	if x.sb != nil {
+		x.sb.close()
+		x.sb = nil
+	}
+	sb, err := x.backend.open(ctx, x, write)
+	if err != nil {
+		return x.ctxFailure(ctx, ph, "%v", err)
+	}
+	x.sb, x.sbWrite = sb, write
+	return nil
+}
+
+// closeSandboxes ends whatever still runs in the run's sandboxes.
+func (x *execution) closeSandboxes() {
+	if x.sb != nil {
+		x.sb.close()
+	}
+	if x.hostSB != nil {
+		x.hostSB.close()
+	}
 }
 
 // enterProject enters the project root of the checkout and writes the

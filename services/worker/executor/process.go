@@ -4,152 +4,159 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
-	"sync/atomic"
+	"sync"
 	"syscall"
-	"time"
 )
 
-// pipeDrainTimeout bounds the wait for a process's output after its process
-// group is gone: only a process that escaped the group (setsid) can still
-// hold the pipe open, and its output is not the run's.
-const pipeDrainTimeout = 2 * time.Second
-
-// groupPollInterval is how often an interrupted process group is checked
-// for having exited during its grace period.
-const groupPollInterval = 20 * time.Millisecond
-
-// command is one process the executor runs.
-type command struct {
-	name    string   // how notes call it: "terraform plan", "before_plan hook #1"
-	argv    []string // argv[0] is an absolute path
-	display string   // the command line the debug log shows
-	dir     string
-	env     []string
+// processBackend runs a run's commands as processes on the worker's host,
+// as the launcher's user, in a fresh directory per run.
+type processBackend struct {
+	cfg Config
 }
 
-// runCommand runs c in its own process group, passing its output (stdout and
-// stderr through one pipe, so their lines keep their order) to l. It returns
-// the exit code and nil when the process ran to its end, whatever its
-// status. It returns an *interruption when the run was stopped, timed out or
-// canceled (the process group got SIGINT, then SIGKILL after the grace
-// period), and another error when the process could not be started.
-// Whatever happens, no process of the group outlives the call.
-func (x *execution) runCommand(ctx context.Context, l *phaseLog, c command) (int, error) {
-	if ctx.Err() != nil {
-		return ExitNoProcess, x.interruption(ctx)
+func (b processBackend) newWorkspace(runID string) (*workspace, error) {
+	return newWorkspace(b.cfg.WorkDir, runID)
+}
+
+func (b processBackend) open(_ context.Context, x *execution, _ bool) (sandbox, error) {
+	return x.host(), nil
+}
+
+func (processBackend) sameSandbox() bool { return true }
+
+func (processBackend) close() {}
+
+// hostSandbox runs commands on the host: the phases' commands with the
+// process backend, git with either backend. One hostSandbox serves one run.
+type hostSandbox struct {
+	tools tools
+	path_ string // PATH of the run's processes
+
+	mu       sync.Mutex
+	watch    *groupWatch
+	watchErr error
+}
+
+// host returns the run's host sandbox, made at the first call.
+func (x *execution) host() *hostSandbox {
+	if x.hostSB == nil {
+		x.hostSB = &hostSandbox{tools: x.tools, path_: x.cfg.Path}
 	}
-	if x.job.Debug {
-		l.printf("+ %s", c.display)
+	return x.hostSB
+}
+
+func (s *hostSandbox) path(p string) string { return p }
+
+func (s *hostSandbox) searchPath() string { return s.path_ }
+
+// close ends the group watch: the run's groups are gone by now.
+func (s *hostSandbox) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.watch != nil {
+		s.watch.stop()
+		s.watch = nil
+	}
+}
+
+// program is the absolute path of a command's program on the host.
+func (s *hostSandbox) program(prog string) (string, error) {
+	switch {
+	case prog == "sh" && s.tools.sh != "":
+		return s.tools.sh, nil
+	case prog == "git" && s.tools.git != "":
+		return s.tools.git, nil
+	case s.tools.tool != "" && (prog == "terraform" || prog == "tofu"):
+		return s.tools.tool, nil
+	}
+	return "", fmt.Errorf("%s was not looked up on this worker", prog)
+}
+
+// start runs c in a process group of its own, so that a signal reaches
+// everything it starts, and registers the group with the run's group
+// watch, which kills it if the launcher dies. The process itself also gets
+// SIGKILL as its parent-death signal; the caller's goroutine must stay
+// locked to its OS thread until the process has exited, since that signal
+// follows the thread that started the process.
+func (s *hostSandbox) start(c command) (proc, io.ReadCloser, error) {
+	prog, err := s.program(c.prog)
+	if err != nil {
+		return nil, nil, err
+	}
+	watch, err := s.groupWatch()
+	if err != nil {
+		return nil, nil, err
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
-		return ExitNoProcess, fmt.Errorf("%s: create the output pipe: %w", c.name, err)
+		return nil, nil, fmt.Errorf("create the output pipe: %w", err)
 	}
-	defer r.Close()
 	cmd := &exec.Cmd{
-		Path: c.argv[0], Args: c.argv, Dir: c.dir, Env: c.env, Stdout: w, Stderr: w,
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+		Path: prog, Args: append([]string{prog}, c.args...), Dir: c.dir, Env: c.env, Stdout: w, Stderr: w,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
 	}
 	err = cmd.Start()
 	w.Close() // the child has its copy; EOF comes when every holder is gone
 	if err != nil {
-		return ExitNoProcess, fmt.Errorf("start %s: %w", c.name, err)
-	}
-	pgid := cmd.Process.Pid // Setpgid: the process leads a group of its own
-
-	var lastOutput atomic.Int64
-	lastOutput.Store(time.Now().UnixNano())
-	pumped := make(chan struct{})
-	go func() {
-		defer close(pumped)
-		pump(r, l, func() { lastOutput.Store(time.Now().UnixNano()) })
-	}()
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-
-	intr := x.supervise(ctx, c, exited, &lastOutput)
-	if intr != nil {
-		l.printf("%s: interrupting %s", intr.note, c.name)
-		x.terminate(pgid, exited)
-		<-exited
-	}
-	// Nothing a command started outlives it: background processes left in
-	// its group are killed with it.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	drain := time.NewTimer(pipeDrainTimeout)
-	defer drain.Stop()
-	select {
-	case <-pumped:
-	case <-drain.C:
 		r.Close()
-		<-pumped
+		return nil, nil, err
 	}
+	p := &hostProc{cmd: cmd, pgid: cmd.Process.Pid, done: make(chan struct{}), watch: watch}
+	watch.add(p.pgid)
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.done)
+	}()
+	return p, r, nil
+}
 
-	code := exitCode(cmd.ProcessState)
-	if intr != nil {
-		return code, intr
+// groupWatch returns the run's group watch, started at the first call.
+func (s *hostSandbox) groupWatch() (*groupWatch, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.watch == nil && s.watchErr == nil {
+		s.watch, s.watchErr = startGroupWatch(s.tools.sh)
 	}
+	return s.watch, s.watchErr
+}
+
+// hostProc is a process group on the host.
+type hostProc struct {
+	cmd     *exec.Cmd
+	pgid    int
+	done    chan struct{}
+	waitErr error
+	watch   *groupWatch
+	once    sync.Once
+}
+
+func (p *hostProc) exited() <-chan struct{} { return p.done }
+
+func (p *hostProc) signal(sig syscall.Signal) {
+	_ = syscall.Kill(-p.pgid, sig)
+	if sig == syscall.SIGKILL {
+		select {
+		case <-p.done:
+			// The group is gone: the watch may forget it.
+			p.once.Do(func() { p.watch.remove(p.pgid) })
+		default:
+		}
+	}
+}
+
+// alive: the leader may be reaped while the group lives on in any member.
+func (p *hostProc) alive() bool { return syscall.Kill(-p.pgid, 0) == nil }
+
+func (p *hostProc) result() (int, error) {
+	code := exitCode(p.cmd.ProcessState)
 	var exitErr *exec.ExitError
-	if waitErr != nil && !errors.As(waitErr, &exitErr) {
-		return code, fmt.Errorf("wait for %s: %w", c.name, waitErr)
+	if p.waitErr != nil && !errors.As(p.waitErr, &exitErr) {
+		return code, p.waitErr
 	}
 	return code, nil
-}
-
-// supervise waits for the process to exit and returns nil, or returns why it
-// must be interrupted: a stop, the run timeout, a cancellation, or the logs
-// timeout (no output for Config.LogsTimeout).
-func (x *execution) supervise(ctx context.Context, c command, exited <-chan struct{}, lastOutput *atomic.Int64) *interruption {
-	idle := time.NewTimer(x.cfg.LogsTimeout)
-	defer idle.Stop()
-	for {
-		select {
-		case <-exited:
-			return nil
-		case <-ctx.Done():
-			return x.interruption(ctx)
-		case <-idle.C:
-			quiet := time.Since(time.Unix(0, lastOutput.Load()))
-			if quiet < x.cfg.LogsTimeout {
-				idle.Reset(x.cfg.LogsTimeout - quiet)
-				continue
-			}
-			return &interruption{status: failedStatus, note: fmt.Sprintf(
-				"logs timeout: %s printed nothing for %s", c.name, x.cfg.LogsTimeout)}
-		}
-	}
-}
-
-// terminate sends SIGINT to the process group, waits up to the grace period
-// for the whole group to exit, then sends SIGKILL.
-func (x *execution) terminate(pgid int, exited <-chan struct{}) {
-	_ = syscall.Kill(-pgid, syscall.SIGINT)
-	grace := time.NewTimer(x.cfg.StopGrace)
-	defer grace.Stop()
-	poll := time.NewTicker(groupPollInterval)
-	defer poll.Stop()
-	for {
-		select {
-		case <-grace.C:
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			return
-		case <-poll.C:
-			select {
-			case <-exited:
-				// The leader is reaped; the group lives while any member does.
-				if syscall.Kill(-pgid, 0) != nil {
-					return
-				}
-			default:
-			}
-		}
-	}
 }
 
 // exitCode is the process's exit status, 128+N when signal N killed it, or

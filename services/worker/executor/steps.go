@@ -44,7 +44,7 @@ func (x *execution) plan(ctx context.Context, ph *phase) *failure {
 	if f := x.hooks(ctx, ph, "before_plan", x.job.Hooks.BeforePlan); f != nil {
 		return x.afterRun(ctx, ph, f)
 	}
-	code, err := x.runTool(ctx, ph, "plan", "-input=false", "-out="+x.ws.planFile, "-detailed-exitcode")
+	code, err := x.runTool(ctx, ph, "plan", "-input=false", "-out="+x.sb.path(x.ws.planFile), "-detailed-exitcode")
 	switch {
 	case err == nil && code == planNoChanges:
 	case err == nil && code == planChanges:
@@ -74,7 +74,7 @@ func (x *execution) apply(ctx context.Context, ph *phase) *failure {
 	if f := x.hooks(ctx, ph, "before_apply", x.job.Hooks.BeforeApply); f != nil {
 		return x.afterRun(ctx, ph, f)
 	}
-	code, err := x.runTool(ctx, ph, "apply", "-input=false", x.ws.planFile)
+	code, err := x.runTool(ctx, ph, "apply", "-input=false", x.sb.path(x.ws.planFile))
 	if f := x.toolFailure(ph, "apply", code, err); f != nil {
 		return x.afterRun(ctx, ph, f)
 	}
@@ -86,24 +86,26 @@ func (x *execution) apply(ctx context.Context, ph *phase) *failure {
 func (x *execution) perform(ctx context.Context, ph *phase) *failure {
 	c := command{
 		name:    "the task's command",
-		argv:    []string{x.tools.sh, "-c", x.job.TaskCommand},
+		prog:    "sh",
+		args:    []string{"-c", x.job.TaskCommand},
 		display: shellJoin("sh", "-c", x.job.TaskCommand),
 		dir:     x.ws.project, env: ph.env,
 	}
-	code, err := x.runCommand(ctx, ph.log, c)
+	code, err := x.runCommand(ctx, ph.log, x.sb, c)
 	return x.afterRun(ctx, ph, x.commandFailure(ph, c, code, err))
 }
 
 // runTool runs `<tool> <args>` in the project root.
 func (x *execution) runTool(ctx context.Context, ph *phase, args ...string) (int, error) {
-	return x.runCommand(ctx, ph.log, x.toolCommand(ph, args...))
+	return x.runCommand(ctx, ph.log, x.sb, x.toolCommand(ph, args...))
 }
 
 func (x *execution) toolCommand(ph *phase, args ...string) command {
 	name := string(x.job.Tool)
 	return command{
 		name:    name + " " + args[0],
-		argv:    append([]string{x.tools.tool}, args...),
+		prog:    name,
+		args:    args,
 		display: shellJoin(append([]string{name}, args...)...),
 		dir:     x.ws.project, env: ph.env,
 	}

@@ -67,30 +67,32 @@ func planUnconfirmed(t *testing.T, h *harness) executor.Job {
 }
 
 func TestConfirmedRunAppliesTheSavedPlanOnAnotherWorker(t *testing.T) {
-	planner := newHarness(t, nil)
-	j := planUnconfirmed(t, planner)
+	eachBackend(t, func(t *testing.T, kind backendKind) {
+		planner := newHarnessFor(t, kind, nil)
+		j := planUnconfirmed(t, planner)
 
-	applier := newHarnessOn(t, planner.bucket, nil) // another worker of the pool, another directory
-	j.Confirmed = true
-	rec := newRecorder()
-	res := applier.run(t, j, rec)
-	rec.check(t)
-	want := []run.Phase{run.PhasePreparingApply, run.PhaseApplying}
-	if res.Status != run.Finished || !slices.Equal(phaseNames(res), want) {
-		t.Fatalf("result = %s %q phases=%v\n%s", res.Status, res.Note, phaseNames(res), rec.allLogs())
-	}
-	applyLog := rec.log(run.PhaseApplying)
-	for _, s := range []string{
-		"message at apply=unset", // read-only variables stay out of APPLYING…
-		"Apply complete! Resources: 2 added",
-		"output=planned", // …yet the saved plan, made with it, is what was applied
-		"terraform_data.demo\n", "module.child.terraform_data.inner\n", "after-run-hook",
-	} {
-		if !strings.Contains(applyLog, s) {
-			t.Errorf("the APPLYING log lacks %q:\n%s", s, applyLog)
+		applier := newHarnessOn(t, kind, planner.bucket, nil) // another worker of the pool, another directory
+		j.Confirmed = true
+		rec := newRecorder()
+		res := applier.run(t, j, rec)
+		rec.check(t)
+		want := []run.Phase{run.PhasePreparingApply, run.PhaseApplying}
+		if res.Status != run.Finished || !slices.Equal(phaseNames(res), want) {
+			t.Fatalf("result = %s %q phases=%v\n%s", res.Status, res.Note, phaseNames(res), rec.allLogs())
 		}
-	}
-	assertEmptyDir(t, applier.cfg.WorkDir)
+		applyLog := rec.log(run.PhaseApplying)
+		for _, s := range []string{
+			"message at apply=unset", // read-only variables stay out of APPLYING…
+			"Apply complete! Resources: 2 added",
+			"output=planned", // …yet the saved plan, made with it, is what was applied
+			"terraform_data.demo\n", "module.child.terraform_data.inner\n", "after-run-hook",
+		} {
+			if !strings.Contains(applyLog, s) {
+				t.Errorf("the APPLYING log lacks %q:\n%s", s, applyLog)
+			}
+		}
+		assertEmptyDir(t, applier.cfg.WorkDir)
+	})
 }
 
 func TestConfirmedRunRefusesWhatIsNotItsWorkspace(t *testing.T) {
@@ -122,7 +124,7 @@ func TestConfirmedRunRefusesWhatIsNotItsWorkspace(t *testing.T) {
 		{"no workspace", func() executor.Job { n := j; n.RunID += "none"; return n }(), nil, "read the saved workspace"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarnessOn(t, planner.bucket, func(c *executor.Config) {
+			h := newHarnessOn(t, processKind, planner.bucket, func(c *executor.Config) {
 				if tc.key != nil {
 					c.PoolKey = tc.key
 				}

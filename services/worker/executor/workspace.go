@@ -28,6 +28,9 @@ type workspace struct {
 	source         string
 	planFile       string
 	project        string // the project root inside source, symlinks resolved
+	// ready is a sandbox made in advance with this workspace, for the run
+	// to use if it suits (Docker's KeepWarm).
+	ready sandbox
 }
 
 // newWorkspace creates an empty workspace under parent ("" is the system's

@@ -33,6 +33,26 @@ const (
 	EnvWhitelistEnvs  = "GANTRY_WHITELIST_ENVS"
 	EnvMetadataPrefix = "GANTRY_METADATA_"
 	EnvWorkDir        = "GANTRY_LAUNCHER_WORK_DIR"
+	// EnvExecutor is "docker" or "process"; unset, docker where a Docker
+	// engine answers and process elsewhere.
+	EnvExecutor      = "GANTRY_LAUNCHER_EXECUTOR"
+	EnvDefaultImage  = "GANTRY_DEFAULT_RUNNER_IMAGE"
+	EnvDockerConfig  = "GANTRY_DOCKER_CONFIG_DIR"
+	EnvExtraMounts   = "GANTRY_WORKER_EXTRA_MOUNTS"
+	EnvROExtraMounts = "GANTRY_WORKER_RO_EXTRA_MOUNTS"
+	EnvWOExtraMounts = "GANTRY_WORKER_WO_EXTRA_MOUNTS"
+	EnvNetwork       = "GANTRY_WORKER_NETWORK"
+	EnvRuntime       = "GANTRY_WORKER_RUNTIME"
+	EnvWorkerUser    = "GANTRY_WORKER_USER"
+	// EnvDockerHost is the Docker engine's address, as the docker CLI
+	// reads it.
+	EnvDockerHost = "DOCKER_HOST"
+)
+
+// Executors a launcher runs runs with (GANTRY_LAUNCHER_EXECUTOR).
+const (
+	ExecutorDocker  = "docker"
+	ExecutorProcess = "process"
 )
 
 // Defaults of Config.
@@ -160,7 +180,17 @@ func FromEnv(environ []string, stdout io.Writer) (Config, error) {
 	if err != nil {
 		bad(EnvWhitelistEnvs, "%v", err)
 	}
+	for _, v := range whitelist {
+		if v.Name == EnvToken || v.Name == EnvPoolKey {
+			bad(EnvWhitelistEnvs, "%s is the launcher's secret: it never goes to a run", v.Name)
+		}
+	}
 	cfg.Whitelist = whitelist
+	docker, err := dockerFromEnv(env, env[EnvExecutor])
+	if err != nil {
+		errs = append(errs, err)
+	}
+	cfg.Executor.Docker = docker
 	cfg.Metadata = map[string]string{}
 	keys := make([]string, 0, len(env))
 	for k := range env {
@@ -295,4 +325,64 @@ func parseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q must be positive", s)
 	}
 	return d, nil
+}
+
+// DockerFromEnv returns the Docker executor's settings from the
+// environment (os.Environ), or nil for the process executor, as mode
+// (GANTRY_LAUNCHER_EXECUTOR) says: "docker", "process", or "" for docker
+// where a Docker engine answers at DOCKER_HOST (or the default socket).
+func DockerFromEnv(environ []string, mode string) (*executor.DockerConfig, error) {
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	return dockerFromEnv(env, mode)
+}
+
+func dockerFromEnv(env map[string]string, mode string) (*executor.DockerConfig, error) {
+	switch mode = strings.TrimSpace(mode); mode {
+	case ExecutorProcess:
+		return nil, nil
+	case ExecutorDocker:
+	case "":
+		cli, err := executor.Engine(env[EnvDockerHost])
+		if err != nil {
+			return nil, nil
+		}
+		cli.Close()
+	default:
+		return nil, fmt.Errorf("%s: %q is neither %q nor %q", EnvExecutor, mode, ExecutorDocker, ExecutorProcess)
+	}
+	d := &executor.DockerConfig{
+		Host: env[EnvDockerHost], DefaultImage: strings.TrimSpace(env[EnvDefaultImage]),
+		Network: strings.TrimSpace(env[EnvNetwork]), Runtime: strings.TrimSpace(env[EnvRuntime]),
+		User: strings.TrimSpace(env[EnvWorkerUser]), KeepWarm: true,
+	}
+	var errs []error
+	for _, m := range []struct {
+		name string
+		into *[]executor.Mount
+	}{{EnvExtraMounts, &d.Mounts}, {EnvROExtraMounts, &d.ReadOnlyMounts}, {EnvWOExtraMounts, &d.WriteMounts}} {
+		mounts, err := executor.ParseMounts(env[m.name])
+		if err == nil {
+			err = executor.DockerConfig{Mounts: mounts}.Validate()
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", m.name, err))
+		}
+		*m.into = mounts
+	}
+	if err := (executor.DockerConfig{User: d.User, DefaultImage: d.DefaultImage}).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%s or %s: %w", EnvWorkerUser, EnvDefaultImage, err))
+	}
+	if dir := strings.TrimSpace(env[EnvDockerConfig]); dir != "" {
+		auth, err := executor.LoadRegistryAuth(dir)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", EnvDockerConfig, err))
+		}
+		d.RegistryAuth = auth
+	}
+	return d, errors.Join(errs...)
 }

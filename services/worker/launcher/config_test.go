@@ -10,6 +10,8 @@ import (
 	"encoding/pem"
 	"io"
 	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -150,5 +152,62 @@ func TestParsePoolKeyAcceptsPEMAndRefusesOthers(t *testing.T) {
 	cert := base64.StdEncoding.EncodeToString(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("x")}))
 	if _, err := ParsePoolKey(cert); err == nil || !strings.Contains(err.Error(), `"CERTIFICATE" block`) {
 		t.Errorf("a certificate as key: %v", err)
+	}
+}
+
+// TestFromEnvDockerSettings: the Docker executor's settings are read, and
+// refused at start, each naming its variable, when malformed.
+func TestFromEnvDockerSettings(t *testing.T) {
+	token, key, _ := testPool(t)
+	base := []string{EnvToken + "=" + token, EnvPoolKey + "=" + key, "PATH=/usr/bin"}
+	cache, auths := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(auths, "config.json"), []byte(`{"auths": {
+		"https://index.docker.io/v1/": {"auth": "`+base64.StdEncoding.EncodeToString([]byte("me:pw"))+`"},
+		"ghcr.io": {"username": "bot", "password": "tok"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := FromEnv(append(base, EnvExecutor+"=docker", EnvDefaultImage+"=ghcr.io/acme/runner:2",
+		EnvExtraMounts+"="+cache+":/cache", EnvROExtraMounts+"="+cache+":/ro:ro", EnvWOExtraMounts+"="+cache+":/wo",
+		EnvNetwork+"=builds", EnvRuntime+"=runsc", EnvDockerConfig+"="+auths, EnvDockerHost+"=tcp://127.0.0.1:2375"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.Executor.Docker
+	if d == nil || d.DefaultImage != "ghcr.io/acme/runner:2" || d.Network != "builds" || d.Runtime != "runsc" ||
+		d.Host != "tcp://127.0.0.1:2375" || !d.KeepWarm || len(d.Mounts) != 1 || d.Mounts[0].Target != "/cache" ||
+		len(d.ReadOnlyMounts) != 1 || !d.ReadOnlyMounts[0].ReadOnly || len(d.WriteMounts) != 1 {
+		t.Fatalf("docker settings = %+v", d)
+	}
+	if d.RegistryAuth["docker.io"] == "" || d.RegistryAuth["ghcr.io"] == "" {
+		t.Errorf("registry credentials = %v", d.RegistryAuth)
+	}
+	if cfg, err := FromEnv(append(base, EnvExecutor+"=process"), io.Discard); err != nil || cfg.Executor.Docker != nil {
+		t.Errorf("process executor: %v, docker %v", err, cfg.Executor.Docker)
+	}
+
+	helper := t.TempDir()
+	if err := os.WriteFile(filepath.Join(helper, "config.json"), []byte(`{"credsStore": "desktop"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		env  []string
+		want []string
+	}{
+		"executor":      {[]string{EnvExecutor + "=kubernetes"}, []string{EnvExecutor, `"kubernetes"`}},
+		"relative":      {[]string{EnvExecutor + "=docker", EnvExtraMounts + "=cache:/cache"}, []string{EnvExtraMounts, "absolute"}},
+		"missing path":  {[]string{EnvExecutor + "=docker", EnvROExtraMounts + "=/no/such/dir:/x"}, []string{EnvROExtraMounts, "/no/such/dir"}},
+		"socket":        {[]string{EnvExecutor + "=docker", EnvWOExtraMounts + "=/var/run/docker.sock:/var/run/docker.sock"}, []string{EnvWOExtraMounts, "socket"}},
+		"malformed":     {[]string{EnvExecutor + "=docker", EnvExtraMounts + "=/a:/b:/c:/d"}, []string{EnvExtraMounts, "/host/path:/container/path"}},
+		"user":          {[]string{EnvExecutor + "=docker", EnvWorkerUser + "=gantry"}, []string{EnvWorkerUser, "numeric"}},
+		"config dir":    {[]string{EnvExecutor + "=docker", EnvDockerConfig + "=/no/such/dir"}, []string{EnvDockerConfig}},
+		"creds helper":  {[]string{EnvExecutor + "=docker", EnvDockerConfig + "=" + helper}, []string{EnvDockerConfig, "credential helper"}},
+		"token to runs": {[]string{EnvWhitelistEnvs + "=PATH,GANTRY_TOKEN"}, []string{EnvWhitelistEnvs, "never goes to a run"}},
+	} {
+		_, err := FromEnv(append(append([]string(nil), base...), tc.env...), io.Discard)
+		for _, want := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: FromEnv = %v, want an error with %q", name, err, want)
+			}
+		}
 	}
 }

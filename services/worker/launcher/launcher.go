@@ -1,7 +1,8 @@
 // Package launcher is the worker side of a worker pool: a launcher joins
 // its pool with the pool token and private key, registers one worker,
 // sends heartbeats, and runs the runs the scheduler assigns it, one at a
-// time, with the process executor. It reaches the server only through NATS
+// time, with the executor (in a container of the stack's runner image, or
+// as processes on the host). It reaches the server only through NATS
 // (its pool's subjects; see services/worker/protocol for the protocol) and the
 // server's worker HTTP API (saved workspaces and phase logs).
 package launcher
@@ -95,6 +96,14 @@ func New(cfg Config, uploads Uploads) (*Launcher, error) {
 	ecfg := cfg.Executor
 	ecfg.PoolKey = cfg.PoolKey
 	ecfg.Workspaces = uploads
+	if ecfg.Docker != nil {
+		d := *ecfg.Docker
+		d.Labels = map[string]string{executor.LabelPool: cfg.Token.PoolID}
+		for k, v := range ecfg.Docker.Labels {
+			d.Labels[k] = v
+		}
+		ecfg.Docker = &d
+	}
 	exec, err := executor.New(ecfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("launcher: %w", err)
@@ -104,6 +113,10 @@ func New(cfg Config, uploads Uploads) (*Launcher, error) {
 	l.logp.Store(log)
 	return l, nil
 }
+
+// Close releases a launcher that was made and never run; Run releases its
+// own.
+func (l *Launcher) Close() { l.exec.Close() }
 
 // logger is the launcher's logger; it may be used from any goroutine.
 func (l *Launcher) logger() *slog.Logger { return l.logp.Load() }
@@ -122,6 +135,7 @@ func (l *Launcher) WorkerID() string {
 // exits, and returns. A token or key the server refuses returns an error
 // matching ErrRefused at once.
 func (l *Launcher) Run(ctx context.Context) error {
+	defer l.exec.Close()
 	if err := l.connect(); err != nil {
 		return err
 	}
@@ -135,9 +149,16 @@ func (l *Launcher) Run(ctx context.Context) error {
 			_ = s.Unsubscribe()
 		}
 	}()
+	// A launcher of this host killed with SIGKILL left its containers.
+	if n, err := l.exec.RemoveOrphans(ctx); err != nil {
+		l.logger().Warn("could not remove the containers of dead launchers", "err", err)
+	} else if n > 0 {
+		l.logger().Info("removed the containers of dead launchers", "count", n)
+	}
 	if err := l.register(ctx); err != nil {
 		return err
 	}
+	l.exec.WarmUp(l.WorkerID())
 	hbCtx, stopHeartbeats := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { l.heartbeats(hbCtx) })

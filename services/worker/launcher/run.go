@@ -38,9 +38,22 @@ func (l *Launcher) execute(a protocol.Assignment) {
 		return
 	}
 	rep := &reporter{l: l, runID: a.RunID, stackID: job.StackID, autodeploy: job.Autodeploy, typ: job.Type,
-		credentials: map[run.Phase][]byte{}}
+		credentials: map[run.Phase][]byte{}, stateURL: l.cfg.Token.ServerURL}
 	if job.BackendOverride != nil {
 		job.PhaseEnv = rep.phaseEnv
+		if gw := l.exec.GatewayAddress(); gw != "" {
+			// The run's containers cannot count on reaching the server's
+			// address (127.0.0.1 under gantry dev): they reach the state
+			// through the launcher, at their network's gateway.
+			proxy, err := startStateProxy(gw, l.cfg.Token.ServerURL, job.StackID, log)
+			if err != nil {
+				log.Error("could not serve the run's state to its containers", "err", err)
+				l.endRun(reportCtx, protocol.KindRunFailed, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: "the worker could not serve the run's state to its container: " + err.Error()})
+				return
+			}
+			defer proxy.Close()
+			rep.stateURL = proxy.URL
+		}
 	}
 	exe, err := l.exec.Start(runCtx, job, rep)
 	if err != nil {
@@ -102,7 +115,7 @@ func (l *Launcher) job(ctx context.Context, a protocol.Assignment) (executor.Job
 	if reply.Job == nil {
 		return executor.Job{}, errors.New("the server sent no job")
 	}
-	job := executor.Job{Job: *reply.Job, Whitelist: l.cfg.Whitelist, MaskNames: l.cfg.MaskNames, Debug: l.cfg.Debug}
+	job := executor.Job{Job: *reply.Job, Whitelist: l.cfg.Whitelist, MaskNames: l.cfg.MaskNames, Debug: l.cfg.Debug, WorkerID: l.WorkerID()}
 	for _, v := range reply.Job.Env {
 		ev, err := l.variable(v)
 		if err != nil {
@@ -111,10 +124,10 @@ func (l *Launcher) job(ctx context.Context, a protocol.Assignment) (executor.Job
 		job.Env = append(job.Env, ev)
 	}
 	if job.ManagedState {
-		// Credentials go to each phase through the environment (see
-		// tfbackend.OverrideFile for why not into the file): the
-		// reporter's phaseEnv.
-		job.BackendOverride = tfbackend.OverrideFile(l.cfg.Token.ServerURL, job.StackID, tfbackend.Credentials{})
+		// Credentials and addresses go to each phase through the
+		// environment (see tfbackend.OverrideFile for why not into the
+		// file): the reporter's phaseEnv.
+		job.BackendOverride = tfbackend.OverrideFile("", job.StackID, tfbackend.Credentials{})
 	}
 	return job, nil
 }
@@ -146,8 +159,12 @@ func (r *reporter) phaseEnv(ctx context.Context, phase run.Phase) ([]executor.Va
 		}
 		sealed = reply.StateCredentials
 	}
+	var vars []executor.Variable
+	for name, value := range tfbackend.AddressVariables(r.stateURL, r.stackID) {
+		vars = append(vars, executor.Variable{Name: name, Value: value})
+	}
 	if sealed == nil {
-		return nil, nil
+		return vars, nil
 	}
 	plain, err := seal.Open(r.l.cfg.PoolKey, sealed)
 	if err != nil {
@@ -157,10 +174,10 @@ func (r *reporter) phaseEnv(ctx context.Context, phase run.Phase) ([]executor.Va
 	if err := json.Unmarshal(plain, &c); err != nil {
 		return nil, fmt.Errorf("state credentials for %s: %w", phase, err)
 	}
-	return []executor.Variable{
-		{Name: "TF_HTTP_USERNAME", Value: c.Username},
-		{Name: "TF_HTTP_PASSWORD", Value: c.Password, Secret: true},
-	}, nil
+	return append(vars,
+		executor.Variable{Name: "TF_HTTP_USERNAME", Value: c.Username},
+		executor.Variable{Name: "TF_HTTP_PASSWORD", Value: c.Password, Secret: true},
+	), nil
 }
 
 // reporter turns the executor's progress into reports, log messages and
@@ -182,6 +199,9 @@ type reporter struct {
 	credentials map[run.Phase][]byte
 	// held is a phase result waiting to go with the next phase.started.
 	held *protocol.PhaseFinishedReport
+	// stateURL is where the run's processes reach the state backend: the
+	// server, or the run's state proxy.
+	stateURL string
 }
 
 // PhaseStarted implements executor.Reporter.

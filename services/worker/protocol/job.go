@@ -16,14 +16,17 @@ type Job struct {
 	Type    run.Type `json:"type"`
 	// Confirmed: the run's plan was confirmed; the worker applies the
 	// workspace the planning worker saved.
-	Confirmed     bool        `json:"confirmed,omitempty"`
-	Autodeploy    bool        `json:"autodeploy,omitempty"`
-	RepositoryURL string      `json:"repository_url"` // file://, a local path, http(s)://, ssh:// or user@host:path
-	Commit        string      `json:"commit"`         // the full commit id (40 or 64 hex digits)
-	ProjectRoot   string      `json:"project_root,omitempty"`
-	Tool          stack.Tool  `json:"tool"`
-	Hooks         stack.Hooks `json:"hooks"`
-	TaskCommand   string      `json:"task_command,omitempty"` // TASK runs only
+	Confirmed     bool       `json:"confirmed,omitempty"`
+	Autodeploy    bool       `json:"autodeploy,omitempty"`
+	RepositoryURL string     `json:"repository_url"` // file://, a local path, http(s)://, ssh:// or user@host:path
+	Commit        string     `json:"commit"`         // the full commit id (40 or 64 hex digits)
+	ProjectRoot   string     `json:"project_root,omitempty"`
+	Tool          stack.Tool `json:"tool"`
+	// RunnerImage is the stack's runner image; "" means the worker's
+	// default. Only the Docker executor uses it.
+	RunnerImage string      `json:"runner_image,omitempty"`
+	Hooks       stack.Hooks `json:"hooks"`
+	TaskCommand string      `json:"task_command,omitempty"` // TASK runs only
 	// ManagedState: Gantry keeps the stack's state; the worker writes the
 	// backend override and takes credentials from each phase's start.
 	ManagedState bool `json:"managed_state,omitempty"`

@@ -34,6 +34,11 @@ const OverrideFileName = "gantry_backend_override.tf"
 // block pointing terraform at the stack's state on serverURL (the server's
 // base URL, as workers reach it), with the username and password of creds.
 //
+// An empty serverURL leaves the addresses out: give them through the
+// environment (AddressVariables), so that a saved plan, which records the
+// backend's settings, can be applied by a worker that reaches the server
+// at another address (a Docker worker reaches it through a per-run proxy).
+//
 // Pass the zero Credentials to leave them out, and give them to terraform
 // through the environment instead (TF_HTTP_USERNAME, TF_HTTP_PASSWORD).
 // Workers should: terraform records the backend settings, credentials
@@ -52,13 +57,11 @@ func OverrideFile(serverURL, stackID string, creds Credentials) []byte {
 	b.WriteString("# Written by Gantry for one run phase: Gantry manages this stack's Terraform state.\n")
 	b.WriteString("# Do not commit this file.\n")
 	b.WriteString("terraform {\n  backend \"http\" {\n")
-	settings := [][2]string{
-		{"address       ", address},
-		{"lock_address  ", address},
-		{"unlock_address", address},
-		{"lock_method   ", "LOCK"},
-		{"unlock_method ", "UNLOCK"},
+	var settings [][2]string
+	if serverURL != "" {
+		settings = append(settings, [2]string{"address       ", address}, [2]string{"lock_address  ", address}, [2]string{"unlock_address", address})
 	}
+	settings = append(settings, [2]string{"lock_method   ", "LOCK"}, [2]string{"unlock_method ", "UNLOCK"})
 	if creds.Username != "" {
 		settings = append(settings, [2]string{"username      ", creds.Username}, [2]string{"password      ", creds.Password})
 	}
@@ -97,4 +100,12 @@ func hclString(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// AddressVariables are the environment variables that give terraform's
+// http backend the stack's state addresses on serverURL, for an override
+// written without them.
+func AddressVariables(serverURL, stackID string) map[string]string {
+	address := strings.TrimRight(serverURL, "/") + StatePath(stackID)
+	return map[string]string{"TF_HTTP_ADDRESS": address, "TF_HTTP_LOCK_ADDRESS": address, "TF_HTTP_UNLOCK_ADDRESS": address}
 }

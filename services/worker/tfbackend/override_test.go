@@ -92,3 +92,19 @@ func TestStatePath(t *testing.T) {
 		}
 	}
 }
+
+// TestOverrideFileWithoutAddress: with no server URL the addresses are left
+// out, for AddressVariables to give.
+func TestOverrideFileWithoutAddress(t *testing.T) {
+	t.Parallel()
+	got := string(tfbackend.OverrideFile("", "stk_1", tfbackend.Credentials{}))
+	if strings.Contains(got, "address") || !strings.Contains(got, `lock_method    = "LOCK"`) || !strings.Contains(got, `backend "http" {`) {
+		t.Errorf("override without an address:\n%s", got)
+	}
+	vars := tfbackend.AddressVariables("http://10.0.0.1:4000/", "stk_1")
+	for _, name := range []string{"TF_HTTP_ADDRESS", "TF_HTTP_LOCK_ADDRESS", "TF_HTTP_UNLOCK_ADDRESS"} {
+		if vars[name] != "http://10.0.0.1:4000/state/stk_1" {
+			t.Errorf("%s = %q", name, vars[name])
+		}
+	}
+}
