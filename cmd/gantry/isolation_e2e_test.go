@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/gantryhq/gantry/services/testenv/await"
+
 	"context"
 	"fmt"
 	"os"
@@ -62,7 +64,7 @@ func TestHookDiesWithItsKilledLauncher(t *testing.T) {
 		Hooks: &gantryv1.Hooks{BeforePlan: []string{"sleep 1; sleep 300 & echo $! > " + dir + "/bg; echo $$ > " + dir + "/fg; exec sleep 301"}}})
 	c.trigger(t, "killed", gantryv1.RunType_RUN_TYPE_TRACKED)
 	var pids []int
-	waitFor(t, runEndTimeout, "the hook's pid files", func() bool {
+	await.Until(t, runEndTimeout, "the hook's pid files", func() bool {
 		pids = pids[:0]
 		for _, name := range []string{"bg", "fg"} {
 			data, err := os.ReadFile(filepath.Join(dir, name))
@@ -78,7 +80,7 @@ func TestHookDiesWithItsKilledLauncher(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, pid := range pids {
-		waitFor(t, 10*time.Second, fmt.Sprintf("the hook's process %d to end", pid), func() bool { return pidGone(pid) })
+		await.Until(t, 10*time.Second, fmt.Sprintf("the hook's process %d to end", pid), func() bool { return pidGone(pid) })
 	}
 }
 
@@ -160,7 +162,7 @@ func TestDockerLauncher(t *testing.T) {
 		Hooks: &gantryv1.Hooks{BeforePlan: []string{"echo stuck; exec sleep 300"}}})
 	stuck := c.trigger(t, "stuck", gantryv1.RunType_RUN_TYPE_TRACKED)
 	c.waitRunState(t, stuck, gantryv1.RunState_RUN_STATE_PLANNING)
-	waitFor(t, 30*time.Second, "the run's container", func() bool { return len(poolContainers(t, cli, pool.id, stuck)) == 1 })
+	await.Until(t, 30*time.Second, "the run's container", func() bool { return len(poolContainers(t, cli, pool.id, stuck)) == 1 })
 	if err := pool.procs[0].cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +189,7 @@ func TestDevPublicPoolInContainers(t *testing.T) {
 	srv := startServer(t, func(c *serverConfig) {
 		c.publicWorkers, c.dataDir, c.path, c.docker = 1, t.TempDir(), os.Getenv("PATH"), docker
 	})
-	waitFor(t, 30*time.Second, "an IDLE public worker", func() bool {
+	await.Until(t, 30*time.Second, "an IDLE public worker", func() bool {
 		return strings.Contains(srv.mustCLI(t, "pool", "workers", "wp_public"), "IDLE")
 	})
 	c := srv.as(srv.adminToken(t))
