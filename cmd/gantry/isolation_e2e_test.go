@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/gantryhq/gantry/services/testenv/await"
-
 	"context"
 	"fmt"
 	"os"
@@ -16,6 +14,7 @@ import (
 	"github.com/moby/moby/client"
 
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
+	"github.com/gantryhq/gantry/services/testenv/await"
 	"github.com/gantryhq/gantry/services/worker/executor"
 )
 
