@@ -30,6 +30,9 @@ Settings (environment):
   GANTRY_WHITELIST_ENVS                        launcher variables passed to runs (ro_/wo_ prefixes)
   GANTRY_METADATA_<key>                        metadata sent at registration
 
+OTEL_EXPORTER_OTLP_ENDPOINT (and the other standard OTEL_* variables) export
+each run's span, in the trace the server sent with the assignment.
+
 SIGTERM or SIGINT: the worker takes no new run, lets the current one finish
 within the shutdown grace, fails it with a note if it cannot, and exits.`,
 		Args: cobra.NoArgs,
@@ -45,6 +48,12 @@ within the shutdown grace, fails it with a note if it cannot, and exits.`,
 				return err
 			}
 			cfg.Logger = log
+			traces, err := startTracing(cmd.Context(), getenv, "gantry-launcher")
+			if err != nil {
+				return err
+			}
+			defer stopTracing(traces, log)
+			cfg.TracerProvider = traces.Provider()
 			uploads := workerclient.New(cfg.Token.ServerURL, cfg.Token.PoolID, cfg.Token.PoolSecret, nil)
 			l, err := launcher.New(cfg, uploads)
 			if err != nil {
