@@ -96,18 +96,18 @@ func TestMetricsAfterARun(t *testing.T) {
 	public := `pool="wp_public"`
 	want := map[string]func(float64) bool{
 		`gantry_api_request_duration_seconds_count{code="ok",procedure="/gantry.v1.RunService/TriggerRun"}`: eq(2),
-		`gantry_run_pickup_seconds_count{` + public + `}`:                                                      eq(1),
-		`gantry_scheduler_assignments_total{` + public + `}`:                                                   eq(1),
-		`gantry_gateway_reports_total{code="ok",kind="run.job"}`:                                             eq(1),
-		`gantry_workers{` + public + `,status="IDLE"}`:                                                         eq(1),
-		`gantry_runs{pool="` + idlePool + `",state="READY"}`:                                                 eq(1),
-		`gantry_pool_queue_depth{pool="` + idlePool + `"}`:                                                   eq(1),
-		`gantry_pool_queue_oldest_seconds{pool="` + idlePool + `"}`:                                          func(v float64) bool { return v >= 0 && v < 60 },
-		`gantry_relay_lag_events`:                                                                            eq(0),
-		`gantry_relay_lag_seconds`:                                                                           eq(0),
-		`gantry_projector_lag_events{projection="runs"}`:                                                     eq(0),
-		`gantry_projector_lag_seconds{projection="workers"}`:                                                 eq(0),
-		`gantry_scheduler_passes_total`:                                                                      func(v float64) bool { return v > 0 },
+		`gantry_run_pickup_seconds_count{` + public + `}`:                                                   eq(1),
+		`gantry_scheduler_assignments_total{` + public + `}`:                                                eq(1),
+		`gantry_gateway_reports_total{code="ok",kind="run.job"}`:                                            eq(1),
+		`gantry_workers{` + public + `,status="IDLE"}`:                                                      eq(1),
+		`gantry_runs{pool="` + idlePool + `",state="READY"}`:                                                eq(1),
+		`gantry_pool_queue_depth{pool="` + idlePool + `"}`:                                                  eq(1),
+		`gantry_pool_queue_oldest_seconds{pool="` + idlePool + `"}`:                                         func(v float64) bool { return v >= 0 && v < 60 },
+		`gantry_relay_lag_events`:                                                                           eq(0),
+		`gantry_relay_lag_seconds`:                                                                          eq(0),
+		`gantry_projector_lag_events{projection="runs"}`:                                                    eq(0),
+		`gantry_projector_lag_seconds{projection="workers"}`:                                                eq(0),
+		`gantry_scheduler_passes_total`:                                                                     func(v float64) bool { return v > 0 },
 	}
 	var last map[string]float64
 	defer func() {

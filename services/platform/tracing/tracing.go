@@ -152,6 +152,14 @@ func (t *Tracing) Provider() trace.TracerProvider {
 	return t.tp
 }
 
+// Flush exports the spans buffered so far.
+func (t *Tracing) Flush(ctx context.Context) error {
+	if t == nil || t.tp == nil {
+		return nil
+	}
+	return t.tp.ForceFlush(ctx)
+}
+
 // Shutdown exports the spans still buffered and stops the exporter.
 func (t *Tracing) Shutdown(ctx context.Context) error {
 	if t == nil || t.tp == nil {
