@@ -31,13 +31,14 @@ WITH cp AS (
 	SELECT n.name, coalesce(c.tx_id, 0) AS tx, coalesce(c.position, 0) AS pos
 	FROM unnest($1::text[]) AS n(name) LEFT JOIN checkpoints c ON c.name = n.name)
 SELECT cp.name, l.n, l.age FROM cp CROSS JOIN LATERAL (
-	SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(t.recorded_at)), 0)::float8 AS age
+	SELECT count(*) AS n, greatest(coalesce(extract(epoch FROM now() - min(t.recorded_at)), 0), 0)::float8 AS age
 	FROM (SELECT e.recorded_at FROM events e WHERE (e.tx_id, e.position) > (cp.tx, cp.pos)
 		ORDER BY e.tx_id, e.position LIMIT $2) t) l`
 
 // CheckpointLags returns how far each named checkpoint (RelayCheckpointName,
 // a projection's) is behind the head of the store, counting at most limit
-// events each. A checkpoint that does not exist yet is at the start.
+// events each. A checkpoint that does not exist yet is at the start. Ages
+// are the database's clock minus the events' times, never below 0.
 func CheckpointLags(ctx context.Context, pool *pgxpool.Pool, names []string, limit int) (map[string]Lag, error) {
 	rows, err := pool.Query(ctx, checkpointLagsSQL, names, limit)
 	if err != nil {

@@ -62,7 +62,7 @@ func (q *Queries) statusCounts(ctx context.Context, what, sql string) ([]StatusC
 // QueueStats returns the queue of every pool that has runs waiting for a
 // worker, as the scheduler sees them (waitingRunsSQL in the scheduler).
 func (q *Queries) QueueStats(ctx context.Context) ([]QueueStat, error) {
-	rows, err := q.pool.Query(ctx, `SELECT pool_id, count(*), extract(epoch FROM now() - min(updated_at))::float8 FROM rm_runs
+	rows, err := q.pool.Query(ctx, `SELECT pool_id, count(*), greatest(extract(epoch FROM now() - min(updated_at)), 0)::float8 FROM rm_runs
 		WHERE status IN ('READY', 'CONFIRMED') AND worker_id = ''
 			AND status NOT IN ('FINISHED', 'FAILED', 'DISCARDED', 'STOPPED', 'CANCELED', 'SKIPPED')
 		GROUP BY pool_id ORDER BY pool_id`)

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -89,9 +90,13 @@ func (r *Registry) Handler(log *slog.Logger) http.Handler {
 	})
 }
 
+// namePattern is what a metric name may be: Prefix, then lower-case
+// letters, digits and '_', which every Prometheus version accepts.
+var namePattern = regexp.MustCompile(`^` + Prefix + `[a-z0-9_]+$`)
+
 func checkName(name, help string) error {
-	if !strings.HasPrefix(name, Prefix) {
-		return fmt.Errorf("metric %q: the name must start with %q", name, Prefix)
+	if !namePattern.MatchString(name) {
+		return fmt.Errorf("metric %q: the name must be %q followed by lower-case letters, digits or '_'", name, Prefix)
 	}
 	if strings.TrimSpace(help) == "" {
 		return fmt.Errorf("metric %q: help is required", name)
