@@ -20,7 +20,7 @@ const stopTimeout = 5 * time.Second
 func newDevCommand(getenv func(string) string) *cobra.Command {
 	var dataDir, listen, natsListen, publicURL string
 	var workers int
-	var instrumentationListen func() string // resolved once the flags are parsed
+	var instrumentationListen func() (string, error) // resolved once the flags are parsed
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run every component in one process with embedded defaults",
@@ -44,6 +44,10 @@ Ctrl-C stops everything.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(getenv)
+			if err != nil {
+				return err
+			}
+			instrumentationAddr, err := instrumentationListen()
 			if err != nil {
 				return err
 			}
@@ -94,7 +98,7 @@ Ctrl-C stops everything.`,
 			return runServer(ctx, stack.Pool, stack.Bus, serverConfig{
 				listen: listen, publicURL: publicURL, secretsURL: secretsURL, blobURL: stack.BlobURL, adminCredentials: credentials, log: log,
 				publicWorkers: workers, dataDir: dataDir, path: getenv("PATH"),
-				instrumentationListen: instrumentationListen(), tracing: traces.Provider(),
+				instrumentationListen: instrumentationAddr, tracing: traces.Provider(),
 				ready: func(lines []component) {
 					for _, c := range lines {
 						fmt.Fprintf(out, "%-9s %s\n", c.name, c.where)

@@ -14,7 +14,7 @@ import (
 
 func newServerCommand(getenv func(string) string) *cobra.Command {
 	var listen, publicURL string
-	var instrumentationListen func() string // resolved once the flags are parsed
+	var instrumentationListen func() (string, error) // resolved once the flags are parsed
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the API, the event relay, the projector, the scheduler and the worker gateway against external PostgreSQL and NATS",
@@ -55,6 +55,10 @@ http/protobuf (default) or grpc, and the other standard OTEL_* variables apply.`
 			if err != nil {
 				return err
 			}
+			instrumentationAddr, err := instrumentationListen()
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			traces, err := startTracing(ctx, getenv, "gantry-server")
 			if err != nil {
@@ -68,7 +72,7 @@ http/protobuf (default) or grpc, and the other standard OTEL_* variables apply.`
 			defer infra.close()
 			pool, b := infra.pool, infra.bus
 			return runServer(ctx, pool, b, serverConfig{listen: listen, publicURL: publicURL, secretsURL: secretsURL, blobURL: blobURL, log: log,
-				callout: callout, instrumentationListen: instrumentationListen(), tracing: traces.Provider()})
+				callout: callout, instrumentationListen: instrumentationAddr, tracing: traces.Provider()})
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", ":1983", "address of the HTTP API (Connect RPC, gRPC health and reflection)")

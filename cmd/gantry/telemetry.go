@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
 	"runtime/debug"
 	"strings"
 
@@ -53,15 +55,22 @@ func stopTracing(t *tracing.Tracing, log *slog.Logger) {
 // instrumentationFlag adds --instrumentation-listen to cmd, defaulting to
 // def, and returns what resolves it: the flag when given, else
 // GANTRY_INSTRUMENTATION_LISTEN, else def. An empty address serves no
-// probes and no metrics.
-func instrumentationFlag(cmd *cobra.Command, getenv func(string) string, def string) func() string {
+// probes and no metrics; any other must be host:port.
+func instrumentationFlag(cmd *cobra.Command, getenv func(string) string, def string) func() (string, error) {
 	var listen string
 	cmd.Flags().StringVar(&listen, "instrumentation-listen", def,
 		`address of the probes (/startup, /readiness, /liveness) and Prometheus /metrics; "" turns them off (env GANTRY_INSTRUMENTATION_LISTEN)`)
-	return func() string {
+	return func() (string, error) {
+		name, addr := "--instrumentation-listen", listen
 		if v := getenv("GANTRY_INSTRUMENTATION_LISTEN"); v != "" && !cmd.Flags().Changed("instrumentation-listen") {
-			return v
+			name, addr = "GANTRY_INSTRUMENTATION_LISTEN", v
 		}
-		return listen
+		if addr == "" {
+			return "", nil
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return "", fmt.Errorf("%s %q: want host:port (or \"\" for none): %w", name, addr, err)
+		}
+		return addr, nil
 	}
 }
