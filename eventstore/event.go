@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Expected-version sentinels for Append. Any value >= 0 is an exact version;
@@ -56,7 +58,37 @@ type Metadata struct {
 	Actor         string `json:"actor,omitempty"`
 	CorrelationID string `json:"correlation_id,omitempty"`
 	CausationID   string `json:"causation_id,omitempty"`
-	TraceID       string `json:"trace_id,omitempty"`
+	// TraceID and SpanID name the span the event was appended under (hex,
+	// as W3C trace context writes them), when that span was sampled: the
+	// relay and the scheduler continue the trace from there.
+	TraceID string `json:"trace_id,omitempty"`
+	SpanID  string `json:"span_id,omitempty"`
+}
+
+// SpanContext returns the span the event was appended under, as a remote
+// parent; it is not valid when the event carries no trace.
+func (m Metadata) SpanContext() trace.SpanContext {
+	if m.TraceID == "" || m.SpanID == "" {
+		return trace.SpanContext{}
+	}
+	tid, err := trace.TraceIDFromHex(m.TraceID)
+	if err != nil {
+		return trace.SpanContext{}
+	}
+	sid, err := trace.SpanIDFromHex(m.SpanID)
+	if err != nil {
+		return trace.SpanContext{}
+	}
+	// Only sampled spans are recorded in events.
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled, Remote: true})
+}
+
+// withSpan returns m naming the span of ctx when that span is sampled.
+func (m Metadata) withSpan(ctx context.Context) Metadata {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
+		m.TraceID, m.SpanID = sc.TraceID().String(), sc.SpanID().String()
+	}
+	return m
 }
 
 type metadataKey struct{}

@@ -16,6 +16,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // EventsStream is the JetStream stream every committed event is published to.
@@ -66,6 +69,9 @@ type RelayConfig struct {
 	// StandbyInterval is how often a standby relay tries to become active (default 2s).
 	StandbyInterval time.Duration
 	Logger          *slog.Logger
+	// TracerProvider traces the publish of every event that was appended
+	// under a sampled span, as a child of that span. Nil: no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 func (c *RelayConfig) defaults() {
@@ -100,6 +106,7 @@ type Relay struct {
 	cfg    RelayConfig
 	log    *slog.Logger
 	active atomic.Bool
+	tracer trace.Tracer // nil: tracing off
 }
 
 // NewRelay returns a relay reading from pool and publishing through nc.
@@ -109,7 +116,11 @@ func NewRelay(pool *pgxpool.Pool, nc *nats.Conn, cfg RelayConfig) (*Relay, error
 	if err != nil {
 		return nil, fmt.Errorf("relay: jetstream: %w", err)
 	}
-	return &Relay{pool: pool, js: js, cfg: cfg, log: cfg.Logger.With("component", "relay")}, nil
+	r := &Relay{pool: pool, js: js, cfg: cfg, log: cfg.Logger.With("component", "relay")}
+	if cfg.TracerProvider != nil {
+		r.tracer = cfg.TracerProvider.Tracer(tracerName)
+	}
+	return r, nil
 }
 
 // Active reports whether this relay currently holds the lock and publishes.
@@ -274,8 +285,10 @@ func (r *Relay) ensureStream(ctx context.Context) error {
 // Messages of one connection are stored in the order sent, and the bus
 // connection does not buffer while reconnecting, so a failure can only cut
 // the batch short, never reorder it; the retry republishes from its start.
-func (r *Relay) publish(ctx context.Context, events []Event) error {
+func (r *Relay) publish(ctx context.Context, events []Event) (err error) {
 	futures := make([]jetstream.PubAckFuture, 0, len(events))
+	spans := r.startSpans(ctx, events)
+	defer func() { endSpans(spans, err) }()
 	for _, e := range events {
 		data, err := json.Marshal(e)
 		if err != nil {
@@ -301,6 +314,37 @@ func (r *Relay) publish(ctx context.Context, events []Event) error {
 		}
 	}
 	return nil
+}
+
+// startSpans starts the publish span of every event appended under a
+// sampled span, as its child; nil when tracing is off.
+func (r *Relay) startSpans(ctx context.Context, events []Event) []trace.Span {
+	if r.tracer == nil {
+		return nil
+	}
+	var spans []trace.Span
+	for _, e := range events {
+		sc := e.Metadata.SpanContext()
+		if !sc.IsValid() {
+			continue
+		}
+		_, span := r.tracer.Start(trace.ContextWithRemoteSpanContext(ctx, sc), "relay.publish",
+			trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", Subject(e)),
+				attribute.String("messaging.message.id", e.ID), attribute.Int64("gantry.position", e.Position)))
+		spans = append(spans, span)
+	}
+	return spans
+}
+
+// endSpans ends publish spans once the batch is acknowledged, or failed.
+func endSpans(spans []trace.Span, err error) {
+	for _, s := range spans {
+		if err != nil {
+			s.SetStatus(codes.Error, err.Error())
+		}
+		s.End()
+	}
 }
 
 func loadCheckpoint(ctx context.Context, q querier, name string) (Cursor, error) {

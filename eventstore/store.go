@@ -12,6 +12,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // notifyChannel is the LISTEN/NOTIFY channel that wakes readers after appends.
@@ -27,6 +31,7 @@ type Store struct {
 	log      *slog.Logger
 	now      func() time.Time
 	notifier *notifier
+	tracer   trace.Tracer
 }
 
 // Option configures a Store.
@@ -38,10 +43,24 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 // WithLogger sets the store's logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 
+// WithTracerProvider traces every append as a span of tp, and records the
+// span in the appended events' metadata (TraceID, SpanID) when it is
+// sampled. Without it (or with nil) appends are not traced.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(s *Store) {
+		if tp != nil {
+			s.tracer = tp.Tracer(tracerName)
+		}
+	}
+}
+
+// tracerName names the event store's tracer (the relay's too).
+const tracerName = "github.com/gantryhq/gantry/eventstore"
+
 // New returns a store on pool. Call Close to stop its background notifier.
 // The schema must have been applied with Migrate.
 func New(pool *pgxpool.Pool, registry *Registry, opts ...Option) *Store {
-	s := &Store{pool: pool, registry: registry, log: slog.New(slog.DiscardHandler), now: time.Now}
+	s := &Store{pool: pool, registry: registry, log: slog.New(slog.DiscardHandler), now: time.Now, tracer: noop.NewTracerProvider().Tracer(tracerName)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -87,7 +106,17 @@ type Batch struct {
 // AppendAll appends to several streams in one transaction: all batches are
 // written or none is. It returns the stored events per batch. A stale
 // expected version in any batch is a *ConflictError for that stream.
-func (s *Store) AppendAll(ctx context.Context, batches ...Batch) ([][]Event, error) {
+func (s *Store) AppendAll(ctx context.Context, batches ...Batch) (_ [][]Event, err error) {
+	ctx, span := s.tracer.Start(ctx, "eventstore.append", trace.WithSpanKind(trace.SpanKindClient))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
+	if span.IsRecording() && len(batches) > 0 {
+		span.SetAttributes(attribute.String("gantry.stream", batches[0].Stream.String()), attribute.Int("gantry.streams", len(batches)))
+	}
 	if len(batches) == 0 {
 		return nil, fmt.Errorf("append: %w: no streams", ErrInvalidEvent)
 	}
@@ -157,7 +186,7 @@ func (s *Store) prepare(ctx context.Context, stream Stream, expected int64, even
 	if len(events) == 0 {
 		return nil, fmt.Errorf("append to %s: %w: no events", stream, ErrInvalidEvent)
 	}
-	md := MetadataFrom(ctx)
+	md := MetadataFrom(ctx).withSpan(ctx)
 	now := s.now().UTC().Truncate(time.Microsecond)
 	out := make([]Event, len(events))
 	for i, data := range events {
@@ -259,12 +288,13 @@ func (s *Store) Version(ctx context.Context, streamID string) (int64, error) {
 
 const eventColumns = `position, tx_id, event_id::text, stream_id, stream_type, version, event_type, schema_version, payload,
 	coalesce(metadata->>'actor', ''), coalesce(metadata->>'correlation_id', ''),
-	coalesce(metadata->>'causation_id', ''), coalesce(metadata->>'trace_id', ''), recorded_at`
+	coalesce(metadata->>'causation_id', ''), coalesce(metadata->>'trace_id', ''),
+	coalesce(metadata->>'span_id', ''), recorded_at`
 
 func scanEvent(row pgx.Row, e *Event) error {
 	var payload []byte
 	err := row.Scan(&e.Position, &e.Tx, &e.ID, &e.StreamID, &e.StreamType, &e.Version, &e.Type, &e.SchemaVersion, &payload,
-		&e.Metadata.Actor, &e.Metadata.CorrelationID, &e.Metadata.CausationID, &e.Metadata.TraceID, &e.Time)
+		&e.Metadata.Actor, &e.Metadata.CorrelationID, &e.Metadata.CausationID, &e.Metadata.TraceID, &e.Metadata.SpanID, &e.Time)
 	e.Payload = payload
 	e.Time = e.Time.UTC()
 	return err
@@ -340,7 +370,7 @@ func readAll(ctx context.Context, q querier, after Cursor, f Filter, limit int) 
 		var payload []byte
 		var xmin int64
 		if err := rows.Scan(&e.Position, &e.Tx, &e.ID, &e.StreamID, &e.StreamType, &e.Version, &e.Type, &e.SchemaVersion, &payload,
-			&e.Metadata.Actor, &e.Metadata.CorrelationID, &e.Metadata.CausationID, &e.Metadata.TraceID, &e.Time, &xmin); err != nil {
+			&e.Metadata.Actor, &e.Metadata.CorrelationID, &e.Metadata.CausationID, &e.Metadata.TraceID, &e.Metadata.SpanID, &e.Time, &xmin); err != nil {
 			return nil, false, fmt.Errorf("read all: %w", err)
 		}
 		if e.Tx >= xmin {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,9 +24,41 @@ import (
 // git, with head=git each call resolves the branch head with git
 // ls-remote. Reports p50_ms, p99_ms and calls/s.
 //
+// Each case runs on three servers, one after the other in the same run:
+// without instrumentation (no metrics, no tracing: the baseline), with
+// metrics and tracing off (the default), and with tracing on, exporting
+// every span over OTLP/HTTP to a collector in the test process.
+//
 //	go test -run '^$' -bench TriggerRun -benchtime 400x ./cmd/gantry
 func BenchmarkTriggerRun(b *testing.B) {
-	srv := startServer(b)
+	modes := []struct {
+		name string
+		opt  func(b *testing.B, c *serverConfig)
+	}{
+		{"instrumentation=none", func(_ *testing.B, c *serverConfig) { c.instrumentationListen = "" }},
+		{"tracing=off", func(*testing.B, *serverConfig) {}},
+		{"tracing=on", func(b *testing.B, c *serverConfig) {
+			otlp := httptest.NewServer(&collector{discard: true})
+			b.Cleanup(otlp.Close)
+			traces, err := startTracing(context.Background(), func(name string) string {
+				return map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": otlp.URL}[name]
+			}, "gantry-bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = traces.Shutdown(context.Background()) })
+			c.tracing = traces.Provider()
+		}},
+	}
+	for _, mode := range modes {
+		b.Run(mode.name, func(b *testing.B) {
+			srv := startServer(b, func(c *serverConfig) { mode.opt(b, c) })
+			benchmarkTriggerRun(b, srv)
+		})
+	}
+}
+
+func benchmarkTriggerRun(b *testing.B, srv *testServer) {
 	repo, head := gitRepo(b)
 	admin := srv.as(srv.adminToken(b))
 	cases := []struct {

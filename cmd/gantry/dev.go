@@ -12,6 +12,7 @@ import (
 	"github.com/gantryhq/gantry/services/platform/devstack"
 	"github.com/gantryhq/gantry/services/platform/keyring"
 	"github.com/gantryhq/gantry/services/server/api"
+	"github.com/gantryhq/gantry/services/server/instrumentation"
 	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/launcher"
 )
@@ -23,6 +24,7 @@ func newDevCommand(getenv func(string) string) *cobra.Command {
 	var dataDir, listen, natsListen, publicURL string
 	var workers int
 	var executorKind string
+	var instrumentationListen func() (string, error) // resolved once the flags are parsed
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run every component in one process with embedded defaults",
@@ -52,7 +54,16 @@ Ctrl-C stops everything.`,
 			if err != nil {
 				return err
 			}
+			instrumentationAddr, err := instrumentationListen()
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
+			traces, err := startTracing(ctx, getenv, "gantry-dev")
+			if err != nil {
+				return err
+			}
+			defer stopTracing(traces, log)
 			stack, err := devstack.Start(ctx, devstack.Config{
 				DataDir:     dataDir,
 				DatabaseURL: getenv("GANTRY_DATABASE_URL"),
@@ -107,6 +118,7 @@ Ctrl-C stops everything.`,
 			return runServer(ctx, stack.Pool, stack.Bus, serverConfig{
 				listen: listen, publicURL: publicURL, secretsURL: secretsURL, blobURL: stack.BlobURL, adminCredentials: credentials, log: log,
 				publicWorkers: workers, dataDir: dataDir, path: getenv("PATH"), docker: docker,
+				instrumentationListen: instrumentationAddr, tracing: traces.Provider(),
 				ready: func(lines []component) {
 					for _, c := range lines {
 						fmt.Fprintf(out, "%-9s %s\n", c.name, c.where)
@@ -118,6 +130,7 @@ Ctrl-C stops everything.`,
 	cmd.Flags().StringVar(&dataDir, "data-dir", ".gantry", "directory for the private cluster, NATS storage and the bucket")
 	cmd.Flags().StringVar(&listen, "listen", api.DefaultListen, "address of the HTTP API (Connect RPC)")
 	cmd.Flags().StringVar(&natsListen, "nats-listen", bus.DefaultListen, "address of the embedded NATS server")
+	instrumentationListen = instrumentationFlag(cmd, getenv, instrumentation.DefaultDevListen)
 	cmd.Flags().IntVar(&workers, "workers", 2, "launchers of the public worker pool to run in process (0: none)")
 	cmd.Flags().StringVar(&executorKind, "executor", launcher.ExecutorProcess, "how the public pool runs runs: process (on this host) or docker (in containers)")
 	cmd.Flags().StringVar(&publicURL, "public-url", "", "URL launchers reach the API at, put in pool tokens (default http://<listen>)")

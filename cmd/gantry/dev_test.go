@@ -48,8 +48,9 @@ func startGantry(t testing.TB, configDir string, args ...string) *gantryProc {
 func startGantryEnv(t testing.TB, env []string, args ...string) *gantryProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	// Launchers run processes unless a test asks for Docker.
-	cmd.Env = append(append(os.Environ(), execEnv+"=1", "GANTRY_LOG_LEVEL=warn", "GANTRY_LAUNCHER_EXECUTOR=process"), env...)
+	// Launchers run processes unless a test asks for Docker; servers started
+	// this way serve their probes on a free port, never on the default fixed one.
+	cmd.Env = append(append(os.Environ(), execEnv+"=1", "GANTRY_LOG_LEVEL=warn", "GANTRY_LAUNCHER_EXECUTOR=process", "GANTRY_INSTRUMENTATION_LISTEN=127.0.0.1:0"), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

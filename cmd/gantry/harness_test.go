@@ -41,6 +41,9 @@ type testServer struct {
 	pool      *pgxpool.Pool
 	store     *eventstore.Store
 	keys      *serverKeys
+	// probesURL is the instrumentation listener's base URL ("" when the
+	// test turned it off).
+	probesURL string
 }
 
 // startServer starts the server on an embedded NATS; opts change its
@@ -79,8 +82,9 @@ func startServerOn(t testing.TB, b *bus.Bus, opts ...func(*serverConfig)) *testS
 	done := make(chan error, 1)
 	cfg := serverConfig{
 		listen: listen, secretsURL: secretsURL, blobURL: blobURL, adminCredentials: filepath.Join(configDir, "credentials.json"),
-		log:   slog.New(slog.NewJSONHandler(&testWriter{t: t, prefix: "server: "}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		ready: func(lines []component) { ready <- lines },
+		instrumentationListen: "127.0.0.1:0",
+		log:                   slog.New(slog.NewJSONHandler(&testWriter{t: t, prefix: "server: "}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		ready:                 func(lines []component) { ready <- lines },
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -94,8 +98,14 @@ func startServerOn(t testing.TB, b *bus.Bus, opts ...func(*serverConfig)) *testS
 		httpClient.CloseIdleConnections()
 		pool.Close()
 	})
+	var probesURL string
 	select {
-	case <-ready:
+	case lines := <-ready:
+		for _, l := range lines {
+			if l.name == "probes" {
+				probesURL, _, _ = strings.Cut(l.where, " ")
+			}
+		}
 	case err := <-done:
 		t.Fatalf("runServer ended before it was ready: %v", err)
 	case <-time.After(e2eTimeout):
@@ -113,7 +123,7 @@ func startServerOn(t testing.TB, b *bus.Bus, opts ...func(*serverConfig)) *testS
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = keys.close() })
-	return &testServer{url: "http://" + listen, dbURL: dbURL, natsURL: b.URL(), bus: b, configDir: configDir, blobURL: blobURL, pool: pool, store: store, keys: keys}
+	return &testServer{url: "http://" + listen, dbURL: dbURL, natsURL: b.URL(), bus: b, configDir: configDir, blobURL: blobURL, pool: pool, store: store, keys: keys, probesURL: probesURL}
 }
 
 // token issues an API token for subject with role.

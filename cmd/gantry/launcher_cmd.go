@@ -54,6 +54,9 @@ Docker executor:
   GANTRY_WORKER_RUNTIME                        the engine's runtime for them (default the engine's)
   GANTRY_WORKER_USER                           uid:gid they run as (default 10001:10001, or the launcher's own)
 
+OTEL_EXPORTER_OTLP_ENDPOINT (and the other standard OTEL_* variables) export
+each run's span, in the trace the server sent with the assignment.
+
 SIGTERM or SIGINT: the worker takes no new run, lets the current one finish
 within the shutdown grace, fails it with a note if it cannot, and exits.`,
 		Args: cobra.NoArgs,
@@ -83,6 +86,12 @@ within the shutdown grace, fails it with a note if it cannot, and exits.`,
 					return fmt.Errorf("launcher: %w", err)
 				}
 			}
+			traces, err := startTracing(cmd.Context(), getenv, "gantry-launcher")
+			if err != nil {
+				return err
+			}
+			defer stopTracing(traces, log)
+			cfg.TracerProvider = traces.Provider()
 			uploads := workerclient.New(cfg.Token.ServerURL, cfg.Token.PoolID, cfg.Token.PoolSecret, nil)
 			l, err := launcher.New(cfg, uploads)
 			if err != nil {

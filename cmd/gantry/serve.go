@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/eventstore"
@@ -53,6 +54,12 @@ type serverConfig struct {
 	// callout authenticates pool launchers on an external NATS
 	// (GANTRY_NATS_CALLOUT_*); without an issuer, none runs.
 	callout calloutSettings
+	// instrumentationListen is the address of the probes and /metrics
+	// (instrumentation.go); "" serves neither and collects no metrics.
+	instrumentationListen string
+	// tracing traces the API, appends, the relay, assignments and reports;
+	// nil: off.
+	tracing trace.TracerProvider
 }
 
 type component struct{ name, where string }
@@ -71,7 +78,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if err != nil {
 		return err
 	}
-	store := eventstore.New(pool, reg, eventstore.WithLogger(log))
+	store := eventstore.New(pool, reg, eventstore.WithLogger(log), eventstore.WithTracerProvider(cfg.tracing))
 	defer store.Close()
 	// One aggregate repository for every component, so they share its cache.
 	aggs, err := aggregate.New(store, aggregate.Config{Logger: log})
@@ -104,7 +111,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if err != nil {
 		return err
 	}
-	relay, err := eventstore.NewRelay(pool, nc, eventstore.RelayConfig{Logger: log})
+	relay, err := eventstore.NewRelay(pool, nc, eventstore.RelayConfig{Logger: log, TracerProvider: cfg.tracing})
 	if err != nil {
 		return err
 	}
@@ -126,15 +133,20 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if err != nil {
 		return err
 	}
-	sched, err := scheduler.New(scheduler.Config{Pool: pool, Aggregates: aggs, Commands: cmds, NATS: nc, Logger: log})
+	obs, err := newObservability(cfg, pool, nc, bucket, proj.names, log)
 	if err != nil {
 		return err
 	}
-	gw, err := gateway.New(gateway.Config{Pool: pool, Commands: cmds, NATS: nc, Logger: log})
+	defer obs.close()
+	sched, err := scheduler.New(scheduler.Config{Pool: pool, Aggregates: aggs, Commands: cmds, NATS: nc, Logger: log, Metrics: obs.metrics, TracerProvider: obs.tracer})
 	if err != nil {
 		return err
 	}
-	routes, err := apiRoutes(apiDeps{pool: pool, store: store, aggs: aggs, watcher: watcher, cmds: cmds, keys: keys, states: states, nc: nc, bucket: bucket, log: log})
+	gw, err := gateway.New(gateway.Config{Pool: pool, Commands: cmds, NATS: nc, Logger: log, Metrics: obs.metrics, TracerProvider: obs.tracer})
+	if err != nil {
+		return err
+	}
+	routes, err := apiRoutes(apiDeps{pool: pool, store: store, aggs: aggs, watcher: watcher, cmds: cmds, keys: keys, states: states, nc: nc, bucket: bucket, log: log, obs: obs})
 	if err != nil {
 		return err
 	}
@@ -161,6 +173,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 		// A server that stopped serving has closed its listener: no restart helps.
 		{Name: "api", Run: func(ctx context.Context) error { return supervisor.Permanent(srv.Serve(ctx)) }},
 	}
+	components = append(components, obs.components()...)
 	if resets != nil {
 		components = append(components, *resets)
 	}
@@ -176,7 +189,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	go func() { supervised <- supervisor.Run(svc, supervisor.Config{Logger: log}, components...) }()
 	var workers *publicWorkers
 	if cfg.publicWorkers > 0 {
-		if workers, err = startPublicWorkers(ctx, cmds, cfg.dataDir, cfg.path, cfg.publicWorkers, cfg.docker, log); err != nil {
+		if workers, err = startPublicWorkers(ctx, cmds, cfg.dataDir, cfg.path, cfg.publicWorkers, cfg.docker, cfg.tracing, log); err != nil {
 			stopServices()
 			<-supervised
 			return err
@@ -196,7 +209,9 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 		if credentialsLine.name != "" {
 			lines = append(lines, credentialsLine)
 		}
-		cfg.ready(lines)
+		cfg.ready(append(lines, obs.started()...))
+	} else {
+		obs.started()
 	}
 	select {
 	case <-ctx.Done():

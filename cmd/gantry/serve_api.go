@@ -39,6 +39,7 @@ type apiDeps struct {
 	// bucket holds saved workspaces and phase logs (the worker API).
 	bucket *blob.Bucket
 	log    *slog.Logger
+	obs    *observability
 }
 
 // newCommands builds the command layer the API and the worker gateway share.
@@ -60,7 +61,11 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 		return nil, err
 	}
 	queries := projections.NewQueries(d.pool)
-	authn := connect.WithInterceptors(auth.NewInterceptor(d.keys.issuer, d.log))
+	interceptors, err := d.obs.apiInterceptors(auth.NewInterceptor(d.keys.issuer, d.log))
+	if err != nil {
+		return nil, err
+	}
+	authn := connect.WithInterceptors(interceptors...)
 	runLogs, err := newRunLogs(d)
 	if err != nil {
 		return nil, err
@@ -69,7 +74,7 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []api.Route{
+	return d.obs.grpcRoutes([]api.Route{
 		events.Route(authn),
 		api.NewStackService(cmds, queries, identify, d.log).Route(authn),
 		api.NewRunService(cmds, queries, identify, d.log).WithLogs(runLogs).Route(authn),
@@ -78,7 +83,7 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 		{Path: statebackend.PathPrefix, Handler: d.states.Handler()},
 		// Launchers authenticate with their pool's credentials, not API tokens.
 		{Path: protocol.WorkerAPIPrefix, Handler: workers},
-	}, nil
+	}), nil
 }
 
 // newRunLogs ensures the run logs stream and returns what serves StreamRunLogs from it and the

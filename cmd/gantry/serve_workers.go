@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/worker/executor"
@@ -45,7 +47,7 @@ type publicWorkers struct {
 // startPublicWorkers makes the public pool ready for the key in dataDir
 // (created at the first start) and starts n launchers of it. The launchers
 // run until ctx ends or stop is called; their runs get path as PATH.
-func startPublicWorkers(ctx context.Context, cmds *commands.Service, dataDir, path string, n int, docker *executor.DockerConfig, log *slog.Logger) (*publicWorkers, error) {
+func startPublicWorkers(ctx context.Context, cmds *commands.Service, dataDir, path string, n int, docker *executor.DockerConfig, tracer trace.TracerProvider, log *slog.Logger) (*publicWorkers, error) {
 	key, err := loadOrCreatePoolKey(filepath.Join(dataDir, publicPoolKeyFile))
 	if err != nil {
 		return nil, err
@@ -76,7 +78,7 @@ func startPublicWorkers(ctx context.Context, cmds *commands.Service, dataDir, pa
 	uploads := workerclient.New(token.ServerURL, token.PoolID, token.PoolSecret, nil)
 	for i := range n {
 		cfg := launcher.Config{Token: token, PoolKey: key, Metadata: map[string]string{"launcher": fmt.Sprintf("dev-%d", i+1)},
-			ShutdownGrace: devShutdownGrace, Logger: log}
+			ShutdownGrace: devShutdownGrace, Logger: log, TracerProvider: tracer}
 		cfg.Executor.WorkDir, cfg.Executor.Path, cfg.Executor.Docker = absWork, path, docker
 		l, err := launcher.New(cfg, uploads)
 		if err != nil {

@@ -9,10 +9,12 @@ import (
 
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/server/instrumentation"
 )
 
 func newServerCommand(getenv func(string) string) *cobra.Command {
 	var listen, publicURL string
+	var instrumentationListen func() (string, error) // resolved once the flags are parsed
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the API, the event relay, the projector, the scheduler and the worker gateway against external PostgreSQL and NATS",
@@ -25,7 +27,13 @@ that encrypts secret values and the server's keys: base64key://<32 bytes in
 base64url>, or a KMS URL) and GANTRY_BLOB_URL (the object storage that keeps
 managed Terraform state: file:///var/lib/gantry/blobs, s3://bucket, ...; every
 server replica must use the same bucket). Pool tokens send launchers to
---public-url and to GANTRY_NATS_URL.`,
+--public-url and to GANTRY_NATS_URL.
+
+Probes and Prometheus metrics are served on --instrumentation-listen:
+/startup, /readiness (PostgreSQL, NATS and the bucket answer), /liveness and
+/metrics. Traces are exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT (or
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set; OTEL_EXPORTER_OTLP_PROTOCOL is
+http/protobuf (default) or grpc, and the other standard OTEL_* variables apply.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(getenv)
@@ -47,7 +55,16 @@ server replica must use the same bucket). Pool tokens send launchers to
 			if err != nil {
 				return err
 			}
+			instrumentationAddr, err := instrumentationListen()
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
+			traces, err := startTracing(ctx, getenv, "gantry-server")
+			if err != nil {
+				return err
+			}
+			defer stopTracing(traces, log)
 			infra, err := openExternalInfra(ctx, getenv, "server", bus.Config{Logger: log})
 			if err != nil {
 				return err
@@ -55,10 +72,11 @@ server replica must use the same bucket). Pool tokens send launchers to
 			defer infra.close()
 			pool, b := infra.pool, infra.bus
 			return runServer(ctx, pool, b, serverConfig{listen: listen, publicURL: publicURL, secretsURL: secretsURL, blobURL: blobURL, log: log,
-				callout: callout})
+				callout: callout, instrumentationListen: instrumentationAddr, tracing: traces.Provider()})
 		},
 	}
-	cmd.Flags().StringVar(&listen, "listen", ":1983", "address of the HTTP API (Connect RPC)")
+	cmd.Flags().StringVar(&listen, "listen", ":1983", "address of the HTTP API (Connect RPC, gRPC health and reflection)")
+	instrumentationListen = instrumentationFlag(cmd, getenv, instrumentation.DefaultListen)
 	cmd.Flags().StringVar(&publicURL, "public-url", "", "URL launchers reach the API at, put in pool tokens (default http://<listen>, localhost for an unspecified host)")
 	return cmd
 }

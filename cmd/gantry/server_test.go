@@ -41,3 +41,29 @@ func TestServerNeedsABlobURL(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
 	}
 }
+
+// A bad instrumentation address is refused, naming where it came from,
+// before anything is reached.
+func TestServerRefusesABadInstrumentationAddress(t *testing.T) {
+	vars := map[string]string{
+		"GANTRY_DATABASE_URL": "postgres://gantry@db.invalid/gantry", "GANTRY_NATS_URL": "nats://nats.invalid:4222",
+		"GANTRY_SECRETS_URL": "base64key://smGbjm71Nxd1Ig5FS0wj9SlbzAIrnolCz9bQQ6uAhl4=", "GANTRY_BLOB_URL": "mem://",
+	}
+	tests := []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{[]string{"server", "--instrumentation-listen", "8080"}, "", `gantry: --instrumentation-listen "8080": want host:port`},
+		{[]string{"server"}, "localhost", `gantry: GANTRY_INSTRUMENTATION_LISTEN "localhost": want host:port`},
+		{[]string{"dev", "--instrumentation-listen", "nope"}, "", `gantry: --instrumentation-listen "nope": want host:port`},
+	}
+	for _, tt := range tests {
+		vars["GANTRY_INSTRUMENTATION_LISTEN"] = tt.env
+		var stdout, stderr bytes.Buffer
+		code := run(t.Context(), tt.args, env(vars), &stdout, &stderr)
+		if code != 1 || !strings.HasPrefix(stderr.String(), tt.want) {
+			t.Errorf("%v (env %q): exit %d, stderr %q, want %q", tt.args, tt.env, code, stderr.String(), tt.want)
+		}
+	}
+}

@@ -39,6 +39,10 @@ type Assigned struct {
 	// RunVersion is the run stream's version after RunAssigned.
 	RunVersion int64
 	At         time.Time
+	// WaitingSince is when the run began to wait for a worker: when it
+	// became READY or CONFIRMED. At minus WaitingSince is the run's pick-up
+	// latency.
+	WaitingSince time.Time
 }
 
 // AssignRun gives run runID, which must wait for a worker of pool poolID, to
@@ -64,6 +68,10 @@ func (s *System) AssignRun(ctx context.Context, c Caller, runID, poolID, workerI
 		if rs := r.State(); !rs.Exists() || (rs.Status() != run.Ready && rs.Status() != run.Confirmed) || rs.WorkerID() != "" {
 			return refused(fmt.Errorf("run %s (%s, worker %q): %w", runID, rs.Status(), rs.WorkerID(), ErrRunNotWaiting))
 		}
+		var waitingSince time.Time
+		if h := r.State().History(); len(h) > 0 {
+			waitingSince = h[len(h)-1].At
+		}
 		stk, err := stackOf(ctx, u, r.State().StackID())
 		if err != nil {
 			return err
@@ -86,7 +94,7 @@ func (s *System) AssignRun(ctx context.Context, c Caller, runID, poolID, workerI
 		}
 		rs := r.State()
 		a = Assigned{RunID: runID, StackID: rs.StackID(), PoolID: poolID, WorkerID: workerID, Type: rs.Type(),
-			Status: rs.Status(), Commit: rs.Commit(), At: at}
+			Status: rs.Status(), Commit: rs.Commit(), At: at, WaitingSince: waitingSince}
 		return nil
 	})
 	if err != nil {

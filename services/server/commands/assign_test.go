@@ -8,6 +8,7 @@ import (
 	"github.com/gantryhq/gantry/domain"
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/testenv"
 )
@@ -41,6 +42,16 @@ func TestAssignRun(t *testing.T) {
 		return id
 	}
 	first, second := proposed(), proposed()
+	// The pick-up latency is counted from the run's READY.
+	firstState, err := aggregate.Load(ctx, testenv.Aggregates(t, e.store), aggregate.Run, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	history := firstState.History()
+	if last := history[len(history)-1]; last.Status != run.Ready {
+		t.Fatalf("the first run is %s, want READY", last.Status)
+	}
+	readySince := history[len(history)-1].At
 	w1, w2, elsewhere := worker(ids.PublicPool), worker(ids.PublicPool), worker(other)
 	sched := commands.Caller{Actor: "system:scheduler"}
 
@@ -70,8 +81,8 @@ func TestAssignRun(t *testing.T) {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
 		want := commands.Assigned{RunID: first, StackID: stackID, PoolID: ids.PublicPool, WorkerID: w1, Type: run.Proposed,
-			Status: run.Ready, Commit: commit, RunVersion: 3, At: a.At}
-		if a != want || a.At.IsZero() {
+			Status: run.Ready, Commit: commit, RunVersion: 3, At: a.At, WaitingSince: readySince}
+		if a != want || a.At.IsZero() || a.At.Before(a.WaitingSince) {
 			t.Errorf("%s: %+v, want %+v", tt.name, a, want)
 		}
 	}

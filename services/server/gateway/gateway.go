@@ -12,9 +12,15 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/platform/metrics"
+	"github.com/gantryhq/gantry/services/platform/tracing"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
@@ -51,12 +57,21 @@ type Config struct {
 	Actor string
 	// Handlers is how many messages are handled at once (default 8).
 	Handlers int
+	// Metrics receives the count of reports by kind and answer. Nil: not
+	// exported.
+	Metrics *metrics.Registry
+	// TracerProvider traces each report as a child of the launcher's span
+	// (the traceparent header), so the events it appends join the run's
+	// trace. Nil: no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // Gateway serves the worker protocol; see the package documentation.
 type Gateway struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	reports *prometheus.CounterVec
+	tracer  trace.Tracer // nil: tracing off
 	// subs are the running Run's subscriptions, for tests to drop.
 	subsMu sync.Mutex
 	subs   []*nats.Subscription
@@ -86,7 +101,16 @@ func New(cfg Config) (*Gateway, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Gateway{cfg: cfg, log: log.With("component", "gateway")}, nil
+	reports, err := cfg.Metrics.Counter("gantry_gateway_reports_total",
+		"Worker reports answered, by kind and answer (ok, or the refusal's code).", "kind", "code")
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	g := &Gateway{cfg: cfg, log: log.With("component", "gateway"), reports: reports}
+	if cfg.TracerProvider != nil {
+		g.tracer = tracing.Tracer(cfg.TracerProvider, "gateway")
+	}
+	return g, nil
 }
 
 func (g *Gateway) now() time.Time { return g.cfg.Now().UTC().Truncate(time.Microsecond) }
@@ -189,6 +213,12 @@ func (g *Gateway) handle(ctx context.Context, m *nats.Msg) {
 		return
 	}
 	log := g.log.With("pool_id", pool, "kind", kind)
+	if g.tracer != nil {
+		var span trace.Span
+		ctx, span = g.tracer.Start(tracing.Extract(ctx, m.Header), "gateway.report "+kind, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("gantry.pool_id", pool), attribute.String("gantry.report", kind)))
+		defer span.End()
+	}
 	reportID := m.Header.Get(protocol.HeaderReportID)
 	if len(reportID) > maxReportIDLength {
 		g.respond(ctx, m, protocol.Reply{Code: protocol.CodeInvalid, Error: fmt.Sprintf("%s: longer than %d characters", protocol.HeaderReportID, maxReportIDLength)})
@@ -229,6 +259,16 @@ func (g *Gateway) handle(ctx context.Context, m *nats.Msg) {
 }
 
 func (g *Gateway) respond(ctx context.Context, m *nats.Msg, r protocol.Reply) {
+	if _, kind, ok := protocol.ParseReportSubject(m.Subject); ok {
+		code := r.Code
+		if code == "" {
+			code = "ok"
+		}
+		g.reports.WithLabelValues(kind, code).Inc()
+		if code != "ok" {
+			trace.SpanFromContext(ctx).SetStatus(codes.Error, code)
+		}
+	}
 	if m.Reply == "" {
 		return
 	}

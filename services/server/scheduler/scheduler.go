@@ -25,10 +25,13 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/eventstore/aggregate"
 	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/platform/metrics"
+	"github.com/gantryhq/gantry/services/platform/tracing"
 )
 
 // DefaultActor is who the scheduler's events are recorded as.
@@ -64,6 +67,13 @@ type Config struct {
 	// Now is the clock of the hints' expiry. Default time.Now. The times of
 	// events are the command layer's clock.
 	Now func() time.Time
+	// Metrics receives the scheduler's counters and the runs' pick-up
+	// latency. Nil: not exported.
+	Metrics *metrics.Registry
+	// TracerProvider traces each assignment as part of the run's trace
+	// (the trace of the call that queued it), and sends the trace to the
+	// worker with the assignment. Nil: no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // Validate reports every missing or bad setting at once.
@@ -126,6 +136,8 @@ type Scheduler struct {
 
 	passes   atomic.Int64
 	assigned atomic.Int64
+	m        instruments
+	tracer   trace.Tracer // nil: tracing off
 
 	runMu sync.Mutex // one Run at a time
 	// subs are the running Run's subscriptions, for tests to drop.
@@ -139,12 +151,21 @@ func New(cfg Config) (*Scheduler, error) {
 		return nil, err
 	}
 	cfg.defaults()
-	return &Scheduler{
+	m, err := newInstruments(cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
+	s := &Scheduler{
 		cfg:   cfg,
 		log:   cfg.Logger.With("component", "scheduler"),
 		hints: newHints(cfg.HintTTL),
 		wake:  make(chan struct{}, 1),
-	}, nil
+		m:     m,
+	}
+	if cfg.TracerProvider != nil {
+		s.tracer = tracing.Tracer(cfg.TracerProvider, "scheduler")
+	}
+	return s, nil
 }
 
 // Passes counts the scheduling passes started so far.

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 )
@@ -100,6 +102,10 @@ type Config struct {
 	// (default DefaultHeartbeatInterval).
 	HeartbeatInterval time.Duration
 	Logger            *slog.Logger
+	// TracerProvider traces each run as a child of the assignment's span;
+	// nil: runs are not traced here, but the server's trace context still
+	// goes back with the reports.
+	TracerProvider trace.TracerProvider
 }
 
 // FromEnv reads a launcher's configuration from its environment (environ

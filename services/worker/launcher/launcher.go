@@ -22,9 +22,11 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/platform/tracing"
 	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 )
@@ -58,10 +60,20 @@ type Launcher struct {
 	leaving  bool          // no new work: shutting down
 	cycled   chan struct{} // closed when the pool is cycled
 	cycle    sync.Once
-	assigned chan protocol.Assignment
+	assigned chan queuedRun
 	stdoutMu sync.Mutex
 	// queued counts assignments taken and not yet done (waiting or under way).
 	queued int
+	// tracer traces each run (a no-op tracer when tracing is off: the
+	// server's trace context still passes through to the reports).
+	tracer trace.Tracer
+}
+
+// queuedRun is an assignment waiting for the runner, with the trace the
+// server sent it in (invalid when none came).
+type queuedRun struct {
+	a     protocol.Assignment
+	trace trace.SpanContext
 }
 
 // assignment is a run under way on this worker.
@@ -109,7 +121,7 @@ func New(cfg Config, uploads Uploads) (*Launcher, error) {
 		return nil, fmt.Errorf("launcher: %w", err)
 	}
 	l := &Launcher{cfg: cfg, uploads: uploads, exec: exec,
-		cycled: make(chan struct{}), assigned: make(chan protocol.Assignment, 4)}
+		cycled: make(chan struct{}), assigned: make(chan queuedRun, 4), tracer: tracing.Tracer(cfg.TracerProvider, "launcher")}
 	l.logp.Store(log)
 	return l, nil
 }
@@ -177,11 +189,11 @@ func (l *Launcher) Run(ctx context.Context) error {
 			select {
 			case <-stopRunner:
 				return
-			case a := <-l.assigned:
+			case q := <-l.assigned:
 				if l.isLeaving() {
 					return // the worker's exit hands the run back
 				}
-				l.execute(a)
+				l.execute(q.a, q.trace)
 				l.mu.Lock()
 				l.queued--
 				l.mu.Unlock()
@@ -286,7 +298,7 @@ func (l *Launcher) workerMessage(m *nats.Msg) {
 			l.logger().Warn("malformed assignment", "err", err)
 			return
 		}
-		l.enqueue(a, false)
+		l.enqueue(a, trace.SpanContextFromContext(tracing.Extract(context.Background(), m.Header)), false)
 	case protocol.WorkerSubject(pool, id, protocol.KindStop):
 		var s protocol.StopMessage
 		if err := json.Unmarshal(m.Data, &s); err != nil {
@@ -300,7 +312,7 @@ func (l *Launcher) workerMessage(m *nats.Msg) {
 // enqueue hands an assignment to the runner. missed marks one that came
 // with a heartbeat's answer, not as a message: it is taken only when the
 // worker has nothing under way or waiting (else it is that very run).
-func (l *Launcher) enqueue(a protocol.Assignment, missed bool) {
+func (l *Launcher) enqueue(a protocol.Assignment, parent trace.SpanContext, missed bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
@@ -312,7 +324,7 @@ func (l *Launcher) enqueue(a protocol.Assignment, missed bool) {
 		return
 	}
 	select {
-	case l.assigned <- a:
+	case l.assigned <- queuedRun{a: a, trace: parent}:
 		l.queued++
 		if missed {
 			l.logger().Warn("the assignment message was missed; taking the run from the heartbeat's answer", "run_id", a.RunID)
@@ -375,7 +387,7 @@ func (l *Launcher) heartbeats(ctx context.Context) {
 			l.cycle.Do(func() { close(l.cycled) })
 		}
 		if r.AssignedRunID != "" {
-			l.enqueue(protocol.Assignment{RunID: r.AssignedRunID, PoolID: l.cfg.Token.PoolID, WorkerID: l.WorkerID()}, true)
+			l.enqueue(protocol.Assignment{RunID: r.AssignedRunID, PoolID: l.cfg.Token.PoolID, WorkerID: l.WorkerID()}, trace.SpanContext{}, true)
 		}
 		if !r.OK && r.Code == protocol.CodeGone {
 			// The server gave the worker up (lost); its run was failed or
@@ -457,6 +469,7 @@ func (l *Launcher) request(ctx context.Context, kind string, body, out any) erro
 	m := nats.NewMsg(protocol.ReportSubject(l.cfg.Token.PoolID, kind))
 	m.Data = data
 	m.Header.Set(protocol.HeaderReportID, rand.Text())
+	tracing.Inject(ctx, m.Header)
 	// Unanswered reports are sent again every second; a gateway that failed
 	// internally (its database, say) gets three more tries, spaced out.
 	unanswered := backoff.NewConstantBackOff(time.Second)

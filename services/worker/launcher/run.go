@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/services/platform/seal"
 	"github.com/gantryhq/gantry/services/worker/executor"
@@ -17,8 +20,15 @@ import (
 // execute runs one assigned run to its end and reports it. The run's
 // context is its own: a launcher told to stop lets its run go on for the
 // grace period (leave), then fails it through the assignment's fail.
-func (l *Launcher) execute(a protocol.Assignment) {
+func (l *Launcher) execute(a protocol.Assignment, parent trace.SpanContext) {
 	log := l.logger().With("run_id", a.RunID, "stack_id", a.StackID)
+	traced := context.Background()
+	if parent.IsValid() {
+		traced = trace.ContextWithRemoteSpanContext(traced, parent)
+	}
+	traced, span := l.tracer.Start(traced, "launcher.run", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("gantry.run_id", a.RunID), attribute.String("gantry.worker_id", l.WorkerID())))
+	defer span.End()
 	l.mu.Lock()
 	l.current = &assignment{runID: a.RunID}
 	l.mu.Unlock()
@@ -27,9 +37,11 @@ func (l *Launcher) execute(a protocol.Assignment) {
 		l.current = nil
 		l.mu.Unlock()
 	}()
-	runCtx, fail := context.WithCancelCause(context.Background())
+	// Reports and the executor's callbacks carry the run's span, so that
+	// the gateway continues its trace.
+	runCtx, fail := context.WithCancelCause(traced)
 	defer fail(nil)
-	reportCtx := context.Background()
+	reportCtx := traced
 
 	job, err := l.job(reportCtx, a)
 	if err != nil {
@@ -69,6 +81,7 @@ func (l *Launcher) execute(a protocol.Assignment) {
 	l.mu.Unlock()
 	res := exe.Wait()
 	log.Info("run done on this worker", "status", res.Status, "note", res.Note)
+	span.SetAttributes(attribute.String("gantry.run_status", string(res.Status)))
 	var last *protocol.PhaseFinishedReport
 	if res.Status == run.Finished && rep.held != nil && (rep.held.Phase == run.PhaseApplying || rep.held.Phase == run.PhasePerforming) {
 		last, rep.held = rep.held, nil

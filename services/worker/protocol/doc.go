@@ -86,6 +86,17 @@
 // log through the worker HTTP API and waits for the acknowledgement of every
 // line before it reports the phase finished.
 //
+// # Tracing
+//
+// An assignment message and every report may carry W3C trace context in
+// the NATS headers traceparent and tracestate (lower case, as W3C names
+// them). The scheduler sends the run's trace with the assignment; a
+// launcher sends each report with the span of its run (a child of that
+// trace, or the trace itself when it does not trace), and the gateway
+// continues it, so that a run's trace follows it to the worker and back.
+// Headers a launcher does not send are not needed: a report without them
+// is answered the same.
+//
 // # Worker HTTP API
 //
 // Saved workspaces and phase logs go to the server over HTTP under
