@@ -6,7 +6,8 @@ import (
 )
 
 // prepare is PREPARING: a fresh workspace, the checkout at the run's commit,
-// the project root, the backend override and the workspace manifest.
+// the project root, the backend override, the workspace manifest and the
+// stack's mounted files.
 func (x *execution) prepare(ctx context.Context, ph *phase) *failure {
 	ws, err := newWorkspace(x.cfg.WorkDir, x.job.RunID)
 	if err != nil {
@@ -22,7 +23,10 @@ func (x *execution) prepare(ctx context.Context, ph *phase) *failure {
 	if err := writeManifest(ws.work, x.job); err != nil {
 		return x.fail(ph, ExitNoProcess, "%v", err)
 	}
-	return x.enterProject(ph)
+	if f := x.enterProject(ph); f != nil {
+		return f
+	}
+	return x.mountFiles(ph)
 }
 
 // restore is PREPARING_APPLY: a fresh workspace holding the workspace the
