@@ -194,7 +194,7 @@ type reporter struct {
 // PhaseStarted implements executor.Reporter.
 func (r *reporter) PhaseStarted(ctx context.Context, phase run.Phase, _ time.Time) error {
 	if phase.Applies() && r.typ == run.Tracked && r.autodeploy {
-		return nil // the domain started APPLYING when PLANNING found changes
+		return nil // the domain started APPLYING (DESTROYING) when PLANNING found changes
 	}
 	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
 	defer cancel()
