@@ -174,7 +174,7 @@ func (q *Queries) PoolQueue(ctx context.Context, poolID string) ([]QueueEntry, e
 	// The status filter repeats the partial index's predicate so that the
 	// planner uses it.
 	rows, err := q.pool.Query(ctx, `SELECT r.id, r.stack_id, coalesce(s.name, ''), r.type, r.status, r.drift, r.worker_id, r.in_progress, r.created_at
-		FROM (SELECT *, (worker_id <> '' OR status IN ('PREPARING', 'INITIALIZING', 'PLANNING', 'PREPARING_APPLY', 'APPLYING', 'PERFORMING')) AS in_progress
+		FROM (SELECT *, (worker_id <> '' OR status IN ('PREPARING', 'INITIALIZING', 'PLANNING', 'PREPARING_APPLY', 'APPLYING', 'DESTROYING', 'PERFORMING')) AS in_progress
 			FROM rm_runs
 			WHERE pool_id = $1
 				AND status NOT IN ('UNCONFIRMED', 'FINISHED', 'FAILED', 'DISCARDED', 'STOPPED', 'CANCELED', 'SKIPPED')) r

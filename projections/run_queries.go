@@ -37,6 +37,10 @@ type RunView struct {
 	Version int64 `json:"version"`
 	// History lists the status changes, oldest first (GetRun only).
 	History []RunHistoryEntry `json:"history,omitempty"`
+	// Destroy: a TRACKED run that destroys the stack's resources.
+	Destroy bool `json:"destroy,omitempty"`
+	// RetryOf is the run this one retries, "" when it is not a retry.
+	RetryOf string `json:"retry_of,omitempty"`
 }
 
 // StopRequested reports whether someone asked the run to stop.
@@ -53,14 +57,16 @@ type RunHistoryEntry struct {
 
 // runColumns are read from rm_runs r joined with rm_run_stacks s.
 const runColumns = `r.id, r.stack_id, r.type, r.status, r.commit, r.task_command, r.drift, r.autodeploy, r.triggered_by,
-	r.worker_id, r.pool_id, coalesce(s.lock_holder = r.id, false), r.stop_requested_by, r.has_changes, r.created_at, r.updated_at, r.version`
+	r.worker_id, r.pool_id, coalesce(s.lock_holder = r.id, false), r.stop_requested_by, r.has_changes, r.created_at, r.updated_at, r.version,
+	r.destroy, r.retry_of`
 
 const runsFrom = ` FROM rm_runs r LEFT JOIN rm_run_stacks s ON s.stack_id = r.stack_id `
 
 func scanRun(row pgx.Row) (RunView, error) {
 	var v RunView
 	err := row.Scan(&v.ID, &v.StackID, &v.Type, &v.Status, &v.Commit, &v.TaskCommand, &v.Drift, &v.Autodeploy, &v.TriggeredBy,
-		&v.WorkerID, &v.PoolID, &v.HoldsLock, &v.StopRequestedBy, &v.HasChanges, &v.CreatedAt, &v.UpdatedAt, &v.Version)
+		&v.WorkerID, &v.PoolID, &v.HoldsLock, &v.StopRequestedBy, &v.HasChanges, &v.CreatedAt, &v.UpdatedAt, &v.Version,
+		&v.Destroy, &v.RetryOf)
 	v.CreatedAt, v.UpdatedAt = v.CreatedAt.UTC(), v.UpdatedAt.UTC()
 	return v, err
 }

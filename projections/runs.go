@@ -23,9 +23,9 @@ func (runsProjection) Tables() []string {
 const (
 	runQueuedSQL = `WITH r AS (
 		INSERT INTO rm_runs (id, updated_at, version, created_at, history_len, status,
-			stack_id, type, commit, task_command, drift, autodeploy, triggered_by, pool_id)
+			stack_id, type, commit, task_command, drift, autodeploy, triggered_by, pool_id, destroy, retry_of)
 		VALUES ($1, $2, $3, $2, 1, 'QUEUED', $4, $5, $6, $7, $8, $9, $10,
-			coalesce((SELECT pool_id FROM rm_run_stacks WHERE stack_id = $4), ''))
+			coalesce((SELECT pool_id FROM rm_run_stacks WHERE stack_id = $4), ''), $11, $12)
 		RETURNING id)
 		INSERT INTO rm_run_history (run_id, seq, status, at, actor, note) SELECT id, 1, 'QUEUED', $2, $10, '' FROM r`
 	// runTransitionSQL moves the run to status $4 and records it in the
@@ -41,6 +41,9 @@ const (
 		has_changes = CASE WHEN $4::text = 'PLANNING' THEN $5::boolean ELSE has_changes END WHERE id = $1`
 	runStopRequestedSQL = `UPDATE rm_runs SET updated_at = $2, version = $3, stop_requested_by = $4 WHERE id = $1`
 	runVersionSQL       = `UPDATE rm_runs SET version = $2 WHERE id = $1`
+	// A replanned run plans again on its stack's pool, like a new run.
+	runReplanPoolSQL = `UPDATE rm_runs SET pool_id = coalesce((SELECT pool_id FROM rm_run_stacks WHERE stack_id = rm_runs.stack_id), pool_id)
+		WHERE id = $1`
 )
 
 // Stack statements: $1 is the stack id.
@@ -71,7 +74,8 @@ func applyRunEvent(b *pgx.Batch, id string, v int64, data any) {
 	}
 	switch d := data.(type) {
 	case run.RunQueued:
-		b.Queue(runQueuedSQL, id, d.At, v, d.StackID, string(d.Type), d.Commit, d.TaskCommand, d.Drift, d.Autodeploy, d.Actor)
+		b.Queue(runQueuedSQL, id, d.At, v, d.StackID, string(d.Type), d.Commit, d.TaskCommand, d.Drift, d.Autodeploy, d.Actor,
+			d.Destroy, d.RetryOf)
 	case run.RunReady:
 		transition(run.Ready, d.At, d.Actor, "", false)
 	case run.RunAssigned:
@@ -87,6 +91,9 @@ func applyRunEvent(b *pgx.Batch, id string, v int64, data any) {
 		transition(run.Unconfirmed, d.At, d.Actor, "", true)
 	case run.RunConfirmed:
 		transition(run.Confirmed, d.At, d.Actor, "", false)
+	case run.RunReplanRequested:
+		transition(run.ReplanRequested, d.At, d.Actor, "", false)
+		b.Queue(runReplanPoolSQL, id)
 	case run.RunStopRequested:
 		b.Queue(runStopRequestedSQL, id, d.At, v, d.Actor)
 	case run.RunFinished:

@@ -10,12 +10,14 @@ import (
 	"github.com/gantryhq/gantry/eventstore"
 )
 
-// stacksProjection maintains rm_stacks and rm_stack_env from the stack
-// events. A deleted stack's rows are removed.
+// stacksProjection maintains rm_stacks, rm_stack_env and rm_stack_files
+// from the stack events. A deleted stack's rows are removed.
 type stacksProjection struct{}
 
-func (stacksProjection) Name() string     { return StacksName }
-func (stacksProjection) Tables() []string { return []string{"rm_stacks", "rm_stack_env"} }
+func (stacksProjection) Name() string { return StacksName }
+func (stacksProjection) Tables() []string {
+	return []string{"rm_stacks", "rm_stack_env", "rm_stack_files"}
+}
 
 // Every statement sets updated_at ($2) and version ($3) besides its change;
 // $1 is the stack id.
@@ -26,7 +28,8 @@ const (
 	stackSettingsSQL = `UPDATE rm_stacks SET updated_at = $2, version = $3,
 		name = $4, description = $5, repository_url = $6, branch = $7, project_root = $8, tool = $9,
 		worker_pool_id = $10, runner_image = $11, autodeploy = $12, labels = $13, hooks = $14 WHERE id = $1`
-	stackDeletedSQL = `WITH env AS (DELETE FROM rm_stack_env WHERE stack_id = $1)
+	stackDeletedSQL = `WITH env AS (DELETE FROM rm_stack_env WHERE stack_id = $1),
+		files AS (DELETE FROM rm_stack_files WHERE stack_id = $1)
 		DELETE FROM rm_stacks WHERE id = $1`
 	stackVersionSQL = `UPDATE rm_stacks SET version = $2 WHERE id = $1`
 	stackEnvSetSQL  = `WITH s AS (UPDATE rm_stacks SET updated_at = $2, version = $3 WHERE id = $1)
@@ -35,6 +38,11 @@ const (
 			scope = excluded.scope, secret = excluded.secret, value = excluded.value`
 	stackEnvDeletedSQL = `WITH s AS (UPDATE rm_stacks SET updated_at = $2, version = $3 WHERE id = $1)
 		DELETE FROM rm_stack_env WHERE stack_id = $1 AND key = $4`
+	stackFileMountedSQL = `WITH s AS (UPDATE rm_stacks SET updated_at = $2, version = $3 WHERE id = $1)
+		INSERT INTO rm_stack_files (stack_id, updated_at, path, size) VALUES ($1, $2, $4, $5)
+		ON CONFLICT (stack_id, path) DO UPDATE SET updated_at = excluded.updated_at, size = excluded.size`
+	stackFileUnmountedSQL = `WITH s AS (UPDATE rm_stacks SET updated_at = $2, version = $3 WHERE id = $1)
+		DELETE FROM rm_stack_files WHERE stack_id = $1 AND path = $4`
 	stackLockedSQL = `UPDATE rm_stacks SET updated_at = $2, version = $3,
 		manual_lock_holder = $4, manual_lock_note = $5, manual_locked_at = $2 WHERE id = $1`
 	stackUnlockedSQL = `UPDATE rm_stacks SET updated_at = $2, version = $3,
@@ -84,6 +92,11 @@ func (stacksProjection) Apply(b *pgx.Batch, e eventstore.Event, data any) error 
 		b.Queue(stackEnvSetSQL, id, d.At, v, d.Key, d.Name, string(d.Scope), d.Secret, value)
 	case stack.StackEnvDeleted:
 		b.Queue(stackEnvDeletedSQL, id, d.At, v, d.Key)
+	case stack.StackFileMounted:
+		// The ciphertext stays in the event store.
+		b.Queue(stackFileMountedSQL, id, d.At, v, d.Path, d.Size)
+	case stack.StackFileUnmounted:
+		b.Queue(stackFileUnmountedSQL, id, d.At, v, d.Path)
 	case stack.StackLocked:
 		b.Queue(stackLockedSQL, id, d.At, v, d.Actor, d.Note)
 	case stack.StackUnlocked:

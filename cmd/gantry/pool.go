@@ -23,6 +23,7 @@ func newPoolCommand(g *globalOptions) *cobra.Command {
 	cmd.AddCommand(newPoolCreateCommand(g), newPoolListCommand(g), newPoolShowCommand(g), newPoolWorkersCommand(g),
 		newPoolQueueCommand(g), newPoolDrainCommand(g, true), newPoolDrainCommand(g, false), newPoolCycleCommand(g),
 		newPoolResetCommand(g))
+	cmd.AddCommand(newPoolUpdateCommand(g), newPoolDeleteCommand(g))
 	return cmd
 }
 

@@ -23,6 +23,7 @@ func newRunCommand(g *globalOptions) *cobra.Command {
 	for _, a := range runActions {
 		cmd.AddCommand(newRunActionCommand(g, a))
 	}
+	cmd.AddCommand(newRunRetryCommand(g), newRunReplanCommand(g))
 	return cmd
 }
 
@@ -51,7 +52,7 @@ lock and is READY at once.`,
 			if proposed {
 				typ = gantryv1.RunType_RUN_TYPE_PROPOSED
 			}
-			resp, err := client.TriggerRun(cmd.Context(), connect.NewRequest(&gantryv1.TriggerRunRequest{Stack: args[0], Type: typ, Commit: commit}))
+			resp, err := client.TriggerRun(cmd.Context(), connect.NewRequest(&gantryv1.TriggerRunRequest{Stack: args[0], Type: typ, Commit: commit, Destroy: destroyRequested(cmd)}))
 			if err != nil {
 				return fmt.Errorf("run trigger: %w", err)
 			}
@@ -64,6 +65,7 @@ lock and is READY at once.`,
 	cmd.Flags().BoolVar(&wait, "wait", false, waitUsage)
 	cmd.Flags().BoolVar(&proposed, "proposed", false, "plan only: a proposed run, which never takes the stack lock")
 	cmd.Flags().StringVar(&commit, "commit", "", "full commit SHA to run (default the head of the stack's branch)")
+	addDestroyFlag(cmd)
 	return cmd
 }
 
@@ -245,6 +247,7 @@ func writeRunTable(w io.Writer, r *gantryv1.Run) error {
 	if r.GetStopRequestedBy() != "" {
 		t.row("stop requested by", r.GetStopRequestedBy())
 	}
+	writeRunDayTwoRows(t, r)
 	if err := t.flush(); err != nil {
 		return err
 	}

@@ -129,7 +129,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if publicURL == "" {
 		publicURL = "http://" + cfg.listen
 	}
-	cmds, err := newCommands(aggs, proj.waiter, keys, states, publicURL, b.URL(), log)
+	cmds, err := newCommands(aggs, proj.waiter, keys, states, bucket, publicURL, b.URL(), log)
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/gantryhq/gantry/services/server/poolauth"
 	"github.com/gantryhq/gantry/services/server/statebackend"
 	"github.com/gantryhq/gantry/services/server/workerapi"
+	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
@@ -44,9 +45,10 @@ type apiDeps struct {
 
 // newCommands builds the command layer the API and the worker gateway share.
 func newCommands(aggs *aggregate.Repository, waiter *projections.Waiter, keys *serverKeys, states *statebackend.Service,
-	publicURL, natsURL string, log *slog.Logger) (*commands.Service, error) {
+	bucket *blob.Bucket, publicURL, natsURL string, log *slog.Logger) (*commands.Service, error) {
 	return commands.New(commands.Config{
 		Aggregates: aggs, Waiter: waiter, Secrets: keys.keeper, Pools: commands.CAPools{CA: keys.ca}, State: states, StateCredentials: states,
+		StateContents: states, Workspaces: executor.BucketStore{Bucket: bucket},
 		ServerURL: publicURL, NATSURL: natsURL, Logger: log,
 	})
 }
@@ -74,7 +76,7 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d.obs.grpcRoutes([]api.Route{
+	return d.obs.grpcRoutes(append(dayTwoRoutes(d, queries, authn), []api.Route{
 		events.Route(authn),
 		api.NewStackService(cmds, queries, identify, d.log).Route(authn),
 		api.NewRunService(cmds, queries, identify, d.log).WithLogs(runLogs).Route(authn),
@@ -83,7 +85,7 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 		{Path: statebackend.PathPrefix, Handler: d.states.Handler()},
 		// Launchers authenticate with their pool's credentials, not API tokens.
 		{Path: protocol.WorkerAPIPrefix, Handler: workers},
-	}), nil
+	}...)), nil
 }
 
 // newRunLogs ensures the run logs stream and returns what serves StreamRunLogs from it and the
@@ -108,5 +110,5 @@ func identify(ctx context.Context) (commands.Caller, bool) {
 	if !ok {
 		return commands.Caller{}, false
 	}
-	return commands.Caller{Actor: p.Actor(), Admin: p.IsAdmin()}, true
+	return commands.Caller{Actor: p.Actor(), Admin: p.IsAdmin(), ReadSecrets: auth.CanReadSecrets(p)}, true
 }

@@ -14,11 +14,12 @@ import (
 func newStackCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "stack",
-		Short: "Create, list, show and lock stacks, and set their environment",
+		Short: "Create, update, delete, list, show and lock stacks; their environment and outputs",
 		Args:  cobra.NoArgs,
 	}
 	cmd.AddCommand(newStackCreateCommand(g), newStackListCommand(g), newStackShowCommand(g),
 		newStackLockCommand(g), newStackUnlockCommand(g), newStackEnvCommand(g))
+	cmd.AddCommand(newStackUpdateCommand(g), newStackDeleteCommand(g), newStackOutputsCommand(g))
 	return cmd
 }
 

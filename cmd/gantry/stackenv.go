@@ -14,10 +14,11 @@ import (
 func newStackEnvCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "env",
-		Short: "Set or delete a stack's environment variables",
+		Short: "List, set or delete a stack's environment variables, and mount files",
 		Args:  cobra.NoArgs,
 	}
 	cmd.AddCommand(newStackEnvSetCommand(g), newStackEnvDeleteCommand(g))
+	cmd.AddCommand(newStackEnvListCommand(g), newStackEnvMountCommand(g))
 	return cmd
 }
 
@@ -80,7 +81,7 @@ newline is dropped), which keeps secrets out of the shell history.`,
 func newStackEnvDeleteCommand(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete STACK KEY",
-		Short: "Delete an environment variable of a stack",
+		Short: "Delete an environment variable of a stack, or a mounted file by its path",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			client, err := g.stackClient()

@@ -15,6 +15,7 @@ func (s *State) Apply(e Event) {
 	case RunQueued:
 		s.id, s.stackID, s.typ, s.commit = e.RunID, e.StackID, e.Type, e.Commit
 		s.taskCommand, s.drift, s.autodeploy, s.triggeredBy = e.TaskCommand, e.Drift, e.Autodeploy, e.Actor
+		s.destroy, s.retryOf = e.Destroy, e.RetryOf
 		s.transition(Queued, e.At, e.Actor, "")
 	case RunReady:
 		s.transition(Ready, e.At, e.Actor, "")
@@ -42,6 +43,8 @@ func (s *State) Apply(e Event) {
 		s.transition(Unconfirmed, e.At, e.Actor, "")
 	case RunConfirmed:
 		s.transition(Confirmed, e.At, e.Actor, "")
+	case RunReplanRequested:
+		s.transition(ReplanRequested, e.At, e.Actor, "")
 	case RunStopRequested:
 		s.stopRequestBy = e.Actor
 	case RunFinished:

@@ -15,11 +15,15 @@ type Trigger struct {
 	TaskCommand string // required for TASK runs, forbidden otherwise
 	Drift       bool   // PROPOSED only: triggered by drift detection
 	Autodeploy  bool   // TRACKED only: the stack's autodeploy setting at trigger time
+	Destroy     bool   // TRACKED only: plan with -destroy; the apply phase is DESTROYING
+	RetryOf     string // the run this one retries ("run_…"), if any (see RetryTrigger)
 	Actor       string
 	At          time.Time
 }
 
-// MarkReady moves a QUEUED run to READY: nothing blocks it any more.
+// MarkReady moves a QUEUED run to READY: nothing blocks it any more. It
+// also moves a REPLAN_REQUESTED run to READY once the caller has deleted
+// the workspace its discarded plan saved.
 type MarkReady struct {
 	Actor string
 	At    time.Time
@@ -67,6 +71,16 @@ type PhaseFinished struct {
 
 // Confirm approves the plan of an UNCONFIRMED run.
 type Confirm struct {
+	Actor string
+	At    time.Time
+}
+
+// Replan throws away the plan of an UNCONFIRMED run so that it plans again:
+// the run becomes REPLAN_REQUESTED, keeps its stack lock, and goes back to
+// READY with MarkReady once the saved workspace is gone. Replanning a run
+// that is already REPLAN_REQUESTED changes nothing, so a caller that failed
+// half-way may simply ask again.
+type Replan struct {
 	Actor string
 	At    time.Time
 }
@@ -131,6 +145,7 @@ func (Unassign) isCommand()      {}
 func (StartPhase) isCommand()    {}
 func (PhaseFinished) isCommand() {}
 func (Confirm) isCommand()       {}
+func (Replan) isCommand()        {}
 func (Discard) isCommand()       {}
 func (Cancel) isCommand()        {}
 func (Skip) isCommand()          {}

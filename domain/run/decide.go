@@ -37,6 +37,8 @@ func Decide(s State, c Command) ([]Event, error) {
 		return s.phaseFinished(c)
 	case Confirm:
 		return s.confirm(c)
+	case Replan:
+		return s.replan(c)
 	case Discard:
 		return s.discard(c)
 	case Cancel:
@@ -75,6 +77,15 @@ func trigger(s State, c Trigger) ([]Event, error) {
 	if c.Autodeploy && c.Type != Tracked {
 		p.Add("autodeploy", "only TRACKED runs apply")
 	}
+	if c.Destroy && c.Type != Tracked {
+		p.Add("destroy", "only TRACKED runs destroy")
+	}
+	if c.RetryOf != "" {
+		p.Check(ids.Run.Validate("retry_of", c.RetryOf))
+		if c.RetryOf == c.RunID {
+			p.Add("retry_of", "a run cannot retry itself")
+		}
+	}
 	p.CheckOrigin(c.Actor, c.At)
 	if err := p.Err(); err != nil {
 		return nil, err
@@ -84,7 +95,7 @@ func trigger(s State, c Trigger) ([]Event, error) {
 	}
 	return []Event{RunQueued{
 		RunID: c.RunID, StackID: c.StackID, Type: c.Type, Commit: commit, TaskCommand: c.TaskCommand,
-		Drift: c.Drift, Autodeploy: c.Autodeploy, At: c.At, Actor: c.Actor,
+		Drift: c.Drift, Autodeploy: c.Autodeploy, Destroy: c.Destroy, RetryOf: c.RetryOf, At: c.At, Actor: c.Actor,
 	}}, nil
 }
 
@@ -143,7 +154,7 @@ func (s State) markReady(c MarkReady) ([]Event, error) {
 	if err := s.precheck(cmd, c.Actor, c.At, nil); err != nil {
 		return nil, err
 	}
-	if s.status != Queued {
+	if !s.in(Queued, ReplanRequested) {
 		return nil, s.illegal(cmd, "")
 	}
 	return []Event{RunReady{At: c.At, Actor: c.Actor}}, nil
@@ -196,6 +207,7 @@ var phaseOrder = map[Phase]struct {
 	PhasePerforming:     {Initializing, false},
 	PhasePreparingApply: {Confirmed, true},
 	PhaseApplying:       {PreparingApply, false},
+	PhaseDestroying:     {PreparingApply, false},
 }
 
 func (s State) startPhase(c StartPhase) ([]Event, error) {
@@ -217,6 +229,8 @@ func (s State) startPhase(c StartPhase) ([]Event, error) {
 		return nil, s.illegal(cmd, "a TASK run performs its command instead of planning")
 	case c.Phase == PhasePerforming && s.typ != Task:
 		return nil, s.illegal(cmd, "only TASK runs perform a command")
+	case c.Phase.Applies() && c.Phase != s.ApplyPhase():
+		return nil, s.illegal(cmd, "the plan of this run is applied in "+string(s.ApplyPhase()))
 	case s.stopRequestBy != "":
 		return nil, s.illegal(cmd, ErrStopPending.Error())
 	}
@@ -266,7 +280,7 @@ func (s State) phaseFinished(c PhaseFinished) ([]Event, error) {
 		return append(events, RunFinished{StackID: s.stackID, WorkerID: s.workerID, At: c.At, Actor: c.Actor}), nil
 	case s.autodeploy:
 		// Autodeploy applies on the same worker, with the plan it just made.
-		return append(events, RunPhaseStarted{Phase: PhaseApplying, At: c.At, Actor: c.Actor}), nil
+		return append(events, RunPhaseStarted{Phase: s.ApplyPhase(), At: c.At, Actor: c.Actor}), nil
 	default:
 		return append(events, RunUnconfirmed{WorkerID: s.workerID, At: c.At, Actor: c.Actor}), nil
 	}
@@ -283,12 +297,26 @@ func (s State) confirm(c Confirm) ([]Event, error) {
 	return []Event{RunConfirmed{At: c.At, Actor: c.Actor}}, nil
 }
 
+func (s State) replan(c Replan) ([]Event, error) {
+	const cmd = "Replan"
+	if err := s.precheck(cmd, c.Actor, c.At, nil); err != nil {
+		return nil, err
+	}
+	switch s.status {
+	case Unconfirmed:
+		return []Event{RunReplanRequested{At: c.At, Actor: c.Actor}}, nil
+	case ReplanRequested:
+		return nil, nil
+	}
+	return nil, s.illegal(cmd, "")
+}
+
 func (s State) discard(c Discard) ([]Event, error) {
 	const cmd = "Discard"
 	if err := s.precheck(cmd, c.Actor, c.At, checkNote(c.Note)); err != nil {
 		return nil, err
 	}
-	if !s.in(Queued, Ready, Unconfirmed) {
+	if !s.in(Queued, Ready, Unconfirmed, ReplanRequested) {
 		return nil, s.illegal(cmd, "")
 	}
 	return []Event{RunDiscarded{StackID: s.stackID, WorkerID: s.workerID, Note: c.Note, At: c.At, Actor: c.Actor}}, nil
@@ -318,7 +346,7 @@ func (s State) skip(c Skip) ([]Event, error) {
 
 // stoppable lists the statuses a user may stop: a worker is running a phase
 // that can be interrupted without leaving infrastructure half-changed.
-// CONFIRMED and the apply phases cannot be stopped.
+// CONFIRMED and the apply phases (APPLYING, DESTROYING) cannot be stopped.
 var stoppable = []Status{Preparing, Initializing, Planning, Performing}
 
 func (s State) stop(c Stop) ([]Event, error) {
@@ -367,7 +395,7 @@ func (s State) finish(c Finish) ([]Event, error) {
 	if err := s.precheck(cmd, c.Actor, c.At, nil); err != nil {
 		return nil, err
 	}
-	if !s.in(Applying, Performing) {
+	if !s.in(Applying, Destroying, Performing) {
 		return nil, s.illegal(cmd, "")
 	}
 	return []Event{RunFinished{StackID: s.stackID, WorkerID: s.workerID, At: c.At, Actor: c.Actor}}, nil

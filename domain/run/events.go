@@ -17,6 +17,8 @@ type RunQueued struct {
 	Autodeploy  bool      `json:"autodeploy,omitempty"`
 	At          time.Time `json:"at"`
 	Actor       string    `json:"actor"`
+	Destroy     bool      `json:"destroy,omitempty"`  // a TRACKED run that destroys
+	RetryOf     string    `json:"retry_of,omitempty"` // the run this one retries
 }
 
 // RunReady: nothing blocks the run any more; it waits for a worker.
@@ -69,6 +71,13 @@ type RunUnconfirmed struct {
 
 // RunConfirmed: a user approved the plan.
 type RunConfirmed struct {
+	At    time.Time `json:"at"`
+	Actor string    `json:"actor"`
+}
+
+// RunReplanRequested: a user threw the plan of an UNCONFIRMED run away; the
+// run plans again once its saved workspace is deleted (RunReady).
+type RunReplanRequested struct {
 	At    time.Time `json:"at"`
 	Actor string    `json:"actor"`
 }
@@ -140,28 +149,29 @@ type RunSkipped struct {
 
 // EventType implementations: stable names, never derived by reflection.
 
-func (RunQueued) EventType() string        { return "RunQueued" }
-func (RunReady) EventType() string         { return "RunReady" }
-func (RunAssigned) EventType() string      { return "RunAssigned" }
-func (RunUnassigned) EventType() string    { return "RunUnassigned" }
-func (RunPhaseStarted) EventType() string  { return "RunPhaseStarted" }
-func (RunPhaseFinished) EventType() string { return "RunPhaseFinished" }
-func (RunUnconfirmed) EventType() string   { return "RunUnconfirmed" }
-func (RunConfirmed) EventType() string     { return "RunConfirmed" }
-func (RunStopRequested) EventType() string { return "RunStopRequested" }
-func (RunFinished) EventType() string      { return "RunFinished" }
-func (RunFailed) EventType() string        { return "RunFailed" }
-func (RunDiscarded) EventType() string     { return "RunDiscarded" }
-func (RunStopped) EventType() string       { return "RunStopped" }
-func (RunCanceled) EventType() string      { return "RunCanceled" }
-func (RunSkipped) EventType() string       { return "RunSkipped" }
+func (RunQueued) EventType() string          { return "RunQueued" }
+func (RunReady) EventType() string           { return "RunReady" }
+func (RunAssigned) EventType() string        { return "RunAssigned" }
+func (RunUnassigned) EventType() string      { return "RunUnassigned" }
+func (RunPhaseStarted) EventType() string    { return "RunPhaseStarted" }
+func (RunPhaseFinished) EventType() string   { return "RunPhaseFinished" }
+func (RunUnconfirmed) EventType() string     { return "RunUnconfirmed" }
+func (RunConfirmed) EventType() string       { return "RunConfirmed" }
+func (RunReplanRequested) EventType() string { return "RunReplanRequested" }
+func (RunStopRequested) EventType() string   { return "RunStopRequested" }
+func (RunFinished) EventType() string        { return "RunFinished" }
+func (RunFailed) EventType() string          { return "RunFailed" }
+func (RunDiscarded) EventType() string       { return "RunDiscarded" }
+func (RunStopped) EventType() string         { return "RunStopped" }
+func (RunCanceled) EventType() string        { return "RunCanceled" }
+func (RunSkipped) EventType() string         { return "RunSkipped" }
 
 // Events returns a zero value of every run event type, for registration in
 // the event store.
 func Events() []Event {
 	return []Event{
 		RunQueued{}, RunReady{}, RunAssigned{}, RunUnassigned{}, RunPhaseStarted{},
-		RunPhaseFinished{}, RunUnconfirmed{}, RunConfirmed{}, RunStopRequested{},
+		RunPhaseFinished{}, RunUnconfirmed{}, RunConfirmed{}, RunReplanRequested{}, RunStopRequested{},
 		RunFinished{}, RunFailed{}, RunDiscarded{}, RunStopped{}, RunCanceled{}, RunSkipped{},
 	}
 }

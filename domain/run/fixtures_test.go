@@ -87,6 +87,15 @@ var (
 	hSkipped   = join(hQueued, []Event{RunSkipped{StackID: stackID, At: at(1), Actor: sched}})
 )
 
+// Histories of the day-two transitions: a replan, and a destroy run.
+var (
+	hReplanRequested = join(hUnconfirmed, []Event{RunReplanRequested{At: at(8), Actor: user}})
+	hDestroyPlanning = join([]Event{RunQueued{RunID: runID, StackID: stackID, Type: Tracked, Commit: sha, Destroy: true, At: at(0), Actor: user}},
+		hPlanning[1:])
+	hDestroyPreparingApply = join(hDestroyPlanning, hPreparingApply[len(hPlanning):])
+	hDestroying            = join(hDestroyPreparingApply, []Event{phaseDone(PhasePreparingApply, 11, false), started(PhaseDestroying, 11)})
+)
+
 func eventTypes(events []Event) []string {
 	names := make([]string, len(events))
 	for i, e := range events {

@@ -12,30 +12,34 @@ import (
 type Status string
 
 // Run statuses. QUEUED means blocked (stack lock, approval); READY means
-// eligible and waiting for a worker.
+// eligible and waiting for a worker. REPLAN_REQUESTED is an UNCONFIRMED run
+// whose plan is being thrown away: it becomes READY once the saved
+// workspace is deleted. DESTROYING is the APPLYING of a destroy run.
 const (
-	Queued         Status = "QUEUED"
-	Ready          Status = "READY"
-	Preparing      Status = "PREPARING"
-	Initializing   Status = "INITIALIZING"
-	Planning       Status = "PLANNING"
-	Unconfirmed    Status = "UNCONFIRMED"
-	Confirmed      Status = "CONFIRMED"
-	PreparingApply Status = "PREPARING_APPLY"
-	Applying       Status = "APPLYING"
-	Performing     Status = "PERFORMING"
-	Finished       Status = "FINISHED"
-	Failed         Status = "FAILED"
-	Discarded      Status = "DISCARDED"
-	Stopped        Status = "STOPPED"
-	Canceled       Status = "CANCELED"
-	Skipped        Status = "SKIPPED"
+	Queued          Status = "QUEUED"
+	Ready           Status = "READY"
+	Preparing       Status = "PREPARING"
+	Initializing    Status = "INITIALIZING"
+	Planning        Status = "PLANNING"
+	Unconfirmed     Status = "UNCONFIRMED"
+	ReplanRequested Status = "REPLAN_REQUESTED"
+	Confirmed       Status = "CONFIRMED"
+	PreparingApply  Status = "PREPARING_APPLY"
+	Applying        Status = "APPLYING"
+	Destroying      Status = "DESTROYING"
+	Performing      Status = "PERFORMING"
+	Finished        Status = "FINISHED"
+	Failed          Status = "FAILED"
+	Discarded       Status = "DISCARDED"
+	Stopped         Status = "STOPPED"
+	Canceled        Status = "CANCELED"
+	Skipped         Status = "SKIPPED"
 )
 
 // Statuses lists every status in lifecycle order.
 func Statuses() []Status {
-	return []Status{Queued, Ready, Preparing, Initializing, Planning, Unconfirmed, Confirmed,
-		PreparingApply, Applying, Performing, Finished, Failed, Discarded, Stopped, Canceled, Skipped}
+	return []Status{Queued, Ready, Preparing, Initializing, Planning, Unconfirmed, ReplanRequested, Confirmed,
+		PreparingApply, Applying, Destroying, Performing, Finished, Failed, Discarded, Stopped, Canceled, Skipped}
 }
 
 // Terminal reports whether no command can move a run out of st.
@@ -70,12 +74,13 @@ const (
 	PhasePlanning       Phase = "PLANNING"
 	PhasePreparingApply Phase = "PREPARING_APPLY"
 	PhaseApplying       Phase = "APPLYING"
+	PhaseDestroying     Phase = "DESTROYING" // the APPLYING of a destroy run
 	PhasePerforming     Phase = "PERFORMING"
 )
 
 // Phases lists every phase.
 func Phases() []Phase {
-	return []Phase{PhasePreparing, PhaseInitializing, PhasePlanning, PhasePreparingApply, PhaseApplying, PhasePerforming}
+	return []Phase{PhasePreparing, PhaseInitializing, PhasePlanning, PhasePreparingApply, PhaseApplying, PhaseDestroying, PhasePerforming}
 }
 
 // Valid reports whether p is a known phase.
@@ -83,6 +88,10 @@ func (p Phase) Valid() bool { return slices.Contains(Phases(), p) }
 
 // Status is the run status while p is under way.
 func (p Phase) Status() Status { return Status(p) }
+
+// Applies reports whether p applies a saved plan: APPLYING, or DESTROYING
+// for a destroy run. Both change infrastructure and write state.
+func (p Phase) Applies() bool { return p == PhaseApplying || p == PhaseDestroying }
 
 // HistoryEntry is one status change: what the run view lists.
 type HistoryEntry struct {
@@ -112,6 +121,8 @@ type State struct {
 	taskCommand   string
 	drift         bool
 	autodeploy    bool
+	destroy       bool
+	retryOf       string
 	triggeredBy   string
 	status        Status
 	workerID      string
@@ -154,6 +165,22 @@ func (s State) DriftDetection() bool { return s.drift }
 
 // Autodeploy reports whether a TRACKED run applies without confirmation.
 func (s State) Autodeploy() bool { return s.autodeploy }
+
+// Destroy reports whether this TRACKED run destroys the stack's resources:
+// it plans with -destroy, and its apply phase is DESTROYING.
+func (s State) Destroy() bool { return s.destroy }
+
+// ApplyPhase is the phase that applies the run's plan: DESTROYING for a
+// destroy run, APPLYING otherwise.
+func (s State) ApplyPhase() Phase {
+	if s.destroy {
+		return PhaseDestroying
+	}
+	return PhaseApplying
+}
+
+// RetryOf is the run this run retries, "" when it is not a retry.
+func (s State) RetryOf() string { return s.retryOf }
 
 // TriggeredBy is the actor who triggered the run.
 func (s State) TriggeredBy() string { return s.triggeredBy }

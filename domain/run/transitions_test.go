@@ -76,6 +76,13 @@ var transitionTable = []struct {
 		"Confirm": allow(Confirmed, "RunConfirmed"),
 		"Discard": allow(Discarded, "RunDiscarded"),
 		"Fail":    allow(Failed, "RunFailed"),
+		"Replan":  allow(ReplanRequested, "RunReplanRequested"),
+	}},
+	{"REPLAN_REQUESTED", ReplanRequested, hReplanRequested, map[string]outcome{
+		"MarkReady": allow(Ready, "RunReady"), // the saved workspace is gone: plan again
+		"Replan":    allow(ReplanRequested),   // already requested: nothing new
+		"Discard":   allow(Discarded, "RunDiscarded"),
+		"Fail":      allow(Failed, "RunFailed"),
 	}},
 	{"CONFIRMED", Confirmed, hConfirmed, map[string]outcome{
 		"Assign": allow(Confirmed, "RunAssigned"),
@@ -90,6 +97,16 @@ var transitionTable = []struct {
 		"StartPhase(APPLYING)":           allow(Applying, "RunPhaseStarted"),
 		"PhaseFinished(PREPARING_APPLY)": allow(PreparingApply, "RunPhaseFinished"),
 		"Fail":                           allow(Failed, "RunFailed"),
+	}},
+	{"PREPARING_APPLY (destroy)", PreparingApply, hDestroyPreparingApply, map[string]outcome{
+		"StartPhase(DESTROYING)":         allow(Destroying, "RunPhaseStarted"),
+		"PhaseFinished(PREPARING_APPLY)": allow(PreparingApply, "RunPhaseFinished"),
+		"Fail":                           allow(Failed, "RunFailed"),
+	}},
+	{"DESTROYING", Destroying, hDestroying, map[string]outcome{
+		"PhaseFinished(DESTROYING)": allow(Destroying, "RunPhaseFinished"),
+		"Finish":                    allow(Finished, "RunFinished"),
+		"Fail":                      allow(Failed, "RunFailed"),
 	}},
 	{"APPLYING", Applying, hApplying, map[string]outcome{
 		"PhaseFinished(APPLYING)": allow(Applying, "RunPhaseFinished"),
@@ -118,6 +135,7 @@ func everyCommand() map[string]Command {
 		"Assign":      Assign{WorkerID: "wkr_03", PoolID: pool, Actor: sched, At: at(30)},
 		"Unassign":    Unassign{Note: "worker lost", Actor: sched, At: at(30)},
 		"Confirm":     Confirm{Actor: user, At: at(30)},
+		"Replan":      Replan{Actor: user, At: at(30)},
 		"Discard":     Discard{Actor: user, At: at(30)},
 		"Cancel":      Cancel{Actor: user, At: at(30)},
 		"Skip":        Skip{Note: "superseded", Actor: sched, At: at(30)},

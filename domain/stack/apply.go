@@ -32,6 +32,17 @@ func (s *State) Apply(e Event) {
 		env := maps.Clone(s.env)
 		delete(env, e.Key)
 		s.env = env
+	case StackFileMounted:
+		files := maps.Clone(s.files)
+		if files == nil {
+			files = map[string]MountedFile{}
+		}
+		files[e.Path] = MountedFile{Path: e.Path, Size: e.Size, Ciphertext: bytes.Clone(e.Ciphertext)}
+		s.files = files
+	case StackFileUnmounted:
+		files := maps.Clone(s.files)
+		delete(files, e.Path)
+		s.files = files
 	case StackLocked:
 		s.manualLock = &ManualLock{By: e.Actor, Note: e.Note, At: e.At}
 	case StackUnlocked:

@@ -27,10 +27,17 @@ type UpdateSettings struct {
 	At       time.Time
 }
 
-// Delete removes a stack no run holds or waits for.
+// Delete removes a stack no run holds or waits for. A stack whose managed
+// state still holds resources is refused unless Force is set: deleting it
+// leaves those resources without a stack to manage them. ManagedResources
+// is what the caller counted in the current state version (the aggregate
+// does not read state files). The state itself is never deleted: its
+// versions stay retrievable by the stack's id.
 type Delete struct {
-	Actor string
-	At    time.Time
+	Force            bool
+	ManagedResources int
+	Actor            string
+	At               time.Time
 }
 
 // SetEnv creates or replaces an environment variable. The key may start with
@@ -46,11 +53,24 @@ type SetEnv struct {
 	At         time.Time
 }
 
-// DeleteEnv removes an environment variable.
+// DeleteEnv removes an environment variable, or the mounted file whose
+// path is Key: variable keys and file paths share one namespace.
 type DeleteEnv struct {
 	Key   string
 	Actor string
 	At    time.Time
+}
+
+// MountFile creates or replaces a file written into the workspace of every
+// run, at Path relative to the project root, before init. Its content comes
+// as Ciphertext, encrypted outside the domain like a secret variable's
+// value; Size is the content's length in bytes, for listings.
+type MountFile struct {
+	Path       string
+	Size       int64
+	Ciphertext []byte
+	Actor      string
+	At         time.Time
 }
 
 // Lock takes the manual lock for the actor.
@@ -100,6 +120,7 @@ func (UpdateSettings) isCommand() {}
 func (Delete) isCommand()         {}
 func (SetEnv) isCommand()         {}
 func (DeleteEnv) isCommand()      {}
+func (MountFile) isCommand()      {}
 func (Lock) isCommand()           {}
 func (Unlock) isCommand()         {}
 func (EnqueueRun) isCommand()     {}

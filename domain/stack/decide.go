@@ -32,6 +32,8 @@ func Decide(s State, c Command) ([]Event, error) {
 		return s.setEnv(c)
 	case DeleteEnv:
 		return s.deleteEnv(c)
+	case MountFile:
+		return s.mountFile(c)
 	case Lock:
 		return s.lock(c)
 	case Unlock:
@@ -100,7 +102,11 @@ func (s State) updateSettings(c UpdateSettings) ([]Event, error) {
 }
 
 func (s State) delete(c Delete) ([]Event, error) {
-	if err := s.precheck(c.Actor, c.At, nil); err != nil {
+	var p domain.Problems
+	if c.ManagedResources < 0 {
+		p.Add("managed_resources", "must not be negative")
+	}
+	if err := s.precheck(c.Actor, c.At, p); err != nil {
 		return nil, err
 	}
 	if s.lockHolder != "" || len(s.queue) > 0 {
@@ -109,7 +115,14 @@ func (s State) delete(c Delete) ([]Event, error) {
 	if err := s.lockedAgainst(c.Actor); err != nil {
 		return nil, err
 	}
-	return []Event{StackDeleted{At: c.At, Actor: c.Actor}}, nil
+	resources := 0
+	if s.managedState {
+		resources = c.ManagedResources
+	}
+	if resources > 0 && !c.Force {
+		return nil, &HasResourcesError{StackID: s.id, Resources: resources}
+	}
+	return []Event{StackDeleted{Forced: resources > 0, ManagedResources: resources, At: c.At, Actor: c.Actor}}, nil
 }
 
 func (s State) setEnv(c SetEnv) ([]Event, error) {
@@ -117,6 +130,9 @@ func (s State) setEnv(c SetEnv) ([]Event, error) {
 	name, scope, err := ParseEnvKey(c.Key)
 	p.Check(err)
 	checkEnvValue(&p, c.Secret, c.Value, c.Ciphertext)
+	if _, ok := s.files[c.Key]; ok {
+		p.Addf("key", "%s is the path of a mounted file of this stack: delete the file first", c.Key)
+	}
 	if err := s.precheck(c.Actor, c.At, p); err != nil {
 		return nil, err
 	}
@@ -133,10 +149,13 @@ func (s State) deleteEnv(c DeleteEnv) ([]Event, error) {
 	if err := s.precheck(c.Actor, c.At, nil); err != nil {
 		return nil, err
 	}
-	if _, ok := s.env[c.Key]; !ok {
-		return nil, fmt.Errorf("stack %s: environment variable %q: %w", s.id, c.Key, domain.ErrNotFound)
+	if _, ok := s.env[c.Key]; ok {
+		return []Event{StackEnvDeleted{Key: c.Key, At: c.At, Actor: c.Actor}}, nil
 	}
-	return []Event{StackEnvDeleted{Key: c.Key, At: c.At, Actor: c.Actor}}, nil
+	if _, ok := s.files[c.Key]; ok {
+		return []Event{StackFileUnmounted{Path: c.Key, At: c.At, Actor: c.Actor}}, nil
+	}
+	return nil, fmt.Errorf("stack %s: no environment variable or mounted file %q: %w", s.id, c.Key, domain.ErrNotFound)
 }
 
 func (s State) lock(c Lock) ([]Event, error) {

@@ -26,10 +26,13 @@ type StackSettingsUpdated struct {
 	Actor    string    `json:"actor"`
 }
 
-// StackDeleted: the stack was deleted.
+// StackDeleted: the stack was deleted. Forced says the managed state still
+// held ManagedResources resources, which the stack no longer manages.
 type StackDeleted struct {
-	At    time.Time `json:"at"`
-	Actor string    `json:"actor"`
+	At               time.Time `json:"at"`
+	Actor            string    `json:"actor"`
+	Forced           bool      `json:"forced,omitempty"`
+	ManagedResources int       `json:"managed_resources,omitempty"`
 }
 
 // StackEnvSet: an environment variable was created or replaced. A secret
@@ -48,6 +51,23 @@ type StackEnvSet struct {
 // StackEnvDeleted: an environment variable was removed.
 type StackEnvDeleted struct {
 	Key   string    `json:"key"`
+	At    time.Time `json:"at"`
+	Actor string    `json:"actor"`
+}
+
+// StackFileMounted: a file was mounted (or replaced) at Path; its content
+// is only ever the ciphertext.
+type StackFileMounted struct {
+	Path       string    `json:"path"`
+	Size       int64     `json:"size"`
+	Ciphertext []byte    `json:"ciphertext"`
+	At         time.Time `json:"at"`
+	Actor      string    `json:"actor"`
+}
+
+// StackFileUnmounted: the file mounted at Path was removed.
+type StackFileUnmounted struct {
+	Path  string    `json:"path"`
 	At    time.Time `json:"at"`
 	Actor string    `json:"actor"`
 }
@@ -103,6 +123,8 @@ func (StackSettingsUpdated) EventType() string { return "StackSettingsUpdated" }
 func (StackDeleted) EventType() string         { return "StackDeleted" }
 func (StackEnvSet) EventType() string          { return "StackEnvSet" }
 func (StackEnvDeleted) EventType() string      { return "StackEnvDeleted" }
+func (StackFileMounted) EventType() string     { return "StackFileMounted" }
+func (StackFileUnmounted) EventType() string   { return "StackFileUnmounted" }
 func (StackLocked) EventType() string          { return "StackLocked" }
 func (StackUnlocked) EventType() string        { return "StackUnlocked" }
 func (StackRunEnqueued) EventType() string     { return "StackRunEnqueued" }
@@ -116,6 +138,6 @@ func Events() []Event {
 	return []Event{
 		StackCreated{}, StackSettingsUpdated{}, StackDeleted{}, StackEnvSet{}, StackEnvDeleted{},
 		StackLocked{}, StackUnlocked{}, StackRunEnqueued{}, StackLockAcquired{}, StackLockReleased{},
-		StackRunDequeued{},
+		StackRunDequeued{}, StackFileMounted{}, StackFileUnmounted{},
 	}
 }

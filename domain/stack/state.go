@@ -34,7 +34,8 @@ type State struct {
 	createdBy    string
 	settings     Settings
 	managedState bool
-	env          map[string]EnvVar // by key
+	env          map[string]EnvVar      // by key
+	files        map[string]MountedFile // by path
 	manualLock   *ManualLock
 	lockHolder   string // run id holding the run lock
 	queue        []queuedRun

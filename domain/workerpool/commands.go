@@ -47,11 +47,13 @@ type Cycle struct {
 	At    time.Time
 }
 
-// Delete removes a private pool. Whether stacks still use it is checked
-// outside the aggregate, which does not know them.
+// Delete removes a private pool that no stack uses. The aggregate does not
+// know the stacks: UsedBy names those the caller found on the pool (by name
+// or id), and any refuses the delete.
 type Delete struct {
-	Actor string
-	At    time.Time
+	UsedBy []string
+	Actor  string
+	At     time.Time
 }
 
 func (Create) isCommand() {}

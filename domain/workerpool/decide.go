@@ -21,7 +21,8 @@ const (
 // Decide returns the events c causes on the pool s, or an error: a
 // *domain.ValidationError for bad input, domain.ErrNotFound for a pool that
 // does not exist (or was deleted), domain.ErrAlreadyExists for creating an
-// existing one, ErrPublicPool for deleting the public pool. No events and no
+// existing one, ErrPublicPool for deleting the public pool, an *InUseError
+// (ErrInUse) for deleting a pool stacks use. No events and no
 // error means c changes nothing. s is not modified.
 func Decide(s State, c Command) ([]Event, error) {
 	switch c := domain.Deref(c).(type) {
@@ -143,6 +144,9 @@ func (s State) delete(c Delete) ([]Event, error) {
 	}
 	if s.public {
 		return nil, fmt.Errorf("delete %s: %w", s.id, ErrPublicPool)
+	}
+	if len(c.UsedBy) > 0 {
+		return nil, &InUseError{PoolID: s.id, Stacks: slices.Clone(c.UsedBy)}
 	}
 	return []Event{WorkerPoolDeleted{At: c.At, Actor: c.Actor}}, nil
 }

@@ -126,6 +126,8 @@ func TestDecide(t *testing.T) {
 		{"delete", []Event{created}, Delete{Actor: alice, At: at(5)}, []Event{WorkerPoolDeleted{At: at(5), Actor: alice}}, nil, ""},
 		{"delete the public pool", []Event{publicCreated}, Delete{Actor: alice, At: at(5)}, nil, ErrPublicPool, ""},
 		{"delete twice", []Event{created, WorkerPoolDeleted{At: at(5), Actor: alice}}, Delete{Actor: alice, At: at(6)}, nil, domain.ErrNotFound, ""},
+		{"delete a pool stacks use", []Event{created}, Delete{UsedBy: []string{"network"}, Actor: alice, At: at(5)}, nil, ErrInUse, ""},
+		{"delete the public pool stacks use", []Event{publicCreated}, Delete{UsedBy: []string{"network"}, Actor: alice, At: at(5)}, nil, ErrPublicPool, ""},
 
 		{"pointer command", []Event{created}, &Cycle{Actor: alice, At: at(4)}, []Event{WorkerPoolCycleRequested{At: at(4), Actor: alice}}, nil, ""},
 		{"nil command", []Event{created}, nil, nil, domain.ErrInvalid, "command"},
@@ -148,6 +150,13 @@ func TestDecide(t *testing.T) {
 				t.Errorf("events\n got  %#v\n want %#v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestInUseNamesTheStacks(t *testing.T) {
+	_, err := Decide(given(created), Delete{UsedBy: []string{"network", "dns"}, Actor: alice, At: at(5)})
+	if want := "worker pool wp_01 is used by stacks network, dns: move them to another pool first"; err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %q", err, want)
 	}
 }
 

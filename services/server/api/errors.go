@@ -102,11 +102,12 @@ func connectError(log *slog.Logger, err error) error {
 // a stack lock (naming its holder), a gone or busy worker, the public pool,
 // a stack repository that cannot serve a run, a state rollback whose
 // preconditions do not hold (or a Terraform lock in the way), a stack
-// without managed state.
+// without managed state, a stack delete while its managed state holds
+// resources, a pool delete while stacks use the pool.
 func isFailedPrecondition(err error) bool {
 	for _, target := range []error{
 		run.ErrIllegalTransition, stack.ErrLockedByOther, stack.ErrLockBusy, stack.ErrNotQueued, stack.ErrInUse,
-		worker.ErrGone, worker.ErrNotIdle, workerpool.ErrPublicPool, commands.ErrRepository,
+		stack.ErrHasResources, worker.ErrGone, worker.ErrNotIdle, workerpool.ErrPublicPool, workerpool.ErrInUse, commands.ErrRepository,
 		state.ErrNotAllowed, state.ErrLocked, state.ErrConflict, statebackend.ErrNotManaged,
 	} {
 		if errors.Is(err, target) {

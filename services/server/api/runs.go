@@ -77,7 +77,7 @@ func (s *RunService) TriggerRun(ctx context.Context, req *connect.Request[gantry
 	default:
 		return nil, s.fail(&invalidArgumentError{field: "type", reason: fmt.Sprintf("unknown run type %d: use RUN_TYPE_TRACKED or RUN_TYPE_PROPOSED", req.Msg.GetType())})
 	}
-	v, err := s.trigger(ctx, commands.Trigger{Stack: req.Msg.GetStack(), Type: typ, Commit: req.Msg.GetCommit()})
+	v, err := s.trigger(ctx, commands.Trigger{Stack: req.Msg.GetStack(), Type: typ, Commit: req.Msg.GetCommit(), Destroy: req.Msg.GetDestroy()})
 	if err != nil {
 		return nil, s.fail(err)
 	}
@@ -230,7 +230,7 @@ func runToProto(v projections.RunView) *gantryv1.Run {
 		Id: v.ID, StackId: v.StackID, Type: runTypeToProto(v.Type), State: runStateToProto(v.Status), Commit: v.Commit,
 		TaskCommand: v.TaskCommand, DriftDetection: v.Drift, Autodeploy: v.Autodeploy, TriggeredBy: v.TriggeredBy,
 		CreatedAt: timestamppb.New(v.CreatedAt), UpdatedAt: timestamppb.New(v.UpdatedAt), WorkerId: v.WorkerID,
-		StopRequestedBy: v.StopRequestedBy, HasChanges: v.HasChanges,
+		StopRequestedBy: v.StopRequestedBy, HasChanges: v.HasChanges, Destroy: v.Destroy, RetryOf: v.RetryOf,
 	}
 	for _, h := range v.History {
 		out.History = append(out.History, &gantryv1.RunStateChange{

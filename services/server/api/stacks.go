@@ -19,7 +19,7 @@ import (
 type StackCommands interface {
 	CreateStack(ctx context.Context, c commands.Caller, settings stack.Settings, managedState bool, importState []byte) (string, error)
 	UpdateStack(ctx context.Context, c commands.Caller, ref string, change func(*stack.Settings)) (string, error)
-	DeleteStack(ctx context.Context, c commands.Caller, ref string) (string, error)
+	DeleteStack(ctx context.Context, c commands.Caller, ref string, force bool) (string, error)
 	LockStack(ctx context.Context, c commands.Caller, ref, note string) (string, error)
 	UnlockStack(ctx context.Context, c commands.Caller, ref string, force bool) (string, error)
 	SetStackEnv(ctx context.Context, c commands.Caller, ref, key, value string, secret bool) (string, error)
@@ -132,13 +132,14 @@ func (s *StackService) UpdateStack(ctx context.Context, req *connect.Request[gan
 	})
 }
 
-// DeleteStack deletes a stack.
+// DeleteStack deletes a stack; one whose managed state holds resources only
+// with force.
 func (s *StackService) DeleteStack(ctx context.Context, req *connect.Request[gantryv1.DeleteStackRequest]) (*connect.Response[gantryv1.DeleteStackResponse], error) {
 	ctx, caller, err := s.command(ctx)
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	if _, err := s.cmds.DeleteStack(ctx, caller, req.Msg.GetStack()); err != nil {
+	if _, err := s.cmds.DeleteStack(ctx, caller, req.Msg.GetStack(), req.Msg.GetForce()); err != nil {
 		return nil, s.fail(err)
 	}
 	return connect.NewResponse(&gantryv1.DeleteStackResponse{}), nil

@@ -28,6 +28,8 @@ type StateBackend interface {
 type StateStacks interface {
 	ResolveStack(ctx context.Context, ref string) (string, error)
 	StackState(ctx context.Context, id string) (stack.State, error)
+	// KnownStack also loads a deleted stack, whose state stays readable.
+	KnownStack(ctx context.Context, id string) (stack.State, error)
 }
 
 // StateService serves gantry.v1.StateService.
@@ -67,8 +69,9 @@ func (e *notManagedError) Error() string {
 func (e *notManagedError) Is(target error) bool { return target == statebackend.ErrNotManaged }
 
 // managedStack resolves ref to a stack whose state Gantry manages and
-// returns its id and aggregate state.
-func (s *StateService) managedStack(ctx context.Context, ref string) (string, stack.State, error) {
+// returns its id and aggregate state. With deleted, ref may also be the id
+// of a deleted stack (its name is free): its state versions stay readable.
+func (s *StateService) managedStack(ctx context.Context, ref string, deleted bool) (string, stack.State, error) {
 	if ref == "" {
 		return "", stack.State{}, &invalidArgumentError{field: "stack", reason: "must not be empty: give a stack id or name"}
 	}
@@ -76,7 +79,11 @@ func (s *StateService) managedStack(ctx context.Context, ref string) (string, st
 	if err != nil {
 		return "", stack.State{}, err
 	}
-	st, err := s.stacks.StackState(ctx, id)
+	load := s.stacks.StackState
+	if deleted {
+		load = s.stacks.KnownStack
+	}
+	st, err := load(ctx, id)
 	if err != nil {
 		return "", stack.State{}, err
 	}
@@ -97,12 +104,13 @@ func versionNumber(v int64, zeroOK bool) (int, error) {
 	return int(v), nil
 }
 
-// ListStateVersions lists a managed stack's state versions, oldest first.
+// ListStateVersions lists a managed stack's state versions, oldest first;
+// those of a deleted stack too, by its id.
 func (s *StateService) ListStateVersions(ctx context.Context, req *connect.Request[gantryv1.ListStateVersionsRequest]) (*connect.Response[gantryv1.ListStateVersionsResponse], error) {
 	if _, ok := s.identify(ctx); !ok {
 		return nil, s.fail(errUnauthenticated)
 	}
-	id, _, err := s.managedStack(ctx, req.Msg.GetStack())
+	id, _, err := s.managedStack(ctx, req.Msg.GetStack(), true)
 	if err != nil {
 		return nil, s.fail(err)
 	}
@@ -119,7 +127,7 @@ func (s *StateService) ListStateVersions(ctx context.Context, req *connect.Reque
 }
 
 // DownloadState returns one version's bytes to an administrator and records
-// the download.
+// the download; a deleted stack's too, by its id.
 func (s *StateService) DownloadState(ctx context.Context, req *connect.Request[gantryv1.DownloadStateRequest]) (*connect.Response[gantryv1.DownloadStateResponse], error) {
 	ctx, caller, err := s.command(ctx)
 	if err != nil {
@@ -132,7 +140,7 @@ func (s *StateService) DownloadState(ctx context.Context, req *connect.Request[g
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	id, _, err := s.managedStack(ctx, req.Msg.GetStack())
+	id, _, err := s.managedStack(ctx, req.Msg.GetStack(), true)
 	if err != nil {
 		return nil, s.fail(err)
 	}
@@ -159,7 +167,7 @@ func (s *StateService) RollbackState(ctx context.Context, req *connect.Request[g
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	id, stk, err := s.managedStack(ctx, req.Msg.GetStack())
+	id, stk, err := s.managedStack(ctx, req.Msg.GetStack(), false)
 	if err != nil {
 		return nil, s.fail(err)
 	}

@@ -77,6 +77,21 @@ type StateImporter interface {
 	StageImport(ctx context.Context, stackID string, stateJSON []byte, actor string) (eventstore.Batch, error)
 }
 
+// StateContents reads what a stack's managed state holds;
+// *statebackend.Service satisfies it.
+type StateContents interface {
+	// ManagedResources counts the managed resource instances of the
+	// stack's current state version (0 without state).
+	ManagedResources(ctx context.Context, stackID string) (int, error)
+}
+
+// WorkspaceRemover deletes the saved workspace of a run;
+// executor.BucketStore satisfies it. Deleting one that does not exist is
+// not an error.
+type WorkspaceRemover interface {
+	Delete(ctx context.Context, runID string) error
+}
+
 // Config configures a Service.
 type Config struct {
 	// Aggregates loads the aggregates commands decide on and appends their
@@ -94,6 +109,13 @@ type Config struct {
 	// StateCredentials mints the managed-state credentials of run phases
 	// (PhaseCredentials). Default: none, and PhaseCredentials returns none.
 	StateCredentials StateMinter
+	// StateContents counts the resources a managed stack's state holds
+	// before DeleteStack. Default: none, and DeleteStack refuses a stack
+	// with managed state unless forced, as it cannot tell.
+	StateContents StateContents
+	// Workspaces deletes the saved workspace of a replanned run
+	// (ReplanRun). Default: none, and ReplanRun refuses.
+	Workspaces WorkspaceRemover
 	// Git resolves branch heads. Default: GitResolver with a 30 s timeout.
 	Git BranchResolver
 	// ServerURL and NATSURL are what pool tokens send launchers to. Required.
@@ -179,4 +201,7 @@ type Caller struct {
 	Actor string
 	// Admin may force what others may not (releasing someone else's lock).
 	Admin bool
+	// ReadSecrets may see secret values that reads otherwise hide: the
+	// sensitive outputs of a stack (auth.CanReadSecrets decides it).
+	ReadSecrets bool
 }

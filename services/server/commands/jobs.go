@@ -26,8 +26,9 @@ type StateMinter interface {
 }
 
 // RunJob returns the job of run runID for worker workerID of pool poolID,
-// which the run must be assigned to: the stack's settings and variables as
-// they are now, secret values sealed to the pool's public key.
+// which the run must be assigned to: the stack's settings, variables and
+// mounted files as they are now, secret values and file contents sealed to
+// the pool's public key.
 func (s *Service) RunJob(ctx context.Context, poolID, workerID, runID string) (protocol.Job, error) {
 	r, st, pub, err := s.workerRun(ctx, poolID, workerID, runID)
 	if err != nil {
@@ -37,7 +38,7 @@ func (s *Service) RunJob(ctx context.Context, poolID, workerID, runID string) (p
 	job := protocol.Job{
 		RunID: runID, StackID: st.ID(), Type: r.Type(), Confirmed: r.Status() == run.Confirmed, Autodeploy: r.Autodeploy(),
 		RepositoryURL: set.RepositoryURL, Commit: r.Commit(), ProjectRoot: set.ProjectRoot, Tool: set.Tool, RunnerImage: set.RunnerImage,
-		Hooks: set.Hooks, TaskCommand: r.TaskCommand(), ManagedState: st.ManagedState(),
+		Hooks: set.Hooks, TaskCommand: r.TaskCommand(), ManagedState: st.ManagedState(), Destroy: r.Destroy(),
 	}
 	for _, v := range st.EnvVars() {
 		jv := protocol.Variable{Name: v.Name, Scope: v.Scope, Value: v.Value}
@@ -52,6 +53,17 @@ func (s *Service) RunJob(ctx context.Context, poolID, workerID, runID string) (p
 			}
 		}
 		job.Env = append(job.Env, jv)
+	}
+	for _, f := range st.Files() {
+		plain, err := s.cfg.Secrets.Decrypt(ctx, f.Ciphertext)
+		if err != nil {
+			return protocol.Job{}, fmt.Errorf("job of run %s: decrypt mounted file %s: %w", runID, f.Path, err)
+		}
+		sealed, err := seal.Bytes(pub, plain)
+		if err != nil {
+			return protocol.Job{}, fmt.Errorf("job of run %s: seal mounted file %s: %w", runID, f.Path, err)
+		}
+		job.Files = append(job.Files, protocol.File{Path: f.Path, Sealed: sealed})
 	}
 	return job, nil
 }

@@ -17,6 +17,7 @@ type Trigger struct {
 	Type        run.Type // TRACKED, PROPOSED or TASK
 	Commit      string   // full SHA; "" means the head of the stack's branch
 	TaskCommand string   // TASK only
+	Destroy     bool     // TRACKED only: a destroy run
 }
 
 // TriggerRun queues a run and returns its id. In one append: RunQueued on
@@ -51,26 +52,33 @@ func (s *Service) TriggerRun(ctx context.Context, c Caller, t Trigger) (string, 
 			return err
 		}
 		autodeploy := t.Type == run.Tracked && stk.State().Settings().Autodeploy
-		if _, err := r.Do(run.Trigger{
+		return queueRun(ctx, u, stk, r, run.Trigger{
 			RunID: runID, StackID: stackID, Type: t.Type, Commit: commit, TaskCommand: t.TaskCommand,
-			Autodeploy: autodeploy, Actor: c.Actor, At: at,
-		}); err != nil {
-			return err
-		}
-		if _, err := stk.Do(stack.EnqueueRun{RunID: runID, RunType: t.Type, Actor: c.Actor, At: at}); err != nil {
-			return err
-		}
-		if t.Type == run.Proposed {
-			_, err := r.Do(run.MarkReady{Actor: c.Actor, At: at})
-			return err
-		}
-		return handOn(ctx, u, stk, c.Actor, at)
+			Autodeploy: autodeploy, Destroy: t.Destroy, Actor: c.Actor, At: at,
+		})
 	})
 	if err != nil {
 		return "", err
 	}
 	s.log.InfoContext(ctx, "run triggered", "run_id", runID, "stack_id", stackID, "type", t.Type, "commit", commit, "actor", c.Actor)
 	return runID, nil
+}
+
+// queueRun adds to u the trigger of run r on stack stk: RunQueued, the
+// stack's StackRunEnqueued and, when the stack is free, its lock and the
+// run's RunReady. A proposed run takes no lock and is READY at once.
+func queueRun(ctx context.Context, u *aggregate.Unit, stk *stackAggregate, r *runAggregate, t run.Trigger) error {
+	if _, err := r.Do(t); err != nil {
+		return err
+	}
+	if _, err := stk.Do(stack.EnqueueRun{RunID: t.RunID, RunType: t.Type, Actor: t.Actor, At: t.At}); err != nil {
+		return err
+	}
+	if t.Type == run.Proposed {
+		_, err := r.Do(run.MarkReady{Actor: t.Actor, At: t.At})
+		return err
+	}
+	return handOn(ctx, u, stk, t.Actor, t.At)
 }
 
 // branchHead resolves the head commit of the stack's branch.

@@ -144,15 +144,53 @@ func (s *Service) UpdateStack(ctx context.Context, c Caller, ref string, change 
 	return id, nil
 }
 
-// DeleteStack deletes a stack no run holds or waits for, and frees its name.
-func (s *Service) DeleteStack(ctx context.Context, c Caller, ref string) (string, error) {
-	return s.stackCommand(ctx, c, "delete stack", ref, func(ctx context.Context, u *aggregate.Unit, stk *stackAggregate, at time.Time) error {
+// DeleteStack deletes a stack no run holds or waits for, and frees its
+// name. A stack whose managed state holds resources is refused
+// (*stack.HasResourcesError) unless force is set; either way its state
+// stream and blobs stay, so that its versions are still retrievable by the
+// stack's id. The resources are counted in the current state version before
+// the append: a run that could change them holds the stack's lock, which
+// the delete would meet.
+func (s *Service) DeleteStack(ctx context.Context, c Caller, ref string, force bool) (string, error) {
+	id, err := s.ResolveStack(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	resources, err := s.managedResources(ctx, id, force)
+	if err != nil {
+		return "", err
+	}
+	return s.stackCommand(ctx, c, "delete stack", id, func(ctx context.Context, u *aggregate.Unit, stk *stackAggregate, at time.Time) error {
 		stackName := stk.State().Settings().Name
-		if _, err := stk.Do(stack.Delete{Actor: c.Actor, At: at}); err != nil {
+		if _, err := stk.Do(stack.Delete{Force: force, ManagedResources: resources, Actor: c.Actor, At: at}); err != nil {
 			return err
 		}
 		return releaseName(ctx, u, aggregate.StackName, stackName, stk.State().ID(), c.Actor, at)
 	})
+}
+
+// errCannotCount refuses to delete a managed stack without force on a
+// server that cannot read state files.
+var errCannotCount = errors.New("delete stack: this server cannot read managed state (no state backend configured): delete with force")
+
+// managedResources counts the resources of a managed stack's state for a
+// delete; a stack without managed state has none of Gantry's.
+func (s *Service) managedResources(ctx context.Context, id string, force bool) (int, error) {
+	st, err := s.StackState(ctx, id)
+	if err != nil || !st.ManagedState() {
+		return 0, err
+	}
+	if s.cfg.StateContents == nil {
+		if force {
+			return 0, nil
+		}
+		return 0, errCannotCount
+	}
+	n, err := s.cfg.StateContents.ManagedResources(ctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("delete stack %s: count the resources of its managed state: %w", id, err)
+	}
+	return n, nil
 }
 
 // LockStack takes the manual lock for the caller.
@@ -230,6 +268,24 @@ func (s *Service) stackCommand(ctx context.Context, c Caller, op, ref string, fn
 	}
 	s.log.InfoContext(ctx, op, "stack_id", id, "actor", c.Actor)
 	return id, nil
+}
+
+// KnownStack returns the aggregate state of a stack that exists or was
+// deleted: what is kept of a deleted stack (its managed state's versions)
+// stays reachable by its id. Only a stack that never existed is
+// domain.ErrNotFound.
+func (s *Service) KnownStack(ctx context.Context, id string) (stack.State, error) {
+	if err := ids.Stack.Validate("stack", id); err != nil {
+		return stack.State{}, err
+	}
+	st, err := aggregate.Load(ctx, s.aggs, aggregate.Stack, id)
+	if err != nil {
+		return stack.State{}, err
+	}
+	if !st.Exists() && !st.Deleted() {
+		return stack.State{}, fmt.Errorf("stack %s: %w", id, domain.ErrNotFound)
+	}
+	return st, nil
 }
 
 // StackState returns the stack's aggregate state as its events made it

@@ -34,13 +34,14 @@ const (
 
 // AccessFor says what credentials minted for phase allow, and whether the
 // phase may touch state at all. INITIALIZING reads (terraform init GETs the
-// state once to set up the backend); PLANNING reads and locks; APPLYING and
-// PERFORMING (a task's command) also write.
+// state once to set up the backend); PLANNING reads and locks; APPLYING
+// (DESTROYING for a destroy run) and PERFORMING (a task's command) also
+// write.
 func AccessFor(phase run.Phase) (Access, bool) {
 	switch phase {
 	case run.PhaseInitializing, run.PhasePlanning:
 		return AccessRead, true
-	case run.PhaseApplying, run.PhasePerforming:
+	case run.PhaseApplying, run.PhaseDestroying, run.PhasePerforming:
 		return AccessReadWrite, true
 	}
 	return "", false
@@ -99,8 +100,8 @@ func (s *Service) Mint(ctx context.Context, stackID, runID string, phase run.Pha
 	p.Check(ids.Run.Validate("run_id", runID))
 	access, ok := AccessFor(phase)
 	if !ok {
-		p.Addf("phase", "%q does not touch state: mint credentials for %s, %s, %s or %s", phase,
-			run.PhaseInitializing, run.PhasePlanning, run.PhaseApplying, run.PhasePerforming)
+		p.Addf("phase", "%q does not touch state: mint credentials for %s, %s, %s, %s or %s", phase,
+			run.PhaseInitializing, run.PhasePlanning, run.PhaseApplying, run.PhaseDestroying, run.PhasePerforming)
 	}
 	if err := p.Err(); err != nil {
 		return Credentials{}, err
@@ -128,7 +129,7 @@ func (s *Service) Mint(ctx context.Context, stackID, runID string, phase run.Pha
 		return Credentials{}, &domain.ValidationError{Field: "run_id", Problem: fmt.Sprintf("run %s has ended (%s)", runID, r.Status())}
 	case phase == run.PhasePerforming && r.Type() != run.Task,
 		phase == run.PhasePlanning && r.Type() == run.Task,
-		phase == run.PhaseApplying && r.Type() != run.Tracked:
+		phase.Applies() && (r.Type() != run.Tracked || phase != r.ApplyPhase()):
 		return Credentials{}, &domain.ValidationError{Field: "phase", Problem: fmt.Sprintf("a %s run has no %s phase", r.Type(), phase)}
 	}
 	user := make([]byte, 16)

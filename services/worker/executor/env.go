@@ -10,12 +10,12 @@ import (
 
 // WritePhase reports whether a phase of a run of type t may change
 // infrastructure or state, and so gets the write-scoped (wo_) variables
-// instead of the read-only (ro_) ones. Write phases: APPLYING, and every
-// phase of a TASK (its command may do anything, init included). Read-only
-// phases: INITIALIZING and PLANNING of TRACKED and PROPOSED runs. Unscoped
-// variables go to every phase.
+// instead of the read-only (ro_) ones. Write phases: APPLYING (DESTROYING
+// for a destroy run), and every phase of a TASK (its command may do
+// anything, init included). Read-only phases: INITIALIZING and PLANNING of
+// TRACKED and PROPOSED runs. Unscoped variables go to every phase.
 func WritePhase(t run.Type, p run.Phase) bool {
-	return t == run.Task || p == run.PhaseApplying
+	return t == run.Task || p.Applies()
 }
 
 // environ returns the environment of the commands of phase p, as "K=V",

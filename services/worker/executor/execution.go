@@ -55,7 +55,7 @@ func (x *execution) sequence(ctx context.Context) *failure {
 		if f := x.phase(ctx, run.PhasePreparingApply, x.restore); f != nil {
 			return f
 		}
-		return x.phase(ctx, run.PhaseApplying, x.apply)
+		return x.phase(ctx, x.job.applyPhase(), x.apply)
 	}
 	if f := x.phase(ctx, run.PhasePreparing, x.prepare); f != nil {
 		return f
@@ -70,7 +70,7 @@ func (x *execution) sequence(ctx context.Context) *failure {
 		return f
 	}
 	if x.job.Type == run.Tracked && x.hasChanges && x.job.Autodeploy {
-		return x.phase(ctx, run.PhaseApplying, x.apply)
+		return x.phase(ctx, x.job.applyPhase(), x.apply)
 	}
 	return nil
 }

@@ -42,6 +42,9 @@ type Job struct {
 	// Env are the stack's variables (protocol.Job.Env), secrets opened,
 	// with their scopes.
 	Env []Variable
+	// Files are the stack's mounted files (protocol.Job.Files), opened:
+	// PREPARING writes them into the project root (see MountedFile).
+	Files []MountedFile
 	// Whitelist are the launcher's variables passed to runs
 	// (GANTRY_WHITELIST_ENVS, see WhitelistVariables).
 	Whitelist []Variable
@@ -116,6 +119,9 @@ func (j Job) Validate() error {
 	if j.Confirmed && j.Type != run.Tracked {
 		p.Add("confirmed", "only TRACKED runs are confirmed")
 	}
+	if j.Destroy && j.Type != run.Tracked {
+		p.Add("destroy", "only TRACKED runs destroy")
+	}
 	if j.Type == run.Task && strings.TrimSpace(j.TaskCommand) == "" {
 		p.Add("task_command", "a TASK run needs a command")
 	}
@@ -141,6 +147,7 @@ func (j Job) Validate() error {
 	}
 	checkVariables(&p, "env", j.Env)
 	checkVariables(&p, "whitelist", j.Whitelist)
+	checkFiles(&p, j.Files)
 	for _, n := range j.MaskNames {
 		if !envNamePattern.MatchString(n) {
 			p.Addf("mask_names", "%q is not a variable name", n)

@@ -30,7 +30,7 @@ type phase struct {
 // commandPhases are the phases that run the job's commands, with the job's
 // environment.
 var commandPhases = map[run.Phase]bool{
-	run.PhaseInitializing: true, run.PhasePlanning: true, run.PhaseApplying: true, run.PhasePerforming: true,
+	run.PhaseInitializing: true, run.PhasePlanning: true, run.PhaseApplying: true, run.PhaseDestroying: true, run.PhasePerforming: true,
 }
 
 // phase reports the start of phase p, runs body, and reports its result. It

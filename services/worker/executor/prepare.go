@@ -8,7 +8,8 @@ import (
 )
 
 // prepare is PREPARING: a fresh workspace, the checkout at the run's commit,
-// the project root, the backend override and the workspace manifest.
+// the project root, the backend override, the workspace manifest and the
+// stack's mounted files.
 func (x *execution) prepare(ctx context.Context, ph *phase) *failure {
 	ws, err := x.backend.newWorkspace(x.job.RunID)
 	if err != nil {
@@ -25,6 +26,9 @@ func (x *execution) prepare(ctx context.Context, ph *phase) *failure {
 		return x.fail(ph, ExitNoProcess, "%v", err)
 	}
 	if f := x.enterProject(ph); f != nil {
+		return f
+	}
+	if f := x.mountFiles(ph); f != nil {
 		return f
 	}
 	return x.openSandbox(ctx, ph, firstCommandPhase(x.job))

@@ -44,7 +44,7 @@ func (x *execution) plan(ctx context.Context, ph *phase) *failure {
 	if f := x.hooks(ctx, ph, "before_plan", x.job.Hooks.BeforePlan); f != nil {
 		return x.afterRun(ctx, ph, f)
 	}
-	code, err := x.runTool(ctx, ph, "plan", "-input=false", "-out="+x.sb.path(x.ws.planFile), "-detailed-exitcode")
+	code, err := x.runTool(ctx, ph, x.planArgs()...)
 	switch {
 	case err == nil && code == planNoChanges:
 	case err == nil && code == planChanges:

@@ -83,7 +83,7 @@ func (l *Launcher) execute(a protocol.Assignment, parent trace.SpanContext) {
 	log.Info("run done on this worker", "status", res.Status, "note", res.Note)
 	span.SetAttributes(attribute.String("gantry.run_status", string(res.Status)))
 	var last *protocol.PhaseFinishedReport
-	if res.Status == run.Finished && rep.held != nil && (rep.held.Phase == run.PhaseApplying || rep.held.Phase == run.PhasePerforming) {
+	if res.Status == run.Finished && rep.held != nil && (rep.held.Phase.Applies() || rep.held.Phase == run.PhasePerforming) {
 		last, rep.held = rep.held, nil
 	}
 	rep.flush(reportCtx)
@@ -135,6 +135,13 @@ func (l *Launcher) job(ctx context.Context, a protocol.Assignment) (executor.Job
 			return executor.Job{}, err
 		}
 		job.Env = append(job.Env, ev)
+	}
+	for _, f := range reply.Job.Files {
+		content, err := seal.Open(l.cfg.PoolKey, f.Sealed)
+		if err != nil {
+			return executor.Job{}, fmt.Errorf("open the mounted file %s: %w", f.Path, err)
+		}
+		job.Files = append(job.Files, executor.MountedFile{Path: f.Path, Content: content})
 	}
 	if job.ManagedState {
 		// Credentials and addresses go to each phase through the
@@ -219,8 +226,8 @@ type reporter struct {
 
 // PhaseStarted implements executor.Reporter.
 func (r *reporter) PhaseStarted(ctx context.Context, phase run.Phase, _ time.Time) error {
-	if phase == run.PhaseApplying && r.typ == run.Tracked && r.autodeploy {
-		return nil // the domain started APPLYING when PLANNING found changes
+	if phase.Applies() && r.typ == run.Tracked && r.autodeploy {
+		return nil // the domain started APPLYING (DESTROYING) when PLANNING found changes
 	}
 	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
 	defer cancel()
@@ -264,7 +271,7 @@ func (r *reporter) PhaseFinished(ctx context.Context, res executor.PhaseResult) 
 		DurationMS: res.Duration.Milliseconds(), HasChanges: res.HasChanges, Note: res.Note,
 	}
 	switch res.Phase {
-	case run.PhasePreparing, run.PhaseInitializing, run.PhasePreparingApply, run.PhaseApplying, run.PhasePerforming:
+	case run.PhasePreparing, run.PhaseInitializing, run.PhasePreparingApply, run.PhaseApplying, run.PhaseDestroying, run.PhasePerforming:
 		if res.ExitCode == 0 {
 			r.held = &report
 			return nil

@@ -33,6 +33,18 @@ type Job struct {
 	// Env lists the stack's variables; a secret one has Sealed instead of
 	// Value.
 	Env []Variable `json:"env,omitempty"`
+	// Destroy: a TRACKED run that plans with -destroy; its apply phase is
+	// DESTROYING instead of APPLYING.
+	Destroy bool `json:"destroy,omitempty"`
+	// Files are the stack's mounted files, written relative to the project
+	// root before init; their content is sealed like a secret's value.
+	Files []File `json:"files,omitempty"`
+}
+
+// File is one of the stack's mounted files as a worker gets it.
+type File struct {
+	Path   string `json:"path"`   // relative to the project root, clean
+	Sealed []byte `json:"sealed"` // the content sealed to the pool's key
 }
 
 // Variable is one of the stack's environment variables as a worker gets

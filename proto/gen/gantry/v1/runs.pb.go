@@ -117,6 +117,11 @@ const (
 	RunState_RUN_STATE_CANCELED RunState = 15
 	// Not needed any more (terminal).
 	RunState_RUN_STATE_SKIPPED RunState = 16
+	// The plan of an UNCONFIRMED run was thrown away; the run is READY again
+	// once its saved workspace is deleted (RerunService.ReplanRun).
+	RunState_RUN_STATE_REPLAN_REQUESTED RunState = 17
+	// terraform apply of a destroy run's plan (its APPLYING).
+	RunState_RUN_STATE_DESTROYING RunState = 18
 )
 
 // Enum value maps for RunState.
@@ -139,25 +144,29 @@ var (
 		14: "RUN_STATE_STOPPED",
 		15: "RUN_STATE_CANCELED",
 		16: "RUN_STATE_SKIPPED",
+		17: "RUN_STATE_REPLAN_REQUESTED",
+		18: "RUN_STATE_DESTROYING",
 	}
 	RunState_value = map[string]int32{
-		"RUN_STATE_UNSPECIFIED":     0,
-		"RUN_STATE_QUEUED":          1,
-		"RUN_STATE_READY":           2,
-		"RUN_STATE_PREPARING":       3,
-		"RUN_STATE_INITIALIZING":    4,
-		"RUN_STATE_PLANNING":        5,
-		"RUN_STATE_UNCONFIRMED":     6,
-		"RUN_STATE_CONFIRMED":       7,
-		"RUN_STATE_PREPARING_APPLY": 8,
-		"RUN_STATE_APPLYING":        9,
-		"RUN_STATE_PERFORMING":      10,
-		"RUN_STATE_FINISHED":        11,
-		"RUN_STATE_FAILED":          12,
-		"RUN_STATE_DISCARDED":       13,
-		"RUN_STATE_STOPPED":         14,
-		"RUN_STATE_CANCELED":        15,
-		"RUN_STATE_SKIPPED":         16,
+		"RUN_STATE_UNSPECIFIED":      0,
+		"RUN_STATE_QUEUED":           1,
+		"RUN_STATE_READY":            2,
+		"RUN_STATE_PREPARING":        3,
+		"RUN_STATE_INITIALIZING":     4,
+		"RUN_STATE_PLANNING":         5,
+		"RUN_STATE_UNCONFIRMED":      6,
+		"RUN_STATE_CONFIRMED":        7,
+		"RUN_STATE_PREPARING_APPLY":  8,
+		"RUN_STATE_APPLYING":         9,
+		"RUN_STATE_PERFORMING":       10,
+		"RUN_STATE_FINISHED":         11,
+		"RUN_STATE_FAILED":           12,
+		"RUN_STATE_DISCARDED":        13,
+		"RUN_STATE_STOPPED":          14,
+		"RUN_STATE_CANCELED":         15,
+		"RUN_STATE_SKIPPED":          16,
+		"RUN_STATE_REPLAN_REQUESTED": 17,
+		"RUN_STATE_DESTROYING":       18,
 	}
 )
 
@@ -220,7 +229,12 @@ type Run struct {
 	// The plan found changes.
 	HasChanges bool `protobuf:"varint,14,opt,name=has_changes,json=hasChanges,proto3" json:"has_changes,omitempty"`
 	// Every state change, oldest first.
-	History       []*RunStateChange `protobuf:"bytes,15,rep,name=history,proto3" json:"history,omitempty"`
+	History []*RunStateChange `protobuf:"bytes,15,rep,name=history,proto3" json:"history,omitempty"`
+	// A tracked run that destroys the stack's resources: it plans with
+	// -destroy and its apply is DESTROYING.
+	Destroy bool `protobuf:"varint,16,opt,name=destroy,proto3" json:"destroy,omitempty"`
+	// The run this one retries (RerunService.RetryRun); empty otherwise.
+	RetryOf       string `protobuf:"bytes,17,opt,name=retry_of,json=retryOf,proto3" json:"retry_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -360,6 +374,20 @@ func (x *Run) GetHistory() []*RunStateChange {
 	return nil
 }
 
+func (x *Run) GetDestroy() bool {
+	if x != nil {
+		return x.Destroy
+	}
+	return false
+}
+
+func (x *Run) GetRetryOf() string {
+	if x != nil {
+		return x.RetryOf
+	}
+	return ""
+}
+
 // RunStateChange is one entry of a run's history.
 type RunStateChange struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -441,7 +469,11 @@ type TriggerRunRequest struct {
 	// TRACKED or PROPOSED (default TRACKED); tasks use TriggerTask.
 	Type RunType `protobuf:"varint,2,opt,name=type,proto3,enum=gantry.v1.RunType" json:"type,omitempty"`
 	// Full commit SHA; empty means the head of the stack's branch.
-	Commit        string `protobuf:"bytes,3,opt,name=commit,proto3" json:"commit,omitempty"`
+	Commit string `protobuf:"bytes,3,opt,name=commit,proto3" json:"commit,omitempty"`
+	// A tracked run that destroys the stack's resources (terraform plan
+	// -destroy, then DESTROYING instead of APPLYING); confirmed like any
+	// tracked run, or applied at once with autodeploy.
+	Destroy       bool `protobuf:"varint,4,opt,name=destroy,proto3" json:"destroy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -495,6 +527,13 @@ func (x *TriggerRunRequest) GetCommit() string {
 		return x.Commit
 	}
 	return ""
+}
+
+func (x *TriggerRunRequest) GetDestroy() bool {
+	if x != nil {
+		return x.Destroy
+	}
+	return false
 }
 
 // TriggerRunResponse returns the queued run.
@@ -1419,7 +1458,7 @@ var File_gantry_v1_runs_proto protoreflect.FileDescriptor
 
 const file_gantry_v1_runs_proto_rawDesc = "" +
 	"\n" +
-	"\x14gantry/v1/runs.proto\x12\tgantry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x04\n" +
+	"\x14gantry/v1/runs.proto\x12\tgantry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf4\x04\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bstack_id\x18\x02 \x01(\tR\astackId\x12&\n" +
@@ -1441,16 +1480,19 @@ const file_gantry_v1_runs_proto_rawDesc = "" +
 	"\x11stop_requested_by\x18\r \x01(\tR\x0fstopRequestedBy\x12\x1f\n" +
 	"\vhas_changes\x18\x0e \x01(\bR\n" +
 	"hasChanges\x123\n" +
-	"\ahistory\x18\x0f \x03(\v2\x19.gantry.v1.RunStateChangeR\ahistory\"\x95\x01\n" +
+	"\ahistory\x18\x0f \x03(\v2\x19.gantry.v1.RunStateChangeR\ahistory\x12\x18\n" +
+	"\adestroy\x18\x10 \x01(\bR\adestroy\x12\x19\n" +
+	"\bretry_of\x18\x11 \x01(\tR\aretryOf\"\x95\x01\n" +
 	"\x0eRunStateChange\x12)\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x13.gantry.v1.RunStateR\x05state\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\"i\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"\x83\x01\n" +
 	"\x11TriggerRunRequest\x12\x14\n" +
 	"\x05stack\x18\x01 \x01(\tR\x05stack\x12&\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x12.gantry.v1.RunTypeR\x04type\x12\x16\n" +
-	"\x06commit\x18\x03 \x01(\tR\x06commit\"6\n" +
+	"\x06commit\x18\x03 \x01(\tR\x06commit\x12\x18\n" +
+	"\adestroy\x18\x04 \x01(\bR\adestroy\"6\n" +
 	"\x12TriggerRunResponse\x12 \n" +
 	"\x03run\x18\x01 \x01(\v2\x0e.gantry.v1.RunR\x03run\"\\\n" +
 	"\x12TriggerTaskRequest\x12\x14\n" +
@@ -1503,7 +1545,7 @@ const file_gantry_v1_runs_proto_rawDesc = "" +
 	"\x14RUN_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10RUN_TYPE_TRACKED\x10\x01\x12\x15\n" +
 	"\x11RUN_TYPE_PROPOSED\x10\x02\x12\x11\n" +
-	"\rRUN_TYPE_TASK\x10\x03*\xaf\x03\n" +
+	"\rRUN_TYPE_TASK\x10\x03*\xe9\x03\n" +
 	"\bRunState\x12\x19\n" +
 	"\x15RUN_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10RUN_STATE_QUEUED\x10\x01\x12\x13\n" +
@@ -1522,7 +1564,9 @@ const file_gantry_v1_runs_proto_rawDesc = "" +
 	"\x13RUN_STATE_DISCARDED\x10\r\x12\x15\n" +
 	"\x11RUN_STATE_STOPPED\x10\x0e\x12\x16\n" +
 	"\x12RUN_STATE_CANCELED\x10\x0f\x12\x15\n" +
-	"\x11RUN_STATE_SKIPPED\x10\x102\x9f\x05\n" +
+	"\x11RUN_STATE_SKIPPED\x10\x10\x12\x1e\n" +
+	"\x1aRUN_STATE_REPLAN_REQUESTED\x10\x11\x12\x18\n" +
+	"\x14RUN_STATE_DESTROYING\x10\x122\x9f\x05\n" +
 	"\n" +
 	"RunService\x12I\n" +
 	"\n" +

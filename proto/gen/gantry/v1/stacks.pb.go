@@ -1206,7 +1206,10 @@ func (x *UpdateStackResponse) GetStack() *Stack {
 type DeleteStackRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Stack id or name.
-	Stack         string `protobuf:"bytes,1,opt,name=stack,proto3" json:"stack,omitempty"`
+	Stack string `protobuf:"bytes,1,opt,name=stack,proto3" json:"stack,omitempty"`
+	// Delete even though the stack's managed state still holds resources:
+	// they stay in the cloud, unmanaged, and the state stays retrievable.
+	Force         bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1246,6 +1249,13 @@ func (x *DeleteStackRequest) GetStack() string {
 		return x.Stack
 	}
 	return ""
+}
+
+func (x *DeleteStackRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
 }
 
 // DeleteStackResponse is empty.
@@ -1606,12 +1616,12 @@ func (x *SetStackEnvResponse) GetEnv() *EnvVar {
 	return nil
 }
 
-// DeleteStackEnvRequest removes one environment variable.
+// DeleteStackEnvRequest removes one environment variable or mounted file.
 type DeleteStackEnvRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Stack id or name.
 	Stack string `protobuf:"bytes,1,opt,name=stack,proto3" json:"stack,omitempty"`
-	// Key as set, prefix included.
+	// Key as set, prefix included; or the path of a mounted file.
 	Key           string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1804,9 +1814,10 @@ const file_gantry_v1_stacks_proto_rawDesc = "" +
 	"\vupdate_mask\x18\r \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"=\n" +
 	"\x13UpdateStackResponse\x12&\n" +
-	"\x05stack\x18\x01 \x01(\v2\x10.gantry.v1.StackR\x05stack\"*\n" +
+	"\x05stack\x18\x01 \x01(\v2\x10.gantry.v1.StackR\x05stack\"@\n" +
 	"\x12DeleteStackRequest\x12\x14\n" +
-	"\x05stack\x18\x01 \x01(\tR\x05stack\"\x15\n" +
+	"\x05stack\x18\x01 \x01(\tR\x05stack\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\"\x15\n" +
 	"\x13DeleteStackResponse\"<\n" +
 	"\x10LockStackRequest\x12\x14\n" +
 	"\x05stack\x18\x01 \x01(\tR\x05stack\x12\x12\n" +

@@ -69,7 +69,9 @@ type StackServiceClient interface {
 	ListStacks(context.Context, *connect.Request[v1.ListStacksRequest]) (*connect.Response[v1.ListStacksResponse], error)
 	// UpdateStack changes the settings named in update_mask.
 	UpdateStack(context.Context, *connect.Request[v1.UpdateStackRequest]) (*connect.Response[v1.UpdateStackResponse], error)
-	// DeleteStack deletes a stack that no run holds or waits for.
+	// DeleteStack deletes a stack that no run holds or waits for. A stack
+	// whose managed state holds resources needs force; its state versions stay
+	// retrievable by the stack's id.
 	DeleteStack(context.Context, *connect.Request[v1.DeleteStackRequest]) (*connect.Response[v1.DeleteStackResponse], error)
 	// LockStack takes the manual lock for the caller: while it is held, only
 	// the caller may trigger tracked runs and tasks.
@@ -80,7 +82,8 @@ type StackServiceClient interface {
 	// SetStackEnv creates or replaces an environment variable. A secret value
 	// is encrypted at once and never returned by any call.
 	SetStackEnv(context.Context, *connect.Request[v1.SetStackEnvRequest]) (*connect.Response[v1.SetStackEnvResponse], error)
-	// DeleteStackEnv removes an environment variable.
+	// DeleteStackEnv removes an environment variable, or a mounted file
+	// (StackEnvService.MountStackFile) by its path.
 	DeleteStackEnv(context.Context, *connect.Request[v1.DeleteStackEnvRequest]) (*connect.Response[v1.DeleteStackEnvResponse], error)
 }
 
@@ -220,7 +223,9 @@ type StackServiceHandler interface {
 	ListStacks(context.Context, *connect.Request[v1.ListStacksRequest]) (*connect.Response[v1.ListStacksResponse], error)
 	// UpdateStack changes the settings named in update_mask.
 	UpdateStack(context.Context, *connect.Request[v1.UpdateStackRequest]) (*connect.Response[v1.UpdateStackResponse], error)
-	// DeleteStack deletes a stack that no run holds or waits for.
+	// DeleteStack deletes a stack that no run holds or waits for. A stack
+	// whose managed state holds resources needs force; its state versions stay
+	// retrievable by the stack's id.
 	DeleteStack(context.Context, *connect.Request[v1.DeleteStackRequest]) (*connect.Response[v1.DeleteStackResponse], error)
 	// LockStack takes the manual lock for the caller: while it is held, only
 	// the caller may trigger tracked runs and tasks.
@@ -231,7 +236,8 @@ type StackServiceHandler interface {
 	// SetStackEnv creates or replaces an environment variable. A secret value
 	// is encrypted at once and never returned by any call.
 	SetStackEnv(context.Context, *connect.Request[v1.SetStackEnvRequest]) (*connect.Response[v1.SetStackEnvResponse], error)
-	// DeleteStackEnv removes an environment variable.
+	// DeleteStackEnv removes an environment variable, or a mounted file
+	// (StackEnvService.MountStackFile) by its path.
 	DeleteStackEnv(context.Context, *connect.Request[v1.DeleteStackEnvRequest]) (*connect.Response[v1.DeleteStackEnvResponse], error)
 }
 
