@@ -73,7 +73,7 @@ func TestRSAKeyKeeperRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	ways := map[string]struct{ url, env string }{
-		"PKCS#1 PEM in the environment":   {"rsakey://", pkcs1PEM(key)},
+		"PKCS#1 PEM in the environment":    {"rsakey://", pkcs1PEM(key)},
 		"base64 of PEM in the environment": {"rsakey://", base64.StdEncoding.EncodeToString([]byte(pkcs1PEM(key)))},
 		"PKCS#8 PEM in a file":             {"rsakey://" + file, ""},
 	}
