@@ -30,9 +30,10 @@ It also runs the built-in public worker pool: --workers launchers (default 2)
 that run each run with terraform or tofu from PATH, in <data-dir>/runs. The
 pool's private key stays in <data-dir>/public-pool.key.
 
-GANTRY_DATABASE_URL, GANTRY_NATS_URL and GANTRY_BLOB_URL replace each embedded part.
-Secrets are encrypted with a local key in <data-dir>/secrets.key unless
-GANTRY_SECRETS_URL names another keeper.
+GANTRY_DATABASE_URL, GANTRY_NATS_URL and GANTRY_BLOB_URL (s3://, gs://, azblob://)
+replace each embedded part. Secrets, state files and run logs are encrypted with
+a local key in <data-dir>/secrets.key unless GANTRY_SECRETS_URL names another
+keeper (chosen once: see docs/configuration.md).
 
 On first start it creates an admin API token and writes it, with the server's
 URL, to the CLI's credentials file (GANTRY_CONFIG_DIR/credentials.json, or
@@ -85,7 +86,7 @@ Ctrl-C stops everything.`,
 				return fmt.Errorf("--workers %d: must not be negative", workers)
 			}
 			return runServer(ctx, stack.Pool, stack.Bus, serverConfig{
-				listen: listen, publicURL: publicURL, secretsURL: secretsURL, blobURL: stack.BlobURL, adminCredentials: credentials, log: log,
+				listen: listen, publicURL: publicURL, secretsURL: secretsURL, rsaKey: getenv(keyring.RSAKeyEnv), blobURL: stack.BlobURL, adminCredentials: credentials, log: log,
 				publicWorkers: workers, dataDir: dataDir, path: getenv("PATH"),
 				ready: func(lines []component) {
 					for _, c := range lines {

@@ -116,6 +116,13 @@ func startServerOn(t testing.TB, b *bus.Bus, opts ...func(*serverConfig)) *testS
 	return &testServer{url: "http://" + listen, dbURL: dbURL, natsURL: b.URL(), bus: b, configDir: configDir, blobURL: blobURL, pool: pool, store: store, keys: keys}
 }
 
+// objects opens the server's bucket with its keeper, as the server stores
+// state files and logs in it.
+func (s *testServer) objects(t testing.TB) *objstore.Store {
+	t.Helper()
+	return testenv.ObjectStore(t, s.blobURL, s.keys.keeper)
+}
+
 // token issues an API token for subject with role.
 func (s *testServer) token(t testing.TB, subject, role string) string {
 	t.Helper()
