@@ -63,7 +63,7 @@ func verifyKeeperCheck(ctx context.Context, db DB, k *Keeper) (found bool, err e
 		err = errors.New("the check value decrypts to something else")
 	}
 	if err != nil {
-		return true, fmt.Errorf("%w: this %s keeper cannot decrypt what the installation's %s keeper encrypted on %s; start with that keeper again (%v)",
+		return true, fmt.Errorf("%w: this %s keeper cannot decrypt what the installation's %s keeper encrypted on %s; start with that keeper again, or make its key reachable (%v)",
 			ErrKeeperChanged, k.Scheme(), scheme, since.UTC().Format(time.DateOnly), err)
 	}
 	return true, nil
@@ -82,7 +82,7 @@ func decryptsServerKeys(ctx context.Context, db DB, k *Keeper) error {
 		return fmt.Errorf("keeper check: read the server keys: %w", err)
 	}
 	if _, err := k.Decrypt(ctx, sealed); err != nil {
-		return fmt.Errorf("%w: this %s keeper cannot decrypt the server key %s stored with the installation's keeper; start with that keeper again (%v)",
+		return fmt.Errorf("%w: this %s keeper cannot decrypt the server key %s stored with the installation's keeper; start with that keeper again, or make its key reachable (%v)",
 			ErrKeeperChanged, k.Scheme(), name, err)
 	}
 	return nil
