@@ -39,9 +39,10 @@ each run runs in a container of the stack's runner image (the default one,
 gantry/runner:1, is built from the host's busybox when it is missing), with the
 Docker settings of gantry launcher (GANTRY_WORKER_NETWORK, …).
 
-GANTRY_DATABASE_URL, GANTRY_NATS_URL and GANTRY_BLOB_URL replace each embedded part.
-Secrets are encrypted with a local key in <data-dir>/secrets.key unless
-GANTRY_SECRETS_URL names another keeper.
+GANTRY_DATABASE_URL, GANTRY_NATS_URL and GANTRY_BLOB_URL (s3://, gs://, azblob://)
+replace each embedded part. Secrets, state files and run logs are encrypted with
+a local key in <data-dir>/secrets.key unless GANTRY_SECRETS_URL names another
+keeper (chosen once: see docs/configuration.md).
 
 On first start it creates an admin API token and writes it, with the server's
 URL, to the CLI's credentials file (GANTRY_CONFIG_DIR/credentials.json, or
@@ -116,7 +117,7 @@ Ctrl-C stops everything.`,
 				return fmt.Errorf("--executor %q: want %s or %s", executorKind, launcher.ExecutorProcess, launcher.ExecutorDocker)
 			}
 			return runServer(ctx, stack.Pool, stack.Bus, serverConfig{
-				listen: listen, publicURL: publicURL, secretsURL: secretsURL, blobURL: stack.BlobURL, adminCredentials: credentials, log: log,
+				listen: listen, publicURL: publicURL, secretsURL: secretsURL, rsaKey: getenv(keyring.RSAKeyEnv), blobURL: stack.BlobURL, adminCredentials: credentials, log: log,
 				publicWorkers: workers, dataDir: dataDir, path: getenv("PATH"), docker: docker,
 				instrumentationListen: instrumentationAddr, tracing: traces.Provider(),
 				ready: func(lines []component) {

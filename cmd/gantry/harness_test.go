@@ -22,6 +22,7 @@ import (
 	"github.com/gantryhq/gantry/proto/gen/gantry/v1/gantryv1connect"
 	"github.com/gantryhq/gantry/services/platform/auth"
 	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/platform/keyring"
 	"github.com/gantryhq/gantry/services/platform/objstore"
 	"github.com/gantryhq/gantry/services/testenv"
 )
@@ -118,12 +119,19 @@ func startServerOn(t testing.TB, b *bus.Bus, opts ...func(*serverConfig)) *testS
 	}
 	store := eventstore.New(pool, reg)
 	t.Cleanup(store.Close)
-	keys, err := openKeys(ctx, pool, secretsURL)
+	keys, err := openKeys(ctx, pool, cfg.secretsURL, keyring.WithRSAPrivateKey(cfg.rsaKey))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = keys.close() })
-	return &testServer{url: "http://" + listen, dbURL: dbURL, natsURL: b.URL(), bus: b, configDir: configDir, blobURL: blobURL, pool: pool, store: store, keys: keys, probesURL: probesURL}
+	return &testServer{url: "http://" + listen, dbURL: dbURL, natsURL: b.URL(), bus: b, configDir: configDir, blobURL: cfg.blobURL, pool: pool, store: store, keys: keys, probesURL: probesURL}
+}
+
+// objects opens the server's bucket with its keeper, as the server stores
+// state files and logs in it.
+func (s *testServer) objects(t testing.TB) *objstore.Store {
+	t.Helper()
+	return testenv.ObjectStore(t, s.blobURL, s.keys.keeper)
 }
 
 // token issues an API token for subject with role.

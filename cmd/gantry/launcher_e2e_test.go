@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"gocloud.dev/blob"
 
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
 	"github.com/gantryhq/gantry/services/testenv/await"
@@ -171,21 +174,25 @@ func srvLines(s string) []string {
 }
 
 // storedLogs returns every stored object of the server's bucket under
-// runs/<run>/logs, by phase file name.
+// runs/<run>/logs, decrypted, by phase file name.
 func (s *testServer) storedLogs(t testing.TB, runID string) map[string]string {
 	t.Helper()
-	dir := filepath.Join(strings.TrimPrefix(s.blobURL, "file://"), "runs", runID, "logs")
+	objects := s.objects(t)
 	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasSuffix(path, ".attrs") {
-			return err
+	it := objects.Bucket().List(&blob.ListOptions{Prefix: "runs/" + runID + "/logs/"})
+	for {
+		obj, err := it.Next(testCtx(t))
+		if errors.Is(err, io.EOF) {
+			break
 		}
-		b, err := os.ReadFile(path)
-		out[filepath.Base(path)] = string(b)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("read the stored logs of %s: %v", runID, err)
+		if err != nil {
+			t.Fatalf("list the stored logs of %s: %v", runID, err)
+		}
+		data, err := objects.ReadEncrypted(testCtx(t), obj.Key)
+		if err != nil {
+			t.Fatalf("read the stored logs of %s: %v", runID, err)
+		}
+		out[path.Base(obj.Key)] = string(data)
 	}
 	return out
 }

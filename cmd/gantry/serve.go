@@ -14,6 +14,7 @@ import (
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/eventstore/aggregate"
 	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/platform/keyring"
 	"github.com/gantryhq/gantry/services/platform/objstore"
 	"github.com/gantryhq/gantry/services/platform/supervisor"
 	"github.com/gantryhq/gantry/services/server/api"
@@ -33,6 +34,8 @@ type serverConfig struct {
 	publicURL string
 	// secretsURL opens the secrets keeper. Required.
 	secretsURL string
+	// rsaKey is GANTRY_ENCRYPTION_RSA_PRIVATE_KEY, the key of secretsURL rsakey://.
+	rsaKey string
 	// blobURL opens the bucket of managed state (and other objects). Required.
 	blobURL string
 	// maxStateSize bounds a managed state file; 0 is the state backend's
@@ -86,17 +89,21 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 		return err
 	}
 	watcher := eventstore.NewWatcher(pool, log)
-	keys, err := openKeys(ctx, pool, cfg.secretsURL)
+	keys, err := openKeys(ctx, pool, cfg.secretsURL, keyring.WithRSAPrivateKey(cfg.rsaKey))
 	if err != nil {
 		return err
 	}
 	defer keys.close()
 	bucket, err := objstore.Open(ctx, cfg.blobURL)
 	if err != nil {
-		return err
+		return fmt.Errorf("GANTRY_BLOB_URL: %w", err)
 	}
 	defer bucket.Close()
-	states, err := statebackend.New(aggs, pool, bucket, statebackend.Config{MaxStateSize: cfg.maxStateSize, Logger: log})
+	objects, err := objstore.NewStore(bucket, keys.keeper)
+	if err != nil {
+		return err
+	}
+	states, err := statebackend.New(aggs, pool, objects, statebackend.Config{MaxStateSize: cfg.maxStateSize, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -146,7 +153,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if err != nil {
 		return err
 	}
-	routes, err := apiRoutes(apiDeps{pool: pool, store: store, aggs: aggs, watcher: watcher, cmds: cmds, keys: keys, states: states, nc: nc, bucket: bucket, log: log, obs: obs})
+	routes, err := apiRoutes(apiDeps{pool: pool, store: store, aggs: aggs, watcher: watcher, cmds: cmds, keys: keys, states: states, nc: nc, objects: objects, log: log, obs: obs})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/gantryhq/gantry/projections"
 	"github.com/gantryhq/gantry/services/platform/auth"
 	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/platform/objstore"
 	"github.com/gantryhq/gantry/services/server/api"
 	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/server/poolauth"
@@ -37,10 +38,10 @@ type apiDeps struct {
 	states  *statebackend.Service
 	// nc carries the run logs stream (bus.RunLogsStream), ensured here.
 	nc *nats.Conn
-	// bucket holds saved workspaces and phase logs (the worker API).
-	bucket *blob.Bucket
-	log    *slog.Logger
-	obs    *observability
+	// objects holds saved workspaces and phase logs (the worker API).
+	objects *objstore.Store
+	log     *slog.Logger
+	obs     *observability
 }
 
 // newCommands builds the command layer the API and the worker gateway share.
@@ -72,7 +73,7 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	workers, err := workerapi.NewHandler(workerapi.Config{Bucket: d.bucket, Aggregates: d.aggs, Pools: poolauth.New(d.aggs), Logger: d.log})
+	workers, err := workerapi.NewHandler(workerapi.Config{Objects: d.objects, Aggregates: d.aggs, Pools: poolauth.New(d.aggs), Logger: d.log})
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +101,7 @@ func newRunLogs(d apiDeps) (*api.RunLogs, error) {
 	if err := bus.EnsureRunLogsStream(ctx, js, bus.DefaultRunLogsMaxAge); err != nil {
 		return nil, err
 	}
-	return api.NewRunLogs(api.RunLogsConfig{Aggregates: d.aggs, Bucket: d.bucket, JetStream: js, Changes: d.watcher})
+	return api.NewRunLogs(api.RunLogsConfig{Aggregates: d.aggs, Objects: d.objects, JetStream: js, Changes: d.watcher})
 }
 
 // identify adapts the principal the authentication interceptor verified to

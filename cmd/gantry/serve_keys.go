@@ -13,7 +13,7 @@ import (
 )
 
 // errNoSecretsURL is the error of a server started without a keeper.
-var errNoSecretsURL = errors.New("GANTRY_SECRETS_URL is required: the keeper that encrypts secrets and the server's keys (base64key://<32 bytes in base64url>, or a KMS URL)")
+var errNoSecretsURL = errors.New("GANTRY_SECRETS_URL is required: the keeper that encrypts secrets, the server's keys, state files and run logs (rsakey:// with GANTRY_ENCRYPTION_RSA_PRIVATE_KEY, base64key://<32 bytes in base64url>, or a KMS URL such as awskms://<key id>)")
 
 // serverKeys is the key material a server process works with: the secrets
 // keeper, the pool CA and the API token issuer, whose private keys live in
@@ -24,14 +24,20 @@ type serverKeys struct {
 	issuer *auth.Issuer
 }
 
-// openKeys opens the keeper at secretsURL and loads (on first start,
-// creates) the CA and the token signing key. The schema must be migrated.
-func openKeys(ctx context.Context, pool *pgxpool.Pool, secretsURL string) (*serverKeys, error) {
+// openKeys opens the keeper at secretsURL, checks that it is the one the
+// installation was set up with (keyring.CheckKeeper: on first start, it
+// becomes that one), and loads (on first start, creates) the CA and the
+// token signing key. The schema must be migrated.
+func openKeys(ctx context.Context, pool *pgxpool.Pool, secretsURL string, opts ...keyring.KeeperOption) (*serverKeys, error) {
 	if secretsURL == "" {
 		return nil, errNoSecretsURL
 	}
-	keeper, err := keyring.OpenKeeper(ctx, secretsURL)
+	keeper, err := keyring.OpenKeeper(ctx, secretsURL, opts...)
 	if err != nil {
+		return nil, fmt.Errorf("GANTRY_SECRETS_URL: %w", err)
+	}
+	if err := keyring.CheckKeeper(ctx, pool, keeper); err != nil {
+		keeper.Close()
 		return nil, fmt.Errorf("GANTRY_SECRETS_URL: %w", err)
 	}
 	keys := keyring.NewKeyStore(pool, keeper)

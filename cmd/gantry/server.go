@@ -9,6 +9,7 @@ import (
 
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/platform/keyring"
 	"github.com/gantryhq/gantry/services/server/instrumentation"
 )
 
@@ -23,11 +24,16 @@ processes may run against the same database and NATS: one relay is active, the
 others stand by; the projectors share the work.
 
 Needs GANTRY_DATABASE_URL, GANTRY_NATS_URL, GANTRY_SECRETS_URL (the keeper
-that encrypts secret values and the server's keys: base64key://<32 bytes in
-base64url>, or a KMS URL) and GANTRY_BLOB_URL (the object storage that keeps
-managed Terraform state: file:///var/lib/gantry/blobs, s3://bucket, ...; every
-server replica must use the same bucket). Pool tokens send launchers to
---public-url and to GANTRY_NATS_URL.
+that encrypts secret values, the server's keys, state files and run logs,
+chosen once at install: rsakey:// with the RSA private key in
+GANTRY_ENCRYPTION_RSA_PRIVATE_KEY, base64key://<32 bytes in base64url>, or
+awskms://, gcpkms://, azurekeyvault://, hashivault://) and GANTRY_BLOB_URL (the
+object storage of state files, run logs and saved workspaces:
+file:///var/lib/gantry/blobs, s3://bucket?region=eu-west-1, gs://bucket,
+azblob://container; every server replica must use the same bucket). See
+docs/configuration.md. Pool tokens send launchers to --public-url and to
+GANTRY_NATS_URL.
+
 
 Probes and Prometheus metrics are served on --instrumentation-listen:
 /startup, /readiness (PostgreSQL, NATS and the bucket answer), /liveness and
@@ -46,7 +52,7 @@ http/protobuf (default) or grpc, and the other standard OTEL_* variables apply.`
 			}
 			blobURL := getenv("GANTRY_BLOB_URL")
 			if blobURL == "" {
-				return fmt.Errorf("server needs GANTRY_BLOB_URL: the object storage of managed Terraform state, such as file:///var/lib/gantry/blobs or s3://bucket (the same for every replica)")
+				return fmt.Errorf("server needs GANTRY_BLOB_URL: the object storage of state files, run logs and saved workspaces, such as file:///var/lib/gantry/blobs or s3://bucket?region=eu-west-1 (the same for every replica)")
 			}
 			if publicURL == "" {
 				publicURL = defaultPublicURL(listen)
@@ -72,7 +78,7 @@ http/protobuf (default) or grpc, and the other standard OTEL_* variables apply.`
 			defer infra.close()
 			pool, b := infra.pool, infra.bus
 			return runServer(ctx, pool, b, serverConfig{listen: listen, publicURL: publicURL, secretsURL: secretsURL, blobURL: blobURL, log: log,
-				callout: callout, instrumentationListen: instrumentationAddr, tracing: traces.Provider()})
+				callout: callout, instrumentationListen: instrumentationAddr, tracing: traces.Provider(), rsaKey: getenv(keyring.RSAKeyEnv)})
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", ":1983", "address of the HTTP API (Connect RPC, gRPC health and reflection)")

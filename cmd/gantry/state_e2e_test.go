@@ -19,7 +19,6 @@ import (
 	domainrun "github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/platform/auth"
-	"github.com/gantryhq/gantry/services/platform/objstore"
 	"github.com/gantryhq/gantry/services/server/statebackend"
 	"github.com/gantryhq/gantry/services/testenv"
 	"github.com/gantryhq/gantry/services/worker/tfbackend"
@@ -73,12 +72,7 @@ type stateHarness struct {
 
 func newStateHarness(t *testing.T, srv *testServer) *stateHarness {
 	t.Helper()
-	bucket, err := objstore.Open(context.Background(), srv.blobURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bucket.Close() })
-	svc, err := statebackend.New(testenv.Aggregates(t, srv.store), srv.pool, bucket, statebackend.Config{})
+	svc, err := statebackend.New(testenv.Aggregates(t, srv.store), srv.pool, srv.objects(t), statebackend.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

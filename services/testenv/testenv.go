@@ -1,8 +1,10 @@
 // Package testenv is the test harness of every package that needs real infrastructure: a fresh
-// PostgreSQL database per test on one throwaway cluster per test binary, and embedded NATS
-// servers with JetStream, and the few fixtures many packages' tests share (a migrated event
-// store and its aggregate repository, a pool certificate). It imports only the event store, services/platform/pgserver,
-// services/platform/bus and services/platform/keyring, so that the tests of any package above them can use it.
+// PostgreSQL database per test on one throwaway cluster per test binary, embedded NATS servers
+// with JetStream, an S3-compatible server (versitygw, see S3), and the few fixtures many
+// packages' tests share (a migrated event store and its aggregate repository, a pool
+// certificate, a secrets keeper, an object store). It imports only the event store,
+// services/platform/pgserver, services/platform/bus, services/platform/keyring and
+// services/platform/objstore, so that the tests of any package above them can use it.
 package testenv
 
 import (

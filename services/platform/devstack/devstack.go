@@ -135,6 +135,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		where = ""
 	}
 	b, err := objstore.Open(ctx, s.BlobURL)
+	if err != nil && cfg.BlobURL != "" {
+		return nil, fmt.Errorf("GANTRY_BLOB_URL: %w", err)
+	}
 	if err != nil {
 		return nil, err
 	}

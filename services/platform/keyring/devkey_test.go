@@ -3,8 +3,10 @@ package keyring_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -106,6 +108,46 @@ func TestDevKeeperURLRefusesBadKeyFiles(t *testing.T) {
 		}
 		if _, err := keyring.DevKeeperURL(dir); err == nil {
 			t.Error("a world-readable key file was accepted")
+		}
+	}
+}
+
+// docs/configuration.md tells how to give a server gantry dev's key as a
+// base64key:// URL: the command, run as written, gives the same keeper.
+func TestDevKeyFileAsBase64KeyURLAsDocumented(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var command string
+	for line := range strings.Lines(string(doc)) {
+		if strings.HasPrefix(line, `export GANTRY_SECRETS_URL="base64key://`) {
+			command = line
+		}
+	}
+	if command == "" {
+		t.Fatal("docs/configuration.md shows no base64key:// URL made from the dev key file")
+	}
+	ctx := context.Background()
+	for range 8 { // keys with and without + and / in their base64
+		work := t.TempDir()
+		devURL, err := keyring.DevKeeperURL(filepath.Join(work, ".gantry"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("sh", "-c", command+`printf %s "$GANTRY_SECRETS_URL"`)
+		cmd.Dir = work
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s: %v", command, err)
+		}
+		ct, err := openKeeper(t, devURL).Encrypt(ctx, []byte("from gantry dev"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := openKeeper(t, string(out)).Decrypt(ctx, ct); err != nil || string(got) != "from gantry dev" {
+			t.Fatalf("the documented URL does not open gantry dev's key: %q, %v", got, err)
 		}
 	}
 }

@@ -72,7 +72,8 @@ func TestOpenKeeperRefusesBadURLsWithoutLeakingThem(t *testing.T) {
 		"base64key://c2VjcmV0LWtleS1tYXRlcmlhbA==",                          // not 32 bytes
 		"base64key://c2VjcmV0 LWtleS1tYXRlcmlhbA==",                         // not a URL
 		"base64key://%zzc2VjcmV0LWtleS1tYXRlcmlhbA==",                       // bad escape
-		"awskms://c2VjcmV0LWtleS1tYXRlcmlhbA?region=x",                      // not built in
+		"nosuchkms://c2VjcmV0LWtleS1tYXRlcmlhbA?region=x",                   // not a keeper Gantry has
+		"rsakey://c2VjcmV0LWtleS1tYXRlcmlhbA",                               // a host instead of a file path
 		"base64key://c2VjcmV0LWtleS1tYXRlcmlhbC0zMi1ieXRlcy1vayE=?region=x", // unknown parameter
 	} {
 		k, err := keyring.OpenKeeper(ctx, u)

@@ -11,7 +11,6 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go/jetstream"
-	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
 	"github.com/gantryhq/gantry/domain"
@@ -20,6 +19,7 @@ import (
 	"github.com/gantryhq/gantry/eventstore/aggregate"
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
 	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/platform/objstore"
 	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 )
@@ -33,8 +33,9 @@ type RunLogsConfig struct {
 	// finished decide what is read from the bucket); the process's one aggregate
 	// repository. Required.
 	Aggregates *aggregate.Repository
-	// Bucket holds the full logs of finished phases (executor.PhaseLogKey). Required.
-	Bucket *blob.Bucket
+	// Objects holds the full logs of finished phases (executor.PhaseLogKey), encrypted at
+	// rest. Required.
+	Objects *objstore.Store
 	// JetStream reads the live lines of bus.RunLogsStream. Required.
 	JetStream jetstream.JetStream
 	// Changes wakes followers when events were appended, so they see a run end at once. If
@@ -49,8 +50,8 @@ func (c *RunLogsConfig) validate() error {
 	if c.Aggregates == nil {
 		errs = append(errs, errors.New("aggregates: required"))
 	}
-	if c.Bucket == nil {
-		errs = append(errs, errors.New("bucket: required"))
+	if c.Objects == nil {
+		errs = append(errs, errors.New("objects: required"))
 	}
 	if c.JetStream == nil {
 		errs = append(errs, errors.New("jetstream: required"))
@@ -122,7 +123,7 @@ func (l *RunLogs) stream(ctx context.Context, log *slog.Logger, runID string, fo
 		if printed[res.Phase] {
 			continue
 		}
-		data, err := l.cfg.Bucket.ReadAll(ctx, executor.PhaseLogKey(runID, res.Phase))
+		data, err := l.cfg.Objects.ReadEncrypted(ctx, executor.PhaseLogKey(runID, res.Phase))
 		if gcerrors.Code(err) == gcerrors.NotFound {
 			// The worker could not store it (lost, killed): whatever the stream has is shown.
 			log.Warn("run logs: a finished phase has no stored log", "run_id", runID, "phase", res.Phase)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -12,7 +13,6 @@ import (
 	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	gblob "gocloud.dev/blob"
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/eventstore"
@@ -30,7 +30,7 @@ import (
 type logsEnv struct {
 	t       *testing.T
 	store   *eventstore.Store
-	bucket  *gblob.Bucket
+	objects *objstore.Store
 	js      jetstream.JetStream
 	client  gantryv1connect.RunServiceClient
 	version map[string]int64
@@ -51,11 +51,7 @@ func newLogsEnv(t *testing.T) *logsEnv {
 	go func() { defer close(done); _ = watcher.Run(wctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	bucket, err := objstore.Open(ctx, "mem://")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bucket.Close() })
+	objects := testenv.ObjectStore(t, "mem://", testenv.Keeper(t))
 	n := testenv.NATS(t)
 	nc := n.Connect(t, "test")
 	js, err := jetstream.New(nc)
@@ -65,7 +61,7 @@ func newLogsEnv(t *testing.T) *logsEnv {
 	if err := bus.EnsureRunLogsStream(ctx, js, 0); err != nil {
 		t.Fatal(err)
 	}
-	logs, err := NewRunLogs(RunLogsConfig{Aggregates: testenv.Aggregates(t, store), Bucket: bucket, JetStream: js, Changes: watcher, PollInterval: 200 * time.Millisecond})
+	logs, err := NewRunLogs(RunLogsConfig{Aggregates: testenv.Aggregates(t, store), Objects: objects, JetStream: js, Changes: watcher, PollInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +71,7 @@ func newLogsEnv(t *testing.T) *logsEnv {
 	mux.Handle(route.Path, route.Handler)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &logsEnv{t: t, store: store, bucket: bucket, js: js, client: gantryv1connect.NewRunServiceClient(srv.Client(), srv.URL), version: map[string]int64{}}
+	return &logsEnv{t: t, store: store, objects: objects, js: js, client: gantryv1connect.NewRunServiceClient(srv.Client(), srv.URL), version: map[string]int64{}}
 }
 
 func (e *logsEnv) append(runID string, events ...any) {
@@ -126,7 +122,7 @@ func (e *logsEnv) publish(runID string, phase run.Phase, lines ...string) {
 func (e *logsEnv) finishPhase(runID string, phase run.Phase, lines ...string) {
 	e.t.Helper()
 	full := strings.Join(lines, "\n") + "\n"
-	if err := executor.StorePhaseLog(context.Background(), e.bucket, runID, phase, []byte(full)); err != nil {
+	if err := e.objects.WriteEncrypted(context.Background(), executor.PhaseLogKey(runID, phase), []byte(full), "text/plain"); err != nil {
 		e.t.Fatal(err)
 	}
 	e.append(runID, run.RunPhaseFinished{Phase: phase, At: time.Now(), Actor: "wkr_1"})
@@ -163,6 +159,26 @@ func equalLines(t *testing.T, got []string, want ...string) {
 	}
 }
 
+// A phase log stored in clear, before logs were encrypted at rest, is still shown; the
+// encrypted ones show as they were written.
+func TestStreamRunLogsOfLogsStoredBeforeEncryption(t *testing.T) {
+	e := newLogsEnv(t)
+	id := e.newRun()
+	e.startPhase(id, run.PhaseInitializing)
+	if err := executor.StorePhaseLog(context.Background(), e.objects.Bucket(), id, run.PhaseInitializing, []byte("old 1\nold 2\n")); err != nil {
+		t.Fatal(err)
+	}
+	e.append(id, run.RunPhaseFinished{Phase: run.PhaseInitializing, At: time.Now(), Actor: "wkr_1"})
+	e.phase(id, run.PhasePlanning, "new 1")
+	raw, err := e.objects.Bucket().ReadAll(context.Background(), executor.PhaseLogKey(id, run.PhasePlanning))
+	if err != nil || bytes.Contains(raw, []byte("new 1")) {
+		t.Fatalf("the stored PLANNING log is not ciphertext: %q, %v", raw, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	equalLines(t, readAll(t, e.open(ctx, id, false)), "INITIALIZING:old 1", "INITIALIZING:old 2", "PLANNING:new 1")
+}
+
 func TestStreamRunLogsWithoutFollow(t *testing.T) {
 	e := newLogsEnv(t)
 	id := e.newRun()
@@ -171,7 +187,7 @@ func TestStreamRunLogsWithoutFollow(t *testing.T) {
 	e.publish(id, run.PhasePlanning, "plan 1", "")
 	// The bucket's copy of INITIALIZING differs from the stream's: it must be the one shown,
 	// and the stream's lines of that phase must not be repeated.
-	if err := executor.StorePhaseLog(context.Background(), e.bucket, id, run.PhaseInitializing, []byte("init 1 (full)\ninit 2\n")); err != nil {
+	if err := e.objects.WriteEncrypted(context.Background(), executor.PhaseLogKey(id, run.PhaseInitializing), []byte("init 1 (full)\ninit 2\n"), "text/plain"); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -156,12 +156,8 @@ const terraformState = `{"version": 4, "terraform_version": "1.11.4", "serial": 
 // and its state versions stay reachable by its id.
 func TestDeleteStackGuardsItsManagedResources(t *testing.T) {
 	e := newEnv(t)
-	bucket, err := objstore.Open(context.Background(), "mem://")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bucket.Close() })
-	states, err := statebackend.New(e.cfg.Aggregates, e.pool, bucket, statebackend.Config{})
+	objects := testenv.ObjectStore(t, "mem://", testenv.Keeper(t))
+	states, err := statebackend.New(e.cfg.Aggregates, e.pool, objects, statebackend.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

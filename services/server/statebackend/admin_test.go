@@ -282,7 +282,7 @@ func TestNewChecksItsParts(t *testing.T) {
 	e := newEnv(t, statebackend.Config{})
 	bare := eventstore.New(e.pool, eventstore.NewRegistry())
 	t.Cleanup(bare.Close)
-	if _, err := statebackend.New(testenv.Aggregates(t, bare), e.pool, e.bucket, statebackend.Config{}); err == nil || !strings.Contains(err.Error(), "StateVersionWritten") {
+	if _, err := statebackend.New(testenv.Aggregates(t, bare), e.pool, e.objects, statebackend.Config{}); err == nil || !strings.Contains(err.Error(), "StateVersionWritten") {
 		t.Fatalf("New with a registry without state events: %v", err)
 	}
 	if _, err := statebackend.New(testenv.Aggregates(t, e.store), nil, nil, statebackend.Config{MaxStateSize: -1}); err == nil {

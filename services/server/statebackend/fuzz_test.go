@@ -129,11 +129,11 @@ func FuzzHandler(f *testing.F) {
 	})
 }
 
-// checkBlob reads a version's bytes straight from the bucket and compares
+// checkBlob reads a version's bytes straight from the bucket (decrypted) and compares
 // them with the checksum and size its event recorded.
 func checkBlob(t *testing.T, e *env, v state.Version) {
 	t.Helper()
-	data, err := e.bucket.ReadAll(e.ctx, v.BlobKey)
+	data, err := e.objects.ReadEncrypted(e.ctx, v.BlobKey)
 	if err != nil {
 		t.Fatalf("version %d: %v", v.Version, err)
 	}

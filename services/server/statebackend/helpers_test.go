@@ -36,14 +36,15 @@ const (
 // env is one test's world: a fresh database, a file:// bucket, the service,
 // and its handler served over HTTP on 127.0.0.1.
 type env struct {
-	t      testing.TB
-	ctx    context.Context
-	pool   *pgxpool.Pool
-	store  *eventstore.Store
-	bucket *blob.Bucket
-	blobs  string // the bucket's directory
-	svc    *statebackend.Service
-	srv    *httptest.Server
+	t       testing.TB
+	ctx     context.Context
+	pool    *pgxpool.Pool
+	store   *eventstore.Store
+	bucket  *blob.Bucket
+	objects *objstore.Store // the bucket, encrypting state files at rest
+	blobs   string          // the bucket's directory
+	svc     *statebackend.Service
+	srv     *httptest.Server
 }
 
 // registry returns the domain registry with the state events, as
@@ -73,6 +74,13 @@ func newEnv(t testing.TB, cfg statebackend.Config) *env {
 // newEnvOn is newEnv on the database at dbURL.
 func newEnvOn(t testing.TB, dbURL string, cfg statebackend.Config) *env {
 	t.Helper()
+	return newEnvAt(t, dbURL, "", cfg)
+}
+
+// newEnvAt is newEnvOn with the bucket at blobURL; "" is a file:// bucket
+// in a temporary directory (env.blobs).
+func newEnvAt(t testing.TB, dbURL, blobURL string, cfg statebackend.Config) *env {
+	t.Helper()
 	ctx := context.Background()
 	pcfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
@@ -89,9 +97,15 @@ func newEnvOn(t testing.TB, dbURL string, cfg statebackend.Config) *env {
 	}
 	store := eventstore.New(pool, registry(t))
 	t.Cleanup(store.Close)
-	blobs := t.TempDir()
-	bucket := openBucket(t, blobs)
-	svc, err := statebackend.New(testenv.Aggregates(t, store), pool, bucket, cfg)
+	var blobs string
+	if blobURL == "" {
+		blobs = t.TempDir()
+		if blobURL, err = objstore.FileURL(blobs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	objects := testenv.ObjectStore(t, blobURL, testenv.Keeper(t))
+	svc, err := statebackend.New(testenv.Aggregates(t, store), pool, objects, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,21 +113,7 @@ func newEnvOn(t testing.TB, dbURL string, cfg statebackend.Config) *env {
 	mux.Handle(statebackend.PathPrefix, svc.Handler())
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &env{t: t, ctx: ctx, pool: pool, store: store, bucket: bucket, blobs: blobs, svc: svc, srv: srv}
-}
-
-func openBucket(t testing.TB, dir string) *blob.Bucket {
-	t.Helper()
-	u, err := objstore.FileURL(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := objstore.Open(context.Background(), u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	return b
+	return &env{t: t, ctx: ctx, pool: pool, store: store, bucket: objects.Bucket(), objects: objects, blobs: blobs, svc: svc, srv: srv}
 }
 
 func newID(prefix string) string {

@@ -363,7 +363,7 @@ func TestConcurrentWrites(t *testing.T) {
 		if v.Version != i+1 || i > 0 && v.Serial < vs[i-1].Serial {
 			t.Errorf("version %d: %+v after %+v", i+1, v, vs[max(i-1, 0)])
 		}
-		data, err := e.bucket.ReadAll(e.ctx, v.BlobKey)
+		data, err := e.objects.ReadEncrypted(e.ctx, v.BlobKey)
 		if err != nil || !strings.Contains(string(data), fmt.Sprintf(`"serial": %d,`, v.Serial)) {
 			t.Errorf("version %d blob: %v %q", v.Version, err, data)
 		}

@@ -17,7 +17,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"gocloud.dev/blob"
 
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/domain/run"
@@ -25,6 +24,7 @@ import (
 	"github.com/gantryhq/gantry/domain/state"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/eventstore/aggregate"
+	"github.com/gantryhq/gantry/services/platform/objstore"
 )
 
 // StreamType is the event stream type of the state aggregate.
@@ -81,19 +81,20 @@ func (c *Config) defaults() {
 // Service is the managed-state backend: the http handler and the
 // administrative operations share it.
 type Service struct {
-	aggs   *aggregate.Repository
-	db     DB
-	bucket *blob.Bucket
-	cfg    Config
-	log    *slog.Logger
-	creds  credCache
+	aggs  *aggregate.Repository
+	db    DB
+	blobs *objstore.Store
+	cfg   Config
+	log   *slog.Logger
+	creds credCache
 }
 
 // New returns a service reading and appending events through aggs (the
 // process's one aggregate repository), keeping credentials in db (the
 // state_credentials table of eventstore's migrations) and state files in
-// bucket. The repository's registry must know the state events.
-func New(aggs *aggregate.Repository, db DB, bucket *blob.Bucket, cfg Config) (*Service, error) {
+// blobs, encrypted at rest. The repository's registry must know the state
+// events.
+func New(aggs *aggregate.Repository, db DB, blobs *objstore.Store, cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -112,13 +113,13 @@ func New(aggs *aggregate.Repository, db DB, bucket *blob.Bucket, cfg Config) (*S
 	if db == nil {
 		errs = append(errs, errors.New("state backend: database is nil"))
 	}
-	if bucket == nil {
+	if blobs == nil {
 		errs = append(errs, errors.New("state backend: bucket is nil"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &Service{aggs: aggs, db: db, bucket: bucket, cfg: cfg, log: cfg.Logger}, nil
+	return &Service{aggs: aggs, db: db, blobs: blobs, cfg: cfg, log: cfg.Logger}, nil
 }
 
 // State returns the stack's managed state as its events made it: versions,

@@ -12,8 +12,6 @@ import (
 	"slices"
 	"strings"
 
-	"gocloud.dev/blob"
-
 	"github.com/gantryhq/gantry/domain"
 	"github.com/gantryhq/gantry/domain/state"
 )
@@ -265,20 +263,11 @@ func blobKey(stackID string, version int, sha256Hex string) string {
 	return fmt.Sprintf("state/%s/%d-%s", stackID, version, sha256Hex)
 }
 
-// writeBlob stores a state file. It does not ask the bucket to verify an
-// MD5 (WriteAll would hash the bytes twice more): every read verifies the
-// SHA-256 the version's event records.
+// writeBlob stores a state file, encrypted with the server's keeper. Every
+// read verifies the SHA-256 the version's event records.
 func (s *Service) writeBlob(ctx context.Context, b *pendingBlob) error {
-	w, err := s.bucket.NewWriter(ctx, b.key, &blob.WriterOptions{ContentType: "application/json"})
-	if err != nil {
-		return fmt.Errorf("store state blob %s: %w", b.key, err)
-	}
-	if _, err := w.Write(b.data); err != nil {
-		_ = w.Close()
-		return fmt.Errorf("store state blob %s: %w", b.key, err)
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("store state blob %s: %w", b.key, err)
+	if err := s.blobs.WriteEncrypted(ctx, b.key, b.data, "application/json"); err != nil {
+		return fmt.Errorf("store state blob: %w", err)
 	}
 	return nil
 }
@@ -289,7 +278,7 @@ var ErrCorrupt = errors.New("stored state does not match its checksum")
 
 // readVersion returns the bytes of v, verified against its size and SHA-256.
 func (s *Service) readVersion(ctx context.Context, v state.Version) ([]byte, error) {
-	data, err := s.bucket.ReadAll(ctx, v.BlobKey)
+	data, err := s.blobs.ReadEncrypted(ctx, v.BlobKey)
 	if err != nil {
 		return nil, fmt.Errorf("read state version %d (%s): %w", v.Version, v.BlobKey, err)
 	}

@@ -29,10 +29,11 @@ const (
 // env is a migrated database with its event store, a mem:// bucket, and the worker API served
 // over HTTP with the real pool verifier.
 type env struct {
-	t      *testing.T
-	store  *eventstore.Store
-	bucket *gblob.Bucket
-	srv    *httptest.Server
+	t       *testing.T
+	store   *eventstore.Store
+	bucket  *gblob.Bucket   // objects' bucket, as stored
+	objects *objstore.Store // logs encrypted at rest
+	srv     *httptest.Server
 	// handled receives once per request whose handler has returned.
 	handled chan struct{}
 	seq     atomic.Int64
@@ -40,23 +41,24 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
+	return newEnvAt(t, "mem://")
+}
+
+// newEnvAt is newEnv with the bucket at blobURL.
+func newEnvAt(t *testing.T, blobURL string) *env {
+	t.Helper()
 	reg, err := eventstore.DomainRegistry()
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, store := testenv.EventStore(t, reg)
-	bucket, err := objstore.Open(ctx, "mem://")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bucket.Close() })
+	objects := testenv.ObjectStore(t, blobURL, testenv.Keeper(t))
 	aggs := testenv.Aggregates(t, store)
-	h, err := workerapi.NewHandler(workerapi.Config{Bucket: bucket, Aggregates: aggs, Pools: poolauth.New(aggs)})
+	h, err := workerapi.NewHandler(workerapi.Config{Objects: objects, Aggregates: aggs, Pools: poolauth.New(aggs)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: store, bucket: bucket, handled: make(chan struct{}, 256)}
+	e := &env{t: t, store: store, bucket: objects.Bucket(), objects: objects, handled: make(chan struct{}, 256)}
 	mux := http.NewServeMux()
 	// handled lets a test wait until the handler of an aborted request has returned.
 	mux.Handle(protocol.WorkerAPIPrefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -16,13 +16,13 @@ import (
 	"strconv"
 	"strings"
 
-	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/eventstore/aggregate"
 	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/platform/objstore"
 	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 )
@@ -41,8 +41,9 @@ type PoolVerifier interface {
 
 // Config configures a Handler.
 type Config struct {
-	// Bucket holds the workspaces and logs. Required.
-	Bucket *blob.Bucket
+	// Objects holds the workspaces (sealed to the pool's key already: stored as they come)
+	// and the logs (encrypted at rest). Required.
+	Objects *objstore.Store
 	// Aggregates loads runs from the event store; the process's one aggregate repository.
 	// Required.
 	Aggregates *aggregate.Repository
@@ -54,8 +55,8 @@ type Config struct {
 
 func (c *Config) validate() error {
 	var errs []error
-	if c.Bucket == nil {
-		errs = append(errs, errors.New("bucket: required"))
+	if c.Objects == nil {
+		errs = append(errs, errors.New("objects: required"))
 	}
 	if c.Aggregates == nil {
 		errs = append(errs, errors.New("aggregates: required"))
@@ -82,7 +83,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{cfg: cfg, log: cfg.Logger.With("component", "workerapi"), workspaces: executor.BucketStore{Bucket: cfg.Bucket}}
+	h := &Handler{cfg: cfg, log: cfg.Logger.With("component", "workerapi"), workspaces: executor.BucketStore{Bucket: cfg.Objects.Bucket()}}
 	h.mux = http.NewServeMux()
 	workspace := protocol.WorkerAPIPrefix + protocol.WorkspacePath("{run}")
 	h.mux.Handle("PUT "+workspace, h.authorized(true, h.putWorkspace))
@@ -227,7 +228,7 @@ func (h *Handler) putPhaseLog(w http.ResponseWriter, r *http.Request, runID stri
 		plain(w, http.StatusBadRequest, "log: reading the body failed; nothing was stored")
 		return
 	}
-	if err := executor.StorePhaseLog(r.Context(), h.cfg.Bucket, runID, phase, body); err != nil {
+	if err := h.cfg.Objects.WriteEncrypted(r.Context(), executor.PhaseLogKey(runID, phase), body, "text/plain; charset=utf-8"); err != nil {
 		h.internal(w, "store a phase log", err)
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/server/workerapi"
+	"github.com/gantryhq/gantry/services/testenv"
 	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 	"github.com/gantryhq/gantry/services/worker/workerclient"
@@ -58,7 +59,17 @@ func statusOf(t *testing.T, err error) int {
 }
 
 func TestRoundTrip(t *testing.T) {
-	e := newEnv(t)
+	roundTrip(t, newEnv(t))
+}
+
+// A saved workspace and a phase log on an S3-compatible server (GANTRY_BLOB_URL=s3://...).
+func TestRoundTripOnS3(t *testing.T) {
+	roundTrip(t, newEnvAt(t, testenv.S3(t).NewBucket(t, "gantry-runs")))
+}
+
+// roundTrip uploads and downloads a workspace and stores a phase log: the workspace is stored
+// as it came (sealed to the pool's key already), the log encrypted at rest.
+func roundTrip(t *testing.T, e *env) {
 	pool, secret := e.createPool()
 	runID, _ := e.planningRun(pool)
 	c := e.client(pool, secret)
@@ -92,9 +103,12 @@ func TestRoundTrip(t *testing.T) {
 	if err := c.StorePhaseLog(ctx, runID, run.PhasePlanning, log); err != nil {
 		t.Fatalf("StorePhaseLog: %v", err)
 	}
-	storedLog, err := e.bucket.ReadAll(ctx, executor.PhaseLogKey(runID, run.PhasePlanning))
+	storedLog, err := e.objects.ReadEncrypted(ctx, executor.PhaseLogKey(runID, run.PhasePlanning))
 	if err != nil || !bytes.Equal(storedLog, log) {
 		t.Fatalf("stored log = %q, %v; want %q", storedLog, err, log)
+	}
+	if raw, err := e.bucket.ReadAll(ctx, executor.PhaseLogKey(runID, run.PhasePlanning)); err != nil || bytes.Contains(raw, []byte("Plan: 1 to add")) {
+		t.Fatalf("the log in the bucket is not ciphertext: %q, %v", raw, err)
 	}
 	// A client made without an http.Client works the same.
 	def := workerclient.New(e.srv.URL+"/", pool, secret, nil)
