@@ -15,6 +15,7 @@ type Trigger struct {
 	TaskCommand string // required for TASK runs, forbidden otherwise
 	Drift       bool   // PROPOSED only: triggered by drift detection
 	Autodeploy  bool   // TRACKED only: the stack's autodeploy setting at trigger time
+	DeliveryID  string // "dlv_…" of the webhook delivery that queued the run, if one did
 	Actor       string
 	At          time.Time
 }

@@ -75,6 +75,9 @@ func trigger(s State, c Trigger) ([]Event, error) {
 	if c.Autodeploy && c.Type != Tracked {
 		p.Add("autodeploy", "only TRACKED runs apply")
 	}
+	if c.DeliveryID != "" {
+		p.Check(ids.Delivery.Validate("delivery_id", c.DeliveryID))
+	}
 	p.CheckOrigin(c.Actor, c.At)
 	if err := p.Err(); err != nil {
 		return nil, err
@@ -84,7 +87,7 @@ func trigger(s State, c Trigger) ([]Event, error) {
 	}
 	return []Event{RunQueued{
 		RunID: c.RunID, StackID: c.StackID, Type: c.Type, Commit: commit, TaskCommand: c.TaskCommand,
-		Drift: c.Drift, Autodeploy: c.Autodeploy, At: c.At, Actor: c.Actor,
+		Drift: c.Drift, Autodeploy: c.Autodeploy, At: c.At, Actor: c.Actor, DeliveryID: c.DeliveryID,
 	}}, nil
 }
 

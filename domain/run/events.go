@@ -17,6 +17,7 @@ type RunQueued struct {
 	Autodeploy  bool      `json:"autodeploy,omitempty"`
 	At          time.Time `json:"at"`
 	Actor       string    `json:"actor"`
+	DeliveryID  string    `json:"delivery_id,omitempty"`
 }
 
 // RunReady: nothing blocks the run any more; it waits for a worker.

@@ -113,6 +113,7 @@ type State struct {
 	drift         bool
 	autodeploy    bool
 	triggeredBy   string
+	deliveryID    string
 	status        Status
 	workerID      string
 	poolID        string
@@ -157,6 +158,10 @@ func (s State) Autodeploy() bool { return s.autodeploy }
 
 // TriggeredBy is the actor who triggered the run.
 func (s State) TriggeredBy() string { return s.triggeredBy }
+
+// DeliveryID is the webhook delivery that queued the run, "" if none did:
+// such a run reports its state to the commit.
+func (s State) DeliveryID() string { return s.deliveryID }
 
 // TriggeredAt is when the run was triggered.
 func (s State) TriggeredAt() time.Time {
