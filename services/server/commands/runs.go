@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/gantryhq/gantry/domain"
 	"github.com/gantryhq/gantry/domain/ids"
@@ -42,35 +43,55 @@ func (s *Service) TriggerRun(ctx context.Context, c Caller, t Trigger) (string, 
 	}
 	at := s.now()
 	_, err = s.execute(ctx, "trigger run", func(ctx context.Context, u *aggregate.Unit) error {
-		stk, err := stackOf(ctx, u, stackID)
-		if err != nil {
-			return err
-		}
-		r, err := runOf(ctx, u, runID)
-		if err != nil {
-			return err
-		}
-		autodeploy := t.Type == run.Tracked && stk.State().Settings().Autodeploy
-		if _, err := r.Do(run.Trigger{
-			RunID: runID, StackID: stackID, Type: t.Type, Commit: commit, TaskCommand: t.TaskCommand,
-			Autodeploy: autodeploy, Actor: c.Actor, At: at,
-		}); err != nil {
-			return err
-		}
-		if _, err := stk.Do(stack.EnqueueRun{RunID: runID, RunType: t.Type, Actor: c.Actor, At: at}); err != nil {
-			return err
-		}
-		if t.Type == run.Proposed {
-			_, err := r.Do(run.MarkReady{Actor: c.Actor, At: at})
-			return err
-		}
-		return handOn(ctx, u, stk, c.Actor, at)
+		return queueRun(ctx, u, queuedRun{runID: runID, stackID: stackID, typ: t.Type, commit: commit, taskCommand: t.TaskCommand, actor: c.Actor, at: at})
 	})
 	if err != nil {
 		return "", err
 	}
 	s.log.InfoContext(ctx, "run triggered", "run_id", runID, "stack_id", stackID, "type", t.Type, "commit", commit, "actor", c.Actor)
 	return runID, nil
+}
+
+// queuedRun is a run to queue in a unit of work.
+type queuedRun struct {
+	runID, stackID string
+	typ            run.Type
+	commit         string
+	taskCommand    string
+	drift          bool
+	deliveryID     string
+	actor          string
+	at             time.Time
+}
+
+// queueRun adds to u what queueing q takes: RunQueued on the new run; for a
+// tracked run or task StackRunEnqueued on the stack and, when the run is at
+// the head of the queue and the stack is free, StackLockAcquired with the
+// run's RunReady. A proposed run takes no lock and is READY at once.
+func queueRun(ctx context.Context, u *aggregate.Unit, q queuedRun) error {
+	stk, err := stackOf(ctx, u, q.stackID)
+	if err != nil {
+		return err
+	}
+	r, err := runOf(ctx, u, q.runID)
+	if err != nil {
+		return err
+	}
+	autodeploy := q.typ == run.Tracked && stk.State().Settings().Autodeploy
+	if _, err := r.Do(run.Trigger{
+		RunID: q.runID, StackID: q.stackID, Type: q.typ, Commit: q.commit, TaskCommand: q.taskCommand,
+		Drift: q.drift, Autodeploy: autodeploy, DeliveryID: q.deliveryID, Actor: q.actor, At: q.at,
+	}); err != nil {
+		return err
+	}
+	if _, err := stk.Do(stack.EnqueueRun{RunID: q.runID, RunType: q.typ, Actor: q.actor, At: q.at}); err != nil {
+		return err
+	}
+	if q.typ == run.Proposed {
+		_, err := r.Do(run.MarkReady{Actor: q.actor, At: q.at})
+		return err
+	}
+	return handOn(ctx, u, stk, q.actor, q.at)
 }
 
 // branchHead resolves the head commit of the stack's branch.

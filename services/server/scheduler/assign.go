@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/worker/protocol"
@@ -78,6 +79,11 @@ func (s *Scheduler) assignRun(ctx context.Context, c runCandidate, ws []workerCa
 		case errors.Is(err, commands.ErrRunMoved):
 			// The stack moved to another pool (or went away) since the read
 			// model was written; a later pass sees the run under its pool.
+			return ws, nil
+		case errors.Is(err, workerpool.ErrDriftLimit):
+			// The pool runs as many drift runs as it may: this one waits
+			// for one of them to end; the worker may take other work.
+			wlog.DebugContext(ctx, "drift run waits for the pool's drift run limit", "err", err)
 			return ws, nil
 		case errors.Is(err, commands.ErrWorkerNotIdle):
 			s.hints.forgetWorker(w.id)
