@@ -7,7 +7,9 @@ import (
 	"strings"
 
 	"github.com/gantryhq/gantry/domain"
+	"github.com/gantryhq/gantry/domain/delivery"
 	"github.com/gantryhq/gantry/domain/ids"
+	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/vcs"
 	"github.com/gantryhq/gantry/eventstore/aggregate"
 )
@@ -164,4 +166,34 @@ func (s *Service) VCSAccess(ctx context.Context, ref string) (VCSAccess, error) 
 		}
 	}
 	return a, nil
+}
+
+// RunOrigin is what reporting a webhook run's state to its commit takes:
+// the run, the delivery that queued it, its stack's name and the
+// integration's access.
+type RunOrigin struct {
+	Run       run.State
+	Delivery  delivery.State
+	StackName string
+	Access    VCSAccess
+}
+
+// RunOrigin returns the origin of run runID; ok is false for a run no
+// webhook delivery queued.
+func (s *Service) RunOrigin(ctx context.Context, runID string) (o RunOrigin, ok bool, err error) {
+	if o.Run, err = aggregate.Load(ctx, s.aggs, aggregate.Run, runID); err != nil || !o.Run.Exists() || o.Run.DeliveryID() == "" {
+		return RunOrigin{}, false, err
+	}
+	if o.Delivery, err = aggregate.Load(ctx, s.aggs, aggregate.Delivery, o.Run.DeliveryID()); err != nil || !o.Delivery.Exists() {
+		return RunOrigin{}, false, err
+	}
+	stk, err := aggregate.Load(ctx, s.aggs, aggregate.Stack, o.Run.StackID())
+	if err != nil {
+		return RunOrigin{}, false, err
+	}
+	o.StackName = stk.Settings().Name
+	if o.Access, err = s.VCSAccess(ctx, o.Delivery.IntegrationID()); err != nil {
+		return RunOrigin{}, false, err
+	}
+	return o, true, nil
 }
