@@ -30,6 +30,9 @@ type Job struct {
 	// Env lists the stack's variables; a secret one has Sealed instead of
 	// Value.
 	Env []Variable `json:"env,omitempty"`
+	// Drift: a drift-detection run; a plan with changes reports the
+	// addresses of the changed resources.
+	Drift bool `json:"drift,omitempty"`
 }
 
 // Variable is one of the stack's environment variables as a worker gets
