@@ -104,7 +104,20 @@ func (s *Service) branchHead(ctx context.Context, stackID string) (string, error
 		return "", fmt.Errorf("stack %s: %w", stackID, domain.ErrNotFound)
 	}
 	settings := stk.Settings()
-	commit, err := s.cfg.Git.Head(ctx, settings.RepositoryURL, settings.Branch)
+	resolver := s.cfg.Git
+	if g, ok := resolver.(GitResolver); ok && settings.VCSIntegrationID != "" {
+		a, err := s.VCSAccess(ctx, settings.VCSIntegrationID)
+		if err != nil {
+			return "", err
+		}
+		var cleanup func()
+		if g, cleanup, err = g.WithCredentials(gitCredentials(a)); err != nil {
+			return "", err
+		}
+		defer cleanup()
+		resolver = g
+	}
+	commit, err := resolver.Head(ctx, settings.RepositoryURL, settings.Branch)
 	if err != nil {
 		return "", fmt.Errorf("stack %s: resolve the head of branch %s: %w", stackID, settings.Branch, err)
 	}

@@ -61,6 +61,10 @@ type Job struct {
 	MaskValues []string
 	// Debug prints every command the executor runs to the log ("+ terraform plan …").
 	Debug bool
+	// Git, if not nil, are the credentials the repository is cloned with
+	// (protocol.Job.GitCredentials, opened). They reach git through its
+	// environment only: never its command line, the log or .git/config.
+	Git *protocol.GitCredentials
 }
 
 // OverrideFile is the name of the backend override file in the project root.

@@ -103,6 +103,16 @@ func (l *Launcher) job(ctx context.Context, a protocol.Assignment) (executor.Job
 		return executor.Job{}, errors.New("the server sent no job")
 	}
 	job := executor.Job{Job: *reply.Job, Whitelist: l.cfg.Whitelist, MaskNames: l.cfg.MaskNames, Debug: l.cfg.Debug}
+	if sealed := reply.Job.GitCredentials; sealed != nil {
+		plain, err := seal.Open(l.cfg.PoolKey, sealed)
+		if err != nil {
+			return executor.Job{}, fmt.Errorf("open the git credentials: %w", err)
+		}
+		job.Git = &protocol.GitCredentials{}
+		if err := json.Unmarshal(plain, job.Git); err != nil {
+			return executor.Job{}, fmt.Errorf("open the git credentials: %w", err)
+		}
+	}
 	for _, v := range reply.Job.Env {
 		ev, err := l.variable(v)
 		if err != nil {

@@ -33,6 +33,18 @@ type Job struct {
 	// Drift: a drift-detection run; a plan with changes reports the
 	// addresses of the changed resources.
 	Drift bool `json:"drift,omitempty"`
+	// GitCredentials, for a stack tied to a VCS integration with a token or
+	// an SSH key, are a JSON GitCredentials sealed to the pool's key: the
+	// worker clones the private repository with them.
+	GitCredentials []byte `json:"git_credentials,omitempty"`
+}
+
+// GitCredentials clone a private repository: over HTTPS with Username and
+// Password (a token), over SSH with SSHKey (PEM).
+type GitCredentials struct {
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+	SSHKey   string `json:"ssh_key,omitempty"`
 }
 
 // Variable is one of the stack's environment variables as a worker gets
