@@ -216,7 +216,24 @@ func (d *Drain) Run(ctx context.Context) error {
 		router.AddConsumerHandler(topicStatuses, topicStatuses, sub, d.handleStatus)
 	}
 	d.log.InfoContext(ctx, "drain started", "durable", d.cfg.Durable)
-	err = router.Run(ctx)
+	// The router stops only after the connection has drained: the
+	// subscriber hands each message to the router on a channel it closes
+	// when its context ends, and a message arriving then would be sent on
+	// the closed channel. Draining first stops the deliveries and lets the
+	// router finish those under way.
+	rctx, stopRouter := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRouter()
+	stopped := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			drainConn(nc)
+		case <-stopped:
+		}
+		stopRouter()
+	}()
+	err = router.Run(rctx)
+	close(stopped)
 	_ = sub.Close() // closes nc too
 	if ctx.Err() != nil {
 		return nil
@@ -225,6 +242,25 @@ func (d *Drain) Run(ctx context.Context) error {
 		err = errors.New("the router stopped")
 	}
 	return fmt.Errorf("drain: %w", err)
+}
+
+// drainTimeout bounds the drain of the connection when the drain stops.
+const drainTimeout = 10 * time.Second
+
+// drainConn drains nc: no new messages, those delivered handled, then
+// closed; after drainTimeout it is closed anyway.
+func drainConn(nc *nats.Conn) {
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	select {
+	case <-closed:
+	case <-time.After(drainTimeout):
+		nc.Close()
+	}
 }
 
 // consumer creates (or binds to) the durable consumer of a topic. It

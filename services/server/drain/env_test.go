@@ -45,7 +45,10 @@ type env struct {
 	hooks   *httptest.Server
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvB(t) }
+
+// newEnvB is newEnv for tests and benchmarks.
+func newEnvB(t testing.TB) *env {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs PostgreSQL and NATS")
@@ -96,7 +99,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // background runs each loop until the test ends.
-func background(t *testing.T, runs ...func(context.Context) error) {
+func background(t testing.TB, runs ...func(context.Context) error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -112,7 +115,7 @@ func background(t *testing.T, runs ...func(context.Context) error) {
 
 // startDrain runs a drain with its own NATS connections until the test
 // ends; cmds may wrap the env's command layer.
-func (e *env) startDrain(t *testing.T, name string, cmds drain.Commands, statuses drain.StatusReporter) {
+func (e *env) startDrain(t testing.TB, name string, cmds drain.Commands, statuses drain.StatusReporter) {
 	t.Helper()
 	if cmds == nil {
 		cmds = e.cmds
@@ -133,7 +136,7 @@ func (e *env) startDrain(t *testing.T, name string, cmds drain.Commands, statuse
 }
 
 // integration adds a GitHub (or GitLab) integration named name.
-func (e *env) integration(t *testing.T, provider domainvcs.Provider, name string) string {
+func (e *env) integration(t testing.TB, provider domainvcs.Provider, name string) string {
 	t.Helper()
 	id, err := e.cmds.AddVCSIntegration(context.Background(), user, commands.VCSIntegration{
 		Name: name, Provider: provider, WebhookSecret: []byte(secret)})
@@ -144,7 +147,7 @@ func (e *env) integration(t *testing.T, provider domainvcs.Provider, name string
 }
 
 // stack creates a stack of repo and branch tied to integration.
-func (e *env) stack(t *testing.T, name, repo, branch, root, integration string) string {
+func (e *env) stack(t testing.TB, name, repo, branch, root, integration string) string {
 	t.Helper()
 	id, err := e.cmds.CreateStack(context.Background(), user, stack.Settings{Name: name, RepositoryURL: repo, Branch: branch,
 		ProjectRoot: root, VCSIntegrationID: integration}, false, nil)
@@ -156,7 +159,7 @@ func (e *env) stack(t *testing.T, name, repo, branch, root, integration string) 
 
 // post sends a delivery to the integration's endpoint, signed with sign
 // ("" sends no signature), and returns the status code and the answer.
-func (e *env) post(t *testing.T, provider domainvcs.Provider, name, event, deliveryID string, body []byte, sign string) (int, map[string]any) {
+func (e *env) post(t testing.TB, provider domainvcs.Provider, name, event, deliveryID string, body []byte, sign string) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, e.hooks.URL+"/webhooks/"+string(provider)+"/"+name, bytes.NewReader(body))
 	if err != nil {
@@ -186,7 +189,7 @@ func (e *env) post(t *testing.T, provider domainvcs.Provider, name, event, deliv
 }
 
 // count returns the number of stored events of a type.
-func (e *env) count(t *testing.T, eventType string) int {
+func (e *env) count(t testing.TB, eventType string) int {
 	t.Helper()
 	var n int
 	if err := e.pool.QueryRow(context.Background(), "SELECT count(*) FROM events WHERE event_type = $1", eventType).Scan(&n); err != nil {
