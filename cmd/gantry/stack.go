@@ -230,7 +230,7 @@ func writeStackTable(w io.Writer, s *gantryv1.Stack) error {
 	t.row("project root", s.GetProjectRoot())
 	t.row("tool", toolName(s.GetTool()))
 	t.row("worker pool", s.GetWorkerPoolId())
-	t.row("vcs integration", s.GetVcsIntegrationId())
+	t.row("vcs", s.GetVcsIntegrationId())
 	t.row("runner image", s.GetRunnerImage())
 	t.row("autodeploy", yesNo(s.GetAutodeploy()))
 	t.row("managed state", yesNo(s.GetManagedState()))

@@ -33,7 +33,7 @@ func TestWebhookPushQueuesRunEndToEnd(t *testing.T) {
 		t.Errorf("vcs list:\n%s", out)
 	}
 	srv.mustCLI(t, "stack", "create", "app", "--repo", "https://github.com/org/app.git", "--vcs", "acme")
-	if out := srv.mustCLI(t, "stack", "show", "app"); !regexpMatch(`vcs integration\s+vcs_`, out) {
+	if out := srv.mustCLI(t, "stack", "show", "app"); !regexpMatch(`\nvcs\s+vcs_`, out) {
 		t.Errorf("stack show does not name the integration:\n%s", out)
 	}
 

@@ -66,25 +66,36 @@ func (s *Service) AddVCSIntegration(ctx context.Context, c Caller, in VCSIntegra
 // ResolveVCS returns the id of the integration ref names: an id
 // ("vcs_…") or a name. An unknown one is domain.ErrNotFound.
 func (s *System) ResolveVCS(ctx context.Context, ref string) (string, error) {
+	st, err := s.integration(ctx, ref)
+	return st.ID(), err
+}
+
+// integration loads the integration ref names (id or name); one that does
+// not exist is domain.ErrNotFound.
+func (s *System) integration(ctx context.Context, ref string) (vcs.State, error) {
 	if ref == "" {
-		return "", &domain.ValidationError{Field: "vcs_integration", Problem: "must not be empty"}
+		return vcs.State{}, &domain.ValidationError{Field: "vcs_integration", Problem: "must not be empty"}
 	}
 	id := ref
 	if ids.VCS.Validate("vcs_integration", ref) != nil {
 		owner, err := s.nameOwner(ctx, aggregate.VCSName, ref)
 		if err != nil {
-			return "", err
+			return vcs.State{}, err
 		}
 		id = owner
 	}
-	st, err := aggregate.Load(ctx, s.aggs, aggregate.VCS, id)
+	var st vcs.State
+	var err error
+	if id != "" {
+		st, err = aggregate.Load(ctx, s.aggs, aggregate.VCS, id)
+	}
 	if err != nil && !errors.Is(err, aggregate.ErrStreamType) {
-		return "", err
+		return vcs.State{}, err
 	}
 	if id == "" || err != nil || !st.Exists() {
-		return "", fmt.Errorf("vcs integration %q: %w", ref, domain.ErrNotFound)
+		return vcs.State{}, fmt.Errorf("vcs integration %q: %w", ref, domain.ErrNotFound)
 	}
-	return id, nil
+	return st, nil
 }
 
 // resolveVCSSetting resolves a stack's vcs_integration_id setting, given
@@ -123,15 +134,6 @@ func (s *Service) WebhookTarget(ctx context.Context, provider vcs.Provider, name
 		return WebhookTarget{}, fmt.Errorf("integration %s: decrypt the webhook secret: %w", st.ID(), err)
 	}
 	return WebhookTarget{IntegrationID: st.ID(), Secret: secret}, nil
-}
-
-// integration loads the integration ref names (id or name).
-func (s *Service) integration(ctx context.Context, ref string) (vcs.State, error) {
-	id, err := s.ResolveVCS(ctx, ref)
-	if err != nil {
-		return vcs.State{}, err
-	}
-	return aggregate.Load(ctx, s.aggs, aggregate.VCS, id)
 }
 
 // VCSAccess is what talking to an integration's API or cloning through it
