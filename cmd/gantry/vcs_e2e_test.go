@@ -97,6 +97,29 @@ func TestWebhookPushQueuesRunEndToEnd(t *testing.T) {
 	if len(list.Deliveries[0].RunIDs) != 1 {
 		t.Errorf("delivery: %+v", list.Deliveries[0])
 	}
+
+	// Scheduled tasks: added, listed, deleted; bad input refused.
+	id := strings.TrimSpace(srv.mustCLI(t, "stack", "schedule", "add", "app", "--cron", "0 3 * * *", "--task", "terraform state list"))
+	if out := srv.mustCLI(t, "stack", "schedule", "list", "app"); !strings.Contains(out, id) || !strings.Contains(out, "TASK") || !strings.Contains(out, "terraform state list") {
+		t.Errorf("schedule list:\n%s", out)
+	}
+	for _, bad := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"stack", "schedule", "add", "app", "--cron", "@daily"}, "--tracked or --task"},
+		{[]string{"stack", "schedule", "add", "app", "--cron", "@daily", "--tracked", "--task", "ls"}, "not both"},
+		{[]string{"stack", "schedule", "add", "nope", "--cron", "@daily", "--tracked"}, "not found"},
+		{[]string{"stack", "schedule", "delete", "sch_unknown"}, "not found"},
+	} {
+		if _, err := srv.cli(t, bad.args...); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("gantry %s: %v, want an error with %q", strings.Join(bad.args, " "), err, bad.want)
+		}
+	}
+	srv.mustCLI(t, "stack", "schedule", "delete", id)
+	if out := srv.mustCLI(t, "stack", "schedule", "list", "app"); strings.Contains(out, id) {
+		t.Errorf("a deleted schedule is listed:\n%s", out)
+	}
 }
 
 // TestDriftScheduleRecordsDriftEndToEnd schedules drift detection on a
