@@ -1,10 +1,14 @@
 package eventstore
 
 import (
+	"github.com/gantryhq/gantry/domain/delivery"
+	"github.com/gantryhq/gantry/domain/drift"
 	"github.com/gantryhq/gantry/domain/name"
 	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/domain/schedule"
 	"github.com/gantryhq/gantry/domain/stack"
 	"github.com/gantryhq/gantry/domain/state"
+	"github.com/gantryhq/gantry/domain/vcs"
 	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/domain/workerpool"
 )
@@ -23,6 +27,15 @@ const (
 	// and worker pools; a stream id is the type, "_" and name.Key of the name.
 	StreamStackName = "stackname"
 	StreamPoolName  = "poolname"
+	// StreamVCS is a VCS integration ("vcs_…"), StreamVCSName the
+	// reservation of its name, StreamDelivery a webhook delivery
+	// ("dlv_…"), StreamSchedule a cron schedule ("sch_…") and StreamDrift
+	// a stack's drift record ("drift_" + the stack id).
+	StreamVCS      = "vcs"
+	StreamVCSName  = "vcsname"
+	StreamDelivery = "delivery"
+	StreamSchedule = "schedule"
+	StreamDrift    = "drift"
 )
 
 // DomainRegistry returns a registry of every domain event at its current
@@ -56,6 +69,26 @@ func DomainRegistry() (*Registry, error) {
 		}
 	}
 	for _, e := range name.Events() {
+		if err := r.RegisterNamed(e); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range vcs.Events() {
+		if err := r.RegisterNamed(e); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range delivery.Events() {
+		if err := r.RegisterNamed(e); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range schedule.Events() {
+		if err := r.RegisterNamed(e); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range drift.Events() {
 		if err := r.RegisterNamed(e); err != nil {
 			return nil, err
 		}

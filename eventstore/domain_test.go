@@ -3,10 +3,14 @@ package eventstore_test
 import (
 	"testing"
 
+	"github.com/gantryhq/gantry/domain/delivery"
+	"github.com/gantryhq/gantry/domain/drift"
 	"github.com/gantryhq/gantry/domain/name"
 	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/domain/schedule"
 	"github.com/gantryhq/gantry/domain/stack"
 	"github.com/gantryhq/gantry/domain/state"
+	"github.com/gantryhq/gantry/domain/vcs"
 	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
@@ -18,7 +22,8 @@ func TestDomainRegistryKnowsEveryDomainEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	for _, names := range [][]string{typeNames(run.Events()), typeNames(stack.Events()), typeNames(workerpool.Events()), typeNames(worker.Events()), typeNames(state.Events()), typeNames(name.Events())} {
+	for _, names := range [][]string{typeNames(run.Events()), typeNames(stack.Events()), typeNames(workerpool.Events()), typeNames(worker.Events()), typeNames(state.Events()), typeNames(name.Events()),
+		typeNames(vcs.Events()), typeNames(delivery.Events()), typeNames(schedule.Events()), typeNames(drift.Events())} {
 		for _, name := range names {
 			n++
 			if !reg.Known(name) {

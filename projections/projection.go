@@ -35,6 +35,10 @@ const (
 	RunsName    = "runs"
 	PoolsName   = "pools"
 	WorkersName = "workers"
+	// VCSName keeps rm_vcs_integrations and rm_vcs_deliveries;
+	// SchedulesName rm_schedules and rm_drift_detections.
+	VCSName       = "vcs"
+	SchedulesName = "schedules"
 )
 
 // checkpointPrefix starts the checkpoints row name of every projection.
@@ -45,7 +49,7 @@ func CheckpointName(name string) string { return checkpointPrefix + name }
 
 // All returns Gantry's projections.
 func All() []Projection {
-	return []Projection{stacksProjection{}, runsProjection{}, poolsProjection{}, workersProjection{}}
+	return []Projection{stacksProjection{}, runsProjection{}, poolsProjection{}, workersProjection{}, vcsProjection{}, schedulesProjection{}}
 }
 
 // Names returns the names of All, in order.

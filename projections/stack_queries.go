@@ -26,6 +26,8 @@ type StackView struct {
 	ManagedState  bool        `json:"managed_state"`
 	Labels        []string    `json:"labels"`
 	Hooks         stack.Hooks `json:"hooks"`
+	// VCSIntegrationID is the integration the stack is tied to, "" if none.
+	VCSIntegrationID string `json:"vcs_integration_id,omitempty"`
 	// Env lists the environment variables by key; secrets without a value.
 	Env []EnvVarView `json:"env"`
 	// ManualLock is the user lock, nil when none is held.
@@ -68,7 +70,7 @@ type StackRef struct {
 
 const stackColumns = `id, name, description, repository_url, branch, project_root, tool, worker_pool_id, runner_image,
 	autodeploy, managed_state, labels, hooks, manual_lock_holder, manual_lock_note, manual_locked_at,
-	run_lock_holder, run_locked_at, queue, created_at, created_by, updated_at, version`
+	run_lock_holder, run_locked_at, queue, created_at, created_by, updated_at, version, vcs_integration_id`
 
 func scanStack(row pgx.Row) (StackView, error) {
 	var v StackView
@@ -76,7 +78,7 @@ func scanStack(row pgx.Row) (StackView, error) {
 	var manualAt *time.Time
 	err := row.Scan(&v.ID, &v.Name, &v.Description, &v.RepositoryURL, &v.Branch, &v.ProjectRoot, &v.Tool, &v.WorkerPoolID, &v.RunnerImage,
 		&v.Autodeploy, &v.ManagedState, &v.Labels, &v.Hooks, &lockHolder, &lockNote, &manualAt,
-		&v.LockHolderRunID, &v.LockedAt, &v.QueuedRunIDs, &v.CreatedAt, &v.CreatedBy, &v.UpdatedAt, &v.Version)
+		&v.LockHolderRunID, &v.LockedAt, &v.QueuedRunIDs, &v.CreatedAt, &v.CreatedBy, &v.UpdatedAt, &v.Version, &v.VCSIntegrationID)
 	if err != nil {
 		return StackView{}, err
 	}

@@ -23,11 +23,13 @@ func (stacksProjection) Tables() []string {
 // $1 is the stack id.
 const (
 	stackCreatedSQL = `INSERT INTO rm_stacks (id, updated_at, version, created_at, created_by, managed_state,
-		name, description, repository_url, branch, project_root, tool, worker_pool_id, runner_image, autodeploy, labels, hooks)
-		VALUES ($1, $2, $3, $2, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+		name, description, repository_url, branch, project_root, tool, worker_pool_id, runner_image, autodeploy, labels, hooks,
+		vcs_integration_id)
+		VALUES ($1, $2, $3, $2, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
 	stackSettingsSQL = `UPDATE rm_stacks SET updated_at = $2, version = $3,
 		name = $4, description = $5, repository_url = $6, branch = $7, project_root = $8, tool = $9,
-		worker_pool_id = $10, runner_image = $11, autodeploy = $12, labels = $13, hooks = $14 WHERE id = $1`
+		worker_pool_id = $10, runner_image = $11, autodeploy = $12, labels = $13, hooks = $14,
+		vcs_integration_id = $15 WHERE id = $1`
 	stackDeletedSQL = `WITH env AS (DELETE FROM rm_stack_env WHERE stack_id = $1),
 		files AS (DELETE FROM rm_stack_files WHERE stack_id = $1)
 		DELETE FROM rm_stacks WHERE id = $1`
@@ -71,7 +73,8 @@ func (stacksProjection) Apply(b *pgx.Batch, e eventstore.Event, data any) error 
 			return err
 		}
 		b.Queue(stackCreatedSQL, id, d.At, v, d.Actor, d.ManagedState,
-			s.Name, s.Description, s.RepositoryURL, s.Branch, s.ProjectRoot, string(s.Tool), s.WorkerPoolID, s.RunnerImage, s.Autodeploy, textArray(s.Labels), hooks)
+			s.Name, s.Description, s.RepositoryURL, s.Branch, s.ProjectRoot, string(s.Tool), s.WorkerPoolID, s.RunnerImage, s.Autodeploy, textArray(s.Labels), hooks,
+			s.VCSIntegrationID)
 	case stack.StackSettingsUpdated:
 		s := d.Settings
 		hooks, err := hooksJSON(s.Hooks)
@@ -79,7 +82,8 @@ func (stacksProjection) Apply(b *pgx.Batch, e eventstore.Event, data any) error 
 			return err
 		}
 		b.Queue(stackSettingsSQL, id, d.At, v,
-			s.Name, s.Description, s.RepositoryURL, s.Branch, s.ProjectRoot, string(s.Tool), s.WorkerPoolID, s.RunnerImage, s.Autodeploy, textArray(s.Labels), hooks)
+			s.Name, s.Description, s.RepositoryURL, s.Branch, s.ProjectRoot, string(s.Tool), s.WorkerPoolID, s.RunnerImage, s.Autodeploy, textArray(s.Labels), hooks,
+			s.VCSIntegrationID)
 	case stack.StackDeleted:
 		b.Queue(stackDeletedSQL, id)
 	case stack.StackEnvSet:

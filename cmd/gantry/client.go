@@ -37,6 +37,14 @@ func (g *globalOptions) poolClient() (gantryv1connect.WorkerPoolServiceClient, e
 	return newClient(g, gantryv1connect.NewWorkerPoolServiceClient)
 }
 
+func (g *globalOptions) vcsClient() (gantryv1connect.VCSServiceClient, error) {
+	return newClient(g, gantryv1connect.NewVCSServiceClient)
+}
+
+func (g *globalOptions) scheduleClient() (gantryv1connect.ScheduleServiceClient, error) {
+	return newClient(g, gantryv1connect.NewScheduleServiceClient)
+}
+
 // newClient makes a Connect client of the server the options name.
 func newClient[C any](g *globalOptions, mk func(connect.HTTPClient, string, ...connect.ClientOption) C) (C, error) {
 	base, err := g.baseURL()

@@ -45,7 +45,7 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 
 	root.AddCommand(newStackCommand(g), newRunCommand(g), newTaskCommand(g), newPoolCommand(g), newStateCommand(g),
 		newEventsCommand(g), newVersionCommand(g), newDevCommand(getenv), newServerCommand(getenv), newProjectorCommand(getenv), newSchedulerCommand(getenv),
-		newMigrateCommand(getenv), newLauncherCommand(getenv), newRunnerImageCommand(getenv))
+		newMigrateCommand(getenv), newLauncherCommand(getenv), newRunnerImageCommand(getenv), newVCSCommand(g), newDrainCommand(getenv))
 	return root
 }
 

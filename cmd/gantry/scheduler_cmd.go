@@ -22,7 +22,9 @@ func newSchedulerCommand(getenv func(string) string) *cobra.Command {
 pool (tracked runs and tasks first, then proposed, then drift detection; first
 queued first) and tells the worker over NATS at once. Any number may run at once:
 an assignment is guarded by the run's and the worker's versions, so no run goes to
-two workers. gantry server and gantry dev run one in process.
+two workers. It also fires cron schedules (drift detection, scheduled runs and
+tasks) once per tick across replicas; a drain queues their runs. gantry server
+and gantry dev run one in process.
 
 Needs GANTRY_DATABASE_URL and GANTRY_NATS_URL.`,
 		Args: cobra.NoArgs,
@@ -49,8 +51,12 @@ Needs GANTRY_DATABASE_URL and GANTRY_NATS_URL.`,
 				if err != nil {
 					return err
 				}
+				schedules, err := newSchedules(infra.pool, cmds, log)
+				if err != nil {
+					return err
+				}
 				log.Info("scheduler running")
-				return supervisor.Run(ctx, supervisor.Config{Logger: log}, supervisor.Component{Name: "scheduler", Run: s.Run})
+				return supervisor.Run(ctx, supervisor.Config{Logger: log}, supervisor.Component{Name: "scheduler", Run: s.Run}, schedules)
 			})
 		},
 	}

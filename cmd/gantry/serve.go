@@ -153,6 +153,14 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if err != nil {
 		return err
 	}
+	drn, err := newDrain(pool, b, cmds, publicURL, log)
+	if err != nil {
+		return err
+	}
+	schedules, err := newSchedules(pool, cmds, log)
+	if err != nil {
+		return err
+	}
 	routes, err := apiRoutes(apiDeps{pool: pool, store: store, aggs: aggs, watcher: watcher, cmds: cmds, keys: keys, states: states, nc: nc, objects: objects, log: log, obs: obs})
 	if err != nil {
 		return err
@@ -176,6 +184,8 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 		{Name: "projection-waiter", Run: proj.waiter.Run},
 		{Name: "scheduler", Run: sched.Run},
 		{Name: "gateway", Run: gw.Run},
+		{Name: "drain", Run: drn.Run},
+		schedules,
 		{Name: "workspace-cleanup", Run: func(ctx context.Context) error { return workerapi.CleanUpWorkspaces(ctx, nc, bucket, log) }},
 		// A server that stopped serving has closed its listener: no restart helps.
 		{Name: "api", Run: func(ctx context.Context) error { return supervisor.Permanent(srv.Serve(ctx)) }},
@@ -208,6 +218,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 			{"projector", "read models " + strings.Join(proj.names, ", ")},
 			{"scheduler", "assigning READY runs to idle workers"},
 			{"gateway", "taking worker registrations, heartbeats and run reports on " + protocol.AllReports},
+			{"drain", "webhook deliveries on /webhooks/, scheduled runs, commit statuses"},
 			{"api", "http://" + srv.Addr().String()},
 		}
 		if workers != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/server/poolauth"
 	"github.com/gantryhq/gantry/services/server/statebackend"
+	"github.com/gantryhq/gantry/services/server/webhook"
 	"github.com/gantryhq/gantry/services/server/workerapi"
 	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/protocol"
@@ -83,6 +84,10 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 		api.NewRunService(cmds, queries, identify, d.log).WithLogs(runLogs).Route(authn),
 		api.NewPoolService(cmds, queries, identify, d.log).Route(authn),
 		api.NewStateService(d.states, cmds, identify, d.log).Route(authn),
+		api.NewVCSService(cmds, queries, identify, d.log).Route(authn),
+		api.NewScheduleService(cmds, queries, identify, d.log).Route(authn),
+		// Deliveries authenticate by their signature, not an API token.
+		{Path: webhook.PathPrefix, Handler: webhook.New(cmds, 0, d.log)},
 		{Path: statebackend.PathPrefix, Handler: d.states.Handler()},
 		// Launchers authenticate with their pool's credentials, not API tokens.
 		{Path: protocol.WorkerAPIPrefix, Handler: workers},

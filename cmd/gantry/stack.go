@@ -18,14 +18,14 @@ func newStackCommand(g *globalOptions) *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	cmd.AddCommand(newStackCreateCommand(g), newStackListCommand(g), newStackShowCommand(g),
-		newStackLockCommand(g), newStackUnlockCommand(g), newStackEnvCommand(g))
+		newStackLockCommand(g), newStackUnlockCommand(g), newStackEnvCommand(g), newStackDriftCommand(g), newStackScheduleCommand(g))
 	cmd.AddCommand(newStackUpdateCommand(g), newStackDeleteCommand(g), newStackOutputsCommand(g))
 	return cmd
 }
 
 type stackCreateOptions struct {
 	repo, branch, projectRoot, pool, tool, runnerImage, description string
-	importState                                                     string
+	importState, vcs                                                string
 	autodeploy, managedState                                        bool
 	labels                                                          []string
 }
@@ -72,6 +72,7 @@ invalid or too large file creates nothing.`,
 				Name: args[0], RepositoryUrl: o.repo, Branch: o.branch, ProjectRoot: o.projectRoot,
 				Tool: tool, WorkerPoolId: o.pool, RunnerImage: o.runnerImage, Autodeploy: o.autodeploy,
 				Labels: o.labels, Description: o.description, ManagedState: managed, ImportState: imported,
+				VcsIntegration: o.vcs,
 			}))
 			if err != nil {
 				return fmt.Errorf("stack create: %w", err)
@@ -91,6 +92,7 @@ invalid or too large file creates nothing.`,
 	f.BoolVar(&o.managedState, "managed-state", false, "let Gantry keep the Terraform state (cannot be changed later)")
 	f.StringVar(&o.importState, "import-state", "", "Terraform state file to store as state version 1 (implies --managed-state)")
 	f.StringArrayVar(&o.labels, "label", nil, "label such as team=core (repeatable)")
+	f.StringVar(&o.vcs, "vcs", "", "VCS integration (name or id) whose webhooks queue the stack's runs and whose credentials clone it")
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -229,6 +231,7 @@ func writeStackTable(w io.Writer, s *gantryv1.Stack) error {
 	t.row("project root", s.GetProjectRoot())
 	t.row("tool", toolName(s.GetTool()))
 	t.row("worker pool", s.GetWorkerPoolId())
+	t.row("vcs", s.GetVcsIntegrationId())
 	t.row("runner image", s.GetRunnerImage())
 	t.row("autodeploy", yesNo(s.GetAutodeploy()))
 	t.row("managed state", yesNo(s.GetManagedState()))

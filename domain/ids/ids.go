@@ -19,6 +19,10 @@ const (
 	Run        Prefix = "run"
 	WorkerPool Prefix = "wp"
 	Worker     Prefix = "wkr"
+	// VCS integrations, webhook deliveries and cron schedules.
+	VCS      Prefix = "vcs"
+	Delivery Prefix = "dlv"
+	Schedule Prefix = "sch"
 )
 
 // PublicPool is the id of the built-in public worker pool. It is fixed so that

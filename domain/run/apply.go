@@ -16,6 +16,7 @@ func (s *State) Apply(e Event) {
 		s.id, s.stackID, s.typ, s.commit = e.RunID, e.StackID, e.Type, e.Commit
 		s.taskCommand, s.drift, s.autodeploy, s.triggeredBy = e.TaskCommand, e.Drift, e.Autodeploy, e.Actor
 		s.destroy, s.retryOf = e.Destroy, e.RetryOf
+		s.deliveryID = e.DeliveryID
 		s.transition(Queued, e.At, e.Actor, "")
 	case RunReady:
 		s.transition(Ready, e.At, e.Actor, "")

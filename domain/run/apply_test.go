@@ -87,6 +87,10 @@ func TestAutodeployAndTaskAccessors(t *testing.T) {
 	if !s.DriftDetection() || s.Autodeploy() || s.Type() != Proposed {
 		t.Errorf("drift run: %+v", s)
 	}
+	s = given(RunQueued{RunID: runID, StackID: stackID, Type: Proposed, Commit: sha, DeliveryID: "dlv_01", At: at(0), Actor: "vcs:gh"})
+	if s.DeliveryID() != "dlv_01" {
+		t.Errorf("webhook run: delivery %q", s.DeliveryID())
+	}
 	s = given(hPerforming...)
 	if s.TaskCommand() != "terraform state list" || s.Status() != Performing || s.Type() != Task {
 		t.Errorf("task run: %+v", s)

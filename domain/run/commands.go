@@ -17,6 +17,7 @@ type Trigger struct {
 	Autodeploy  bool   // TRACKED only: the stack's autodeploy setting at trigger time
 	Destroy     bool   // TRACKED only: plan with -destroy; the apply phase is DESTROYING
 	RetryOf     string // the run this one retries ("run_…"), if any (see RetryTrigger)
+	DeliveryID  string // "dlv_…" of the webhook delivery that queued the run, if one did
 	Actor       string
 	At          time.Time
 }

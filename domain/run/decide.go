@@ -86,6 +86,9 @@ func trigger(s State, c Trigger) ([]Event, error) {
 			p.Add("retry_of", "a run cannot retry itself")
 		}
 	}
+	if c.DeliveryID != "" {
+		p.Check(ids.Delivery.Validate("delivery_id", c.DeliveryID))
+	}
 	p.CheckOrigin(c.Actor, c.At)
 	if err := p.Err(); err != nil {
 		return nil, err
@@ -95,7 +98,7 @@ func trigger(s State, c Trigger) ([]Event, error) {
 	}
 	return []Event{RunQueued{
 		RunID: c.RunID, StackID: c.StackID, Type: c.Type, Commit: commit, TaskCommand: c.TaskCommand,
-		Drift: c.Drift, Autodeploy: c.Autodeploy, Destroy: c.Destroy, RetryOf: c.RetryOf, At: c.At, Actor: c.Actor,
+		Drift: c.Drift, Autodeploy: c.Autodeploy, Destroy: c.Destroy, RetryOf: c.RetryOf, At: c.At, Actor: c.Actor, DeliveryID: c.DeliveryID,
 	}}, nil
 }
 

@@ -102,6 +102,9 @@ func TestDecide(t *testing.T) {
 		{"trigger without time", nil, trig(func(c *Trigger) { c.At = time.Time{} }), nil, invalid("at")},
 		{"trigger reports every bad field", nil, trig(func(c *Trigger) { c.RunID, c.Commit = "", "" }), nil, invalid("commit")},
 		{"trigger existing run", hQueued, trig(func(*Trigger) {}), nil, &wantErr{is: domain.ErrAlreadyExists}},
+		{"trigger from a webhook delivery", nil, trig(func(c *Trigger) { c.DeliveryID = "dlv_01" }),
+			[]Event{RunQueued{RunID: runID, StackID: stackID, Type: Tracked, Commit: sha, At: at(0), Actor: user, DeliveryID: "dlv_01"}}, nil},
+		{"trigger with a bad delivery id", nil, trig(func(c *Trigger) { c.DeliveryID = "run_01" }), nil, invalid("delivery_id")},
 
 		// Commands on a run that does not exist
 		{"mark ready on missing run", nil, MarkReady{Actor: sched, At: at(1)}, nil, &wantErr{is: domain.ErrNotFound}},

@@ -19,6 +19,7 @@ type RunQueued struct {
 	Actor       string    `json:"actor"`
 	Destroy     bool      `json:"destroy,omitempty"`  // a TRACKED run that destroys
 	RetryOf     string    `json:"retry_of,omitempty"` // the run this one retries
+	DeliveryID  string    `json:"delivery_id,omitempty"`
 }
 
 // RunReady: nothing blocks the run any more; it waits for a worker.

@@ -124,6 +124,7 @@ type State struct {
 	destroy       bool
 	retryOf       string
 	triggeredBy   string
+	deliveryID    string
 	status        Status
 	workerID      string
 	poolID        string
@@ -184,6 +185,10 @@ func (s State) RetryOf() string { return s.retryOf }
 
 // TriggeredBy is the actor who triggered the run.
 func (s State) TriggeredBy() string { return s.triggeredBy }
+
+// DeliveryID is the webhook delivery that queued the run, "" if none did:
+// such a run reports its state to the commit.
+func (s State) DeliveryID() string { return s.deliveryID }
 
 // TriggeredAt is when the run was triggered.
 func (s State) TriggeredAt() time.Time {

@@ -76,6 +76,10 @@ type Settings struct {
 	Autodeploy    bool     `json:"autodeploy,omitempty"`
 	Labels        []string `json:"labels,omitempty"`
 	Hooks         Hooks    `json:"hooks"`
+	// VCSIntegrationID ties the stack to a VCS integration ("vcs_…"): its
+	// webhooks queue the stack's runs, its token or key clones the
+	// repository, and webhook runs report commit statuses through it.
+	VCSIntegrationID string `json:"vcs_integration_id,omitempty"`
 }
 
 // clone returns a copy that shares no slices with s.
@@ -119,6 +123,9 @@ func (s Settings) normalize() (Settings, error) {
 		p.Addf("runner_image", "must be at most %d characters", MaxRunnerImageLength)
 	case strings.ContainsFunc(s.RunnerImage, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
 		p.Add("runner_image", "must not contain spaces")
+	}
+	if s.VCSIntegrationID != "" {
+		p.Check(ids.VCS.Validate("vcs_integration_id", s.VCSIntegrationID))
 	}
 	s.Labels = p.NormalizeLabels("labels", s.Labels)
 	for _, l := range s.Hooks.lists() {

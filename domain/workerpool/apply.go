@@ -23,5 +23,9 @@ func (s *State) Apply(e Event) {
 		s.cycleRequestedAt = e.At
 	case WorkerPoolDeleted:
 		s.deleted = true
+	case WorkerPoolDriftRunStarted:
+		s.driftRuns = append(slices.Clip(s.driftRuns), e.RunID)
+	case WorkerPoolDriftRunEnded:
+		s.driftRuns = slices.DeleteFunc(slices.Clone(s.driftRuns), func(id string) bool { return id == e.RunID })
 	}
 }

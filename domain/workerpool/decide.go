@@ -36,6 +36,10 @@ func Decide(s State, c Command) ([]Event, error) {
 		return s.cycle(c)
 	case Delete:
 		return s.delete(c)
+	case StartDriftRun:
+		return s.startDriftRun(c)
+	case EndDriftRun:
+		return s.endDriftRun(c)
 	}
 	return nil, &domain.ValidationError{Field: "command", Problem: fmt.Sprintf("unknown worker pool command %T", c)}
 }

@@ -63,5 +63,6 @@ func (WorkerPoolDeleted) EventType() string        { return "WorkerPoolDeleted" 
 // Events returns a zero value of every worker pool event type, for
 // registration in the event store.
 func Events() []Event {
-	return []Event{WorkerPoolCreated{}, WorkerPoolUpdated{}, WorkerPoolReset{}, WorkerPoolCycleRequested{}, WorkerPoolDeleted{}}
+	return []Event{WorkerPoolCreated{}, WorkerPoolUpdated{}, WorkerPoolReset{}, WorkerPoolCycleRequested{}, WorkerPoolDeleted{},
+		WorkerPoolDriftRunStarted{}, WorkerPoolDriftRunEnded{}}
 }

@@ -25,6 +25,7 @@ type State struct {
 	secretHash       string
 	generation       int
 	cycleRequestedAt time.Time
+	driftRuns        []string // drift runs holding a slot of the drift run limit
 }
 
 // Exists reports whether the pool was created and not deleted.

@@ -1,10 +1,14 @@
 package aggregate
 
 import (
+	"github.com/gantryhq/gantry/domain/delivery"
+	"github.com/gantryhq/gantry/domain/drift"
 	"github.com/gantryhq/gantry/domain/name"
 	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/domain/schedule"
 	"github.com/gantryhq/gantry/domain/stack"
 	"github.com/gantryhq/gantry/domain/state"
+	"github.com/gantryhq/gantry/domain/vcs"
 	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
@@ -58,6 +62,22 @@ var (
 	// in any case; its stream id is "poolname_" + name.Key(name).
 	PoolName = Kind[name.State, name.Command, name.Event]{StreamType: eventstore.StreamPoolName,
 		StreamID: nameStreamID(eventstore.StreamPoolName), Decide: name.Decide, Apply: (*name.State).Apply}
+	// VCS, an integration, is keyed by its id ("vcs_…").
+	VCS = Kind[vcs.State, vcs.Command, vcs.Event]{StreamType: eventstore.StreamVCS, Decide: vcs.Decide, Apply: (*vcs.State).Apply}
+	// VCSName, the reservation of an integration name, is keyed by the
+	// name in any case; its stream id is "vcsname_" + name.Key(name).
+	VCSName = Kind[name.State, name.Command, name.Event]{StreamType: eventstore.StreamVCSName,
+		StreamID: nameStreamID(eventstore.StreamVCSName), Decide: name.Decide, Apply: (*name.State).Apply}
+	// Delivery, a webhook delivery, is keyed by its id ("dlv_…").
+	Delivery = Kind[delivery.State, delivery.Command, delivery.Event]{StreamType: eventstore.StreamDelivery,
+		Decide: delivery.Decide, Apply: (*delivery.State).Apply}
+	// Schedule, a cron schedule, is keyed by its id ("sch_…").
+	Schedule = Kind[schedule.State, schedule.Command, schedule.Event]{StreamType: eventstore.StreamSchedule,
+		Decide: schedule.Decide, Apply: (*schedule.State).Apply}
+	// Drift, a stack's drift record, is keyed by the stack id; its stream
+	// id is "drift_<stack id>".
+	Drift = Kind[drift.State, drift.Command, drift.Event]{StreamType: eventstore.StreamDrift,
+		StreamID: drift.StreamID, Decide: drift.Decide, Apply: (*drift.State).Apply}
 )
 
 func prefixed(streamType string) func(string) string {

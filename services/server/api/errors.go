@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gantryhq/gantry/domain"
+	"github.com/gantryhq/gantry/domain/delivery"
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/stack"
 	"github.com/gantryhq/gantry/domain/state"
@@ -108,7 +109,7 @@ func isFailedPrecondition(err error) bool {
 	for _, target := range []error{
 		run.ErrIllegalTransition, stack.ErrLockedByOther, stack.ErrLockBusy, stack.ErrNotQueued, stack.ErrInUse,
 		stack.ErrHasResources, worker.ErrGone, worker.ErrNotIdle, workerpool.ErrPublicPool, workerpool.ErrInUse, commands.ErrRepository,
-		state.ErrNotAllowed, state.ErrLocked, state.ErrConflict, statebackend.ErrNotManaged,
+		state.ErrNotAllowed, state.ErrLocked, state.ErrConflict, statebackend.ErrNotManaged, delivery.ErrNotReplayable,
 	} {
 		if errors.Is(err, target) {
 			return true

@@ -74,6 +74,7 @@ func (s *StackService) CreateStack(ctx context.Context, req *connect.Request[gan
 		Name: m.GetName(), Description: m.GetDescription(), RepositoryURL: m.GetRepositoryUrl(), Branch: m.GetBranch(),
 		ProjectRoot: m.GetProjectRoot(), Tool: tool, WorkerPoolID: m.GetWorkerPoolId(), RunnerImage: m.GetRunnerImage(),
 		Autodeploy: m.GetAutodeploy(), Labels: m.GetLabels(), Hooks: hooksFromProto(m.GetHooks()),
+		VCSIntegrationID: m.GetVcsIntegration(),
 	}, m.GetManagedState(), m.GetImportState())
 	if err != nil {
 		return nil, s.fail(err)

@@ -80,6 +80,7 @@ func stackToProto(v projections.StackView) *gantryv1.Stack {
 		Autodeploy: v.Autodeploy, Labels: v.Labels, Hooks: hooksToProto(v.Hooks), ManagedState: v.ManagedState,
 		LockHolderRunId: v.LockHolderRunID, QueuedRunIds: v.QueuedRunIDs,
 		CreatedAt: timestamppb.New(v.CreatedAt), CreatedBy: v.CreatedBy, UpdatedAt: timestamppb.New(v.UpdatedAt),
+		VcsIntegrationId: v.VCSIntegrationID,
 	}
 	for _, e := range v.Env {
 		out.Env = append(out.Env, envToProto(e))

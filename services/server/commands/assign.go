@@ -92,6 +92,9 @@ func (s *System) AssignRun(ctx context.Context, c Caller, runID, poolID, workerI
 		if _, err := w.Do(worker.AssignRun{RunID: runID, Actor: c.Actor, At: at}); err != nil {
 			return refused(fmt.Errorf("worker %s refused run %s: %w", workerID, runID, err))
 		}
+		if err := startDriftRun(ctx, u, r, poolID, c.Actor, at); err != nil {
+			return err
+		}
 		rs := r.State()
 		a = Assigned{RunID: runID, StackID: rs.StackID(), PoolID: poolID, WorkerID: workerID, Type: rs.Type(),
 			Status: rs.Status(), Commit: rs.Commit(), At: at, WaitingSince: waitingSince}

@@ -17,6 +17,9 @@ import (
 type GitResolver struct {
 	// Timeout bounds one ls-remote (a slow or hanging remote). Default 30 s.
 	Timeout time.Duration
+	// Env is added to git's environment: the credentials of a private
+	// repository (WithCredentials).
+	Env []string
 }
 
 // ErrRepository is matched by every *RepositoryError.
@@ -59,6 +62,7 @@ func (g GitResolver) Head(ctx context.Context, repo, branch string) (string, err
 		"GIT_ALLOW_PROTOCOL="+allowedProtocols,
 		"LC_ALL=C",
 	)
+	cmd.Env = append(cmd.Env, g.Env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -13,6 +13,7 @@ import (
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/stack"
+	"github.com/gantryhq/gantry/domain/vcs"
 	"github.com/gantryhq/gantry/eventstore/aggregate"
 	"github.com/gantryhq/gantry/services/platform/seal"
 	"github.com/gantryhq/gantry/services/server/statebackend"
@@ -38,7 +39,10 @@ func (s *Service) RunJob(ctx context.Context, poolID, workerID, runID string) (p
 	job := protocol.Job{
 		RunID: runID, StackID: st.ID(), Type: r.Type(), Confirmed: r.Status() == run.Confirmed, Autodeploy: r.Autodeploy(),
 		RepositoryURL: set.RepositoryURL, Commit: r.Commit(), ProjectRoot: set.ProjectRoot, Tool: set.Tool, RunnerImage: set.RunnerImage,
-		Hooks: set.Hooks, TaskCommand: r.TaskCommand(), ManagedState: st.ManagedState(), Destroy: r.Destroy(),
+		Hooks: set.Hooks, TaskCommand: r.TaskCommand(), ManagedState: st.ManagedState(), Destroy: r.Destroy(), Drift: r.DriftDetection(),
+	}
+	if job.GitCredentials, err = s.sealedGitCredentials(ctx, set.VCSIntegrationID, pub); err != nil {
+		return protocol.Job{}, fmt.Errorf("job of run %s: %w", runID, err)
 	}
 	for _, v := range st.EnvVars() {
 		jv := protocol.Variable{Name: v.Name, Scope: v.Scope, Value: v.Value}
@@ -159,4 +163,40 @@ func certificateKey(certPEM string) (crypto.PublicKey, error) {
 		return nil, fmt.Errorf("certificate: %w", err)
 	}
 	return cert.PublicKey, nil
+}
+
+// sealedGitCredentials returns the credentials of the stack's integration
+// (a token for HTTPS, a key for SSH) as a JSON protocol.GitCredentials
+// sealed to the pool's key; nil when the stack has no integration, or it
+// has neither.
+func (s *Service) sealedGitCredentials(ctx context.Context, integrationID string, pub crypto.PublicKey) ([]byte, error) {
+	if integrationID == "" {
+		return nil, nil
+	}
+	a, err := s.VCSAccess(ctx, integrationID)
+	if err != nil {
+		return nil, fmt.Errorf("git credentials: %w", err)
+	}
+	c := gitCredentials(a)
+	if c == (protocol.GitCredentials{}) {
+		return nil, nil
+	}
+	plain, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	return seal.Bytes(pub, plain)
+}
+
+// gitCredentials are the credentials a clone through integration a uses.
+// GitHub takes a token as the password of x-access-token, GitLab of oauth2.
+func gitCredentials(a VCSAccess) protocol.GitCredentials {
+	c := protocol.GitCredentials{SSHKey: string(a.SSHKey)}
+	if a.Token != "" {
+		c.Username, c.Password = "x-access-token", a.Token
+		if a.Provider == vcs.GitLab {
+			c.Username = "oauth2"
+		}
+	}
+	return c
 }

@@ -54,6 +54,9 @@ func handOn(ctx context.Context, u *aggregate.Unit, stk *stackAggregate, actor s
 // (handed on to the next run) or its place in the queue. Proposed runs hold
 // nothing.
 func releaseStack(ctx context.Context, u *aggregate.Unit, r *runAggregate, actor string, at time.Time) error {
+	if err := endDriftRun(ctx, u, r, actor, at); err != nil {
+		return err
+	}
 	if r.State().Type() == run.Proposed {
 		return nil
 	}

@@ -52,7 +52,7 @@ func (s *Service) RetryRun(ctx context.Context, c Caller, oldID string) (string,
 		if err != nil {
 			return err
 		}
-		return queueRun(ctx, u, stk, r, t)
+		return queueTrigger(ctx, u, stk, r, t)
 	})
 	if err != nil {
 		return "", err

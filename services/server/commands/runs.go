@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/gantryhq/gantry/domain"
 	"github.com/gantryhq/gantry/domain/ids"
@@ -43,19 +44,7 @@ func (s *Service) TriggerRun(ctx context.Context, c Caller, t Trigger) (string, 
 	}
 	at := s.now()
 	_, err = s.execute(ctx, "trigger run", func(ctx context.Context, u *aggregate.Unit) error {
-		stk, err := stackOf(ctx, u, stackID)
-		if err != nil {
-			return err
-		}
-		r, err := runOf(ctx, u, runID)
-		if err != nil {
-			return err
-		}
-		autodeploy := t.Type == run.Tracked && stk.State().Settings().Autodeploy
-		return queueRun(ctx, u, stk, r, run.Trigger{
-			RunID: runID, StackID: stackID, Type: t.Type, Commit: commit, TaskCommand: t.TaskCommand,
-			Autodeploy: autodeploy, Destroy: t.Destroy, Actor: c.Actor, At: at,
-		})
+		return queueRun(ctx, u, queuedRun{runID: runID, stackID: stackID, typ: t.Type, commit: commit, taskCommand: t.TaskCommand, destroy: t.Destroy, actor: c.Actor, at: at})
 	})
 	if err != nil {
 		return "", err
@@ -64,10 +53,42 @@ func (s *Service) TriggerRun(ctx context.Context, c Caller, t Trigger) (string, 
 	return runID, nil
 }
 
-// queueRun adds to u the trigger of run r on stack stk: RunQueued, the
-// stack's StackRunEnqueued and, when the stack is free, its lock and the
-// run's RunReady. A proposed run takes no lock and is READY at once.
-func queueRun(ctx context.Context, u *aggregate.Unit, stk *stackAggregate, r *runAggregate, t run.Trigger) error {
+// queuedRun is a run to queue in a unit of work.
+type queuedRun struct {
+	runID, stackID string
+	typ            run.Type
+	commit         string
+	taskCommand    string
+	drift          bool
+	destroy        bool
+	deliveryID     string
+	actor          string
+	at             time.Time
+}
+
+// queueRun adds to u the trigger of q, with the stack's autodeploy setting
+// as it is now (see queueTrigger).
+func queueRun(ctx context.Context, u *aggregate.Unit, q queuedRun) error {
+	stk, err := stackOf(ctx, u, q.stackID)
+	if err != nil {
+		return err
+	}
+	r, err := runOf(ctx, u, q.runID)
+	if err != nil {
+		return err
+	}
+	autodeploy := q.typ == run.Tracked && stk.State().Settings().Autodeploy
+	return queueTrigger(ctx, u, stk, r, run.Trigger{
+		RunID: q.runID, StackID: q.stackID, Type: q.typ, Commit: q.commit, TaskCommand: q.taskCommand,
+		Drift: q.drift, Autodeploy: autodeploy, Destroy: q.destroy, DeliveryID: q.deliveryID, Actor: q.actor, At: q.at,
+	})
+}
+
+// queueTrigger adds to u the trigger t of run r on stack stk: RunQueued, the
+// stack's StackRunEnqueued and, when the run is at the head of the queue and
+// the stack is free, StackLockAcquired with the run's RunReady. A proposed
+// run takes no lock and is READY at once.
+func queueTrigger(ctx context.Context, u *aggregate.Unit, stk *stackAggregate, r *runAggregate, t run.Trigger) error {
 	if _, err := r.Do(t); err != nil {
 		return err
 	}
@@ -91,7 +112,20 @@ func (s *Service) branchHead(ctx context.Context, stackID string) (string, error
 		return "", fmt.Errorf("stack %s: %w", stackID, domain.ErrNotFound)
 	}
 	settings := stk.Settings()
-	commit, err := s.cfg.Git.Head(ctx, settings.RepositoryURL, settings.Branch)
+	resolver := s.cfg.Git
+	if g, ok := resolver.(GitResolver); ok && settings.VCSIntegrationID != "" {
+		a, err := s.VCSAccess(ctx, settings.VCSIntegrationID)
+		if err != nil {
+			return "", err
+		}
+		var cleanup func()
+		if g, cleanup, err = g.WithCredentials(gitCredentials(a)); err != nil {
+			return "", err
+		}
+		defer cleanup()
+		resolver = g
+	}
+	commit, err := resolver.Head(ctx, settings.RepositoryURL, settings.Branch)
 	if err != nil {
 		return "", fmt.Errorf("stack %s: resolve the head of branch %s: %w", stackID, settings.Branch, err)
 	}

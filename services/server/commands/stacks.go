@@ -65,6 +65,9 @@ func (s *Service) CreateStack(ctx context.Context, c Caller, settings stack.Sett
 		return "", err
 	}
 	settings.WorkerPoolID = poolID
+	if settings.VCSIntegrationID, err = s.resolveVCSSetting(ctx, settings.VCSIntegrationID); err != nil {
+		return "", err
+	}
 	id, err := newID(ids.Stack)
 	if err != nil {
 		return "", err
@@ -122,6 +125,11 @@ func (s *Service) UpdateStack(ctx context.Context, c Caller, ref string, change 
 		}
 		if next.WorkerPoolID != old.WorkerPoolID {
 			if next.WorkerPoolID, err = s.resolvePoolSetting(ctx, next.WorkerPoolID); err != nil {
+				return err
+			}
+		}
+		if next.VCSIntegrationID != old.VCSIntegrationID {
+			if next.VCSIntegrationID, err = s.resolveVCSSetting(ctx, next.VCSIntegrationID); err != nil {
 				return err
 			}
 		}

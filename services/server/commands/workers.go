@@ -122,6 +122,9 @@ type PhaseResult struct {
 	Duration   time.Duration
 	HasChanges bool   // PLANNING only
 	Note       string // why a phase failed, when the worker knows more than the exit code
+	// ChangedResources are the addresses of the resources a plan with
+	// changes would change: a drift run's DriftDetected records them.
+	ChangedResources []string
 }
 
 // FinishPhase records the result of the current phase of the worker's run.
@@ -129,7 +132,7 @@ type PhaseResult struct {
 // freed (and the stack released) in the same append. It returns the run's
 // status after the result: the worker knows from it whether the run ended.
 func (s *Service) FinishPhase(ctx context.Context, poolID, workerID, runID string, p PhaseResult) (run.Status, error) {
-	return s.runReport(ctx, "finish phase", poolID, workerID, runID, p.command(workerID))
+	return s.runReportAfter(ctx, "finish phase", poolID, workerID, runID, &p, p.command(workerID))
 }
 
 // command is the domain command recording p.
@@ -163,7 +166,7 @@ func (s *Service) EndRun(ctx context.Context, poolID, workerID, runID string, en
 	if last != nil {
 		commands = []func(at time.Time) run.Command{last.command(workerID), command}
 	}
-	_, err := s.runReport(ctx, "end run", poolID, workerID, runID, commands...)
+	_, err := s.runReportAfter(ctx, "end run", poolID, workerID, runID, last, commands...)
 	return err
 }
 
@@ -236,6 +239,13 @@ func (s *Service) MarkWorkerLost(ctx context.Context, c Caller, workerID, note s
 // runReport decides the command a live worker of pool reports on its run,
 // and frees the worker (and the stack) when the run ended, in one append.
 func (s *Service) runReport(ctx context.Context, op, poolID, workerID, runID string, commands ...func(at time.Time) run.Command) (run.Status, error) {
+	return s.runReportAfter(ctx, op, poolID, workerID, runID, nil, commands...)
+}
+
+// runReportAfter is runReport for a report that carries a phase's result
+// (last, nil when none): the result of a drift run's plan records the
+// drift it found in the same append (noteDrift).
+func (s *Service) runReportAfter(ctx context.Context, op, poolID, workerID, runID string, last *PhaseResult, commands ...func(at time.Time) run.Command) (run.Status, error) {
 	if err := errors.Join(ids.Worker.Validate("worker_id", workerID), ids.Run.Validate("run_id", runID)); err != nil {
 		return "", refused(err)
 	}
@@ -263,6 +273,9 @@ func (s *Service) runReport(ctx context.Context, op, poolID, workerID, runID str
 			}
 		}
 		status = r.State().Status()
+		if err := noteDrift(ctx, u, r, last, workerID, at); err != nil {
+			return err
+		}
 		return freeWorker(ctx, u, r, w, workerID, at)
 	})
 	if err != nil {
@@ -323,7 +336,9 @@ func abandonRun(ctx context.Context, u *aggregate.Unit, workerID, runID, note, a
 	}
 	switch r.State().Status() {
 	case run.Ready, run.Confirmed:
-		_, err = r.Do(run.Unassign{Note: note, Actor: actor, At: at})
+		if _, err = r.Do(run.Unassign{Note: note, Actor: actor, At: at}); err == nil {
+			err = endDriftRun(ctx, u, r, actor, at)
+		}
 	default:
 		_, err = r.Do(run.Fail{Note: note, Actor: actor, At: at})
 	}

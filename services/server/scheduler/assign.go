@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/platform/tracing"
 	"github.com/gantryhq/gantry/services/server/commands"
@@ -95,6 +96,11 @@ func (s *Scheduler) assignRun(ctx context.Context, c runCandidate, ws []workerCa
 			// The stack moved to another pool (or went away) since the read
 			// model was written; a later pass sees the run under its pool.
 			s.m.refusals.WithLabelValues(reasonRunMoved).Inc()
+			return ws, nil
+		case errors.Is(err, workerpool.ErrDriftLimit):
+			// The pool runs as many drift runs as it may: this one waits
+			// for one of them to end; the worker may take other work.
+			wlog.DebugContext(ctx, "drift run waits for the pool's drift run limit", "err", err)
 			return ws, nil
 		case errors.Is(err, commands.ErrWorkerNotIdle):
 			s.m.refusals.WithLabelValues(reasonWorkerNotIdle).Inc()

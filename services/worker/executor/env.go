@@ -112,7 +112,7 @@ func secretValues(j Job) []string {
 			out = append(out, pw, url.QueryEscape(pw), url.PathEscape(pw))
 		}
 	}
-	return append(out, j.MaskValues...)
+	return append(append(out, gitSecretValues(j.Git)...), j.MaskValues...)
 }
 
 // maskedValues returns the values of the secret variables among vars and of

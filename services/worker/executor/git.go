@@ -11,7 +11,11 @@ import (
 func (x *execution) checkout(ctx context.Context, ph *phase) *failure {
 	shown := redactURL(x.job.RepositoryURL)
 	ph.log.printf("Checking out %s at %s", shown, x.job.Commit)
-	env := x.gitEnv()
+	env, cleanup, err := x.gitCredentialEnv(x.gitEnv())
+	if err != nil {
+		return x.fail(ph, ExitNoProcess, "git credentials: %v", err)
+	}
+	defer cleanup()
 	clone := command{
 		name:    "git clone",
 		prog:    "git",

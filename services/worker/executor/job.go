@@ -67,6 +67,10 @@ type Job struct {
 	// WorkerID is the worker running the job; the Docker executor labels
 	// its containers with it.
 	WorkerID string
+	// Git, if not nil, are the credentials the repository is cloned with
+	// (protocol.Job.GitCredentials, opened). They reach git through its
+	// environment only: never its command line, the log or .git/config.
+	Git *protocol.GitCredentials
 }
 
 // OverrideFile is the name of the backend override file in the project root.

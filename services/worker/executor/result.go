@@ -33,6 +33,9 @@ type PhaseResult struct {
 	Note string
 	// Log is the phase's full output, secrets masked, one line per "\n".
 	Log []byte
+	// ChangedResources, for the PLANNING of a drift run whose plan has
+	// changes, are the addresses of the resources it would change.
+	ChangedResources []string
 }
 
 // Result is the outcome of a run's part on this worker.

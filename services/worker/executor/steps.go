@@ -49,6 +49,7 @@ func (x *execution) plan(ctx context.Context, ph *phase) *failure {
 	case err == nil && code == planNoChanges:
 	case err == nil && code == planChanges:
 		ph.hasChanges, x.hasChanges = true, true
+		ph.changed = x.driftResources(ctx, ph)
 	default:
 		return x.afterRun(ctx, ph, x.toolFailure(ph, "plan", code, err))
 	}

@@ -129,6 +129,16 @@ func (l *Launcher) job(ctx context.Context, a protocol.Assignment) (executor.Job
 		return executor.Job{}, errors.New("the server sent no job")
 	}
 	job := executor.Job{Job: *reply.Job, Whitelist: l.cfg.Whitelist, MaskNames: l.cfg.MaskNames, Debug: l.cfg.Debug, WorkerID: l.WorkerID()}
+	if sealed := reply.Job.GitCredentials; sealed != nil {
+		plain, err := seal.Open(l.cfg.PoolKey, sealed)
+		if err != nil {
+			return executor.Job{}, fmt.Errorf("open the git credentials: %w", err)
+		}
+		job.Git = &protocol.GitCredentials{}
+		if err := json.Unmarshal(plain, job.Git); err != nil {
+			return executor.Job{}, fmt.Errorf("open the git credentials: %w", err)
+		}
+	}
 	for _, v := range reply.Job.Env {
 		ev, err := l.variable(v)
 		if err != nil {
@@ -269,6 +279,7 @@ func (r *reporter) PhaseFinished(ctx context.Context, res executor.PhaseResult) 
 	report := protocol.PhaseFinishedReport{
 		WorkerID: r.l.WorkerID(), RunID: r.runID, Phase: res.Phase, ExitCode: res.ExitCode,
 		DurationMS: res.Duration.Milliseconds(), HasChanges: res.HasChanges, Note: res.Note,
+		ChangedResources: res.ChangedResources,
 	}
 	switch res.Phase {
 	case run.PhasePreparing, run.PhaseInitializing, run.PhasePreparingApply, run.PhaseApplying, run.PhaseDestroying, run.PhasePerforming:

@@ -33,12 +33,27 @@ type Job struct {
 	// Env lists the stack's variables; a secret one has Sealed instead of
 	// Value.
 	Env []Variable `json:"env,omitempty"`
+	// Drift: a drift-detection run; a plan with changes reports the
+	// addresses of the changed resources.
+	Drift bool `json:"drift,omitempty"`
+	// GitCredentials, for a stack tied to a VCS integration with a token or
+	// an SSH key, are a JSON GitCredentials sealed to the pool's key: the
+	// worker clones the private repository with them.
+	GitCredentials []byte `json:"git_credentials,omitempty"`
 	// Destroy: a TRACKED run that plans with -destroy; its apply phase is
 	// DESTROYING instead of APPLYING.
 	Destroy bool `json:"destroy,omitempty"`
 	// Files are the stack's mounted files, written relative to the project
 	// root before init; their content is sealed like a secret's value.
 	Files []File `json:"files,omitempty"`
+}
+
+// GitCredentials clone a private repository: over HTTPS with Username and
+// Password (a token), over SSH with SSHKey (PEM).
+type GitCredentials struct {
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+	SSHKey   string `json:"ssh_key,omitempty"`
 }
 
 // File is one of the stack's mounted files as a worker gets it.

@@ -88,6 +88,9 @@ type PhaseFinishedReport struct {
 	DurationMS int64     `json:"duration_ms"`
 	HasChanges bool      `json:"has_changes,omitempty"`
 	Note       string    `json:"note,omitempty"` // why the phase failed (a timeout, a hook), if more than the exit code
+	// ChangedResources, for the PLANNING of a drift-detection run whose plan
+	// has changes, are the addresses of the resources it would change.
+	ChangedResources []string `json:"changed_resources,omitempty"`
 }
 
 // RunReport is the body of run.finished, run.failed and run.stopped (and

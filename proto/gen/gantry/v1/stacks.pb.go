@@ -276,9 +276,11 @@ type Stack struct {
 	// Actor who created the stack.
 	CreatedBy string `protobuf:"bytes,19,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
 	// When the stack last changed.
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// VCS integration the stack is tied to; empty if none.
+	VcsIntegrationId string `protobuf:"bytes,21,opt,name=vcs_integration_id,json=vcsIntegrationId,proto3" json:"vcs_integration_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Stack) Reset() {
@@ -449,6 +451,13 @@ func (x *Stack) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Stack) GetVcsIntegrationId() string {
+	if x != nil {
+		return x.VcsIntegrationId
+	}
+	return ""
 }
 
 // ManualLock is a user's lock on a stack.
@@ -627,9 +636,12 @@ type CreateStackRequest struct {
 	// An existing Terraform state file (JSON) stored as the stack's state
 	// version 1, in the same append that creates the stack. Needs
 	// managed_state; validated as Terraform state and size-limited.
-	ImportState   []byte `protobuf:"bytes,13,opt,name=import_state,json=importState,proto3" json:"import_state,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ImportState []byte `protobuf:"bytes,13,opt,name=import_state,json=importState,proto3" json:"import_state,omitempty"`
+	// VCS integration id or name: its webhooks queue the stack's runs and
+	// its credentials clone the repository.
+	VcsIntegration string `protobuf:"bytes,14,opt,name=vcs_integration,json=vcsIntegration,proto3" json:"vcs_integration,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CreateStackRequest) Reset() {
@@ -751,6 +763,13 @@ func (x *CreateStackRequest) GetImportState() []byte {
 		return x.ImportState
 	}
 	return nil
+}
+
+func (x *CreateStackRequest) GetVcsIntegration() string {
+	if x != nil {
+		return x.VcsIntegration
+	}
+	return ""
 }
 
 // CreateStackResponse returns the new stack.
@@ -1725,7 +1744,7 @@ const file_gantry_v1_stacks_proto_rawDesc = "" +
 	"\fbefore_apply\x18\x05 \x03(\tR\vbeforeApply\x12\x1f\n" +
 	"\vafter_apply\x18\x06 \x03(\tR\n" +
 	"afterApply\x12\x1b\n" +
-	"\tafter_run\x18\a \x03(\tR\bafterRun\"\xe7\x05\n" +
+	"\tafter_run\x18\a \x03(\tR\bafterRun\"\x95\x06\n" +
 	"\x05Stack\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
@@ -1753,7 +1772,8 @@ const file_gantry_v1_stacks_proto_rawDesc = "" +
 	"\n" +
 	"created_by\x18\x13 \x01(\tR\tcreatedBy\x129\n" +
 	"\n" +
-	"updated_at\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"q\n" +
+	"updated_at\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12,\n" +
+	"\x12vcs_integration_id\x18\x15 \x01(\tR\x10vcsIntegrationId\"q\n" +
 	"\n" +
 	"ManualLock\x12\x16\n" +
 	"\x06holder\x18\x01 \x01(\tR\x06holder\x12\x12\n" +
@@ -1764,7 +1784,7 @@ const file_gantry_v1_stacks_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12)\n" +
 	"\x05scope\x18\x03 \x01(\x0e2\x13.gantry.v1.EnvScopeR\x05scope\x12\x16\n" +
 	"\x06secret\x18\x04 \x01(\bR\x06secret\x12\x14\n" +
-	"\x05value\x18\x05 \x01(\tR\x05value\"\xc2\x03\n" +
+	"\x05value\x18\x05 \x01(\tR\x05value\"\xeb\x03\n" +
 	"\x12CreateStackRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x0erepository_url\x18\x02 \x01(\tR\rrepositoryUrl\x12\x16\n" +
@@ -1781,7 +1801,8 @@ const file_gantry_v1_stacks_proto_rawDesc = "" +
 	" \x01(\tR\vdescription\x12#\n" +
 	"\rmanaged_state\x18\v \x01(\bR\fmanagedState\x12&\n" +
 	"\x05hooks\x18\f \x01(\v2\x10.gantry.v1.HooksR\x05hooks\x12!\n" +
-	"\fimport_state\x18\r \x01(\fR\vimportState\"=\n" +
+	"\fimport_state\x18\r \x01(\fR\vimportState\x12'\n" +
+	"\x0fvcs_integration\x18\x0e \x01(\tR\x0evcsIntegration\"=\n" +
 	"\x13CreateStackResponse\x12&\n" +
 	"\x05stack\x18\x01 \x01(\v2\x10.gantry.v1.StackR\x05stack\"'\n" +
 	"\x0fGetStackRequest\x12\x14\n" +
