@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"github.com/gantryhq/gantry/domain/apikey"
 	"github.com/gantryhq/gantry/domain/name"
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/stack"
@@ -23,6 +24,10 @@ const (
 	// and worker pools; a stream id is the type, "_" and name.Key of the name.
 	StreamStackName = "stackname"
 	StreamPoolName  = "poolname"
+	// StreamAPIKey is an API key, keyed by its id ("ak_…");
+	// StreamAPIKeyName the reservation of a key name, like the names above.
+	StreamAPIKey     = "apikey"
+	StreamAPIKeyName = "apikeyname"
 )
 
 // DomainRegistry returns a registry of every domain event at its current
@@ -56,6 +61,11 @@ func DomainRegistry() (*Registry, error) {
 		}
 	}
 	for _, e := range name.Events() {
+		if err := r.RegisterNamed(e); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range apikey.Events() {
 		if err := r.RegisterNamed(e); err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"testing"
 
+	"github.com/gantryhq/gantry/domain/apikey"
 	"github.com/gantryhq/gantry/domain/name"
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/stack"
@@ -18,7 +19,7 @@ func TestDomainRegistryKnowsEveryDomainEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	for _, names := range [][]string{typeNames(run.Events()), typeNames(stack.Events()), typeNames(workerpool.Events()), typeNames(worker.Events()), typeNames(state.Events()), typeNames(name.Events())} {
+	for _, names := range [][]string{typeNames(run.Events()), typeNames(stack.Events()), typeNames(workerpool.Events()), typeNames(worker.Events()), typeNames(state.Events()), typeNames(name.Events()), typeNames(apikey.Events())} {
 		for _, name := range names {
 			n++
 			if !reg.Known(name) {

@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"github.com/gantryhq/gantry/domain/apikey"
 	"github.com/gantryhq/gantry/domain/name"
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/stack"
@@ -58,6 +59,12 @@ var (
 	// in any case; its stream id is "poolname_" + name.Key(name).
 	PoolName = Kind[name.State, name.Command, name.Event]{StreamType: eventstore.StreamPoolName,
 		StreamID: nameStreamID(eventstore.StreamPoolName), Decide: name.Decide, Apply: (*name.State).Apply}
+	// APIKey is keyed by key id ("ak_…").
+	APIKey = Kind[apikey.State, apikey.Command, apikey.Event]{StreamType: eventstore.StreamAPIKey, Decide: apikey.Decide, Apply: (*apikey.State).Apply}
+	// APIKeyName, the reservation of an API key name, is keyed by the name
+	// in any case; its stream id is "apikeyname_" + name.Key(name).
+	APIKeyName = Kind[name.State, name.Command, name.Event]{StreamType: eventstore.StreamAPIKeyName,
+		StreamID: nameStreamID(eventstore.StreamAPIKeyName), Decide: name.Decide, Apply: (*name.State).Apply}
 )
 
 func prefixed(streamType string) func(string) string {
