@@ -1,0 +1,68 @@
+package auth_test
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gantryhq/gantry/services/platform/auth"
+)
+
+func TestLoadCredentials(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if _, err := auth.LoadCredentials(filepath.Join(dir, "none.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+	path := filepath.Join(dir, "c.json")
+	want := auth.Credentials{Server: "https://gantry.example.com", Token: "tok"}
+	if err := auth.SaveCredentials(path, want); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := auth.LoadCredentials(path); err != nil || got != want {
+		t.Errorf("round trip: %+v, %v", got, err)
+	}
+	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("credentials file mode %v, %v; want 0600", info.Mode().Perm(), err)
+	}
+	if err := auth.SaveCredentials(path, auth.Credentials{Server: "x"}); err == nil {
+		t.Error("saved credentials without a token")
+	}
+	for content, says := range map[string]string{"SECRETTOKEN": "not a JSON object", `{"token": "SECRETTOKEN"}`: "missing server", `{}`: "missing server and token"} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := auth.LoadCredentials(path)
+		if err == nil || !strings.Contains(err.Error(), says) || strings.Contains(err.Error(), "SECRETTOKEN") {
+			t.Errorf("%s: %v, want an error saying %q without the token", content, err, says)
+		}
+	}
+	if got := (auth.Credentials{Server: "https://x", Token: "SECRETTOKEN"}).String(); strings.Contains(got, "SECRETTOKEN") {
+		t.Errorf("String() shows the token: %s", got)
+	}
+}
+
+// TestDefaultCredentialsPath changes the environment, so it cannot run in
+// parallel.
+func TestDefaultCredentialsPath(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(auth.ConfigDirEnv, dir)
+	if got, err := auth.DefaultCredentialsPath(); err != nil || got != filepath.Join(dir, "credentials.json") {
+		t.Errorf("with %s: %q, %v", auth.ConfigDirEnv, got, err)
+	}
+	t.Setenv(auth.ConfigDirEnv, "")
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, "xdg"))
+	t.Setenv("AppData", filepath.Join(home, "appdata"))
+	base, err := os.UserConfigDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := auth.DefaultCredentialsPath(); err != nil || got != filepath.Join(base, "gantry", "credentials.json") {
+		t.Errorf("default: %q, %v", got, err)
+	}
+}
