@@ -35,6 +35,7 @@ const (
 	RunsName    = "runs"
 	PoolsName   = "pools"
 	WorkersName = "workers"
+	APIKeysName = "apikeys"
 )
 
 // checkpointPrefix starts the checkpoints row name of every projection.
@@ -45,7 +46,7 @@ func CheckpointName(name string) string { return checkpointPrefix + name }
 
 // All returns Gantry's projections.
 func All() []Projection {
-	return []Projection{stacksProjection{}, runsProjection{}, poolsProjection{}, workersProjection{}}
+	return []Projection{stacksProjection{}, runsProjection{}, poolsProjection{}, workersProjection{}, apiKeysProjection{}}
 }
 
 // Names returns the names of All, in order.
