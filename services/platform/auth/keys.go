@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -113,21 +112,6 @@ func ParseKeySet(signingPEM, verifyPEM []byte) (*KeySet, error) {
 		pubs = append(pubs, pub)
 	}
 	return NewKeySet(signer, pubs...)
-}
-
-// GenerateSigningKey returns a new Ed25519 private key as a PKCS#8 PEM
-// block, the form ParseKeySet reads (what `gantry dev` keeps in its data
-// directory).
-func GenerateSigningKey() ([]byte, error) {
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generate a signing key: %w", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("encode the signing key: %w", err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
 // SigningKeyID returns the kid of the key new tokens are signed with.

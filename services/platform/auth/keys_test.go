@@ -91,26 +91,3 @@ func TestParseKeySet(t *testing.T) {
 		}
 	}
 }
-
-func TestGenerateSigningKey(t *testing.T) {
-	t.Parallel()
-	a, err := auth.GenerateSigningKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := auth.GenerateSigningKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ka, err := auth.ParseKeySet(a, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := auth.ParseKeySet(b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ka.SigningKeyID() == kb.SigningKeyID() || !slices.Equal(ka.Algorithms(), []string{"EdDSA"}) {
-		t.Errorf("generated keys %s and %s (%v)", ka.SigningKeyID(), kb.SigningKeyID(), ka.Algorithms())
-	}
-}
