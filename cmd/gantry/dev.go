@@ -32,12 +32,14 @@ pool's private key stays in <data-dir>/public-pool.key.
 
 GANTRY_DATABASE_URL, GANTRY_NATS_URL and GANTRY_BLOB_URL replace each embedded part.
 Secrets are encrypted with a local key in <data-dir>/secrets.key unless
-GANTRY_SECRETS_URL names another keeper.
+GANTRY_SECRETS_URL names another keeper. Session tokens are signed with a
+local key in <data-dir>/signing-key.pem unless GANTRY_SIGNING_KEY_FILE names
+another.
 
-On first start it creates an admin API token and writes it, with the server's
+On first start it creates an admin API key and writes it, with the server's
 URL, to the CLI's credentials file (GANTRY_CONFIG_DIR/credentials.json, or
 gantry/credentials.json in your configuration directory), where every gantry
-command finds it. The token is never printed; the start-up lines say where it is.
+command finds it. The key is never printed; the start-up lines say where it is.
 Ctrl-C stops everything.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -74,6 +76,10 @@ Ctrl-C stops everything.`,
 			if err != nil {
 				return err
 			}
+			signing, signingWhere, err := signingKeysFromEnv(getenv, dataDir)
+			if err != nil {
+				return err
+			}
 			if publicURL == "" {
 				publicURL = defaultPublicURL(listen)
 			}
@@ -81,11 +87,12 @@ Ctrl-C stops everything.`,
 			for _, c := range stack.Components {
 				fmt.Fprintf(out, "%-9s %s\n", c.Name, c.Where)
 			}
+			fmt.Fprintf(out, "%-9s %s\n", "signing", "session tokens signed with "+signingWhere)
 			if workers < 0 {
 				return fmt.Errorf("--workers %d: must not be negative", workers)
 			}
 			return runServer(ctx, stack.Pool, stack.Bus, serverConfig{
-				listen: listen, publicURL: publicURL, secretsURL: secretsURL, blobURL: stack.BlobURL, adminCredentials: credentials, log: log,
+				listen: listen, publicURL: publicURL, secretsURL: secretsURL, blobURL: stack.BlobURL, signingKeys: signing, adminCredentials: credentials, log: log,
 				publicWorkers: workers, dataDir: dataDir, path: getenv("PATH"),
 				ready: func(lines []component) {
 					for _, c := range lines {

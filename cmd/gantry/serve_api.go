@@ -32,8 +32,9 @@ type apiDeps struct {
 	aggs    *aggregate.Repository
 	watcher *eventstore.Watcher
 	cmds    *commands.Service
-	keys    *serverKeys
-	states  *statebackend.Service
+	// sessions open and verify session tokens.
+	sessions *auth.Sessions
+	states   *statebackend.Service
 	// nc carries the run logs stream (bus.RunLogsStream), ensured here.
 	nc *nats.Conn
 	// bucket holds saved workspaces and phase logs (the worker API).
@@ -50,9 +51,10 @@ func newCommands(aggs *aggregate.Repository, waiter *projections.Waiter, keys *s
 	})
 }
 
-// apiRoutes builds every Connect service, each
-// behind the authentication interceptor, and mounts the managed-state http
-// backend (which authenticates runs with its own credentials).
+// apiRoutes builds every Connect service, each behind the interceptor that
+// authenticates callers and checks their role against api.Roles, and mounts
+// the managed-state http backend (which authenticates runs with its own
+// credentials).
 func apiRoutes(d apiDeps) ([]api.Route, error) {
 	cmds := d.cmds
 	events, err := api.NewEventService(api.EventServiceConfig{Events: d.store, Changes: d.watcher, Logger: d.log})
@@ -60,7 +62,11 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 		return nil, err
 	}
 	queries := projections.NewQueries(d.pool)
-	authn := connect.WithInterceptors(auth.NewInterceptor(d.keys.issuer, d.log))
+	interceptor, err := auth.NewInterceptor(d.sessions, api.Roles(), d.log)
+	if err != nil {
+		return nil, err
+	}
+	authn := connect.WithInterceptors(interceptor)
 	runLogs, err := newRunLogs(d)
 	if err != nil {
 		return nil, err
@@ -75,6 +81,8 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 		api.NewRunService(cmds, queries, identify, d.log).WithLogs(runLogs).Route(authn),
 		api.NewPoolService(cmds, queries, identify, d.log).Route(authn),
 		api.NewStateService(d.states, cmds, identify, d.log).Route(authn),
+		api.NewAPIKeyService(cmds, queries, identify, d.log).Route(authn),
+		api.NewSessionService(d.sessions, queries, d.log).Route(authn),
 		{Path: statebackend.PathPrefix, Handler: d.states.Handler()},
 		// Launchers authenticate with their pool's credentials, not API tokens.
 		{Path: protocol.WorkerAPIPrefix, Handler: workers},
@@ -103,5 +111,5 @@ func identify(ctx context.Context) (commands.Caller, bool) {
 	if !ok {
 		return commands.Caller{}, false
 	}
-	return commands.Caller{Actor: p.Actor(), Admin: p.IsAdmin()}, true
+	return commands.Caller{Actor: p.Actor(), Role: p.Role}, true
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func newServerCommand(getenv func(string) string) *cobra.Command {
-	var listen, publicURL string
+	var listen, publicURL, adminKeyFile string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the API, the event relay, the projector, the scheduler and the worker gateway against external PostgreSQL and NATS",
@@ -25,7 +25,16 @@ that encrypts secret values and the server's keys: base64key://<32 bytes in
 base64url>, or a KMS URL) and GANTRY_BLOB_URL (the object storage that keeps
 managed Terraform state: file:///var/lib/gantry/blobs, s3://bucket, ...; every
 server replica must use the same bucket). Pool tokens send launchers to
---public-url and to GANTRY_NATS_URL.`,
+--public-url and to GANTRY_NATS_URL.
+
+Session tokens are signed with the private key in GANTRY_SIGNING_KEY_FILE (or
+the PEM itself in GANTRY_SIGNING_KEY): Ed25519 or ECDSA P-256, the same for
+every replica. GANTRY_VERIFY_KEYS_FILE (or GANTRY_VERIFY_KEYS) adds public keys
+whose tokens are still accepted, for a rotation.
+
+When no API key exists, --admin-key-file (GANTRY_ADMIN_KEY_FILE) makes the
+first admin key and writes it to that file (mode 0600); it is never logged.
+Hand it to "gantry login --server URL --key-file FILE".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(getenv)
@@ -47,6 +56,13 @@ server replica must use the same bucket). Pool tokens send launchers to
 			if err != nil {
 				return err
 			}
+			signing, _, err := signingKeysFromEnv(getenv, "")
+			if err != nil {
+				return err
+			}
+			if adminKeyFile == "" {
+				adminKeyFile = getenv("GANTRY_ADMIN_KEY_FILE")
+			}
 			ctx := cmd.Context()
 			infra, err := openExternalInfra(ctx, getenv, "server", bus.Config{Logger: log})
 			if err != nil {
@@ -55,11 +71,12 @@ server replica must use the same bucket). Pool tokens send launchers to
 			defer infra.close()
 			pool, b := infra.pool, infra.bus
 			return runServer(ctx, pool, b, serverConfig{listen: listen, publicURL: publicURL, secretsURL: secretsURL, blobURL: blobURL, log: log,
-				callout: callout})
+				callout: callout, signingKeys: signing, adminKeyFile: adminKeyFile})
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", ":1983", "address of the HTTP API (Connect RPC)")
 	cmd.Flags().StringVar(&publicURL, "public-url", "", "URL launchers reach the API at, put in pool tokens (default http://<listen>, localhost for an unspecified host)")
+	cmd.Flags().StringVar(&adminKeyFile, "admin-key-file", "", "when no API key exists, create the first admin key and write it to this file, mode 0600 (env GANTRY_ADMIN_KEY_FILE)")
 	return cmd
 }
 

@@ -45,6 +45,32 @@ func TestLoadCredentials(t *testing.T) {
 	}
 }
 
+func TestSaveAPIKey(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "etc", "gantry")
+	path := filepath.Join(dir, "admin.key")
+	for _, key := range []string{"ak_1_first", "ak_2_second"} { // the second replaces the first
+		if err := auth.SaveAPIKey(path, key); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil || string(got) != key+"\n" {
+			t.Fatalf("file holds %q, %v; want %q", got, err, key+"\n")
+		}
+	}
+	for p, want := range map[string]os.FileMode{path: 0o600, dir: 0o700, filepath.Dir(dir): 0o700} {
+		if info, err := os.Stat(p); err != nil || info.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, %v; want %04o", p, info.Mode().Perm(), err, want)
+		}
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 1 {
+		t.Errorf("the directory holds %v (%v), want only the key file", entries, err)
+	}
+	if err := auth.SaveAPIKey(path, " "); err == nil {
+		t.Error("saved an empty key")
+	}
+}
+
 // TestDefaultCredentialsPath changes the environment, so it cannot run in
 // parallel.
 func TestDefaultCredentialsPath(t *testing.T) {
