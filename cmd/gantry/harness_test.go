@@ -143,7 +143,7 @@ func spawnServer(t testing.TB, b *bus.Bus, dbURL, secretsURL string, signing *au
 		pool.Close()
 	})
 	sp.srv = &testServer{url: "http://" + listen, dbURL: dbURL, natsURL: b.URL(), bus: b, configDir: configDir, blobURL: blobURL, pool: pool,
-		secretsURL: secretsURL, signing: signing, apiKeys: map[string]string{}}
+		secretsURL: secretsURL, signing: cfg.signingKeys, apiKeys: map[string]string{}}
 	return sp
 }
 

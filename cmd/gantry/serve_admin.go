@@ -56,7 +56,7 @@ func (b bootstrap) firstAdminKey(ctx context.Context, path string) (component, e
 	}
 	switch {
 	case live > 0 && path != "":
-		return component{"login", fmt.Sprintf("%d API keys exist: no admin key created, %s left as it is", live, path)}, nil
+		return component{"login", fmt.Sprintf("API keys exist (%d live): no admin key created, %s left as it is", live, path)}, nil
 	case live > 0:
 		return component{}, nil
 	case path == "":

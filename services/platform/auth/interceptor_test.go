@@ -257,6 +257,11 @@ func TestInterceptorChecksRoles(t *testing.T) {
 		t.Errorf("the stray procedure is not logged:\n%s", logs.String())
 	}
 
+	var perr *auth.PermissionError
+	if err := auth.Authorize(auth.Principal{Subject: "auditor", Role: apikey.RoleReader}, adminProcedure, apikey.RoleAdmin); !errors.Is(err, auth.ErrPermissionDenied) ||
+		!errors.As(err, &perr) || perr.Need != apikey.RoleAdmin || perr.Have != apikey.RoleReader || strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("Authorize: %v; want a *PermissionError matching ErrPermissionDenied, its message not repeating the code", err)
+	}
 	if _, err := auth.NewInterceptor(sessions, auth.Policy{pingProcedure: "root"}, nil); err == nil || !strings.Contains(err.Error(), "root") {
 		t.Errorf("policy with an unknown role: %v", err)
 	}

@@ -44,8 +44,24 @@ func (p Policy) Validate() error {
 }
 
 // ErrPermissionDenied is matched by the error of a caller whose role is too
-// low for the procedure.
+// low for the procedure (a *PermissionError).
 var ErrPermissionDenied = errors.New("permission denied")
+
+// PermissionError refuses a caller whose role is too low; it names the role
+// needed and the caller's.
+type PermissionError struct {
+	Procedure string
+	Need      apikey.Role
+	Subject   string // the caller's API key name
+	Have      apikey.Role
+}
+
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("%s needs role %s (%s); API key %q has role %s", shortProcedure(e.Procedure), e.Need, roleHolders[e.Need], e.Subject, e.Have)
+}
+
+// Is makes errors.Is(err, ErrPermissionDenied) true.
+func (e *PermissionError) Is(target error) bool { return target == ErrPermissionDenied }
 
 // roleHolders says who holds each role, for refusals.
 var roleHolders = map[apikey.Role]string{
@@ -55,14 +71,12 @@ var roleHolders = map[apikey.Role]string{
 }
 
 // Authorize returns nil if p may call procedure, which needs the role need;
-// otherwise an error matching ErrPermissionDenied that names the role
-// needed and the caller's.
+// otherwise a *PermissionError.
 func Authorize(p Principal, procedure string, need apikey.Role) error {
 	if need == Anonymous || p.Role.AtLeast(need) {
 		return nil
 	}
-	return fmt.Errorf("%w: %s needs role %s (%s); API key %q has role %s",
-		ErrPermissionDenied, shortProcedure(procedure), need, roleHolders[need], p.Subject, p.Role)
+	return &PermissionError{Procedure: procedure, Need: need, Subject: p.Subject, Have: p.Role}
 }
 
 // shortProcedure drops the package from "/gantry.v1.StackService/CreateStack".
