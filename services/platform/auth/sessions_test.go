@@ -69,15 +69,15 @@ func TestExchangeRefusals(t *testing.T) {
 	}
 
 	for name, k := range map[string]string{
-		"empty":              "",
-		"garbage":            "hunter2",
-		"upper-case":         strings.ToUpper(key),
-		"wrong secret":       apikey.FormatKey(id, other),
-		"unknown key":        apikey.FormatKey("ak_ffff", secret),
-		"a session token":    exchange(t, s, key),
-		"secret without id":  secret,
-		"a pool id":          "wp_x_" + secret,
-		"another stream":     apikey.FormatKey("ak_0pool", secret),
+		"empty":             "",
+		"garbage":           "hunter2",
+		"upper-case":        strings.ToUpper(key),
+		"wrong secret":      apikey.FormatKey(id, other),
+		"unknown key":       apikey.FormatKey("ak_ffff", secret),
+		"a session token":   exchange(t, s, key),
+		"secret without id": secret,
+		"a pool id":         "wp_x_" + secret,
+		"another stream":    apikey.FormatKey("ak_0pool", secret),
 	} {
 		_, err := s.Exchange(ctx, k)
 		if !errors.Is(err, auth.ErrInvalidAPIKey) {
