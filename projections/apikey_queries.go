@@ -81,11 +81,11 @@ func (q *Queries) ListAPIKeys(ctx context.Context, pageToken string, size int) (
 	return views, next, nil
 }
 
-// CountLiveAPIKeys returns how many keys are not revoked.
-func (q *Queries) CountLiveAPIKeys(ctx context.Context) (int, error) {
+// CountLiveAPIKeys returns how many keys with role are not revoked.
+func (q *Queries) CountLiveAPIKeys(ctx context.Context, role apikey.Role) (int, error) {
 	var n int
-	if err := q.pool.QueryRow(ctx, `SELECT count(*) FROM rm_api_keys WHERE revoked_at IS NULL`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count API keys: %w", err)
+	if err := q.pool.QueryRow(ctx, `SELECT count(*) FROM rm_api_keys WHERE revoked_at IS NULL AND role = $1`, string(role)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count %s API keys: %w", role, err)
 	}
 	return n, nil
 }

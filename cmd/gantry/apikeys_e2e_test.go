@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -259,7 +260,7 @@ func TestServerMakesTheFirstAdminKeyOnce(t *testing.T) {
 	paths := []string{filepath.Join(dir, "a", "admin.key"), filepath.Join(dir, "b", "admin.key")}
 	logs := []*syncBuffer{{}, {}}
 	// first made no key (no file given): nothing is live yet.
-	if got := first.line("login"); !strings.Contains(got, "no API key exists: start a server with --admin-key-file") {
+	if got := first.line("login"); !strings.Contains(got, "no admin API key exists: start a server with --admin-key-file") {
 		t.Fatalf("login line without a key file: %q", got)
 	}
 	spawned := make([]*spawningServer, 2)
@@ -275,7 +276,7 @@ func TestServerMakesTheFirstAdminKeyOnce(t *testing.T) {
 		if errors.Is(err, os.ErrNotExist) {
 			// It lost the race on the key's name, or started after the
 			// winner's key was made.
-			if got := servers[i].line("login"); !strings.Contains(got, "another server created the first admin key") && !strings.Contains(got, "API keys exist (1 live)") {
+			if got := servers[i].line("login"); !strings.Contains(got, "another server created the admin key") && !strings.Contains(got, "admin API keys exist (1 live)") {
 				t.Errorf("server %d wrote no key and says %q", i, got)
 			}
 			continue
@@ -324,17 +325,30 @@ func TestServerMakesTheFirstAdminKeyOnce(t *testing.T) {
 		t.Errorf("a key created by the first admin: %+v", created.APIKey)
 	}
 
-	// A later start finds keys: nothing made, the file left alone.
+	// A later start finds an admin key: nothing made, the file left alone.
 	third := filepath.Join(dir, "c", "admin.key")
 	later := first.replica(t, asServer(third, &syncBuffer{}))
 	if _, err := os.Stat(third); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("a start with keys wrote %s (%v)", third, err)
+		t.Errorf("a start with an admin key wrote %s (%v)", third, err)
 	}
-	if got := later.line("login"); !strings.Contains(got, "API keys exist (2 live): no admin key created") {
+	if got := later.line("login"); !strings.Contains(got, "admin API keys exist (1 live): none created") {
 		t.Errorf("later start's login line %q", got)
 	}
 	if n := first.events(t, "APIKeyCreated"); n != 2 {
 		t.Errorf("%d keys created, want the first and deploy", n)
+	}
+
+	// Every admin key revoked (deploy, a writer, remains): a start with the
+	// flag makes a new one, the way back in.
+	first.mustCLIEnv(t, vars, "apikey", "revoke", "admin")
+	fourth := filepath.Join(dir, "d", "admin.key")
+	recovered := first.replica(t, asServer(fourth, &syncBuffer{}))
+	raw, err := os.ReadFile(fourth)
+	if err != nil || !strings.Contains(recovered.line("login"), "written to "+fourth) {
+		t.Fatalf("no new admin key after the last was revoked: %v, line %q", err, recovered.line("login"))
+	}
+	if _, err := recovered.as(strings.TrimSpace(string(raw))).apikeys.ListApiKeys(testCtx(t), connect.NewRequest(&gantryv1.ListApiKeysRequest{})); err != nil {
+		t.Errorf("the new admin key: %v", err)
 	}
 }
 
@@ -429,5 +443,76 @@ func TestDevAdminKeyIsKeptOrReplaced(t *testing.T) {
 		if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
 			t.Errorf("%s: rewritten file mode %v, %v", name, info.Mode().Perm(), err)
 		}
+	}
+}
+
+// A first admin key that cannot be written is revoked: no key stays live
+// that nobody holds, and the server does not start.
+func TestUnwritableAdminKeyFileRevokesTheKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL, NATS and servers")
+	}
+	b := testenv.NATS(t).Bus()
+	srv := startServerOn(t, b, asServer("", &syncBuffer{}))
+	notADir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	sp := spawnServer(t, b, srv.dbURL, srv.secretsURL, srv.signing, srv.blobURL, asServer(filepath.Join(notADir, "admin.key"), logs))
+	var err error
+	select {
+	case err = <-sp.done:
+		sp.done <- nil // the clean-up expects the server's end
+	case <-sp.ready:
+		t.Fatal("the server started without writing its admin key")
+	case <-time.After(e2eTimeout):
+		t.Fatal("the server neither failed nor started")
+	}
+	if err == nil || !strings.Contains(err.Error(), "--admin-key-file") || !strings.Contains(err.Error(), "the key was revoked") {
+		t.Fatalf("runServer: %v; want the key file's error and the revocation", err)
+	}
+	if created, revoked := srv.events(t, "APIKeyCreated"), srv.events(t, "APIKeyRevoked"); created != 1 || revoked != 1 {
+		t.Errorf("%d keys created, %d revoked; want the one key, revoked", created, revoked)
+	}
+}
+
+// The curl recipe of docs/api.md: a session over plain JSON, then a call
+// with it.
+func TestSessionOverPlainJSON(t *testing.T) {
+	srv := startServer(t)
+	post := func(procedure, authorization, body string) (int, map[string]any) {
+		req, err := http.NewRequestWithContext(testCtx(t), http.MethodPost, srv.url+procedure, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if authorization != "" {
+			req.Header.Set("Authorization", authorization)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out map[string]any
+		if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+		return res.StatusCode, out
+	}
+	code, session := post("/gantry.v1.SessionService/CreateSession", "", `{"api_key": "`+srv.adminKey(t)+`"}`)
+	token, _ := session["token"].(string)
+	if code != http.StatusOK || token == "" || session["expiresAt"] == nil {
+		t.Fatalf("CreateSession: %d %v", code, session)
+	}
+	if code, out := post("/gantry.v1.StackService/ListStacks", "Bearer "+token, `{}`); code != http.StatusOK {
+		t.Errorf("ListStacks with the session: %d %v", code, out)
+	}
+	if code, out := post("/gantry.v1.StackService/ListStacks", "Bearer "+srv.adminKey(t), `{}`); code != http.StatusUnauthorized || out["code"] != "unauthenticated" {
+		t.Errorf("ListStacks with the API key itself: %d %v, want unauthenticated", code, out)
+	}
+	if code, out := post("/gantry.v1.SessionService/CreateSession", "", `{"api_key": "ak_x_y"}`); code != http.StatusUnauthorized || out["message"] != "invalid or revoked API key" {
+		t.Errorf("CreateSession with a bad key: %d %v", code, out)
 	}
 }

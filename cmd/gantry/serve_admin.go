@@ -28,9 +28,9 @@ type adminKeys interface {
 	RevokeAPIKey(ctx context.Context, c commands.Caller, ref string) (string, error)
 }
 
-// keyCounter counts the live API keys; *projections.Queries is one.
+// keyCounter counts the live API keys of a role; *projections.Queries is one.
 type keyCounter interface {
-	CountLiveAPIKeys(ctx context.Context) (int, error)
+	CountLiveAPIKeys(ctx context.Context, role apikey.Role) (int, error)
 }
 
 // bootstrap is what the first admin key is made with.
@@ -43,30 +43,34 @@ type bootstrap struct {
 	log      *slog.Logger
 }
 
-// firstAdminKey gives an operator of `gantry server` a way in: when no API
-// key is live, it creates the admin key "admin" and writes it to path (mode
-// 0600); the key is never logged or printed. Replicas starting at once
-// make one key between them: its name reservation lets one create win.
-// Without path it only says, when no key is live, how to make one. It
-// returns the start-up line, if any.
+// firstAdminKey gives an operator of `gantry server` a way in: when no
+// admin API key is live (a new installation, or every admin key revoked),
+// it creates the admin key "admin" and writes it to path (mode 0600); the
+// key is never logged or printed. Replicas starting at once make one key
+// between them: its name reservation lets one create win. Without path it
+// only says, when no admin key is live, how to make one. It returns the
+// start-up line, if any.
 func (b bootstrap) firstAdminKey(ctx context.Context, path string) (component, error) {
-	live, err := b.liveKeys(ctx)
+	admins, err := b.liveAdminKeys(ctx)
 	if err != nil {
 		return component{}, err
 	}
 	switch {
-	case live > 0 && path != "":
-		return component{"login", fmt.Sprintf("API keys exist (%d live): no admin key created, %s left as it is", live, path)}, nil
-	case live > 0:
+	case admins > 0 && path != "":
+		return component{"login", fmt.Sprintf("admin API keys exist (%d live): none created, %s left as it is", admins, path)}, nil
+	case admins > 0:
 		return component{}, nil
 	case path == "":
-		b.log.Warn("no API key exists: start a server with --admin-key-file to create the first admin key")
-		return component{"login", "no API key exists: start a server with --admin-key-file PATH (or GANTRY_ADMIN_KEY_FILE) to create the first admin key"}, nil
+		b.log.Warn("no admin API key exists: start a server with --admin-key-file to create one")
+		return component{"login", "no admin API key exists: start a server with --admin-key-file PATH (or GANTRY_ADMIN_KEY_FILE) to create one"}, nil
 	}
 	caller := commands.Caller{Actor: "system:server"}
 	keyID, key, err := b.keys.CreateAPIKey(ctx, caller, firstAdminKeyName, apikey.RoleAdmin)
 	if errors.Is(err, domain.ErrAlreadyExists) {
-		return component{"login", "another server created the first admin key at the same time: its --admin-key-file holds it"}, nil
+		if admins, cerr := b.liveAdminKeys(ctx); cerr != nil || admins == 0 {
+			return component{}, fmt.Errorf("create the first admin key: a key that is no admin's holds the name %q: %w", firstAdminKeyName, err)
+		}
+		return component{"login", "another server created the admin key at the same time: its --admin-key-file holds it"}, nil
 	}
 	if err != nil {
 		return component{}, fmt.Errorf("create the first admin key: %w", err)
@@ -79,13 +83,13 @@ func (b bootstrap) firstAdminKey(ctx context.Context, path string) (component, e
 		}
 		return component{}, fmt.Errorf("--admin-key-file: %w (the key was revoked; fix the path and start again)", err)
 	}
-	b.log.Info("first admin API key created", "key_id", keyID, "path", path)
-	return component{"login", fmt.Sprintf("first admin API key (%s) written to %s: gantry login --server URL --key-file %s", keyID, path, path)}, nil
+	b.log.Info("admin API key created", "key_id", keyID, "path", path)
+	return component{"login", fmt.Sprintf("admin API key (%s) written to %s: gantry login --server URL --key-file %s", keyID, path, path)}, nil
 }
 
-// liveKeys counts the live API keys once the read model holds every event
-// committed before the call.
-func (b bootstrap) liveKeys(ctx context.Context) (int, error) {
+// liveAdminKeys counts the live admin API keys once the read model holds
+// every event committed before the call.
+func (b bootstrap) liveAdminKeys(ctx context.Context) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, bootstrapTimeout)
 	defer cancel()
 	head, err := b.store.Head(ctx)
@@ -95,7 +99,7 @@ func (b bootstrap) liveKeys(ctx context.Context) (int, error) {
 	if err := b.waiter.WaitFor(ctx, head, projections.APIKeysName); err != nil {
 		return 0, fmt.Errorf("look for API keys: the read model did not catch up: %w", err)
 	}
-	n, err := b.queries.CountLiveAPIKeys(ctx)
+	n, err := b.queries.CountLiveAPIKeys(ctx, apikey.RoleAdmin)
 	if err != nil {
 		return 0, fmt.Errorf("look for API keys: %w", err)
 	}

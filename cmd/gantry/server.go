@@ -32,8 +32,8 @@ the PEM itself in GANTRY_SIGNING_KEY): Ed25519 or ECDSA P-256, the same for
 every replica. GANTRY_VERIFY_KEYS_FILE (or GANTRY_VERIFY_KEYS) adds public keys
 whose tokens are still accepted, for a rotation.
 
-When no API key exists, --admin-key-file (GANTRY_ADMIN_KEY_FILE) makes the
-first admin key and writes it to that file (mode 0600); it is never logged.
+When no admin API key is live, --admin-key-file (GANTRY_ADMIN_KEY_FILE) makes
+one and writes it to that file (mode 0600); it is never logged.
 Hand it to "gantry login --server URL --key-file FILE".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -76,7 +76,7 @@ Hand it to "gantry login --server URL --key-file FILE".`,
 	}
 	cmd.Flags().StringVar(&listen, "listen", ":1983", "address of the HTTP API (Connect RPC)")
 	cmd.Flags().StringVar(&publicURL, "public-url", "", "URL launchers reach the API at, put in pool tokens (default http://<listen>, localhost for an unspecified host)")
-	cmd.Flags().StringVar(&adminKeyFile, "admin-key-file", "", "when no API key exists, create the first admin key and write it to this file, mode 0600 (env GANTRY_ADMIN_KEY_FILE)")
+	cmd.Flags().StringVar(&adminKeyFile, "admin-key-file", "", "when no admin API key is live, create one and write it to this file, mode 0600 (env GANTRY_ADMIN_KEY_FILE)")
 	return cmd
 }
 
