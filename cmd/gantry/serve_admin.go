@@ -53,7 +53,9 @@ type bootstrap struct {
 func (b bootstrap) firstAdminKey(ctx context.Context, path string) (component, error) {
 	admins, err := b.liveAdminKeys(ctx)
 	if err != nil {
-		return component{}, err
+		// Not knowing is no reason to stop serving: the next start checks again.
+		b.log.Warn("could not check for admin API keys; none created", "err", err)
+		return component{"login", "could not check for admin API keys (see the log); none created"}, nil
 	}
 	switch {
 	case admins > 0 && path != "":
@@ -66,6 +68,9 @@ func (b bootstrap) firstAdminKey(ctx context.Context, path string) (component, e
 	}
 	caller := commands.Caller{Actor: "system:server"}
 	keyID, key, err := b.keys.CreateAPIKey(ctx, caller, firstAdminKeyName, apikey.RoleAdmin)
+	if errors.Is(err, commands.ErrNotCaughtUp) {
+		err = nil // the key exists; only the read models lag
+	}
 	if errors.Is(err, domain.ErrAlreadyExists) {
 		if admins, cerr := b.liveAdminKeys(ctx); cerr != nil || admins == 0 {
 			return component{}, fmt.Errorf("create the first admin key: a key that is no admin's holds the name %q: %w", firstAdminKeyName, err)
@@ -151,6 +156,9 @@ func (b bootstrap) newDevAdminKey(ctx context.Context) (string, error) {
 			name = fmt.Sprintf("%s-%d", firstAdminKeyName, i)
 		}
 		_, key, err := b.keys.CreateAPIKey(ctx, commands.Caller{Actor: "system:dev"}, name, apikey.RoleAdmin)
+		if errors.Is(err, commands.ErrNotCaughtUp) {
+			err = nil // the key exists; only the read models lag
+		}
 		if !errors.Is(err, domain.ErrAlreadyExists) {
 			if err != nil {
 				return "", fmt.Errorf("create an admin key: %w", err)

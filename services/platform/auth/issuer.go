@@ -99,32 +99,31 @@ func NewIssuer(keys *KeySet, now func() time.Time) (*Issuer, error) {
 func (i *Issuer) Keys() *KeySet { return i.keys }
 
 // Issue returns a session token for the API key keyID that expires after
-// ttl, and when it expires.
-func (i *Issuer) Issue(keyID string, ttl time.Duration) (token string, expires time.Time, err error) {
+// ttl, and what it says.
+func (i *Issuer) Issue(keyID string, ttl time.Duration) (string, Claims, error) {
 	if err := ids.APIKey.Validate("key_id", keyID); err != nil {
-		return "", time.Time{}, fmt.Errorf("issue a session token: %w", err)
+		return "", Claims{}, fmt.Errorf("issue a session token: %w", err)
 	}
 	if ttl <= 0 {
-		return "", time.Time{}, fmt.Errorf("issue a session token: ttl %s must be positive", ttl)
+		return "", Claims{}, fmt.Errorf("issue a session token: ttl %s must be positive", ttl)
 	}
 	u, err := uuid.NewV7()
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("issue a session token: id: %w", err)
+		return "", Claims{}, fmt.Errorf("issue a session token: id: %w", err)
 	}
 	// Whole seconds: that is what the token can hold.
 	now := i.now().Truncate(time.Second)
-	expires = now.Add(ttl)
-	c := sessionClaims{jwt.RegisteredClaims{
-		Issuer: tokenIssuer, Subject: keyID, ID: sessionIDPrefix + hex.EncodeToString(u[:]),
-		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(expires),
-	}}
-	t := jwt.NewWithClaims(i.keys.sign.method, c)
+	c := Claims{KeyID: keyID, SessionID: sessionIDPrefix + hex.EncodeToString(u[:]), IssuedAt: now, ExpiresAt: now.Add(ttl)}
+	t := jwt.NewWithClaims(i.keys.sign.method, sessionClaims{jwt.RegisteredClaims{
+		Issuer: tokenIssuer, Subject: c.KeyID, ID: c.SessionID,
+		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(c.ExpiresAt),
+	}})
 	t.Header["kid"] = i.keys.sign.kid
-	token, err = t.SignedString(i.keys.signer)
+	token, err := t.SignedString(i.keys.signer)
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("issue a session token: %w", err)
+		return "", Claims{}, fmt.Errorf("issue a session token: %w", err)
 	}
-	return token, expires, nil
+	return token, c, nil
 }
 
 // Verify checks token (form, algorithm, key id, signature, issuer,

@@ -25,19 +25,19 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 	ks := keySet(t, key)
 	iss := newIssuer(t, ks, clk)
 
-	token, expires, err := iss.Issue(keyID, time.Hour)
+	token, issued, err := iss.Issue(keyID, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !expires.Equal(t0.Add(time.Hour)) {
-		t.Errorf("expires %s, want %s", expires, t0.Add(time.Hour))
+	if issued.KeyID != keyID || !strings.HasPrefix(issued.SessionID, "ses_") || !issued.IssuedAt.Equal(t0) || !issued.ExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("issued claims %+v", issued)
 	}
 	c, err := iss.Verify(token)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.KeyID != keyID || !strings.HasPrefix(c.SessionID, "ses_") || !c.IssuedAt.Equal(t0) || !c.ExpiresAt.Equal(expires) {
-		t.Errorf("claims %+v", c)
+	if c.KeyID != issued.KeyID || c.SessionID != issued.SessionID || !c.IssuedAt.Equal(issued.IssuedAt) || !c.ExpiresAt.Equal(issued.ExpiresAt) {
+		t.Errorf("verified claims %+v, want the issued %+v", c, issued)
 	}
 	h, p := decodePart(t, token, 0), decodePart(t, token, 1)
 	if h["alg"] != "EdDSA" || h["typ"] != "JWT" || h["kid"] != ks.SigningKeyID() || len(h) != 3 {

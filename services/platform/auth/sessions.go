@@ -67,15 +67,11 @@ func (s *Sessions) Exchange(ctx context.Context, key string) (Session, error) {
 	case !st.SecretMatches(secret):
 		return Session{}, fmt.Errorf("%w: wrong secret for API key %s", ErrInvalidAPIKey, keyID)
 	}
-	token, expires, err := s.issuer.Issue(keyID, s.ttl)
+	token, c, err := s.issuer.Issue(keyID, s.ttl)
 	if err != nil {
 		return Session{}, err
 	}
-	c, err := s.issuer.Verify(token)
-	if err != nil {
-		return Session{}, fmt.Errorf("verify the new session token: %w", err)
-	}
-	return Session{Token: token, ExpiresAt: expires, Principal: principalOf(st, c.SessionID)}, nil
+	return Session{Token: token, ExpiresAt: c.ExpiresAt, Principal: principalOf(st, c.SessionID)}, nil
 }
 
 // Verify implements Verifier: it checks the token's signature and validity

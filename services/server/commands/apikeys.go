@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 
 	"github.com/gantryhq/gantry/domain"
@@ -38,7 +39,8 @@ func (s *Service) ResolveAPIKey(ctx context.Context, ref string) (string, error)
 // CreateAPIKey creates a key named name with role: a fresh random secret
 // is made, only its hash is stored, and the key and its name reservation
 // are appended together. It returns the key id and the key the caller
-// holds (apikey.FormatKey), which cannot be shown again.
+// holds (apikey.FormatKey), which cannot be shown again: also with an
+// error matching ErrNotCaughtUp, since the key exists then.
 func (s *Service) CreateAPIKey(ctx context.Context, c Caller, name string, role apikey.Role) (keyID, key string, err error) {
 	if keyID, err = newID(ids.APIKey); err != nil {
 		return "", "", err
@@ -59,11 +61,11 @@ func (s *Service) CreateAPIKey(ctx context.Context, c Caller, name string, role 
 		}
 		return reserveName(ctx, u, aggregate.APIKeyName, apiKeyKind, name, keyID, c.Actor, at)
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrNotCaughtUp) {
 		return "", "", err
 	}
 	s.log.InfoContext(ctx, "API key created", "key_id", keyID, "name", name, "role", string(role), "actor", c.Actor)
-	return keyID, apikey.FormatKey(keyID, secret), nil
+	return keyID, apikey.FormatKey(keyID, secret), err
 }
 
 // RevokeAPIKey revokes the key ref names (an id or a live key's name) and
