@@ -29,7 +29,7 @@ func TestProjectorRebuildKeepsTheReadModels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.TrimSpace(out) != "rebuilt [stacks runs pools workers]" {
+	if strings.TrimSpace(out) != "rebuilt [stacks runs pools workers apikeys]" {
 		t.Errorf("projector rebuild printed %q", out)
 	}
 	if after := srv.mustCLI(t, "-o", "json", "stack", "show", "rebuilt") + srv.mustCLI(t, "-o", "json", "run", "list", "rebuilt"); after != before {
