@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"github.com/gantryhq/gantry/domain/apikey"
 	"github.com/gantryhq/gantry/domain/delivery"
 	"github.com/gantryhq/gantry/domain/drift"
 	"github.com/gantryhq/gantry/domain/name"
@@ -36,6 +37,10 @@ const (
 	StreamDelivery = "delivery"
 	StreamSchedule = "schedule"
 	StreamDrift    = "drift"
+	// StreamAPIKey is an API key, keyed by its id ("ak_…");
+	// StreamAPIKeyName the reservation of a key name, like the names above.
+	StreamAPIKey     = "apikey"
+	StreamAPIKeyName = "apikeyname"
 )
 
 // DomainRegistry returns a registry of every domain event at its current
@@ -89,6 +94,11 @@ func DomainRegistry() (*Registry, error) {
 		}
 	}
 	for _, e := range drift.Events() {
+		if err := r.RegisterNamed(e); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range apikey.Events() {
 		if err := r.RegisterNamed(e); err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"testing"
 
+	"github.com/gantryhq/gantry/domain/apikey"
 	"github.com/gantryhq/gantry/domain/delivery"
 	"github.com/gantryhq/gantry/domain/drift"
 	"github.com/gantryhq/gantry/domain/name"
@@ -23,7 +24,7 @@ func TestDomainRegistryKnowsEveryDomainEvent(t *testing.T) {
 	}
 	n := 0
 	for _, names := range [][]string{typeNames(run.Events()), typeNames(stack.Events()), typeNames(workerpool.Events()), typeNames(worker.Events()), typeNames(state.Events()), typeNames(name.Events()),
-		typeNames(vcs.Events()), typeNames(delivery.Events()), typeNames(schedule.Events()), typeNames(drift.Events())} {
+		typeNames(vcs.Events()), typeNames(delivery.Events()), typeNames(schedule.Events()), typeNames(drift.Events()), typeNames(apikey.Events())} {
 		for _, name := range names {
 			n++
 			if !reg.Known(name) {

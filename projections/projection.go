@@ -39,6 +39,7 @@ const (
 	// SchedulesName rm_schedules and rm_drift_detections.
 	VCSName       = "vcs"
 	SchedulesName = "schedules"
+	APIKeysName   = "apikeys"
 )
 
 // checkpointPrefix starts the checkpoints row name of every projection.
@@ -49,7 +50,7 @@ func CheckpointName(name string) string { return checkpointPrefix + name }
 
 // All returns Gantry's projections.
 func All() []Projection {
-	return []Projection{stacksProjection{}, runsProjection{}, poolsProjection{}, workersProjection{}, vcsProjection{}, schedulesProjection{}}
+	return []Projection{stacksProjection{}, runsProjection{}, poolsProjection{}, workersProjection{}, vcsProjection{}, schedulesProjection{}, apiKeysProjection{}}
 }
 
 // Names returns the names of All, in order.

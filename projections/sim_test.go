@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gantryhq/gantry/domain/apikey"
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/stack"
@@ -25,6 +26,7 @@ type sim struct {
 	runs     map[string]*run.State
 	pools    map[string]*workerpool.State
 	workers  map[string]*worker.State
+	apikeys  map[string]*apikey.State
 	versions map[string]int64
 	steps    [][]eventstore.Batch
 	events   int
@@ -38,6 +40,7 @@ func newSim(name string) *sim {
 		name: name, clock: simEpoch,
 		stacks: map[string]*stack.State{}, runs: map[string]*run.State{},
 		pools: map[string]*workerpool.State{}, workers: map[string]*worker.State{},
+		apikeys:  map[string]*apikey.State{},
 		versions: map[string]int64{},
 	}
 }
@@ -150,6 +153,10 @@ func (u *unit) pool(id string, c workerpool.Command) []workerpool.Event {
 
 func (u *unit) worker(id string, c worker.Command) []worker.Event {
 	return decideOn(u, eventstore.StreamWorker, id, u.s.workers, worker.Decide, (*worker.State).Apply, c)
+}
+
+func (u *unit) apikey(id string, c apikey.Command) []apikey.Event {
+	return decideOn(u, eventstore.StreamAPIKey, id, u.s.apikeys, apikey.Decide, (*apikey.State).Apply, c)
 }
 
 // fakeCert is a certificate the domain accepts; its PEM does not parse.

@@ -9,6 +9,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/gantryhq/gantry/domain/apikey"
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
 	"github.com/gantryhq/gantry/services/platform/auth"
 )
@@ -83,7 +84,7 @@ func TestEveryProcedureNeedsAValidToken(t *testing.T) {
 func TestEventsNameTheCallerAsActor(t *testing.T) {
 	srv := startServer(t)
 	repo, _ := gitRepo(t)
-	alice := srv.token(t, "alice", auth.RoleUser)
+	alice := srv.token(t, "alice", apikey.RoleAdmin)
 	before := srv.eventCount(t)
 	if _, err := srv.cliAs(t, alice, "stack", "create", "audited", "--repo", repo); err != nil {
 		t.Fatal(err)

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gantryhq/gantry/domain/apikey"
 	"github.com/gantryhq/gantry/domain/stack"
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
-	"github.com/gantryhq/gantry/services/platform/auth"
 	"github.com/gantryhq/gantry/services/worker/executor"
 )
 
@@ -59,7 +59,7 @@ func parseRun(t *testing.T, out string) runJSON {
 func TestDayTwoCommands(t *testing.T) {
 	srv := startServer(t)
 	repo, _ := gitRepo(t)
-	user := srv.token(t, "bob", auth.RoleUser)
+	user := srv.token(t, "bob", apikey.RoleReader)
 	unchanged := func(t *testing.T, f func()) {
 		t.Helper()
 		before := srv.eventCount(t)
@@ -365,7 +365,7 @@ func TestDayTwoRunsOnALauncher(t *testing.T) {
 		if !regexpMatch(`mounted\s+"mounted-value"\s+yes`, outputs) || !regexpMatch(`plain\s+"visible"\s+no`, outputs) {
 			t.Errorf("the outputs the plan made of the mounted file:\n%s", outputs)
 		}
-		if hidden := mustCLIAs(t, srv, srv.token(t, "bob", auth.RoleUser), "stack", "outputs", "apps"); strings.Contains(hidden, "mounted-value") {
+		if hidden := mustCLIAs(t, srv, srv.token(t, "bob", apikey.RoleReader), "stack", "outputs", "apps"); strings.Contains(hidden, "mounted-value") {
 			t.Errorf("a sensitive output shows to a token that may not read secrets:\n%s", hidden)
 		}
 		if logs := srv.mustCLI(t, "run", "logs", run); !strings.Contains(logs, "Mounted config/app.txt (14 bytes)") {

@@ -43,11 +43,13 @@ GANTRY_DATABASE_URL, GANTRY_NATS_URL and GANTRY_BLOB_URL (s3://, gs://, azblob:/
 replace each embedded part. Secrets, state files and run logs are encrypted with
 a local key in <data-dir>/secrets.key unless GANTRY_SECRETS_URL names another
 keeper (chosen once: see docs/configuration.md).
+Session tokens are signed with a local key in <data-dir>/signing-key.pem unless
+GANTRY_SIGNING_KEY_FILE names another.
 
-On first start it creates an admin API token and writes it, with the server's
+On first start it creates an admin API key and writes it, with the server's
 URL, to the CLI's credentials file (GANTRY_CONFIG_DIR/credentials.json, or
 gantry/credentials.json in your configuration directory), where every gantry
-command finds it. The token is never printed; the start-up lines say where it is.
+command finds it. The key is never printed; the start-up lines say where it is.
 Ctrl-C stops everything.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -93,6 +95,10 @@ Ctrl-C stops everything.`,
 			if err != nil {
 				return err
 			}
+			signing, signingWhere, err := signingKeysFromEnv(getenv, dataDir)
+			if err != nil {
+				return err
+			}
 			if publicURL == "" {
 				publicURL = defaultPublicURL(listen)
 			}
@@ -100,6 +106,7 @@ Ctrl-C stops everything.`,
 			for _, c := range stack.Components {
 				fmt.Fprintf(out, "%-9s %s\n", c.Name, c.Where)
 			}
+			fmt.Fprintf(out, "%-9s %s\n", "signing", "session tokens signed with "+signingWhere)
 			if workers < 0 {
 				return fmt.Errorf("--workers %d: must not be negative", workers)
 			}
@@ -117,7 +124,7 @@ Ctrl-C stops everything.`,
 				return fmt.Errorf("--executor %q: want %s or %s", executorKind, launcher.ExecutorProcess, launcher.ExecutorDocker)
 			}
 			return runServer(ctx, stack.Pool, stack.Bus, serverConfig{
-				listen: listen, publicURL: publicURL, secretsURL: secretsURL, rsaKey: getenv(keyring.RSAKeyEnv), blobURL: stack.BlobURL, adminCredentials: credentials, log: log,
+				listen: listen, publicURL: publicURL, secretsURL: secretsURL, rsaKey: getenv(keyring.RSAKeyEnv), blobURL: stack.BlobURL, signingKeys: signing, adminCredentials: credentials, log: log,
 				publicWorkers: workers, dataDir: dataDir, path: getenv("PATH"), docker: docker,
 				instrumentationListen: instrumentationAddr, tracing: traces.Provider(),
 				ready: func(lines []component) {

@@ -12,6 +12,7 @@ import (
 	"github.com/gantryhq/gantry/eventstore/aggregate"
 	"github.com/gantryhq/gantry/projections"
 	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/platform/keyring"
 	"github.com/gantryhq/gantry/services/platform/supervisor"
 	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/server/drain"
@@ -53,7 +54,7 @@ commit statuses link to.`,
 				if err != nil {
 					return err
 				}
-				keys, err := openKeys(ctx, infra.pool, secretsURL)
+				keys, err := openSecrets(ctx, infra.pool, secretsURL, keyring.WithRSAPrivateKey(getenv(keyring.RSAKeyEnv)))
 				if err != nil {
 					return err
 				}

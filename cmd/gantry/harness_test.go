@@ -12,13 +12,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/gantryhq/gantry/domain/apikey"
 	"github.com/gantryhq/gantry/eventstore"
+	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
 	"github.com/gantryhq/gantry/proto/gen/gantry/v1/gantryv1connect"
 	"github.com/gantryhq/gantry/services/platform/auth"
 	"github.com/gantryhq/gantry/services/platform/bus"
@@ -37,7 +40,7 @@ type testServer struct {
 	dbURL     string
 	natsURL   string
 	bus       *bus.Bus
-	configDir string // holds credentials.json with the admin token
+	configDir string // holds credentials.json with the admin API key
 	blobURL   string // the server's bucket
 	pool      *pgxpool.Pool
 	store     *eventstore.Store
@@ -45,6 +48,15 @@ type testServer struct {
 	// probesURL is the instrumentation listener's base URL ("" when the
 	// test turned it off).
 	probesURL string
+	// secretsURL, rsaKey and signing are what a replica of the server needs too.
+	secretsURL string
+	rsaKey     string
+	signing    *auth.KeySet
+	// lines are the start-up lines runServer reported.
+	lines []component
+
+	mu      sync.Mutex
+	apiKeys map[string]string // by name, the keys apiKey made
 }
 
 // startServer starts the server on an embedded NATS; opts change its
@@ -57,74 +69,115 @@ func startServer(t testing.TB, opts ...func(*serverConfig)) *testServer {
 	return startServerOn(t, testenv.NATS(t).Bus(), opts...)
 }
 
-// startServerOn starts the server on the bus b.
+// startServerOn starts the server on the bus b, with a fresh database,
+// secrets key and signing key.
 func startServerOn(t testing.TB, b *bus.Bus, opts ...func(*serverConfig)) *testServer {
 	t.Helper()
-	ctx := context.Background()
-	dbURL := testenv.Postgres(t)
-	pool, err := eventstore.OpenPool(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
 	}
-	secretsURL := "base64key://" + base64.URLEncoding.EncodeToString(key)
-	configDir := t.TempDir()
+	signingPEM, err := keyring.DevSigningKeyPEM(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signing, err := auth.ParseKeySet(signingPEM, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	blobURL, err := objstore.FileURL(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return launchServer(t, b, testenv.Postgres(t), "base64key://"+base64.URLEncoding.EncodeToString(key), signing, blobURL, opts...)
+}
+
+// replica starts another server process on s's database, NATS, bucket
+// and keys, as an operator scales `gantry server` out: it has no
+// credentials file and makes no admin key.
+func (s *testServer) replica(t testing.TB, opts ...func(*serverConfig)) *testServer {
+	t.Helper()
+	return launchServer(t, s.bus, s.dbURL, s.secretsURL, s.signing, s.blobURL,
+		append([]func(*serverConfig){func(c *serverConfig) { c.adminCredentials = "" }}, opts...)...)
+}
+
+// launchServer runs runServer on the database at dbURL and the bus b until
+// the test ends, and returns once it is ready.
+func launchServer(t testing.TB, b *bus.Bus, dbURL, secretsURL string, signing *auth.KeySet, blobURL string, opts ...func(*serverConfig)) *testServer {
+	t.Helper()
+	return spawnServer(t, b, dbURL, secretsURL, signing, blobURL, opts...).wait(t)
+}
+
+// spawningServer is a server started but maybe not ready yet, so that a
+// test can start several at once.
+type spawningServer struct {
+	srv   *testServer
+	ready chan []component
+	done  chan error
+}
+
+// spawnServer starts runServer as launchServer does, without waiting.
+func spawnServer(t testing.TB, b *bus.Bus, dbURL, secretsURL string, signing *auth.KeySet, blobURL string, opts ...func(*serverConfig)) *spawningServer {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := eventstore.OpenPool(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	configDir := t.TempDir()
 	listen := freeAddr(t)
 
 	runCtx, cancel := context.WithCancel(ctx)
-	ready := make(chan []component, 1)
-	done := make(chan error, 1)
+	sp := &spawningServer{ready: make(chan []component, 1), done: make(chan error, 1)}
 	cfg := serverConfig{
-		listen: listen, secretsURL: secretsURL, blobURL: blobURL, adminCredentials: filepath.Join(configDir, "credentials.json"),
+		listen: listen, secretsURL: secretsURL, blobURL: blobURL, signingKeys: signing, adminCredentials: filepath.Join(configDir, "credentials.json"),
 		instrumentationListen: "127.0.0.1:0",
 		log:                   slog.New(slog.NewJSONHandler(&testWriter{t: t, prefix: "server: "}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		ready:                 func(lines []component) { ready <- lines },
+		ready:                 func(lines []component) { sp.ready <- lines },
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	go func() { done <- runServer(runCtx, pool, b, cfg) }()
+	go func() { sp.done <- runServer(runCtx, pool, b, cfg) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
+		if err := <-sp.done; err != nil {
 			t.Errorf("runServer: %v", err)
 		}
 		httpClient.CloseIdleConnections()
 		pool.Close()
 	})
-	var probesURL string
+	sp.srv = &testServer{url: "http://" + listen, dbURL: dbURL, natsURL: b.URL(), bus: b, configDir: configDir, blobURL: cfg.blobURL, pool: pool,
+		secretsURL: cfg.secretsURL, rsaKey: cfg.rsaKey, signing: cfg.signingKeys, apiKeys: map[string]string{}}
+	return sp
+}
+
+// wait returns the server once it is ready, failing the test if it ends
+// first or takes too long.
+func (sp *spawningServer) wait(t testing.TB) *testServer {
+	t.Helper()
 	select {
-	case lines := <-ready:
-		for _, l := range lines {
-			if l.name == "probes" {
-				probesURL, _, _ = strings.Cut(l.where, " ")
-			}
-		}
-	case err := <-done:
+	case sp.srv.lines = <-sp.ready:
+	case err := <-sp.done:
+		sp.done <- err // for the clean-up
 		t.Fatalf("runServer ended before it was ready: %v", err)
 	case <-time.After(e2eTimeout):
 		t.Fatal("the server was not ready in time")
 	}
-
+	// The schema is migrated now: the test's own store and keys can open.
+	s := sp.srv
+	s.probesURL, _, _ = strings.Cut(s.line("probes"), " ")
 	reg, err := eventstore.DomainRegistry()
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := eventstore.New(pool, reg)
-	t.Cleanup(store.Close)
-	keys, err := openKeys(ctx, pool, cfg.secretsURL, keyring.WithRSAPrivateKey(cfg.rsaKey))
-	if err != nil {
+	s.store = eventstore.New(s.pool, reg)
+	t.Cleanup(s.store.Close)
+	if s.keys, err = openKeys(context.Background(), s.pool, s.secretsURL, s.signing, keyring.WithRSAPrivateKey(s.rsaKey)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = keys.close() })
-	return &testServer{url: "http://" + listen, dbURL: dbURL, natsURL: b.URL(), bus: b, configDir: configDir, blobURL: cfg.blobURL, pool: pool, store: store, keys: keys, probesURL: probesURL}
+	t.Cleanup(func() { _ = s.keys.close() })
+	return s
 }
 
 // objects opens the server's bucket with its keeper, as the server stores
@@ -134,18 +187,52 @@ func (s *testServer) objects(t testing.TB) *objstore.Store {
 	return testenv.ObjectStore(t, s.blobURL, s.keys.keeper)
 }
 
-// token issues an API token for subject with role.
-func (s *testServer) token(t testing.TB, subject, role string) string {
+// line returns the start-up line of the component name, "" if none.
+func (s *testServer) line(name string) string {
+	for _, c := range s.lines {
+		if c.name == name {
+			return c.where
+		}
+	}
+	return ""
+}
+
+// apiKey returns the API key named name with role, created through the
+// API by the admin on first use.
+func (s *testServer) apiKey(t testing.TB, name string, role apikey.Role) string {
 	t.Helper()
-	tok, err := s.keys.issuer.Issue(context.Background(), subject, role, time.Hour)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if key, ok := s.apiKeys[name]; ok {
+		return key
+	}
+	resp, err := s.as(s.adminToken(t)).apikeys.CreateApiKey(testCtx(t), connect.NewRequest(&gantryv1.CreateApiKeyRequest{Name: name, Role: protoRoles[role]}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok
+	s.apiKeys[name] = resp.Msg.GetKey()
+	return resp.Msg.GetKey()
 }
 
-// adminToken is the token `gantry dev` wrote to the credentials file.
-func (s *testServer) adminToken(t testing.TB) string {
+// token returns a session token of the API key named name with role
+// (created on first use); callers using it are recorded as "user:<name>".
+func (s *testServer) token(t testing.TB, name string, role apikey.Role) string {
+	t.Helper()
+	return s.session(t, s.apiKey(t, name, role))
+}
+
+// session opens a session with key and returns its token.
+func (s *testServer) session(t testing.TB, key string) string {
+	t.Helper()
+	resp, err := s.as("").sessions.CreateSession(testCtx(t), connect.NewRequest(&gantryv1.CreateSessionRequest{ApiKey: key}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Msg.GetToken()
+}
+
+// adminKey is the API key `gantry dev` wrote to the credentials file.
+func (s *testServer) adminKey(t testing.TB) string {
 	t.Helper()
 	c, err := auth.LoadCredentials(filepath.Join(s.configDir, "credentials.json"))
 	if err != nil {
@@ -154,25 +241,39 @@ func (s *testServer) adminToken(t testing.TB) string {
 	return c.Token
 }
 
-// clients are Connect clients of every service, authenticated as one user.
-type clients struct {
-	stacks gantryv1connect.StackServiceClient
-	runs   gantryv1connect.RunServiceClient
-	pools  gantryv1connect.WorkerPoolServiceClient
-	events gantryv1connect.EventServiceClient
+// adminToken is a session token of the admin key `gantry dev` wrote to
+// the credentials file.
+func (s *testServer) adminToken(t testing.TB) string {
+	t.Helper()
+	return s.session(t, s.adminKey(t))
 }
 
-// as returns clients that send token (none when empty).
+// clients are Connect clients of every service, authenticated as one user.
+type clients struct {
+	stacks   gantryv1connect.StackServiceClient
+	runs     gantryv1connect.RunServiceClient
+	pools    gantryv1connect.WorkerPoolServiceClient
+	events   gantryv1connect.EventServiceClient
+	state    gantryv1connect.StateServiceClient
+	apikeys  gantryv1connect.ApiKeyServiceClient
+	sessions gantryv1connect.SessionServiceClient
+}
+
+// as returns clients that send token (none when empty), as the CLI does:
+// a session token as it is, an API key exchanged for one.
 func (s *testServer) as(token string) clients {
 	var opts []connect.ClientOption
 	if token != "" {
-		opts = append(opts, connect.WithInterceptors(bearerToken(token)))
+		opts = append(opts, connect.WithInterceptors(newBearer(token, s.url)))
 	}
 	return clients{
-		stacks: gantryv1connect.NewStackServiceClient(http.DefaultClient, s.url, opts...),
-		runs:   gantryv1connect.NewRunServiceClient(http.DefaultClient, s.url, opts...),
-		pools:  gantryv1connect.NewWorkerPoolServiceClient(http.DefaultClient, s.url, opts...),
-		events: gantryv1connect.NewEventServiceClient(http.DefaultClient, s.url, opts...),
+		stacks:   gantryv1connect.NewStackServiceClient(http.DefaultClient, s.url, opts...),
+		runs:     gantryv1connect.NewRunServiceClient(http.DefaultClient, s.url, opts...),
+		pools:    gantryv1connect.NewWorkerPoolServiceClient(http.DefaultClient, s.url, opts...),
+		events:   gantryv1connect.NewEventServiceClient(http.DefaultClient, s.url, opts...),
+		state:    gantryv1connect.NewStateServiceClient(http.DefaultClient, s.url, opts...),
+		apikeys:  gantryv1connect.NewApiKeyServiceClient(http.DefaultClient, s.url, opts...),
+		sessions: gantryv1connect.NewSessionServiceClient(http.DefaultClient, s.url, opts...),
 	}
 }
 

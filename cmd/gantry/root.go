@@ -24,6 +24,8 @@ type globalOptions struct {
 	output string
 	// credentialsErr is why the credentials file could not be used.
 	credentialsErr error
+	// bearer authenticates the process's API clients (clientOptions).
+	bearer *bearer
 }
 
 func newRootCommand(getenv func(string) string) *cobra.Command {
@@ -40,12 +42,12 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	}
 	flags := root.PersistentFlags()
 	flags.StringVar(&g.server, "server", defaultServer, "Gantry server URL (env GANTRY_SERVER)")
-	flags.StringVar(&g.token, "token", "", "API token, sent as a bearer token (env GANTRY_TOKEN)")
+	flags.StringVar(&g.token, "token", "", "API key (or session token) to call the server with (env GANTRY_TOKEN)")
 	flags.StringVarP(&g.output, "output", "o", outputTable, "output format: table or json")
 
 	root.AddCommand(newStackCommand(g), newRunCommand(g), newTaskCommand(g), newPoolCommand(g), newStateCommand(g),
 		newEventsCommand(g), newVersionCommand(g), newDevCommand(getenv), newServerCommand(getenv), newProjectorCommand(getenv), newSchedulerCommand(getenv),
-		newMigrateCommand(getenv), newLauncherCommand(getenv), newRunnerImageCommand(getenv), newVCSCommand(g), newDrainCommand(getenv))
+		newMigrateCommand(getenv), newLauncherCommand(getenv), newRunnerImageCommand(getenv), newVCSCommand(g), newDrainCommand(getenv), newAPIKeyCommand(g), newLoginCommand(g, getenv))
 	return root
 }
 

@@ -7,8 +7,8 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/gantryhq/gantry/domain/apikey"
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
-	"github.com/gantryhq/gantry/services/platform/auth"
 )
 
 // trigger triggers a run of stack and fails the test on error.
@@ -74,7 +74,7 @@ func TestTrackedRunsQueueFIFOBehindTheStackLock(t *testing.T) {
 		if r.GetCommit() != head {
 			t.Errorf("run %s at commit %q, want the branch head %s (git ls-remote)", r.GetId(), r.GetCommit(), head)
 		}
-		if r.GetTriggeredBy() != "user:"+auth.AdminSubject {
+		if r.GetTriggeredBy() != "user:"+firstAdminKeyName {
 			t.Errorf("run %s triggered by %q", r.GetId(), r.GetTriggeredBy())
 		}
 	}
@@ -141,8 +141,8 @@ func TestManualLockAdmitsOnlyItsHolderAndUnlockHandsTheLockOn(t *testing.T) {
 	srv := startServer(t)
 	repo, _ := gitRepo(t)
 	srv.mustCLI(t, "stack", "create", "locked", "--repo", repo)
-	alice := srv.as(srv.token(t, "alice", auth.RoleUser))
-	bob := srv.as(srv.token(t, "bob", auth.RoleUser))
+	alice := srv.as(srv.token(t, "alice", apikey.RoleWriter))
+	bob := srv.as(srv.token(t, "bob", apikey.RoleWriter))
 
 	// Bob's run holds the lock, Bob's second waits; then Alice locks.
 	b1 := trigger(t, bob, "locked", tracked)

@@ -13,6 +13,8 @@ import (
 	"github.com/gantryhq/gantry/domain/ids"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/eventstore/aggregate"
+	"github.com/gantryhq/gantry/projections"
+	"github.com/gantryhq/gantry/services/platform/auth"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/platform/keyring"
 	"github.com/gantryhq/gantry/services/platform/objstore"
@@ -41,10 +43,15 @@ type serverConfig struct {
 	// maxStateSize bounds a managed state file; 0 is the state backend's
 	// default.
 	maxStateSize int64
-	// adminCredentials, when set, is where the admin token is kept (gantry
-	// dev): created on first start, reused afterwards.
+	// signingKeys sign and verify session tokens. Required.
+	signingKeys *auth.KeySet
+	// adminCredentials, when set, is the CLI's credentials file where gantry
+	// dev keeps its admin API key: created on first start, reused afterwards.
 	adminCredentials string
-	log              *slog.Logger
+	// adminKeyFile, when set, is where gantry server writes the first admin
+	// API key if no key exists.
+	adminKeyFile string
+	log          *slog.Logger
 	// ready is called once the API listens, with the components' lines.
 	ready func(lines []component)
 	// publicWorkers is how many launchers of the built-in public pool run
@@ -89,11 +96,15 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 		return err
 	}
 	watcher := eventstore.NewWatcher(pool, log)
-	keys, err := openKeys(ctx, pool, cfg.secretsURL, keyring.WithRSAPrivateKey(cfg.rsaKey))
+	keys, err := openKeys(ctx, pool, cfg.secretsURL, cfg.signingKeys, keyring.WithRSAPrivateKey(cfg.rsaKey))
 	if err != nil {
 		return err
 	}
 	defer keys.close()
+	sessions, err := auth.NewSessions(keys.issuer, aggs)
+	if err != nil {
+		return err
+	}
 	bucket, err := objstore.Open(ctx, cfg.blobURL)
 	if err != nil {
 		return fmt.Errorf("GANTRY_BLOB_URL: %w", err)
@@ -161,7 +172,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if err != nil {
 		return err
 	}
-	routes, err := apiRoutes(apiDeps{pool: pool, store: store, aggs: aggs, watcher: watcher, cmds: cmds, keys: keys, states: states, nc: nc, objects: objects, log: log, obs: obs})
+	routes, err := apiRoutes(apiDeps{pool: pool, store: store, aggs: aggs, watcher: watcher, cmds: cmds, sessions: sessions, states: states, nc: nc, objects: objects, log: log, obs: obs})
 	if err != nil {
 		return err
 	}
@@ -169,14 +180,6 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if err != nil {
 		return err
 	}
-	var credentialsLine component
-	if cfg.adminCredentials != "" {
-		if credentialsLine, err = ensureAdmin(ctx, keys, cfg.adminCredentials, publicURL); err != nil {
-			_ = srv.Close()
-			return err
-		}
-	}
-
 	components := []supervisor.Component{
 		{Name: "event-watcher", Run: watcher.Run},
 		{Name: "relay", Run: relay.Run},
@@ -204,6 +207,19 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	defer stopServices()
 	supervised := make(chan error, 1)
 	go func() { supervised <- supervisor.Run(svc, supervisor.Config{Logger: log}, components...) }()
+	// Making a key waits for the read models: the projector runs by now.
+	boot := bootstrap{keys: cmds, sessions: sessions, queries: projections.NewQueries(pool), waiter: proj.waiter, store: store, log: log}
+	var credentialsLine component
+	if cfg.adminCredentials != "" {
+		credentialsLine, err = boot.devAdmin(ctx, cfg.adminCredentials, publicURL)
+	} else {
+		credentialsLine, err = boot.firstAdminKey(ctx, cfg.adminKeyFile)
+	}
+	if err != nil {
+		stopServices()
+		<-supervised
+		return err
+	}
 	var workers *publicWorkers
 	if cfg.publicWorkers > 0 {
 		if workers, err = startPublicWorkers(ctx, cmds, cfg.dataDir, cfg.path, cfg.publicWorkers, cfg.docker, cfg.tracing, log); err != nil {

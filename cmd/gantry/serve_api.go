@@ -35,8 +35,9 @@ type apiDeps struct {
 	aggs    *aggregate.Repository
 	watcher *eventstore.Watcher
 	cmds    *commands.Service
-	keys    *serverKeys
-	states  *statebackend.Service
+	// sessions open and verify session tokens.
+	sessions *auth.Sessions
+	states   *statebackend.Service
 	// nc carries the run logs stream (bus.RunLogsStream), ensured here.
 	nc *nats.Conn
 	// objects holds saved workspaces and phase logs (the worker API).
@@ -55,9 +56,10 @@ func newCommands(aggs *aggregate.Repository, waiter *projections.Waiter, keys *s
 	})
 }
 
-// apiRoutes builds every Connect service, each
-// behind the authentication interceptor, and mounts the managed-state http
-// backend (which authenticates runs with its own credentials).
+// apiRoutes builds every Connect service, each behind the interceptor that
+// authenticates callers and checks their role against api.Roles, and mounts
+// the managed-state http backend (which authenticates runs with its own
+// credentials).
 func apiRoutes(d apiDeps) ([]api.Route, error) {
 	cmds := d.cmds
 	events, err := api.NewEventService(api.EventServiceConfig{Events: d.store, Changes: d.watcher, Logger: d.log})
@@ -65,7 +67,11 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 		return nil, err
 	}
 	queries := projections.NewQueries(d.pool)
-	interceptors, err := d.obs.apiInterceptors(auth.NewInterceptor(d.keys.issuer, d.log))
+	interceptor, err := auth.NewInterceptor(d.sessions, api.Roles(), d.log)
+	if err != nil {
+		return nil, err
+	}
+	interceptors, err := d.obs.apiInterceptors(interceptor)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +90,8 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 		api.NewRunService(cmds, queries, identify, d.log).WithLogs(runLogs).Route(authn),
 		api.NewPoolService(cmds, queries, identify, d.log).Route(authn),
 		api.NewStateService(d.states, cmds, identify, d.log).Route(authn),
+		api.NewAPIKeyService(cmds, queries, identify, d.log).Route(authn),
+		api.NewSessionService(d.sessions, queries, d.log).Route(authn),
 		api.NewVCSService(cmds, queries, identify, d.log).Route(authn),
 		api.NewScheduleService(cmds, queries, identify, d.log).Route(authn),
 		// Deliveries authenticate by their signature, not an API token.
@@ -116,5 +124,5 @@ func identify(ctx context.Context) (commands.Caller, bool) {
 	if !ok {
 		return commands.Caller{}, false
 	}
-	return commands.Caller{Actor: p.Actor(), Admin: p.IsAdmin(), ReadSecrets: auth.CanReadSecrets(p)}, true
+	return commands.Caller{Actor: p.Actor(), Role: p.Role}, true
 }

@@ -16,19 +16,37 @@ import (
 var errNoSecretsURL = errors.New("GANTRY_SECRETS_URL is required: the keeper that encrypts secrets, the server's keys, state files and run logs (rsakey:// with GANTRY_ENCRYPTION_RSA_PRIVATE_KEY, base64key://<32 bytes in base64url>, or a KMS URL such as awskms://<key id>)")
 
 // serverKeys is the key material a server process works with: the secrets
-// keeper, the pool CA and the API token issuer, whose private keys live in
-// the database encrypted by the keeper.
+// keeper, the pool CA (whose private key lives in the database encrypted by
+// the keeper) and the session token issuer (on the operator's keys).
 type serverKeys struct {
 	keeper *keyring.Keeper
 	ca     *keyring.CA
 	issuer *auth.Issuer
 }
 
-// openKeys opens the keeper at secretsURL, checks that it is the one the
+// openKeys opens the keeper and the CA (openSecrets) and makes the issuer
+// of session tokens signed with signing. The schema must be migrated.
+func openKeys(ctx context.Context, pool *pgxpool.Pool, secretsURL string, signing *auth.KeySet, opts ...keyring.KeeperOption) (*serverKeys, error) {
+	if signing == nil {
+		return nil, errNoSigningKey
+	}
+	keys, err := openSecrets(ctx, pool, secretsURL, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if keys.issuer, err = auth.NewIssuer(signing, time.Now); err != nil {
+		keys.close()
+		return nil, err
+	}
+	return keys, nil
+}
+
+// openSecrets opens the keeper at secretsURL, checks that it is the one the
 // installation was set up with (keyring.CheckKeeper: on first start, it
-// becomes that one), and loads (on first start, creates) the CA and the
-// token signing key. The schema must be migrated.
-func openKeys(ctx context.Context, pool *pgxpool.Pool, secretsURL string, opts ...keyring.KeeperOption) (*serverKeys, error) {
+// becomes that one), and loads (on first start, creates) the CA: what a
+// process needs that issues no session tokens (the drain). The schema must
+// be migrated.
+func openSecrets(ctx context.Context, pool *pgxpool.Pool, secretsURL string, opts ...keyring.KeeperOption) (*serverKeys, error) {
 	if secretsURL == "" {
 		return nil, errNoSecretsURL
 	}
@@ -40,18 +58,12 @@ func openKeys(ctx context.Context, pool *pgxpool.Pool, secretsURL string, opts .
 		keeper.Close()
 		return nil, fmt.Errorf("GANTRY_SECRETS_URL: %w", err)
 	}
-	keys := keyring.NewKeyStore(pool, keeper)
-	ca, err := keyring.LoadOrCreateCA(ctx, keys, time.Now())
+	ca, err := keyring.LoadOrCreateCA(ctx, keyring.NewKeyStore(pool, keeper), time.Now())
 	if err != nil {
 		keeper.Close()
 		return nil, err
 	}
-	issuer, err := auth.NewIssuer(ctx, keys, time.Now)
-	if err != nil {
-		keeper.Close()
-		return nil, err
-	}
-	return &serverKeys{keeper: keeper, ca: ca, issuer: issuer}, nil
+	return &serverKeys{keeper: keeper, ca: ca}, nil
 }
 
 // close releases the keeper.

@@ -14,7 +14,7 @@ import (
 )
 
 func newServerCommand(getenv func(string) string) *cobra.Command {
-	var listen, publicURL string
+	var listen, publicURL, adminKeyFile string
 	var instrumentationListen func() (string, error) // resolved once the flags are parsed
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -34,12 +34,21 @@ azblob://container; every server replica must use the same bucket). See
 docs/configuration.md. Pool tokens send launchers to --public-url and to
 GANTRY_NATS_URL.
 
-
 Probes and Prometheus metrics are served on --instrumentation-listen:
 /startup, /readiness (PostgreSQL, NATS and the bucket answer), /liveness and
 /metrics. Traces are exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT (or
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set; OTEL_EXPORTER_OTLP_PROTOCOL is
-http/protobuf (default) or grpc, and the other standard OTEL_* variables apply.`,
+http/protobuf (default) or grpc, and the other standard OTEL_* variables apply.
+
+Session tokens are signed with the private key in GANTRY_SIGNING_KEY_FILE (or
+the PEM itself in GANTRY_SIGNING_KEY): Ed25519 or ECDSA P-256, the same for
+every replica. GANTRY_VERIFY_KEYS_FILE (or GANTRY_VERIFY_KEYS) adds public keys
+whose tokens are still accepted, for a rotation.
+
+When no admin API key is live, --admin-key-file (GANTRY_ADMIN_KEY_FILE) makes
+one and writes it to that file (mode 0600); it is never logged.
+Hand it to "gantry login --server URL --key-file FILE".`,
+
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(getenv)
@@ -65,6 +74,13 @@ http/protobuf (default) or grpc, and the other standard OTEL_* variables apply.`
 			if err != nil {
 				return err
 			}
+			signing, _, err := signingKeysFromEnv(getenv, "")
+			if err != nil {
+				return err
+			}
+			if adminKeyFile == "" {
+				adminKeyFile = getenv("GANTRY_ADMIN_KEY_FILE")
+			}
 			ctx := cmd.Context()
 			traces, err := startTracing(ctx, getenv, "gantry-server")
 			if err != nil {
@@ -78,12 +94,14 @@ http/protobuf (default) or grpc, and the other standard OTEL_* variables apply.`
 			defer infra.close()
 			pool, b := infra.pool, infra.bus
 			return runServer(ctx, pool, b, serverConfig{listen: listen, publicURL: publicURL, secretsURL: secretsURL, blobURL: blobURL, log: log,
-				callout: callout, instrumentationListen: instrumentationAddr, tracing: traces.Provider(), rsaKey: getenv(keyring.RSAKeyEnv)})
+				callout: callout, instrumentationListen: instrumentationAddr, tracing: traces.Provider(), rsaKey: getenv(keyring.RSAKeyEnv),
+				signingKeys: signing, adminKeyFile: adminKeyFile})
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", ":1983", "address of the HTTP API (Connect RPC, gRPC health and reflection)")
 	instrumentationListen = instrumentationFlag(cmd, getenv, instrumentation.DefaultListen)
 	cmd.Flags().StringVar(&publicURL, "public-url", "", "URL launchers reach the API at, put in pool tokens (default http://<listen>, localhost for an unspecified host)")
+	cmd.Flags().StringVar(&adminKeyFile, "admin-key-file", "", "when no admin API key is live, create one and write it to this file, mode 0600 (env GANTRY_ADMIN_KEY_FILE)")
 	return cmd
 }
 

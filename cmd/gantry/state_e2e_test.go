@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantryhq/gantry/domain/apikey"
 	domainrun "github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/eventstore"
-	"github.com/gantryhq/gantry/services/platform/auth"
 	"github.com/gantryhq/gantry/services/server/statebackend"
 	"github.com/gantryhq/gantry/services/testenv"
 	"github.com/gantryhq/gantry/services/worker/tfbackend"
@@ -373,7 +373,7 @@ func TestStateImportVersionsPullAndRollback(t *testing.T) {
 
 	t.Run("pull", func(t *testing.T) {
 		before := len(h.stateEvents(stk.GetId()))
-		_, err := srv.cliAs(t, srv.token(t, "bob", auth.RoleUser), "state", "pull", "legacy")
+		_, err := srv.cliAs(t, srv.token(t, "bob", apikey.RoleWriter), "state", "pull", "legacy")
 		wantCLIError(t, err, "permission_denied", "administrator")
 		if n := len(h.stateEvents(stk.GetId())); n != before {
 			t.Fatalf("a refused download appended %d state events", n-before)
@@ -410,7 +410,7 @@ func TestStateImportVersionsPullAndRollback(t *testing.T) {
 	t.Run("rollback", func(t *testing.T) {
 		_, err := srv.cli(t, "state", "rollback", "legacy", "1")
 		wantCLIError(t, err, "failed_precondition", "lock the stack first")
-		bob := srv.token(t, "bob", auth.RoleUser)
+		bob := srv.token(t, "bob", apikey.RoleWriter)
 		if _, err := srv.cliAs(t, bob, "stack", "lock", "legacy"); err != nil {
 			t.Fatal(err)
 		}

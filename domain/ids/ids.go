@@ -1,5 +1,5 @@
 // Package ids validates Gantry's typed, prefixed identifiers ("run_01J…",
-// "stk_…", "wp_…", "wkr_…"). Ids are generated outside the domain and carried
+// "stk_…", "wp_…", "wkr_…", "ak_…"). Ids are generated outside the domain and carried
 // in by commands; the prefix lets the domain reject a stack id passed where a
 // run id belongs, and makes ids readable in logs and events.
 package ids
@@ -23,6 +23,7 @@ const (
 	VCS      Prefix = "vcs"
 	Delivery Prefix = "dlv"
 	Schedule Prefix = "sch"
+	APIKey   Prefix = "ak"
 )
 
 // PublicPool is the id of the built-in public worker pool. It is fixed so that

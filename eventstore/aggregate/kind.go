@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"github.com/gantryhq/gantry/domain/apikey"
 	"github.com/gantryhq/gantry/domain/delivery"
 	"github.com/gantryhq/gantry/domain/drift"
 	"github.com/gantryhq/gantry/domain/name"
@@ -78,6 +79,12 @@ var (
 	// id is "drift_<stack id>".
 	Drift = Kind[drift.State, drift.Command, drift.Event]{StreamType: eventstore.StreamDrift,
 		StreamID: drift.StreamID, Decide: drift.Decide, Apply: (*drift.State).Apply}
+	// APIKey is keyed by key id ("ak_…").
+	APIKey = Kind[apikey.State, apikey.Command, apikey.Event]{StreamType: eventstore.StreamAPIKey, Decide: apikey.Decide, Apply: (*apikey.State).Apply}
+	// APIKeyName, the reservation of an API key name, is keyed by the name
+	// in any case; its stream id is "apikeyname_" + name.Key(name).
+	APIKeyName = Kind[name.State, name.Command, name.Event]{StreamType: eventstore.StreamAPIKeyName,
+		StreamID: nameStreamID(eventstore.StreamAPIKeyName), Decide: name.Decide, Apply: (*name.State).Apply}
 )
 
 func prefixed(streamType string) func(string) string {

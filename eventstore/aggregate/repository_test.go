@@ -179,6 +179,8 @@ func TestKindsKeepTheirStreamIDs(t *testing.T) {
 		{aggregate.ManagedState.Stream("stk_1"), eventstore.Stream{Type: "state", ID: "state_stk_1"}},
 		{aggregate.StackName.Stream("Web"), eventstore.Stream{Type: "stackname", ID: "stackname_4b5e57f6eb2f42b9039b3d1e13929295f231749c510cbe341cd68036d9af97e2"}},
 		{aggregate.PoolName.Stream("WEB"), eventstore.Stream{Type: "poolname", ID: "poolname_4b5e57f6eb2f42b9039b3d1e13929295f231749c510cbe341cd68036d9af97e2"}},
+		{aggregate.APIKey.Stream("ak_1"), eventstore.Stream{Type: "apikey", ID: "ak_1"}},
+		{aggregate.APIKeyName.Stream("wEb"), eventstore.Stream{Type: "apikeyname", ID: "apikeyname_4b5e57f6eb2f42b9039b3d1e13929295f231749c510cbe341cd68036d9af97e2"}},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("stream %v, want %v", tt.got, tt.want)

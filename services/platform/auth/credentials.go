@@ -84,32 +84,51 @@ func SaveCredentials(path string, c Credentials) error {
 	if err != nil {
 		return fmt.Errorf("save credentials: %w", err)
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := writePrivateFile(path, append(raw, '\n')); err != nil {
 		return fmt.Errorf("save credentials: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".credentials-*")
+	return nil
+}
+
+// SaveAPIKey writes key and a newline to path, as SaveCredentials writes
+// its file: the file `gantry server --admin-key-file` leaves for the
+// operator, who hands it to `gantry login --key-file`.
+func SaveAPIKey(path, key string) error {
+	if strings.TrimSpace(key) == "" {
+		return errors.New("save API key: no key")
+	}
+	if err := writePrivateFile(path, []byte(key+"\n")); err != nil {
+		return fmt.Errorf("save API key: %w", err)
+	}
+	return nil
+}
+
+// writePrivateFile replaces path with data atomically (mode 0600; missing
+// parent directories are made 0700).
+func writePrivateFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
 	if err != nil {
-		return fmt.Errorf("save credentials: %w", err)
+		return err
 	}
 	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
-		return fmt.Errorf("save credentials: %w", err)
+		return err
 	}
-	if _, err := tmp.Write(append(raw, '\n')); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return fmt.Errorf("save credentials: write: %w", err)
+		return fmt.Errorf("write: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("save credentials: sync: %w", err)
+		return fmt.Errorf("sync: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save credentials: close: %w", err)
+		return fmt.Errorf("close: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("save credentials: %w", err)
-	}
-	return nil
+	return os.Rename(tmp.Name(), path)
 }

@@ -1,131 +1,176 @@
 package auth
 
 import (
-	"context"
-	"crypto"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+
+	"github.com/gantryhq/gantry/domain/ids"
 )
 
-// SigningKeyName names the API token signing key in the key store.
-const SigningKeyName = "api-signing"
+// ErrInvalidToken is wrapped by every refusal of a session token. The
+// wrapped reason is for logs at debug level; clients only learn that the
+// token was refused.
+var ErrInvalidToken = errors.New("invalid token")
 
-// MaxSubjectLength bounds a token's subject.
-const MaxSubjectLength = 200
+const (
+	// tokenIssuer is the iss of every session token; no other is accepted.
+	tokenIssuer = "gantry"
+	// maxTokenLength bounds the work spent on a token before its signature
+	// is checked; session tokens are a few hundred bytes.
+	maxTokenLength = 4096
+	// clockSkew tolerates server replicas whose clocks disagree a little.
+	clockSkew = 30 * time.Second
+	// sessionIDPrefix starts the id (jti) of every session token.
+	sessionIDPrefix = "ses_"
+)
 
-// KeyLoader is what the issuer needs of the server key store
-// (crypto.KeyStore): the signing key, made on first start.
-type KeyLoader interface {
-	LoadOrCreate(ctx context.Context, name string, generate func() (crypto.Signer, error)) (crypto.Signer, error)
+// Claims are what a verified session token says.
+type Claims struct {
+	// KeyID is the API key the session was opened with (the token's sub).
+	KeyID string
+	// SessionID is the token's own id (jti), for audit.
+	SessionID string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
 }
 
-// Verifier checks a bearer token. An error wrapping ErrInvalidToken refuses
-// the token; any other error means it could not be checked.
-type Verifier interface {
-	Verify(ctx context.Context, token string) (Principal, error)
+// sessionClaims is the JWT payload of a session token.
+type sessionClaims struct {
+	jwt.RegisteredClaims
 }
 
-// Issuer issues and verifies API tokens: JWTs signed with the Ed25519 key
-// SigningKeyName, which the key store keeps encrypted. Every server replica
-// loads the same key, so a token from one is accepted by all.
+// Validate implements jwt.ClaimsValidator: the checks golang-jwt's own
+// validator does not make.
+func (c sessionClaims) Validate() error {
+	var problems []string
+	if ids.APIKey.Validate("sub", c.Subject) != nil {
+		problems = append(problems, "the subject is not an API key id")
+	}
+	if !strings.HasPrefix(c.ID, sessionIDPrefix) {
+		problems = append(problems, "no session token id")
+	}
+	if c.IssuedAt == nil {
+		problems = append(problems, "no issue time")
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Issuer signs and verifies session tokens: JWTs signed by the key set's
+// signing key, verified by github.com/golang-jwt/jwt/v5 against exactly the
+// algorithms of the set's keys. Every server replica given the same keys
+// accepts the tokens of the others.
 type Issuer struct {
-	key ed25519.PrivateKey
-	pub ed25519.PublicKey
-	kid string
-	now func() time.Time
+	keys   *KeySet
+	now    func() time.Time
+	parser *jwt.Parser
 }
 
-// NewIssuer loads (or, on first start, creates) the signing key from keys.
-// now is the clock tokens are issued and checked by.
-func NewIssuer(ctx context.Context, keys KeyLoader, now func() time.Time) (*Issuer, error) {
+// NewIssuer returns an issuer of keys; now is the clock tokens are issued
+// and checked by.
+func NewIssuer(keys *KeySet, now func() time.Time) (*Issuer, error) {
+	if keys == nil {
+		return nil, errors.New("token issuer: no keys")
+	}
 	if now == nil {
 		return nil, errors.New("token issuer: no clock")
 	}
-	signer, err := keys.LoadOrCreate(ctx, SigningKeyName, func() (crypto.Signer, error) {
-		_, k, err := ed25519.GenerateKey(rand.Reader)
-		return k, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("token issuer: %w", err)
-	}
-	key, ok := signer.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("token issuer: key %s is a %T, not Ed25519", SigningKeyName, signer)
-	}
-	pub := key.Public().(ed25519.PublicKey)
-	return &Issuer{key: key, pub: pub, kid: keyID(pub), now: now}, nil
+	parser := jwt.NewParser(
+		jwt.WithValidMethods(keys.Algorithms()),
+		jwt.WithIssuer(tokenIssuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(clockSkew),
+		jwt.WithTimeFunc(now),
+		jwt.WithStrictDecoding(),
+	)
+	return &Issuer{keys: keys, now: now, parser: parser}, nil
 }
 
-// KeyID returns the id (kid) of the signing key, an RFC 7638 thumbprint.
-func (i *Issuer) KeyID() string { return i.kid }
+// Keys returns the issuer's key set.
+func (i *Issuer) Keys() *KeySet { return i.keys }
 
-// PublicKey returns the key tokens are verified with.
-func (i *Issuer) PublicKey() ed25519.PublicKey { return append(ed25519.PublicKey(nil), i.pub...) }
-
-// Issue returns a token for subject with role (RoleAdmin or RoleUser) that
-// expires after ttl, or never when ttl is 0 (API keys, the dev admin).
-func (i *Issuer) Issue(ctx context.Context, subject, role string, ttl time.Duration) (string, error) {
-	var problems []string
-	switch {
-	case strings.TrimSpace(subject) == "":
-		problems = append(problems, "subject must not be empty")
-	case !utf8.ValidString(subject) || strings.ContainsFunc(subject, unicode.IsControl) || utf8.RuneCountInString(subject) > MaxSubjectLength:
-		problems = append(problems, fmt.Sprintf("subject must be at most %d characters of UTF-8 text without control characters", MaxSubjectLength))
+// Issue returns a session token for the API key keyID that expires after
+// ttl, and what it says.
+func (i *Issuer) Issue(keyID string, ttl time.Duration) (string, Claims, error) {
+	if err := ids.APIKey.Validate("key_id", keyID); err != nil {
+		return "", Claims{}, fmt.Errorf("issue a session token: %w", err)
 	}
-	if role != RoleAdmin && role != RoleUser {
-		problems = append(problems, fmt.Sprintf("role %q is not %s or %s", role, RoleAdmin, RoleUser))
+	if ttl <= 0 {
+		return "", Claims{}, fmt.Errorf("issue a session token: ttl %s must be positive", ttl)
 	}
-	if ttl < 0 {
-		problems = append(problems, "ttl must not be negative")
-	}
-	if len(problems) > 0 {
-		return "", fmt.Errorf("issue token: %s", strings.Join(problems, "; "))
-	}
-	jti, err := uuid.NewV7()
+	u, err := uuid.NewV7()
 	if err != nil {
-		return "", fmt.Errorf("issue token: id: %w", err)
+		return "", Claims{}, fmt.Errorf("issue a session token: id: %w", err)
 	}
-	now := i.now()
-	c := jwtClaims{
-		Iss: tokenIssuer, Sub: subject, Role: role, Jti: "tok_" + hex.EncodeToString(jti[:]),
-		Iat: now.Unix(), Nbf: ptr(now.Unix()),
-	}
-	if ttl > 0 {
-		c.Exp = ptr(now.Add(ttl).Unix())
-	}
-	token, err := signJWT(i.key, i.kid, c)
+	// Whole seconds: that is what the token can hold.
+	now := i.now().Truncate(time.Second)
+	c := Claims{KeyID: keyID, SessionID: sessionIDPrefix + hex.EncodeToString(u[:]), IssuedAt: now, ExpiresAt: now.Add(ttl)}
+	t := jwt.NewWithClaims(i.keys.sign.method, sessionClaims{jwt.RegisteredClaims{
+		Issuer: tokenIssuer, Subject: c.KeyID, ID: c.SessionID,
+		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(c.ExpiresAt),
+	}})
+	t.Header["kid"] = i.keys.sign.kid
+	token, err := t.SignedString(i.keys.signer)
 	if err != nil {
-		return "", fmt.Errorf("issue token: %w", err)
+		return "", Claims{}, fmt.Errorf("issue a session token: %w", err)
 	}
-	return token, nil
+	return token, c, nil
 }
 
-// Verify checks token (signature, algorithm, key id, issuer, validity
-// period) and returns who it belongs to. Every refusal wraps
+// Verify checks token (form, algorithm, key id, signature, issuer,
+// validity period) and returns its claims. It does not know whether the
+// API key is still live: Sessions.Verify checks that. Every refusal wraps
 // ErrInvalidToken with a reason fit for a debug log; none quotes the token.
-func (i *Issuer) Verify(ctx context.Context, token string) (Principal, error) {
-	c, err := verifyJWT(token, i.pub, i.kid, i.now())
+func (i *Issuer) Verify(token string) (Claims, error) {
+	if len(token) > maxTokenLength {
+		return Claims{}, refuse("longer than %d bytes", maxTokenLength)
+	}
+	if strings.Count(token, ".") != 2 {
+		return Claims{}, refuse("not three dot-separated parts")
+	}
+	var c sessionClaims
+	t, err := i.parser.ParseWithClaims(token, &c, i.key)
 	if err != nil {
-		return Principal{}, err
+		if t != nil && t.Header != nil {
+			if alg, _ := t.Header["alg"].(string); !slices.Contains(i.keys.algs, alg) {
+				return Claims{}, refuse("algorithm %q is not accepted (only %s)", alg, strings.Join(i.keys.algs, ", "))
+			}
+		}
+		return Claims{}, refuse("%v", err)
 	}
-	switch {
-	case c.Sub == "":
-		return Principal{}, refuse("no subject")
-	case c.Role != RoleAdmin && c.Role != RoleUser:
-		return Principal{}, refuse("unknown role %q", c.Role)
-	case c.Jti == "":
-		return Principal{}, refuse("no token id")
-	}
-	return Principal{Subject: c.Sub, Role: c.Role, KeyID: c.Jti}, nil
+	return Claims{KeyID: c.Subject, SessionID: c.ID, IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time}, nil
 }
 
-func ptr[T any](v T) *T { return &v }
+// key is the jwt.Keyfunc: it picks the verify key the header's kid names
+// and requires the header's algorithm to be that key's, so that no token
+// is checked with a key of another kind.
+func (i *Issuer) key(t *jwt.Token) (any, error) {
+	if typ, ok := t.Header["typ"]; ok && typ != "JWT" {
+		return nil, fmt.Errorf("type %v is not JWT", typ)
+	}
+	if _, ok := t.Header["crit"]; ok {
+		return nil, errors.New("critical header extensions are not understood")
+	}
+	kid, _ := t.Header["kid"].(string)
+	k, ok := i.keys.verify[kid]
+	if !ok {
+		return nil, fmt.Errorf("signed by unknown key %q", kid)
+	}
+	if t.Method.Alg() != k.alg {
+		return nil, fmt.Errorf("algorithm %s does not match key %s (%s)", t.Method.Alg(), kid, k.alg)
+	}
+	return k.pub, nil
+}
+
+func refuse(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidToken, fmt.Sprintf(format, args...))
+}

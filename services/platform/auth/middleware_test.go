@@ -1,25 +1,24 @@
 package auth_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/gantryhq/gantry/domain/apikey"
 	"github.com/gantryhq/gantry/services/platform/auth"
 )
 
 func TestMiddleware(t *testing.T) {
 	t.Parallel()
-	iss, _, _ := newIssuer(t)
-	token, err := iss.Issue(context.Background(), "erin", auth.RoleUser, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(auth.Middleware(iss, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	e := newKeyEnv(t)
+	sessions, _ := e.sessions(t)
+	_, writerKey := e.createKey(t, "erin", apikey.RoleWriter)
+	_, readerKey := e.createKey(t, "frank", apikey.RoleReader)
+	token, reader := exchange(t, sessions, writerKey), exchange(t, sessions, readerKey)
+	srv := httptest.NewServer(auth.Middleware(sessions, apikey.RoleWriter, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, ok := auth.PrincipalFrom(r.Context())
 		if !ok {
 			http.Error(w, "no principal", http.StatusInternalServerError)
@@ -52,10 +51,13 @@ func TestMiddleware(t *testing.T) {
 	if code, body, _ := get("Bearer " + token); code != http.StatusOK || body != "user:erin" {
 		t.Fatalf("valid token: %d %q", code, body)
 	}
-	for _, authorization := range []string{"", "Bearer garbage", "Token " + token} {
+	for _, authorization := range []string{"", "Bearer garbage", "Token " + token, "Bearer " + writerKey} {
 		code, body, challenge := get(authorization)
 		if code != http.StatusUnauthorized || body != "missing or invalid token" || challenge != "Bearer" {
 			t.Errorf("%q: %d %q (challenge %q)", authorization, code, body, challenge)
 		}
+	}
+	if code, body, _ := get("Bearer " + reader); code != http.StatusForbidden || !strings.Contains(body, "needs role writer") {
+		t.Errorf("reader: %d %q, want 403 naming role writer", code, body)
 	}
 }

@@ -1,25 +1,25 @@
 package auth
 
-import "context"
+import (
+	"context"
 
-// Roles a token can carry.
-const (
-	RoleAdmin = "admin"
-	RoleUser  = "user"
+	"github.com/gantryhq/gantry/domain/apikey"
 )
 
-// Principal is who made a request, as their verified token says.
+// Principal is who made a request: the live API key its session token was
+// opened with.
 type Principal struct {
-	Subject string // the user or API key name
-	Role    string // RoleAdmin or RoleUser
-	KeyID   string // the token's id (jti), for revocation and audit
+	Subject   string      // the API key's name
+	Role      apikey.Role // what the key may do
+	KeyID     string      // the API key's id ("ak_…")
+	SessionID string      // the session token's id (jti), for audit
 }
 
 // Actor returns the principal as commands and events record it: "user:<subject>".
 func (p Principal) Actor() string { return "user:" + p.Subject }
 
 // IsAdmin reports whether the principal may administer Gantry.
-func (p Principal) IsAdmin() bool { return p.Role == RoleAdmin }
+func (p Principal) IsAdmin() bool { return p.Role == apikey.RoleAdmin }
 
 type principalKey struct{}
 

@@ -65,37 +65,46 @@ func readDevKey(path string) ([]byte, error) {
 }
 
 // createDevKey writes a new random key to path unless a key is already
-// there. The key is written to a temporary file that is then linked into
-// place, so nobody ever reads a half-written key and a concurrent starter's
-// key is never replaced.
+// there.
 func createDevKey(dir, path string) error {
 	key := make([]byte, devKeySize)
 	if _, err := rand.Read(key); err != nil {
 		return fmt.Errorf("dev secrets key: generate: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".secrets.key-*")
-	if err != nil {
+	if err := installNewFile(dir, path, []byte(base64.StdEncoding.EncodeToString(key)+"\n")); err != nil {
 		return fmt.Errorf("dev secrets key: %w", err)
+	}
+	return nil
+}
+
+// installNewFile writes content to path (mode 0600) unless a file is
+// already there. It is written to a temporary file that is then linked into
+// place, so nobody ever reads a half-written file and a concurrent
+// starter's file is never replaced.
+func installNewFile(dir, path string, content []byte) error {
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
 	}
 	defer os.Remove(tmp.Name())
 	// CreateTemp makes the file 0600; the chmod states it rather than relies on it.
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
-		return fmt.Errorf("dev secrets key: %w", err)
+		return err
 	}
-	if _, err := tmp.WriteString(base64.StdEncoding.EncodeToString(key) + "\n"); err != nil {
+	if _, err := tmp.Write(content); err != nil {
 		tmp.Close()
-		return fmt.Errorf("dev secrets key: write: %w", err)
+		return fmt.Errorf("write: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("dev secrets key: sync: %w", err)
+		return fmt.Errorf("sync: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("dev secrets key: close: %w", err)
+		return fmt.Errorf("close: %w", err)
 	}
 	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("dev secrets key: install %s: %w", path, err)
+		return fmt.Errorf("install %s: %w", path, err)
 	}
 	return nil
 }

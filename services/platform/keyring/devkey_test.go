@@ -1,7 +1,11 @@
 package keyring_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,6 +152,61 @@ func TestDevKeyFileAsBase64KeyURLAsDocumented(t *testing.T) {
 		}
 		if got, err := openKeeper(t, string(out)).Decrypt(ctx, ct); err != nil || string(got) != "from gantry dev" {
 			t.Fatalf("the documented URL does not open gantry dev's key: %q, %v", got, err)
+		}
+	}
+}
+
+func TestDevSigningKeyIsStableAndPrivate(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	first, err := keyring.DevSigningKeyPEM(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, rest := pem.Decode(first)
+	if block == nil || block.Type != "PRIVATE KEY" || len(rest) != 0 {
+		t.Fatalf("not one PEM private key:\n%s", first)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := key.(ed25519.PrivateKey); !ok {
+		t.Fatalf("a %T, want an Ed25519 key", key)
+	}
+	path := filepath.Join(dir, keyring.DevSigningKeyFile)
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOOS != "windows" && info.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %04o, want 0600", info.Mode().Perm())
+	}
+	second, err := keyring.DevSigningKeyPEM(dir)
+	if err != nil || !bytes.Equal(first, second) {
+		t.Fatalf("a second call returned another key (%v)", err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keyring.DevSigningKeyPEM(dir); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("a key others can read: %v", err)
+	}
+}
+
+func TestDevSigningKeyConcurrentStartersAgree(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	keys := make([][]byte, 8)
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i := range keys {
+		wg.Go(func() { keys[i], errs[i] = keyring.DevSigningKeyPEM(dir) })
+	}
+	wg.Wait()
+	for i := range keys {
+		if errs[i] != nil || !bytes.Equal(keys[i], keys[0]) {
+			t.Fatalf("starter %d: %v, same key %v", i, errs[i], bytes.Equal(keys[i], keys[0]))
 		}
 	}
 }

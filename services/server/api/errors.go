@@ -18,6 +18,7 @@ import (
 	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/projections"
+	"github.com/gantryhq/gantry/services/platform/auth"
 	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/server/statebackend"
 )
@@ -40,6 +41,9 @@ var errServerStopping = errors.New("server is shutting down")
 // says no more than the interceptor would.
 var errUnauthenticated = errors.New("missing or invalid token")
 
+// errInvalidAPIKey is all a caller learns of a refused API key.
+var errInvalidAPIKey = errors.New("invalid or revoked API key")
+
 // connectError maps an application error to the Connect error a client sees.
 // It is the one place where that mapping happens. The messages of domain
 // errors are made for the client (they name the field, the current state or
@@ -53,6 +57,11 @@ func connectError(log *slog.Logger, err error) error {
 		return nil
 	case errors.Is(err, errUnauthenticated):
 		return connect.NewError(connect.CodeUnauthenticated, errUnauthenticated)
+	case errors.Is(err, auth.ErrInvalidAPIKey):
+		// Which check failed (form, id, revocation, secret) helps only
+		// someone guessing keys: it goes to the log.
+		log.Info("API key refused", "reason", err.Error())
+		return connect.NewError(connect.CodeUnauthenticated, errInvalidAPIKey)
 	case errors.Is(err, commands.ErrNotCaughtUp):
 		// The change is recorded: DeadlineExceeded is the code that says an
 		// operation may have completed although the call failed.

@@ -17,6 +17,7 @@ import (
 	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/projections"
+	"github.com/gantryhq/gantry/services/platform/auth"
 	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/server/statebackend"
 )
@@ -53,6 +54,7 @@ func TestConnectError(t *testing.T) {
 		{"conflict after retries", fmt.Errorf("trigger run: gave up after 5 attempts: %w",
 			&eventstore.ConflictError{Stream: eventstore.Stream{Type: "stack", ID: "stk_1"}, Expected: 3, Actual: 4}), connect.CodeAborted, "version conflict"},
 		{"unauthenticated", errUnauthenticated, connect.CodeUnauthenticated, "missing or invalid token"},
+		{"refused API key", fmt.Errorf("%w: wrong secret for API key ak_1 (%s)", auth.ErrInvalidAPIKey, secret), connect.CodeUnauthenticated, "invalid or revoked API key"},
 		{"rollback not allowed", &state.NotAllowedError{Reason: "a run is in progress on the stack"}, connect.CodeFailedPrecondition, "rollback not allowed: a run is in progress"},
 		{"terraform lock", &state.LockedError{Holder: state.Holder{LockID: "l1", RunID: "run_1"}}, connect.CodeFailedPrecondition, `state is locked: lock "l1" taken by run run_1`},
 		{"state conflict", &state.SerialError{Current: 3, Proposed: 2}, connect.CodeFailedPrecondition, "refusing to move the state backwards"},

@@ -74,7 +74,7 @@ func (s *OutputService) GetStackOutputs(ctx context.Context, req *connect.Reques
 	out := &gantryv1.GetStackOutputsResponse{StateVersion: int64(v.Version)}
 	for _, o := range outputs {
 		p := &gantryv1.StackOutput{Name: o.Name, Value: string(o.Value), Type: string(o.Type), Sensitive: o.Sensitive}
-		if o.Sensitive && !caller.ReadSecrets {
+		if o.Sensitive && !caller.CanReadSecrets() {
 			p.Value, p.Hidden = "", true
 		}
 		out.Outputs = append(out.Outputs, p)

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gantryhq/gantry/domain/apikey"
 	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/eventstore/aggregate"
@@ -199,9 +200,15 @@ func New(cfg Config) (*Service, error) {
 type Caller struct {
 	// Actor names the caller in events ("user:ada", "system:scheduler").
 	Actor string
-	// Admin may force what others may not (releasing someone else's lock).
-	Admin bool
-	// ReadSecrets may see secret values that reads otherwise hide: the
-	// sensitive outputs of a stack (auth.CanReadSecrets decides it).
-	ReadSecrets bool
+	// Role is the role of the caller's API key; "" for the system, which
+	// acts on its own behalf and is no administrator.
+	Role apikey.Role
 }
+
+// IsAdmin reports whether the caller may force what others may not
+// (releasing someone else's lock).
+func (c Caller) IsAdmin() bool { return c.Role == apikey.RoleAdmin }
+
+// CanReadSecrets reports whether the caller may see secret values, such as
+// sensitive outputs: the one rule for that (apikey.Role.CanReadSecrets).
+func (c Caller) CanReadSecrets() bool { return c.Role.CanReadSecrets() }

@@ -213,7 +213,7 @@ func (s *Service) LockStack(ctx context.Context, c Caller, ref, note string) (st
 // of the queue, in one append. Only the holder may unlock, or an
 // administrator with force.
 func (s *Service) UnlockStack(ctx context.Context, c Caller, ref string, force bool) (string, error) {
-	if force && !c.Admin {
+	if force && !c.IsAdmin() {
 		return "", fmt.Errorf("force unlock: only administrators may release someone else's lock: %w", ErrPermissionDenied)
 	}
 	return s.stackCommand(ctx, c, "unlock stack", ref, func(ctx context.Context, u *aggregate.Unit, stk *stackAggregate, at time.Time) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 
+	"github.com/gantryhq/gantry/domain/apikey"
 	"github.com/gantryhq/gantry/domain/stack"
 	domainvcs "github.com/gantryhq/gantry/domain/vcs"
 	"github.com/gantryhq/gantry/eventstore"
@@ -31,7 +32,7 @@ func TestMain(m *testing.M) { testenv.MainNoLeaks(m) }
 
 const secret = "s3cret"
 
-var user = commands.Caller{Actor: "user:test", Admin: true}
+var user = commands.Caller{Actor: "user:test", Role: apikey.RoleAdmin}
 
 // env is the command layer, the webhook endpoint and the drain on real
 // infrastructure: a fresh database, an embedded NATS server, the relay,
