@@ -53,6 +53,26 @@ func Roles() auth.Policy {
 		gantryv1connect.WorkerPoolServiceCyclePoolProcedure:        admin,
 		gantryv1connect.WorkerPoolServiceResetWorkerPoolProcedure:  admin,
 
+		gantryv1connect.StackEnvServiceListStackEnvProcedure:            reader, // secret values are never returned
+		gantryv1connect.StackEnvServiceMountStackFileProcedure:          writer,
+		gantryv1connect.StackOutputServiceGetStackOutputsProcedure:      reader, // sensitive values only to callers who may read secrets
+		gantryv1connect.RerunServiceRetryRunProcedure:                   writer,
+		gantryv1connect.RerunServiceReplanRunProcedure:                  writer,
+		gantryv1connect.WorkerPoolAdminServiceUpdateWorkerPoolProcedure: admin,
+		gantryv1connect.WorkerPoolAdminServiceDeleteWorkerPoolProcedure: admin,
+
+		// Schedules and integrations are settings of stacks: administrators
+		// change them, everyone reads them.
+		gantryv1connect.ScheduleServiceSetDriftDetectionProcedure:   admin,
+		gantryv1connect.ScheduleServiceAddScheduleProcedure:         admin,
+		gantryv1connect.ScheduleServiceDeleteScheduleProcedure:      admin,
+		gantryv1connect.ScheduleServiceListSchedulesProcedure:       reader,
+		gantryv1connect.ScheduleServiceListDriftDetectionsProcedure: reader,
+		gantryv1connect.VCSServiceAddVCSIntegrationProcedure:        admin,
+		gantryv1connect.VCSServiceListVCSIntegrationsProcedure:      reader,
+		gantryv1connect.VCSServiceListDeliveriesProcedure:           reader,
+		gantryv1connect.VCSServiceReplayDeliveryProcedure:           admin,
+
 		gantryv1connect.StateServiceListStateVersionsProcedure: reader,
 		// A whole state file outside a run holds every secret of the stack.
 		gantryv1connect.StateServiceDownloadStateProcedure: admin,
