@@ -114,7 +114,7 @@ func TestServerRefusesAnotherKeeperThanTheInstallations(t *testing.T) {
 		"another base64key": {secretsURL: "base64key://" + base64.URLEncoding.EncodeToString(make([]byte, 32))},
 		"an rsakey":         {secretsURL: "rsakey://", rsaKey: encryptionKeyEnv(t)},
 	} {
-		c.listen, c.blobURL = freeAddr(t), srv.blobURL
+		c.listen, c.blobURL, c.signingKeys = freeAddr(t), srv.blobURL, srv.signing
 		c.log = slog.New(slog.DiscardHandler)
 		ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
 		err := runServer(ctx, srv.pool, srv.bus, c)
@@ -142,6 +142,8 @@ func TestServerNamesABadBlobURLOrKeeper(t *testing.T) {
 		"GANTRY_NATS_URL":    testenv.NATS(t).URL(),
 		"GANTRY_SECRETS_URL": "base64key://smGbjm71Nxd1Ig5FS0wj9SlbzAIrnolCz9bQQ6uAhl4=",
 	}
+	signing, _, _ := signingPEM(t)
+	base[envSigningKey] = string(signing)
 	for _, c := range []struct {
 		vars map[string]string
 		want []string
