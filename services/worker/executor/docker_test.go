@@ -19,6 +19,7 @@ import (
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/stack"
+	"github.com/gantryhq/gantry/services/testenv/await"
 	"github.com/gantryhq/gantry/services/worker/executor"
 )
 
@@ -205,6 +206,7 @@ func TestDockerKeepWarm(t *testing.T) {
 	label := testLabel + "=" + t.Name()
 	warm := waitWarm(t, cli, label, "")
 	for i := range 2 {
+		await.Until(t, waitLimit, "the executor to hold the container started in advance", h.exec.WarmReady)
 		j := job(repo, commit)
 		j.Hooks.BeforeInit = []string{`echo "hostname=$(hostname)"`}
 		rec := newRecorder()
@@ -275,7 +277,9 @@ func TestDockerRemoveOrphans(t *testing.T) {
 	live := mk(strconv.Itoa(os.Getpid()), selfStart)
 	h := newHarnessFor(t, dockerKind, nil)
 	n, err := h.exec.RemoveOrphans(context.Background())
-	if err != nil || n < 1 {
+	// Another launcher of this host (a test running beside this one) may
+	// have removed the orphan first: what counts is that it is gone.
+	if err != nil {
 		t.Fatalf("RemoveOrphans = %d, %v", n, err)
 	}
 	if _, err := cli.ContainerInspect(context.Background(), orphan, client.ContainerInspectOptions{}); err == nil {
