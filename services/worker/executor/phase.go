@@ -25,6 +25,9 @@ type phase struct {
 	log        *phaseLog
 	env        []string // the environment of the phase's commands
 	hasChanges bool
+	// summary waits for the plan's summary (PLANNING only; nil until the
+	// plan succeeded).
+	summary func() *run.PlanSummary
 }
 
 // commandPhases are the phases that run the job's commands, with the job's
@@ -56,6 +59,9 @@ func (x *execution) phase(ctx context.Context, p run.Phase, body func(context.Co
 		f = body(ctx, ph)
 	}
 	res := PhaseResult{Phase: p, HasChanges: ph.hasChanges, Started: started, Duration: time.Since(started)}
+	if ph.summary != nil {
+		res.Plan = ph.summary()
+	}
 	if f != nil {
 		res.ExitCode, res.Note = f.exit, x.mask.mask(f.note)
 	}

@@ -33,6 +33,9 @@ type PhaseResult struct {
 	Note string
 	// Log is the phase's full output, secrets masked, one line per "\n".
 	Log []byte
+	// Plan counts what the plan changes (PLANNING only, once the plan
+	// succeeded); nil when the tool could not tell.
+	Plan *run.PlanSummary
 }
 
 // Result is the outcome of a run's part on this worker.

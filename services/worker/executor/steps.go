@@ -52,6 +52,7 @@ func (x *execution) plan(ctx context.Context, ph *phase) *failure {
 	default:
 		return x.afterRun(ctx, ph, x.toolFailure(ph, "plan", code, err))
 	}
+	x.startPlanSummary(ctx, ph, ph.hasChanges)
 	if f := x.hooks(ctx, ph, "after_plan", x.job.Hooks.AfterPlan); f != nil {
 		return x.afterRun(ctx, ph, f)
 	}

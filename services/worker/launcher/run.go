@@ -228,7 +228,7 @@ func (r *reporter) PhaseFinished(ctx context.Context, res executor.PhaseResult) 
 	}
 	report := protocol.PhaseFinishedReport{
 		WorkerID: r.l.WorkerID(), RunID: r.runID, Phase: res.Phase, ExitCode: res.ExitCode,
-		DurationMS: res.Duration.Milliseconds(), HasChanges: res.HasChanges, Note: res.Note,
+		DurationMS: res.Duration.Milliseconds(), HasChanges: res.HasChanges, Note: res.Note, Plan: res.Plan,
 	}
 	switch res.Phase {
 	case run.PhasePreparing, run.PhaseInitializing, run.PhasePreparingApply, run.PhaseApplying, run.PhasePerforming:

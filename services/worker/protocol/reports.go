@@ -88,6 +88,9 @@ type PhaseFinishedReport struct {
 	DurationMS int64     `json:"duration_ms"`
 	HasChanges bool      `json:"has_changes,omitempty"`
 	Note       string    `json:"note,omitempty"` // why the phase failed (a timeout, a hook), if more than the exit code
+	// Plan counts what the plan changes (PLANNING only), when the worker
+	// could tell; servers that predate it ignore it.
+	Plan *run.PlanSummary `json:"plan,omitempty"`
 }
 
 // RunReport is the body of run.finished, run.failed and run.stopped (and
