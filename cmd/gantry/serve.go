@@ -131,7 +131,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if err != nil {
 		return err
 	}
-	routes, err := apiRoutes(apiDeps{pool: pool, store: store, aggs: aggs, watcher: watcher, cmds: cmds, keys: keys, states: states, nc: nc, bucket: bucket, log: log})
+	routes, err := apiRoutes(apiDeps{pool: pool, store: store, aggs: aggs, watcher: watcher, cmds: cmds, keys: keys, states: states, nc: nc, bucket: bucket, log: log, waiter: proj.waiter})
 	if err != nil {
 		return err
 	}

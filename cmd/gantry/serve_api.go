@@ -39,6 +39,8 @@ type apiDeps struct {
 	// bucket holds saved workspaces and phase logs (the worker API).
 	bucket *blob.Bucket
 	log    *slog.Logger
+	// waiter lets GetRun wait for an event a client saw (min_cursor).
+	waiter *projections.Waiter
 }
 
 // newCommands builds the command layer the API and the worker gateway share.
@@ -72,7 +74,7 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 	return []api.Route{
 		events.Route(authn),
 		api.NewStackService(cmds, queries, identify, d.log).Route(authn),
-		api.NewRunService(cmds, queries, identify, d.log).WithLogs(runLogs).Route(authn),
+		api.NewRunService(cmds, queries, identify, d.log).WithLogs(runLogs).WithReadWaiter(d.waiter).Route(authn),
 		api.NewPoolService(cmds, queries, identify, d.log).Route(authn),
 		api.NewStateService(d.states, cmds, identify, d.log).Route(authn),
 		{Path: statebackend.PathPrefix, Handler: d.states.Handler()},
