@@ -95,26 +95,36 @@ func waitForRun(ctx context.Context, g *globalOptions, runID string, opts waitOp
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var logs chan error
+	var logsDone chan struct{} // closed when the log's follower ended, with logsErr
+	var logsErr error
+	defer func() {
+		// Whatever ended the wait, the log's follower ends with it.
+		cancel()
+		if logsDone != nil {
+			<-logsDone
+		}
+	}()
 	// The log is followed from the wait's first state line on, so that what
 	// came before it (a plan before the confirmation) does not come first.
 	started := func() {
-		if opts.logs != nil && logs == nil {
-			logs = make(chan error, 1)
-			go func() { logs <- followLogs(ctx, g, runID, opts, p) }()
+		if opts.logs != nil && logsDone == nil {
+			logsDone = make(chan struct{})
+			go func() {
+				defer close(logsDone)
+				logsErr = followLogs(ctx, g, runID, opts, p)
+			}()
 		}
 	}
 	settledAt, err := followRunEvents(ctx, events, reg, runID, opts, p, started)
 	if err != nil {
 		return nil, err
 	}
-	if logs != nil {
+	if logsDone != nil {
 		drain := time.NewTimer(logsDrainTimeout)
 		select {
-		case err := <-logs:
-			if err != nil && ctx.Err() == nil {
-				p.warn(fmt.Sprintf("could not follow the run's log: %v (gantry run logs %s shows it)", err, runID))
+		case <-logsDone:
+			if logsErr != nil && ctx.Err() == nil {
+				p.warn(fmt.Sprintf("could not follow the run's log: %v (gantry run logs %s shows it)", logsErr, runID))
 			}
 		case <-drain.C:
 			p.warn(fmt.Sprintf("the run's log did not end with the run; gantry run logs %s shows it", runID))
