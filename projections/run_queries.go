@@ -33,6 +33,10 @@ type RunView struct {
 	HasChanges      bool      `json:"has_changes"`
 	CreatedAt       time.Time `json:"created_at"`
 	UpdatedAt       time.Time `json:"updated_at"`
+	// StopNote is the note given with the stop request.
+	StopNote string `json:"stop_note,omitempty"`
+	// Plan summarizes the last plan; nil when no worker reported one.
+	Plan *run.PlanSummary `json:"plan,omitempty"`
 	// Version is the version of the run's event stream the view reflects.
 	Version int64 `json:"version"`
 	// History lists the status changes, oldest first (GetRun only).
@@ -53,21 +57,27 @@ type RunHistoryEntry struct {
 	At     time.Time  `json:"at"`
 	Actor  string     `json:"actor"`
 	Note   string     `json:"note,omitempty"`
+	// WorkerID is the worker that held the run when it entered the status
+	// (the one running the phase, for a phase's status); "" when none did.
+	WorkerID string `json:"worker_id,omitempty"`
 }
 
 // runColumns are read from rm_runs r joined with rm_run_stacks s.
 const runColumns = `r.id, r.stack_id, r.type, r.status, r.commit, r.task_command, r.drift, r.autodeploy, r.triggered_by,
 	r.worker_id, r.pool_id, coalesce(s.lock_holder = r.id, false), r.stop_requested_by, r.has_changes, r.created_at, r.updated_at, r.version,
-	r.destroy, r.retry_of`
-
+	r.destroy, r.retry_of, r.stop_note, r.plan_add, r.plan_change, r.plan_destroy`
 const runsFrom = ` FROM rm_runs r LEFT JOIN rm_run_stacks s ON s.stack_id = r.stack_id `
 
 func scanRun(row pgx.Row) (RunView, error) {
 	var v RunView
+	var add, change, destroy *int
 	err := row.Scan(&v.ID, &v.StackID, &v.Type, &v.Status, &v.Commit, &v.TaskCommand, &v.Drift, &v.Autodeploy, &v.TriggeredBy,
 		&v.WorkerID, &v.PoolID, &v.HoldsLock, &v.StopRequestedBy, &v.HasChanges, &v.CreatedAt, &v.UpdatedAt, &v.Version,
-		&v.Destroy, &v.RetryOf)
+		&v.Destroy, &v.RetryOf, &v.StopNote, &add, &change, &destroy)
 	v.CreatedAt, v.UpdatedAt = v.CreatedAt.UTC(), v.UpdatedAt.UTC()
+	if add != nil && change != nil && destroy != nil {
+		v.Plan = &run.PlanSummary{Add: *add, Change: *change, Destroy: *destroy}
+	}
 	return v, err
 }
 
@@ -77,7 +87,7 @@ func (q *Queries) GetRun(ctx context.Context, id string) (RunView, error) {
 	// the run.
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+runColumns+runsFrom+`WHERE r.id = $1`, id)
-	b.Queue(`SELECT seq, status, at, actor, note FROM rm_run_history WHERE run_id = $1 ORDER BY seq`, id)
+	b.Queue(`SELECT seq, status, at, actor, note, worker_id FROM rm_run_history WHERE run_id = $1 ORDER BY seq`, id)
 	var v RunView
 	err := pgx.BeginTxFunc(ctx, q.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		br := tx.SendBatch(ctx, b)
@@ -92,7 +102,7 @@ func (q *Queries) GetRun(ctx context.Context, id string) (RunView, error) {
 		}
 		v.History, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (RunHistoryEntry, error) {
 			var h RunHistoryEntry
-			err := r.Scan(&h.Seq, &h.Status, &h.At, &h.Actor, &h.Note)
+			err := r.Scan(&h.Seq, &h.Status, &h.At, &h.Actor, &h.Note, &h.WorkerID)
 			h.At = h.At.UTC()
 			return h, err
 		})

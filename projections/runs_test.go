@@ -60,6 +60,21 @@ func TestRunsProjection(t *testing.T) {
 	if r.Version != s.versions[confirmed] || !r.CreatedAt.Equal(r.History[0].At) || !r.UpdatedAt.Equal(r.History[9].At) {
 		t.Errorf("version %d (stream %d), created %v, updated %v", r.Version, s.versions[confirmed], r.CreatedAt, r.UpdatedAt)
 	}
+	if r.Plan == nil || *r.Plan != (run.PlanSummary{Add: 2, Change: 1}) {
+		t.Errorf("plan summary %+v, want the one reported with the plan", r.Plan)
+	}
+	// Each phase's entry names the worker that ran it, also once the run
+	// has let go of it; the others name none.
+	for _, h := range r.History {
+		var want string
+		switch h.Status {
+		case run.Preparing, run.Initializing, run.Planning, run.Unconfirmed, run.PreparingApply, run.Applying, run.Finished:
+			want = alpha.workerID
+		}
+		if h.WorkerID != want {
+			t.Errorf("history entry %s names worker %q, want %q", h.Status, h.WorkerID, want)
+		}
+	}
 
 	st, err := e.q.GetRun(ctx, stopped)
 	if err != nil {
@@ -68,6 +83,9 @@ func TestRunsProjection(t *testing.T) {
 	last := st.History[len(st.History)-1]
 	if st.Status != run.Stopped || st.StopRequestedBy != alpha.user || last.Status != run.Stopped || last.Note != "stop requested by "+alpha.user {
 		t.Errorf("stopped run = %+v, last entry %+v", st, last)
+	}
+	if st.StopNote != "wrong commit" || st.Plan != nil || last.WorkerID != alpha.workerID {
+		t.Errorf("stopped run: stop note %q, plan %+v, stopped on worker %q", st.StopNote, st.Plan, last.WorkerID)
 	}
 	tk, err := e.q.GetRun(ctx, task)
 	if err != nil {

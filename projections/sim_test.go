@@ -276,8 +276,14 @@ func (l *lane) start(id string, p run.Phase) {
 	l.do(id, run.StartPhase{Phase: p, Actor: l.workerID, At: l.now()})
 }
 
+// finish reports the phase's result; a plan with changes comes with a
+// summary (one without, as from workers that predate summaries, has none).
 func (l *lane) finish(id string, p run.Phase, exit int, changes bool) {
-	l.do(id, run.PhaseFinished{Phase: p, ExitCode: exit, Duration: 3 * time.Second, HasChanges: changes, Actor: l.workerID, At: l.now()})
+	var plan *run.PlanSummary
+	if changes {
+		plan = &run.PlanSummary{Add: 2, Change: 1}
+	}
+	l.do(id, run.PhaseFinished{Phase: p, ExitCode: exit, Duration: 3 * time.Second, HasChanges: changes, Plan: plan, Actor: l.workerID, At: l.now()})
 }
 
 func (l *lane) phase(id string, p run.Phase) {

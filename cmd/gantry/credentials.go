@@ -34,6 +34,7 @@ func (g *globalOptions) useCredentialsFile(cmd *cobra.Command, getenv func(strin
 	}
 	path, err := credentialsPath(getenv)
 	if err == nil {
+		g.credentialsFile = path
 		var c auth.Credentials
 		if c, err = auth.LoadCredentials(path); err == nil {
 			if needToken {

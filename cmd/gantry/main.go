@@ -23,12 +23,12 @@ func main() {
 // Environment variables come through getenv so that only main touches the
 // process environment.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	root := newRootCommand(getenv)
+	root, g := newCLI(getenv)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(stderr, "gantry: "+oneLine(err.Error()))
+		fmt.Fprintln(stderr, "gantry: "+oneLine(g.explain(err).Error()))
 		return 1
 	}
 	return 0

@@ -123,9 +123,11 @@ func TestCLIOutputTablesAndJSON(t *testing.T) {
 	}
 	aligned(t, history)
 	hrows := strings.Split(strings.TrimSpace(history), "\n")
-	if len(hrows) != 4 || !slices.Equal(columns(hrows[0]), []string{"STATE", "TIME", "ACTOR", "NOTE"}) ||
+	// The WORKER column names the worker holding the run at each change
+	// (none here: no worker took the run).
+	if len(hrows) != 4 || !slices.Equal(columns(hrows[0]), []string{"STATE", "TIME", "ACTOR", "WORKER", "NOTE"}) ||
 		columns(hrows[1])[0] != "QUEUED" || columns(hrows[2])[0] != "READY" ||
-		!slices.Equal(slices.Delete(columns(hrows[3]), 1, 2), []string{"DISCARDED", "user:admin", "superseded"}) {
+		!slices.Equal(slices.Delete(columns(hrows[3]), 1, 2), []string{"DISCARDED", "user:admin", "-", "superseded"}) {
 		t.Errorf("run show history:\n%s", history)
 	}
 	var shownRun struct {

@@ -26,13 +26,26 @@ type globalOptions struct {
 	credentialsErr error
 	// bearer authenticates the process's API clients (clientOptions).
 	bearer *bearer
+	// credentialsFile is where the credentials file is looked for.
+	credentialsFile string
+	// noColor: NO_COLOR is set, so no output gets ANSI colour.
+	noColor bool
 }
 
 func newRootCommand(getenv func(string) string) *cobra.Command {
+	root, _ := newCLI(getenv)
+	return root
+}
+
+// newCLI returns the root command and the global options its commands
+// resolve, which run needs to explain errors.
+func newCLI(getenv func(string) string) (*cobra.Command, *globalOptions) {
 	g := &globalOptions{}
 	root := &cobra.Command{
 		Use:   "gantry",
 		Short: "Gantry orchestrates Terraform and OpenTofu runs on your own workers",
+		// --version prints one line; `gantry version` prints the details.
+		Version: versionLine(),
 		// Errors are printed once, by run, as "gantry: <message>".
 		SilenceErrors: true,
 		SilenceUsage:  true,
@@ -48,7 +61,9 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	root.AddCommand(newStackCommand(g), newRunCommand(g), newTaskCommand(g), newPoolCommand(g), newStateCommand(g),
 		newEventsCommand(g), newVersionCommand(g), newDevCommand(getenv), newServerCommand(getenv), newProjectorCommand(getenv), newSchedulerCommand(getenv),
 		newMigrateCommand(getenv), newLauncherCommand(getenv), newRunnerImageCommand(getenv), newVCSCommand(g), newDrainCommand(getenv), newAPIKeyCommand(g), newLoginCommand(g, getenv))
-	return root
+	root.SetVersionTemplate("gantry {{.Version}}\n")
+	checkUsage(root)
+	return root, g
 }
 
 // resolve fills flags the user did not set from the environment, then from
@@ -63,6 +78,7 @@ func (g *globalOptions) resolve(cmd *cobra.Command, getenv func(string) string) 
 	if v := getenv("GANTRY_TOKEN"); v != "" && !flags.Changed("token") {
 		g.token = v
 	}
+	g.noColor = getenv("NO_COLOR") != ""
 	g.useCredentialsFile(cmd, getenv)
 	if g.output != outputTable && g.output != outputJSON {
 		return fmt.Errorf("--output %q: use %s or %s", g.output, outputTable, outputJSON)
@@ -71,6 +87,11 @@ func (g *globalOptions) resolve(cmd *cobra.Command, getenv func(string) string) 
 }
 
 func validateServerURL(raw string) error {
+	if raw != "" && !strings.Contains(raw, "://") {
+		// "127.0.0.1:1983" does not even parse, and "localhost:1983"
+		// parses with "localhost" as its scheme: say what is meant.
+		return fmt.Errorf("--server %q: the URL has no scheme: use http://%s (or https://%s)", raw, raw, raw)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return fmt.Errorf("--server %q: %w", raw, err)
@@ -92,7 +113,8 @@ func validateServerURL(raw string) error {
 // does not break, say, version.
 func (g *globalOptions) baseURL() (string, error) {
 	if g.credentialsErr != nil {
-		return "", fmt.Errorf("no --token or GANTRY_TOKEN, and the credentials file cannot be used: %w", g.credentialsErr)
+		return "", fmt.Errorf("no --token or GANTRY_TOKEN, and the credentials file cannot be used: %w; "+
+			"fix or remove it, or pass --token or set GANTRY_TOKEN", g.credentialsErr)
 	}
 	if err := validateServerURL(g.server); err != nil {
 		return "", err

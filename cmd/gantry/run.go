@@ -9,6 +9,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
+	domainrun "github.com/gantryhq/gantry/domain/run"
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
 	"github.com/gantryhq/gantry/proto/gen/gantry/v1/gantryv1connect"
 )
@@ -28,10 +29,13 @@ func newRunCommand(g *globalOptions) *cobra.Command {
 }
 
 // waitUsage describes --wait of run trigger and task.
-const waitUsage = "wait until the run ends or waits for a confirmation, print it, and fail unless it FINISHED, is UNCONFIRMED or was SKIPPED"
+const waitUsage = "wait until the run ends or waits for a confirmation, showing each state change on stderr, then print it; fail unless it FINISHED, is UNCONFIRMED or was SKIPPED"
+
+// logsUsage describes --logs of the commands that wait.
+const logsUsage = "with --wait, also stream the output of every phase to stderr"
 
 func newRunTriggerCommand(g *globalOptions) *cobra.Command {
-	var proposed, wait bool
+	var proposed, wait, logs bool
 	var commit string
 	cmd := &cobra.Command{
 		Use:   "trigger STACK",
@@ -57,12 +61,17 @@ lock and is READY at once.`,
 				return fmt.Errorf("run trigger: %w", err)
 			}
 			if wait {
-				return waitAndPrint(cmd.Context(), g, cmd.OutOrStdout(), resp.Msg.GetRun().GetId())
+				opts := waitOptions{untilUnconfirmed: true, from: domainrun.Queued}
+				if logs {
+					opts.logs = allPhases
+				}
+				return waitAndPrint(cmd.Context(), g, cmd.OutOrStdout(), cmd.ErrOrStderr(), resp.Msg.GetRun().GetId(), opts)
 			}
 			return g.printRun(cmd.OutOrStdout(), resp.Msg.GetRun())
 		},
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, waitUsage)
+	cmd.Flags().BoolVar(&logs, "logs", false, logsUsage)
 	cmd.Flags().BoolVar(&proposed, "proposed", false, "plan only: a proposed run, which never takes the stack lock")
 	cmd.Flags().StringVar(&commit, "commit", "", "full commit SHA to run (default the head of the stack's branch)")
 	addDestroyFlag(cmd)
@@ -71,12 +80,13 @@ lock and is READY at once.`,
 
 func newTaskCommand(g *globalOptions) *cobra.Command {
 	var commit string
-	var wait bool
+	var wait, logs bool
 	cmd := &cobra.Command{
 		Use:   "task STACK -- COMMAND...",
 		Short: "Queue a task: a command run in a stack's workspace",
 		Long: `Queue a task: COMMAND runs in the stack's workspace, after terraform init, on a
-worker of the stack's pool. A task takes the stack's run lock like a tracked run.`,
+worker of the stack's pool. A task takes the stack's run lock like a tracked run.
+With --wait, the command's output is shown on stderr as it runs.`,
 		Example: `  gantry task network -- terraform state list`,
 		Args:    cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -94,12 +104,17 @@ worker of the stack's pool. A task takes the stack's run lock like a tracked run
 				return fmt.Errorf("task: %w", err)
 			}
 			if wait {
-				return waitAndPrint(cmd.Context(), g, cmd.OutOrStdout(), resp.Msg.GetRun().GetId())
+				opts := waitOptions{untilUnconfirmed: true, from: domainrun.Queued, logs: onlyPhases(domainrun.PhasePerforming)}
+				if logs {
+					opts.logs = allPhases
+				}
+				return waitAndPrint(cmd.Context(), g, cmd.OutOrStdout(), cmd.ErrOrStderr(), resp.Msg.GetRun().GetId(), opts)
 			}
 			return g.printRun(cmd.OutOrStdout(), resp.Msg.GetRun())
 		},
 	}
-	cmd.Flags().BoolVar(&wait, "wait", false, waitUsage)
+	cmd.Flags().BoolVar(&wait, "wait", false, waitUsage+"; the command's output is shown as it runs")
+	cmd.Flags().BoolVar(&logs, "logs", false, "with --wait, also stream the output of the phases before the command to stderr")
 	cmd.Flags().StringVar(&commit, "commit", "", "full commit SHA to run at (default the head of the stack's branch)")
 	return cmd
 }
@@ -171,23 +186,25 @@ func newRunShowCommand(g *globalOptions) *cobra.Command {
 type runAction struct {
 	name, short string
 	hasNote     bool
-	call        func(ctx context.Context, c gantryv1connect.RunServiceClient, run, note string) (*gantryv1.Run, error)
+	// waits: the command takes --wait and --logs, waiting for the run's end.
+	waits bool
+	call  func(ctx context.Context, c gantryv1connect.RunServiceClient, run, note string) (*gantryv1.Run, error)
 }
 
 var runActions = []runAction{
-	{"confirm", "Confirm the plan of an UNCONFIRMED run, so that it applies", false,
+	{"confirm", "Confirm the plan of an UNCONFIRMED run, so that it applies", false, true,
 		func(ctx context.Context, c gantryv1connect.RunServiceClient, run, _ string) (*gantryv1.Run, error) {
 			return runFrom(c.ConfirmRun(ctx, connect.NewRequest(&gantryv1.ConfirmRunRequest{Run: run})))
 		}},
-	{"discard", "Discard a run before a worker took it, or the plan of an UNCONFIRMED run", true,
+	{"discard", "Discard a run before a worker took it, or the plan of an UNCONFIRMED run", true, false,
 		func(ctx context.Context, c gantryv1connect.RunServiceClient, run, note string) (*gantryv1.Run, error) {
 			return runFrom(c.DiscardRun(ctx, connect.NewRequest(&gantryv1.DiscardRunRequest{Run: run, Note: note})))
 		}},
-	{"stop", "Ask a preparing, initializing, planning or performing run to stop", true,
+	{"stop", "Ask a preparing, initializing, planning or performing run to stop", true, false,
 		func(ctx context.Context, c gantryv1connect.RunServiceClient, run, note string) (*gantryv1.Run, error) {
 			return runFrom(c.StopRun(ctx, connect.NewRequest(&gantryv1.StopRunRequest{Run: run, Note: note})))
 		}},
-	{"cancel", "Cancel a run before a worker took it; the next queued run takes the stack lock", true,
+	{"cancel", "Cancel a run before a worker took it; the next queued run takes the stack lock", true, false,
 		func(ctx context.Context, c gantryv1connect.RunServiceClient, run, note string) (*gantryv1.Run, error) {
 			return runFrom(c.CancelRun(ctx, connect.NewRequest(&gantryv1.CancelRunRequest{Run: run, Note: note})))
 		}},
@@ -195,6 +212,7 @@ var runActions = []runAction{
 
 func newRunActionCommand(g *globalOptions, a runAction) *cobra.Command {
 	var note string
+	var wait, logs bool
 	cmd := &cobra.Command{
 		Use:   a.name + " RUN",
 		Short: a.short,
@@ -208,11 +226,24 @@ func newRunActionCommand(g *globalOptions, a runAction) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("run %s: %w", a.name, err)
 			}
+			if wait {
+				// The apply's progress: what happened before the
+				// confirmation is not news.
+				opts := waitOptions{from: domainrun.Confirmed}
+				if logs {
+					opts.logs = onlyPhases(domainrun.PhasePreparingApply, domainrun.PhaseApplying)
+				}
+				return waitAndPrint(cmd.Context(), g, cmd.OutOrStdout(), cmd.ErrOrStderr(), r.GetId(), opts)
+			}
 			return g.printRun(cmd.OutOrStdout(), r)
 		},
 	}
 	if a.hasNote {
 		cmd.Flags().StringVar(&note, "note", "", "why (recorded in the run's history)")
+	}
+	if a.waits {
+		cmd.Flags().BoolVar(&wait, "wait", false, "wait until the run ends, showing each state change on stderr, then print it; fail unless it FINISHED")
+		cmd.Flags().BoolVar(&logs, "logs", false, "with --wait, also stream the apply's output to stderr")
 	}
 	return cmd
 }
@@ -244,8 +275,14 @@ func writeRunTable(w io.Writer, r *gantryv1.Run) error {
 	}
 	t.row("triggered", formatTime(r.GetCreatedAt())+" by "+r.GetTriggeredBy())
 	t.row("worker", r.GetWorkerId())
+	if p := r.GetPlan(); p != nil {
+		t.row("plan", planText(p))
+	}
 	if r.GetStopRequestedBy() != "" {
 		t.row("stop requested by", r.GetStopRequestedBy())
+		if r.GetStopNote() != "" {
+			t.row("stop note", r.GetStopNote())
+		}
 	}
 	writeRunDayTwoRows(t, r)
 	if err := t.flush(); err != nil {
@@ -253,11 +290,16 @@ func writeRunTable(w io.Writer, r *gantryv1.Run) error {
 	}
 	fmt.Fprintln(w)
 	h := newTable(w)
-	h.row("STATE", "TIME", "ACTOR", "NOTE")
+	h.row("STATE", "TIME", "ACTOR", "WORKER", "NOTE")
 	for _, c := range r.GetHistory() {
-		h.row(runStateName(c.GetState()), formatTime(c.GetTime()), c.GetActor(), c.GetNote())
+		h.row(runStateName(c.GetState()), formatTime(c.GetTime()), c.GetActor(), c.GetWorkerId(), c.GetNote())
 	}
 	return h.flush()
+}
+
+// planText renders a plan summary as terraform prints it.
+func planText(p *gantryv1.PlanSummary) string {
+	return domainrun.PlanSummary{Add: int(p.GetAdd()), Change: int(p.GetChange()), Destroy: int(p.GetDestroy())}.String()
 }
 
 // runFrom returns the run of a lifecycle call's response.

@@ -172,7 +172,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if err != nil {
 		return err
 	}
-	routes, err := apiRoutes(apiDeps{pool: pool, store: store, aggs: aggs, watcher: watcher, cmds: cmds, sessions: sessions, states: states, nc: nc, objects: objects, log: log, obs: obs})
+	routes, err := apiRoutes(apiDeps{pool: pool, store: store, aggs: aggs, watcher: watcher, cmds: cmds, sessions: sessions, states: states, nc: nc, objects: objects, log: log, obs: obs, waiter: proj.waiter})
 	if err != nil {
 		return err
 	}

@@ -44,6 +44,8 @@ type apiDeps struct {
 	objects *objstore.Store
 	log     *slog.Logger
 	obs     *observability
+	// waiter lets GetRun wait for an event a client saw (min_cursor).
+	waiter *projections.Waiter
 }
 
 // newCommands builds the command layer the API and the worker gateway share.
@@ -87,7 +89,7 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 	return d.obs.grpcRoutes(append(dayTwoRoutes(d, queries, authn), []api.Route{
 		events.Route(authn),
 		api.NewStackService(cmds, queries, identify, d.log).Route(authn),
-		api.NewRunService(cmds, queries, identify, d.log).WithLogs(runLogs).Route(authn),
+		api.NewRunService(cmds, queries, identify, d.log).WithLogs(runLogs).WithReadWaiter(d.waiter).Route(authn),
 		api.NewPoolService(cmds, queries, identify, d.log).Route(authn),
 		api.NewStateService(d.states, cmds, identify, d.log).Route(authn),
 		api.NewAPIKeyService(cmds, queries, identify, d.log).Route(authn),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -32,6 +33,28 @@ func newVersionCommand(g *globalOptions) *cobra.Command {
 			return writeVersion(cmd.OutOrStdout(), g.output, buildVersion(info))
 		},
 	}
+}
+
+// versionLine is this binary's version in one line, for --version.
+func versionLine() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(no build information)"
+	}
+	return buildVersion(info).line()
+}
+
+// line renders v as "v1.2.3 (revision abc123, modified, go1.26.8)".
+func (v versionInfo) line() string {
+	var details []string
+	if v.Revision != "" {
+		details = append(details, "revision "+v.Revision)
+		if v.Modified {
+			details = append(details, "modified")
+		}
+	}
+	details = append(details, v.Go)
+	return v.Version + " (" + strings.Join(details, ", ") + ")"
 }
 
 func buildVersion(info *debug.BuildInfo) versionInfo {

@@ -34,6 +34,11 @@ func (s *State) Apply(e Event) {
 		s.phaseDone = true
 		if e.Phase == PhasePlanning {
 			s.hasChanges = e.HasChanges
+			s.plan = nil
+			if e.Plan != nil {
+				p := *e.Plan
+				s.plan = &p
+			}
 		}
 		s.phases = append(slices.Clip(s.phases), PhaseResult{
 			Phase: e.Phase, ExitCode: e.ExitCode, Duration: e.Duration, HasChanges: e.HasChanges, At: e.At,
@@ -47,7 +52,7 @@ func (s *State) Apply(e Event) {
 	case RunReplanRequested:
 		s.transition(ReplanRequested, e.At, e.Actor, "")
 	case RunStopRequested:
-		s.stopRequestBy = e.Actor
+		s.stopRequestBy, s.stopNote = e.Actor, e.Note
 	case RunFinished:
 		s.end(Finished, e.At, e.Actor, "")
 	case RunFailed:

@@ -120,6 +120,32 @@ func TestApplyRecordsNotesAndStopRequests(t *testing.T) {
 	}
 }
 
+func TestApplyRecordsThePlanAndTheStopNote(t *testing.T) {
+	s := given(hPlanning...)
+	if _, ok := s.Plan(); ok {
+		t.Fatal("a run that is still planning has a plan summary")
+	}
+	plan := &PlanSummary{Add: 1, Change: 2, Destroy: 3}
+	s.Apply(RunPhaseFinished{Phase: PhasePlanning, HasChanges: true, Plan: plan, At: at(7), Actor: worker})
+	plan.Add = 99 // the state keeps its own copy
+	if got, ok := s.Plan(); !ok || got != (PlanSummary{Add: 1, Change: 2, Destroy: 3}) {
+		t.Errorf("Plan() = %+v, %v", got, ok)
+	}
+	if got := (PlanSummary{Add: 1, Change: 2, Destroy: 3}).String(); got != "1 to add, 2 to change, 3 to destroy" {
+		t.Errorf("String() = %q", got)
+	}
+	// A plan reported without a summary (an older worker) clears the previous one.
+	s.Apply(RunPhaseFinished{Phase: PhasePlanning, HasChanges: true, At: at(8), Actor: worker})
+	if _, ok := s.Plan(); ok {
+		t.Error("a plan without a summary kept the previous summary")
+	}
+
+	s = given(join(hPlanning, []Event{RunStopRequested{WorkerID: worker, Note: "wrong branch", At: at(6), Actor: user}})...)
+	if s.StopNote() != "wrong branch" {
+		t.Errorf("StopNote() = %q", s.StopNote())
+	}
+}
+
 func TestApplyAcceptsPointersAndIgnoresUnknownEvents(t *testing.T) {
 	var byValue, byPointer State
 	for _, e := range hReadyAssigned {

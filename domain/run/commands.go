@@ -62,6 +62,9 @@ type PhaseFinished struct {
 	ExitCode   int
 	Duration   time.Duration
 	HasChanges bool // PLANNING only
+	// Plan counts what the plan changes (PLANNING only); nil when the
+	// worker could not tell.
+	Plan *PlanSummary
 	// Note is the worker's reason for a failure ("logs timeout: no output
 	// for 7m0s", "before_plan hook exited with code 3"); it becomes the
 	// failed run's note. Empty: the exit code is the note.

@@ -252,6 +252,14 @@ func (s State) phaseFinished(c PhaseFinished) ([]Event, error) {
 	if c.HasChanges && c.Phase != PhasePlanning {
 		p.Add("has_changes", "only PLANNING finds changes")
 	}
+	if c.Plan != nil {
+		if c.Phase != PhasePlanning {
+			p.Add("plan", "only PLANNING has a plan")
+		}
+		if c.Plan.Add < 0 || c.Plan.Change < 0 || c.Plan.Destroy < 0 {
+			p.Addf("plan", "counts must not be negative, got %s", c.Plan)
+		}
+	}
 	if err := s.precheck(cmd, c.Actor, c.At, p); err != nil {
 		return nil, err
 	}
@@ -261,8 +269,14 @@ func (s State) phaseFinished(c PhaseFinished) ([]Event, error) {
 	if s.phaseDone {
 		return nil, s.illegal(cmd, "the phase already reported its result")
 	}
+	var plan *PlanSummary
+	if c.Plan != nil {
+		// A copy: the event must not share memory with the command.
+		p := *c.Plan
+		plan = &p
+	}
 	events := []Event{RunPhaseFinished{
-		Phase: c.Phase, ExitCode: c.ExitCode, Duration: c.Duration, HasChanges: c.HasChanges, Note: c.Note, At: c.At, Actor: c.Actor,
+		Phase: c.Phase, ExitCode: c.ExitCode, Duration: c.Duration, HasChanges: c.HasChanges, Note: c.Note, Plan: plan, At: c.At, Actor: c.Actor,
 	}}
 	switch {
 	case s.stopRequestBy != "":

@@ -186,6 +186,14 @@ func TestDecide(t *testing.T) {
 		{"changes outside planning", hApplying, PhaseFinished{Phase: PhaseApplying, HasChanges: true, Actor: worker, At: at(7)}, nil, invalid("has_changes")},
 		{"negative duration", hPlanning, PhaseFinished{Phase: PhasePlanning, Duration: -1, Actor: worker, At: at(7)}, nil, invalid("duration")},
 		{"unknown phase finished", hPlanning, PhaseFinished{Phase: "X", Actor: worker, At: at(7)}, nil, invalid("phase")},
+		{"planning reports its plan's summary", hPlanning,
+			PhaseFinished{Phase: PhasePlanning, Duration: time.Minute, HasChanges: true, Plan: &PlanSummary{Add: 2, Change: 1, Destroy: 1}, Actor: worker, At: at(7)},
+			[]Event{RunPhaseFinished{Phase: PhasePlanning, Duration: time.Minute, HasChanges: true, Plan: &PlanSummary{Add: 2, Change: 1, Destroy: 1}, At: at(7), Actor: worker},
+				RunUnconfirmed{WorkerID: worker, At: at(7), Actor: worker}}, nil},
+		{"a plan summary outside planning", hApplying,
+			PhaseFinished{Phase: PhaseApplying, Plan: &PlanSummary{Add: 1}, Actor: worker2, At: at(12)}, nil, invalid("plan")},
+		{"a negative plan count", hPlanning,
+			PhaseFinished{Phase: PhasePlanning, HasChanges: true, Plan: &PlanSummary{Destroy: -1}, Actor: worker, At: at(7)}, nil, invalid("plan")},
 
 		// Confirm, Discard, Cancel, Skip
 		{"confirm", hUnconfirmed, Confirm{Actor: user, At: at(8)}, []Event{RunConfirmed{At: at(8), Actor: user}}, nil},

@@ -58,8 +58,11 @@ type RunPhaseFinished struct {
 	Duration   time.Duration `json:"duration_ns"`
 	HasChanges bool          `json:"has_changes,omitempty"`
 	Note       string        `json:"note,omitempty"`
-	At         time.Time     `json:"at"`
-	Actor      string        `json:"actor"`
+	// Plan is what the plan changes (PLANNING only), when the worker
+	// could tell; events recorded before workers reported it have none.
+	Plan  *PlanSummary `json:"plan,omitempty"`
+	At    time.Time    `json:"at"`
+	Actor string       `json:"actor"`
 }
 
 // RunUnconfirmed: the plan has changes and waits for a confirmation. The

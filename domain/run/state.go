@@ -130,8 +130,10 @@ type State struct {
 	poolID        string
 	pools         []string // every pool the run was assigned to, once each, the latest assignment's last
 	stopRequestBy string
-	phaseDone     bool // the current phase's result has been reported
+	stopNote      string // why the stop was requested
+	phaseDone     bool   // the current phase's result has been reported
 	hasChanges    bool
+	plan          *PlanSummary // never shared with another State: Apply stores a fresh copy
 	phases        []PhaseResult
 	history       []HistoryEntry
 }
@@ -212,6 +214,17 @@ func (s State) AssignedPools() []string { return slices.Clone(s.pools) }
 
 // StopRequested reports whether a user asked to stop the run, and who.
 func (s State) StopRequested() (by string, ok bool) { return s.stopRequestBy, s.stopRequestBy != "" }
+
+// StopNote is the note given with the stop request, "" if none.
+func (s State) StopNote() string { return s.stopNote }
+
+// Plan returns what the last plan changes, if its worker reported it.
+func (s State) Plan() (PlanSummary, bool) {
+	if s.plan == nil {
+		return PlanSummary{}, false
+	}
+	return *s.plan, true
+}
 
 // HasChanges reports whether the plan found changes.
 func (s State) HasChanges() bool { return s.hasChanges }

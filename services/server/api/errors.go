@@ -67,6 +67,9 @@ func connectError(log *slog.Logger, err error) error {
 		// operation may have completed although the call failed.
 		log.Warn("read models lag behind", "err", err)
 		return connect.NewError(connect.CodeDeadlineExceeded, errors.New(clientMessage(err)))
+	case errors.Is(err, errReadLag):
+		log.Warn("read models lag behind an event a client waits for", "err", err)
+		return connect.NewError(connect.CodeUnavailable, errReadLag)
 	case errors.Is(err, context.Canceled):
 		log.Debug("request canceled", "err", err)
 		return connect.NewError(connect.CodeCanceled, errors.New("request canceled"))

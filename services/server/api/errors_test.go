@@ -51,6 +51,7 @@ func TestConnectError(t *testing.T) {
 		{"permission", fmt.Errorf("force unlock: %w", commands.ErrPermissionDenied), connect.CodePermissionDenied, "permission denied"},
 		{"page token", fmt.Errorf("list stacks: %w: not base64", projections.ErrInvalidPageToken), connect.CodeInvalidArgument, "page_token: "},
 		{"not caught up", fmt.Errorf("trigger run (event position 9): %w", commands.ErrNotCaughtUp), connect.CodeDeadlineExceeded, "recorded"},
+		{"read lag", fmt.Errorf("get run after event 3/9: %w: %w", errReadLag, context.DeadlineExceeded), connect.CodeUnavailable, "not caught up"},
 		{"conflict after retries", fmt.Errorf("trigger run: gave up after 5 attempts: %w",
 			&eventstore.ConflictError{Stream: eventstore.Stream{Type: "stack", ID: "stk_1"}, Expected: 3, Actual: 4}), connect.CodeAborted, "version conflict"},
 		{"unauthenticated", errUnauthenticated, connect.CodeUnauthenticated, "missing or invalid token"},

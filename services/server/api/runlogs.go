@@ -90,7 +90,7 @@ func (s *RunService) StreamRunLogs(ctx context.Context, req *connect.Request[gan
 	if s.logs == nil {
 		return connect.NewError(connect.CodeUnimplemented, errors.New("this server does not serve run logs"))
 	}
-	if err := s.logs.stream(ctx, s.log, req.Msg.GetRun(), req.Msg.GetFollow(), stream.Send); err != nil {
+	if err := s.logs.stream(ctx, s.log, req.Msg.GetRun(), req.Msg.GetFollow(), req.Msg.GetStopAtUnconfirmed(), stream.Send); err != nil {
 		return s.fail(err)
 	}
 	return nil
@@ -100,9 +100,9 @@ func (s *RunService) StreamRunLogs(ctx context.Context, req *connect.Request[gan
 // then the lines of the other phases from the run's subject of bus.RunLogsStream. A launcher
 // stores a phase's full log and has all its lines acknowledged before it reports the phase
 // finished, so nothing falls between the two. Without follow it stops at the last line the
-// stream held when the call began; with follow, once the run is terminal and every line was
-// sent.
-func (l *RunLogs) stream(ctx context.Context, log *slog.Logger, runID string, follow bool, send func(*gantryv1.StreamRunLogsResponse) error) error {
+// stream held when the call began; with follow, once the run is terminal (or UNCONFIRMED, with
+// stopAtUnconfirmed) and every line was sent.
+func (l *RunLogs) stream(ctx context.Context, log *slog.Logger, runID string, follow, stopAtUnconfirmed bool, send func(*gantryv1.StreamRunLogsResponse) error) error {
 	if err := ids.Run.Validate("run", runID); err != nil {
 		var ve *domain.ValidationError
 		if errors.As(err, &ve) {
@@ -142,12 +142,12 @@ func (l *RunLogs) stream(ctx context.Context, log *slog.Logger, runID string, fo
 	if err := out.flush(); err != nil {
 		return err
 	}
-	return l.streamLines(ctx, runID, follow, printed, out)
+	return l.streamLines(ctx, runID, follow, stopAtUnconfirmed, printed, out)
 }
 
 // streamLines sends the lines of runID's subject of the run logs stream whose phase is not in
 // printed.
-func (l *RunLogs) streamLines(ctx context.Context, runID string, follow bool, printed map[run.Phase]bool, out *lineSender) error {
+func (l *RunLogs) streamLines(ctx context.Context, runID string, follow, stopAtUnconfirmed bool, printed map[run.Phase]bool, out *lineSender) error {
 	// Lines of every pool's subject are read; only those of a pool the run
 	// was assigned to are shown (a launcher can publish on its own pool's
 	// subjects only, so the pool in the subject is authenticated).
@@ -164,7 +164,7 @@ func (l *RunLogs) streamLines(ctx context.Context, runID string, follow bool, pr
 	}
 	ended := !follow
 	if follow {
-		if ended, end, err = l.checkEnded(ctx, runID, stream, subject); err != nil {
+		if ended, end, err = l.checkEnded(ctx, runID, stopAtUnconfirmed, stream, subject); err != nil {
 			return err
 		}
 	}
@@ -279,7 +279,7 @@ func (l *RunLogs) streamLines(ctx context.Context, runID string, follow bool, pr
 		}
 		timer.Stop()
 		if !ended {
-			if ended, end, err = l.checkEnded(ctx, runID, stream, subject); err != nil {
+			if ended, end, err = l.checkEnded(ctx, runID, stopAtUnconfirmed, stream, subject); err != nil {
 				return err
 			}
 			continue
@@ -293,14 +293,15 @@ func (l *RunLogs) streamLines(ctx context.Context, runID string, follow bool, pr
 	}
 }
 
-// checkEnded reports whether run runID is terminal and, if so, the sequence of its last line:
-// the launcher had every line acknowledged before the run could end.
-func (l *RunLogs) checkEnded(ctx context.Context, runID string, stream jetstream.Stream, subject string) (bool, uint64, error) {
+// checkEnded reports whether run runID is terminal (or, with stopAtUnconfirmed, UNCONFIRMED)
+// and, if so, the sequence of its last line: the launcher had every line acknowledged before the
+// run could end or wait for a confirmation.
+func (l *RunLogs) checkEnded(ctx context.Context, runID string, stopAtUnconfirmed bool, stream jetstream.Stream, subject string) (bool, uint64, error) {
 	st, err := l.loadRun(ctx, runID)
 	if err != nil {
 		return false, 0, err
 	}
-	if !st.IsTerminal() {
+	if !st.IsTerminal() && !(stopAtUnconfirmed && st.Status() == run.Unconfirmed) {
 		return false, 0, nil
 	}
 	last, err := lastSequence(ctx, stream, subject)

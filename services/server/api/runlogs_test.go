@@ -237,6 +237,45 @@ func TestStreamRunLogsFollowEndsWithTheRun(t *testing.T) {
 	equalLines(t, again, got...)
 }
 
+// A follower that asks to stop at UNCONFIRMED gets every line of the plan,
+// then the end of the stream.
+func TestStreamRunLogsFollowStopsAtUnconfirmedWhenAsked(t *testing.T) {
+	e := newLogsEnv(t)
+	id := e.newRun()
+	e.phase(id, run.PhaseInitializing, "init")
+	e.startPhase(id, run.PhasePlanning)
+	e.publish(id, run.PhasePlanning, "plan 1")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := e.client.StreamRunLogs(ctx, connect.NewRequest(&gantryv1.StreamRunLogsRequest{Run: id, Follow: true, StopAtUnconfirmed: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ended := make(chan []string, 1)
+	go func() {
+		var got []string
+		for s.Receive() {
+			for _, l := range s.Msg().GetLines() {
+				got = append(got, l.GetPhase()+":"+l.GetText())
+			}
+		}
+		if err := s.Err(); err != nil {
+			got = append(got, "error: "+err.Error())
+		}
+		ended <- got
+	}()
+	e.publish(id, run.PhasePlanning, "plan 2")
+	e.finishPhase(id, run.PhasePlanning, "plan 1", "plan 2")
+	e.append(id, run.RunUnconfirmed{At: time.Now(), Actor: "wkr_1"})
+	select {
+	case got := <-ended:
+		equalLines(t, got, "INITIALIZING:init", "PLANNING:plan 1", "PLANNING:plan 2")
+	case <-ctx.Done():
+		t.Fatal("the stream did not end at UNCONFIRMED")
+	}
+}
+
 func TestStreamRunLogsManyLinesAcrossTheBoundary(t *testing.T) {
 	e := newLogsEnv(t)
 	id := e.newRun()

@@ -41,7 +41,8 @@ type RunService struct {
 	handlerBase
 	cmds    RunCommands
 	queries RunQueries
-	logs    *RunLogs // nil: StreamRunLogs is unavailable (see WithLogs)
+	logs    *RunLogs   // nil: StreamRunLogs is unavailable (see WithLogs)
+	reads   ReadWaiter // nil: GetRun cannot wait for an event (see WithReadWaiter)
 }
 
 var _ gantryv1connect.RunServiceHandler = (*RunService)(nil)
@@ -117,6 +118,11 @@ func (s *RunService) trigger(ctx context.Context, t commands.Trigger) (projectio
 func (s *RunService) GetRun(ctx context.Context, req *connect.Request[gantryv1.GetRunRequest]) (*connect.Response[gantryv1.GetRunResponse], error) {
 	if req.Msg.GetRun() == "" {
 		return nil, s.fail(&invalidArgumentError{field: "run", reason: "must not be empty"})
+	}
+	if c := req.Msg.GetMinCursor(); c != nil {
+		if err := s.waitForEvent(ctx, c); err != nil {
+			return nil, err
+		}
 	}
 	v, err := s.queries.GetRun(ctx, req.Msg.GetRun())
 	if err != nil {
@@ -230,11 +236,14 @@ func runToProto(v projections.RunView) *gantryv1.Run {
 		Id: v.ID, StackId: v.StackID, Type: runTypeToProto(v.Type), State: runStateToProto(v.Status), Commit: v.Commit,
 		TaskCommand: v.TaskCommand, DriftDetection: v.Drift, Autodeploy: v.Autodeploy, TriggeredBy: v.TriggeredBy,
 		CreatedAt: timestamppb.New(v.CreatedAt), UpdatedAt: timestamppb.New(v.UpdatedAt), WorkerId: v.WorkerID,
-		StopRequestedBy: v.StopRequestedBy, HasChanges: v.HasChanges, Destroy: v.Destroy, RetryOf: v.RetryOf,
+		StopRequestedBy: v.StopRequestedBy, HasChanges: v.HasChanges, StopNote: v.StopNote, Destroy: v.Destroy, RetryOf: v.RetryOf,
+	}
+	if p := v.Plan; p != nil {
+		out.Plan = &gantryv1.PlanSummary{Add: int32(p.Add), Change: int32(p.Change), Destroy: int32(p.Destroy)}
 	}
 	for _, h := range v.History {
 		out.History = append(out.History, &gantryv1.RunStateChange{
-			State: runStateToProto(h.Status), Time: timestamppb.New(h.At), Actor: h.Actor, Note: h.Note,
+			State: runStateToProto(h.Status), Time: timestamppb.New(h.At), Actor: h.Actor, Note: h.Note, WorkerId: h.WorkerID,
 		})
 	}
 	return out

@@ -120,8 +120,9 @@ type PhaseResult struct {
 	Phase      run.Phase
 	ExitCode   int
 	Duration   time.Duration
-	HasChanges bool   // PLANNING only
-	Note       string // why a phase failed, when the worker knows more than the exit code
+	HasChanges bool             // PLANNING only
+	Note       string           // why a phase failed, when the worker knows more than the exit code
+	Plan       *run.PlanSummary // PLANNING only: what the plan changes, when the worker could tell
 	// ChangedResources are the addresses of the resources a plan with
 	// changes would change: a drift run's DriftDetected records them.
 	ChangedResources []string
@@ -138,7 +139,7 @@ func (s *Service) FinishPhase(ctx context.Context, poolID, workerID, runID strin
 // command is the domain command recording p.
 func (p PhaseResult) command(workerID string) func(at time.Time) run.Command {
 	return func(at time.Time) run.Command {
-		return run.PhaseFinished{Phase: p.Phase, ExitCode: p.ExitCode, Duration: p.Duration, HasChanges: p.HasChanges, Note: p.Note, Actor: workerID, At: at}
+		return run.PhaseFinished{Phase: p.Phase, ExitCode: p.ExitCode, Duration: p.Duration, HasChanges: p.HasChanges, Note: p.Note, Plan: p.Plan, Actor: workerID, At: at}
 	}
 }
 

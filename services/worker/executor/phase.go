@@ -26,6 +26,9 @@ type phase struct {
 	env        []string // the environment of the phase's commands
 	hasChanges bool
 	changed    []string // drift runs: the resources the plan changes
+	// summary counts what the plan changes (PLANNING only; nil until the
+	// plan succeeded, or when it could not be read).
+	summary *run.PlanSummary
 }
 
 // commandPhases are the phases that run the job's commands, with the job's
@@ -57,6 +60,7 @@ func (x *execution) phase(ctx context.Context, p run.Phase, body func(context.Co
 		f = body(ctx, ph)
 	}
 	res := PhaseResult{Phase: p, HasChanges: ph.hasChanges, ChangedResources: ph.changed, Started: started, Duration: time.Since(started)}
+	res.Plan = ph.summary
 	if f != nil {
 		res.ExitCode, res.Note = f.exit, x.mask.mask(f.note)
 	}

@@ -36,6 +36,9 @@ type PhaseResult struct {
 	// ChangedResources, for the PLANNING of a drift run whose plan has
 	// changes, are the addresses of the resources it would change.
 	ChangedResources []string
+	// Plan counts what the plan changes (PLANNING only, once the plan
+	// succeeded); nil when the tool could not tell.
+	Plan *run.PlanSummary
 }
 
 // Result is the outcome of a run's part on this worker.

@@ -49,9 +49,12 @@ func (x *execution) plan(ctx context.Context, ph *phase) *failure {
 	case err == nil && code == planNoChanges:
 	case err == nil && code == planChanges:
 		ph.hasChanges, x.hasChanges = true, true
-		ph.changed = x.driftResources(ctx, ph)
+		x.readPlan(ctx, ph)
 	default:
 		return x.afterRun(ctx, ph, x.toolFailure(ph, "plan", code, err))
+	}
+	if !ph.hasChanges {
+		ph.summary = &run.PlanSummary{}
 	}
 	if f := x.hooks(ctx, ph, "after_plan", x.job.Hooks.AfterPlan); f != nil {
 		return x.afterRun(ctx, ph, f)

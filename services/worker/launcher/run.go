@@ -278,7 +278,7 @@ func (r *reporter) PhaseFinished(ctx context.Context, res executor.PhaseResult) 
 	}
 	report := protocol.PhaseFinishedReport{
 		WorkerID: r.l.WorkerID(), RunID: r.runID, Phase: res.Phase, ExitCode: res.ExitCode,
-		DurationMS: res.Duration.Milliseconds(), HasChanges: res.HasChanges, Note: res.Note,
+		DurationMS: res.Duration.Milliseconds(), HasChanges: res.HasChanges, Note: res.Note, Plan: res.Plan,
 		ChangedResources: res.ChangedResources,
 	}
 	switch res.Phase {

@@ -91,6 +91,9 @@ type PhaseFinishedReport struct {
 	// ChangedResources, for the PLANNING of a drift-detection run whose plan
 	// has changes, are the addresses of the resources it would change.
 	ChangedResources []string `json:"changed_resources,omitempty"`
+	// Plan counts what the plan changes (PLANNING only), when the worker
+	// could tell; servers that predate it ignore it.
+	Plan *run.PlanSummary `json:"plan,omitempty"`
 }
 
 // RunReport is the body of run.finished, run.failed and run.stopped (and

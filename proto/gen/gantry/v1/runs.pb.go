@@ -234,7 +234,11 @@ type Run struct {
 	// -destroy and its apply is DESTROYING.
 	Destroy bool `protobuf:"varint,16,opt,name=destroy,proto3" json:"destroy,omitempty"`
 	// The run this one retries (RerunService.RetryRun); empty otherwise.
-	RetryOf       string `protobuf:"bytes,17,opt,name=retry_of,json=retryOf,proto3" json:"retry_of,omitempty"`
+	RetryOf string `protobuf:"bytes,17,opt,name=retry_of,json=retryOf,proto3" json:"retry_of,omitempty"`
+	// The note given with the stop request; empty if none.
+	StopNote string `protobuf:"bytes,18,opt,name=stop_note,json=stopNote,proto3" json:"stop_note,omitempty"`
+	// What the last plan changes; unset when no worker reported it.
+	Plan          *PlanSummary `protobuf:"bytes,19,opt,name=plan,proto3" json:"plan,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -388,6 +392,20 @@ func (x *Run) GetRetryOf() string {
 	return ""
 }
 
+func (x *Run) GetStopNote() string {
+	if x != nil {
+		return x.StopNote
+	}
+	return ""
+}
+
+func (x *Run) GetPlan() *PlanSummary {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
 // RunStateChange is one entry of a run's history.
 type RunStateChange struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -398,7 +416,10 @@ type RunStateChange struct {
 	// Who caused it.
 	Actor string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
 	// Why, when known.
-	Note          string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	Note string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	// The worker that held the run when it entered the state (for a phase's
+	// state, the worker that ran it); empty when none did.
+	WorkerId      string `protobuf:"bytes,5,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -457,6 +478,13 @@ func (x *RunStateChange) GetActor() string {
 func (x *RunStateChange) GetNote() string {
 	if x != nil {
 		return x.Note
+	}
+	return ""
+}
+
+func (x *RunStateChange) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
 	}
 	return ""
 }
@@ -696,7 +724,11 @@ func (x *TriggerTaskResponse) GetRun() *Run {
 type GetRunRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Run id.
-	Run           string `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	Run string `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	// When set (from an event of the run that EventService.Stream sent), the
+	// call first waits, up to 10 s, until the read models include that event,
+	// so that the run returned reflects it.
+	MinCursor     *EventCursor `protobuf:"bytes,2,opt,name=min_cursor,json=minCursor,proto3" json:"min_cursor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -736,6 +768,13 @@ func (x *GetRunRequest) GetRun() string {
 		return x.Run
 	}
 	return ""
+}
+
+func (x *GetRunRequest) GetMinCursor() *EventCursor {
+	if x != nil {
+		return x.MinCursor
+	}
+	return nil
 }
 
 // GetRunResponse returns one run.
@@ -1304,9 +1343,12 @@ type StreamRunLogsRequest struct {
 	// Run id.
 	Run string `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
 	// Keep the stream open and send new lines until the run ends.
-	Follow        bool `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Follow bool `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
+	// With follow, also end once the run waits for a confirmation
+	// (UNCONFIRMED) and every line of its plan was sent.
+	StopAtUnconfirmed bool `protobuf:"varint,3,opt,name=stop_at_unconfirmed,json=stopAtUnconfirmed,proto3" json:"stop_at_unconfirmed,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *StreamRunLogsRequest) Reset() {
@@ -1349,6 +1391,13 @@ func (x *StreamRunLogsRequest) GetRun() string {
 func (x *StreamRunLogsRequest) GetFollow() bool {
 	if x != nil {
 		return x.Follow
+	}
+	return false
+}
+
+func (x *StreamRunLogsRequest) GetStopAtUnconfirmed() bool {
+	if x != nil {
+		return x.StopAtUnconfirmed
 	}
 	return false
 }
@@ -1458,7 +1507,7 @@ var File_gantry_v1_runs_proto protoreflect.FileDescriptor
 
 const file_gantry_v1_runs_proto_rawDesc = "" +
 	"\n" +
-	"\x14gantry/v1/runs.proto\x12\tgantry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf4\x04\n" +
+	"\x14gantry/v1/runs.proto\x12\tgantry.v1\x1a\x1cgantry/v1/run_progress.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x05\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bstack_id\x18\x02 \x01(\tR\astackId\x12&\n" +
@@ -1482,12 +1531,15 @@ const file_gantry_v1_runs_proto_rawDesc = "" +
 	"hasChanges\x123\n" +
 	"\ahistory\x18\x0f \x03(\v2\x19.gantry.v1.RunStateChangeR\ahistory\x12\x18\n" +
 	"\adestroy\x18\x10 \x01(\bR\adestroy\x12\x19\n" +
-	"\bretry_of\x18\x11 \x01(\tR\aretryOf\"\x95\x01\n" +
+	"\bretry_of\x18\x11 \x01(\tR\aretryOf\x12\x1b\n" +
+	"\tstop_note\x18\x12 \x01(\tR\bstopNote\x12*\n" +
+	"\x04plan\x18\x13 \x01(\v2\x16.gantry.v1.PlanSummaryR\x04plan\"\xb2\x01\n" +
 	"\x0eRunStateChange\x12)\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x13.gantry.v1.RunStateR\x05state\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\"\x83\x01\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\x12\x1b\n" +
+	"\tworker_id\x18\x05 \x01(\tR\bworkerId\"\x83\x01\n" +
 	"\x11TriggerRunRequest\x12\x14\n" +
 	"\x05stack\x18\x01 \x01(\tR\x05stack\x12&\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x12.gantry.v1.RunTypeR\x04type\x12\x16\n" +
@@ -1500,9 +1552,11 @@ const file_gantry_v1_runs_proto_rawDesc = "" +
 	"\acommand\x18\x02 \x01(\tR\acommand\x12\x16\n" +
 	"\x06commit\x18\x03 \x01(\tR\x06commit\"7\n" +
 	"\x13TriggerTaskResponse\x12 \n" +
-	"\x03run\x18\x01 \x01(\v2\x0e.gantry.v1.RunR\x03run\"!\n" +
+	"\x03run\x18\x01 \x01(\v2\x0e.gantry.v1.RunR\x03run\"X\n" +
 	"\rGetRunRequest\x12\x10\n" +
-	"\x03run\x18\x01 \x01(\tR\x03run\"2\n" +
+	"\x03run\x18\x01 \x01(\tR\x03run\x125\n" +
+	"\n" +
+	"min_cursor\x18\x02 \x01(\v2\x16.gantry.v1.EventCursorR\tminCursor\"2\n" +
 	"\x0eGetRunResponse\x12 \n" +
 	"\x03run\x18\x01 \x01(\v2\x0e.gantry.v1.RunR\x03run\"c\n" +
 	"\x0fListRunsRequest\x12\x14\n" +
@@ -1531,10 +1585,11 @@ const file_gantry_v1_runs_proto_rawDesc = "" +
 	"\x03run\x18\x01 \x01(\tR\x03run\x12\x12\n" +
 	"\x04note\x18\x02 \x01(\tR\x04note\"3\n" +
 	"\x0fStopRunResponse\x12 \n" +
-	"\x03run\x18\x01 \x01(\v2\x0e.gantry.v1.RunR\x03run\"@\n" +
+	"\x03run\x18\x01 \x01(\v2\x0e.gantry.v1.RunR\x03run\"p\n" +
 	"\x14StreamRunLogsRequest\x12\x10\n" +
 	"\x03run\x18\x01 \x01(\tR\x03run\x12\x16\n" +
-	"\x06follow\x18\x02 \x01(\bR\x06follow\"D\n" +
+	"\x06follow\x18\x02 \x01(\bR\x06follow\x12.\n" +
+	"\x13stop_at_unconfirmed\x18\x03 \x01(\bR\x11stopAtUnconfirmed\"D\n" +
 	"\x15StreamRunLogsResponse\x12+\n" +
 	"\x05lines\x18\x01 \x03(\v2\x15.gantry.v1.RunLogLineR\x05lines\"6\n" +
 	"\n" +
@@ -1623,6 +1678,8 @@ var file_gantry_v1_runs_proto_goTypes = []any{
 	(*StreamRunLogsResponse)(nil), // 21: gantry.v1.StreamRunLogsResponse
 	(*RunLogLine)(nil),            // 22: gantry.v1.RunLogLine
 	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*PlanSummary)(nil),           // 24: gantry.v1.PlanSummary
+	(*EventCursor)(nil),           // 25: gantry.v1.EventCursor
 }
 var file_gantry_v1_runs_proto_depIdxs = []int32{
 	0,  // 0: gantry.v1.Run.type:type_name -> gantry.v1.RunType
@@ -1630,41 +1687,43 @@ var file_gantry_v1_runs_proto_depIdxs = []int32{
 	23, // 2: gantry.v1.Run.created_at:type_name -> google.protobuf.Timestamp
 	23, // 3: gantry.v1.Run.updated_at:type_name -> google.protobuf.Timestamp
 	3,  // 4: gantry.v1.Run.history:type_name -> gantry.v1.RunStateChange
-	1,  // 5: gantry.v1.RunStateChange.state:type_name -> gantry.v1.RunState
-	23, // 6: gantry.v1.RunStateChange.time:type_name -> google.protobuf.Timestamp
-	0,  // 7: gantry.v1.TriggerRunRequest.type:type_name -> gantry.v1.RunType
-	2,  // 8: gantry.v1.TriggerRunResponse.run:type_name -> gantry.v1.Run
-	2,  // 9: gantry.v1.TriggerTaskResponse.run:type_name -> gantry.v1.Run
-	2,  // 10: gantry.v1.GetRunResponse.run:type_name -> gantry.v1.Run
-	2,  // 11: gantry.v1.ListRunsResponse.runs:type_name -> gantry.v1.Run
-	2,  // 12: gantry.v1.ConfirmRunResponse.run:type_name -> gantry.v1.Run
-	2,  // 13: gantry.v1.DiscardRunResponse.run:type_name -> gantry.v1.Run
-	2,  // 14: gantry.v1.CancelRunResponse.run:type_name -> gantry.v1.Run
-	2,  // 15: gantry.v1.StopRunResponse.run:type_name -> gantry.v1.Run
-	22, // 16: gantry.v1.StreamRunLogsResponse.lines:type_name -> gantry.v1.RunLogLine
-	4,  // 17: gantry.v1.RunService.TriggerRun:input_type -> gantry.v1.TriggerRunRequest
-	6,  // 18: gantry.v1.RunService.TriggerTask:input_type -> gantry.v1.TriggerTaskRequest
-	8,  // 19: gantry.v1.RunService.GetRun:input_type -> gantry.v1.GetRunRequest
-	10, // 20: gantry.v1.RunService.ListRuns:input_type -> gantry.v1.ListRunsRequest
-	12, // 21: gantry.v1.RunService.ConfirmRun:input_type -> gantry.v1.ConfirmRunRequest
-	14, // 22: gantry.v1.RunService.DiscardRun:input_type -> gantry.v1.DiscardRunRequest
-	16, // 23: gantry.v1.RunService.CancelRun:input_type -> gantry.v1.CancelRunRequest
-	18, // 24: gantry.v1.RunService.StopRun:input_type -> gantry.v1.StopRunRequest
-	20, // 25: gantry.v1.RunService.StreamRunLogs:input_type -> gantry.v1.StreamRunLogsRequest
-	5,  // 26: gantry.v1.RunService.TriggerRun:output_type -> gantry.v1.TriggerRunResponse
-	7,  // 27: gantry.v1.RunService.TriggerTask:output_type -> gantry.v1.TriggerTaskResponse
-	9,  // 28: gantry.v1.RunService.GetRun:output_type -> gantry.v1.GetRunResponse
-	11, // 29: gantry.v1.RunService.ListRuns:output_type -> gantry.v1.ListRunsResponse
-	13, // 30: gantry.v1.RunService.ConfirmRun:output_type -> gantry.v1.ConfirmRunResponse
-	15, // 31: gantry.v1.RunService.DiscardRun:output_type -> gantry.v1.DiscardRunResponse
-	17, // 32: gantry.v1.RunService.CancelRun:output_type -> gantry.v1.CancelRunResponse
-	19, // 33: gantry.v1.RunService.StopRun:output_type -> gantry.v1.StopRunResponse
-	21, // 34: gantry.v1.RunService.StreamRunLogs:output_type -> gantry.v1.StreamRunLogsResponse
-	26, // [26:35] is the sub-list for method output_type
-	17, // [17:26] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	24, // 5: gantry.v1.Run.plan:type_name -> gantry.v1.PlanSummary
+	1,  // 6: gantry.v1.RunStateChange.state:type_name -> gantry.v1.RunState
+	23, // 7: gantry.v1.RunStateChange.time:type_name -> google.protobuf.Timestamp
+	0,  // 8: gantry.v1.TriggerRunRequest.type:type_name -> gantry.v1.RunType
+	2,  // 9: gantry.v1.TriggerRunResponse.run:type_name -> gantry.v1.Run
+	2,  // 10: gantry.v1.TriggerTaskResponse.run:type_name -> gantry.v1.Run
+	25, // 11: gantry.v1.GetRunRequest.min_cursor:type_name -> gantry.v1.EventCursor
+	2,  // 12: gantry.v1.GetRunResponse.run:type_name -> gantry.v1.Run
+	2,  // 13: gantry.v1.ListRunsResponse.runs:type_name -> gantry.v1.Run
+	2,  // 14: gantry.v1.ConfirmRunResponse.run:type_name -> gantry.v1.Run
+	2,  // 15: gantry.v1.DiscardRunResponse.run:type_name -> gantry.v1.Run
+	2,  // 16: gantry.v1.CancelRunResponse.run:type_name -> gantry.v1.Run
+	2,  // 17: gantry.v1.StopRunResponse.run:type_name -> gantry.v1.Run
+	22, // 18: gantry.v1.StreamRunLogsResponse.lines:type_name -> gantry.v1.RunLogLine
+	4,  // 19: gantry.v1.RunService.TriggerRun:input_type -> gantry.v1.TriggerRunRequest
+	6,  // 20: gantry.v1.RunService.TriggerTask:input_type -> gantry.v1.TriggerTaskRequest
+	8,  // 21: gantry.v1.RunService.GetRun:input_type -> gantry.v1.GetRunRequest
+	10, // 22: gantry.v1.RunService.ListRuns:input_type -> gantry.v1.ListRunsRequest
+	12, // 23: gantry.v1.RunService.ConfirmRun:input_type -> gantry.v1.ConfirmRunRequest
+	14, // 24: gantry.v1.RunService.DiscardRun:input_type -> gantry.v1.DiscardRunRequest
+	16, // 25: gantry.v1.RunService.CancelRun:input_type -> gantry.v1.CancelRunRequest
+	18, // 26: gantry.v1.RunService.StopRun:input_type -> gantry.v1.StopRunRequest
+	20, // 27: gantry.v1.RunService.StreamRunLogs:input_type -> gantry.v1.StreamRunLogsRequest
+	5,  // 28: gantry.v1.RunService.TriggerRun:output_type -> gantry.v1.TriggerRunResponse
+	7,  // 29: gantry.v1.RunService.TriggerTask:output_type -> gantry.v1.TriggerTaskResponse
+	9,  // 30: gantry.v1.RunService.GetRun:output_type -> gantry.v1.GetRunResponse
+	11, // 31: gantry.v1.RunService.ListRuns:output_type -> gantry.v1.ListRunsResponse
+	13, // 32: gantry.v1.RunService.ConfirmRun:output_type -> gantry.v1.ConfirmRunResponse
+	15, // 33: gantry.v1.RunService.DiscardRun:output_type -> gantry.v1.DiscardRunResponse
+	17, // 34: gantry.v1.RunService.CancelRun:output_type -> gantry.v1.CancelRunResponse
+	19, // 35: gantry.v1.RunService.StopRun:output_type -> gantry.v1.StopRunResponse
+	21, // 36: gantry.v1.RunService.StreamRunLogs:output_type -> gantry.v1.StreamRunLogsResponse
+	28, // [28:37] is the sub-list for method output_type
+	19, // [19:28] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_gantry_v1_runs_proto_init() }
@@ -1672,6 +1731,7 @@ func file_gantry_v1_runs_proto_init() {
 	if File_gantry_v1_runs_proto != nil {
 		return
 	}
+	file_gantry_v1_run_progress_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
