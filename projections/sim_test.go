@@ -192,7 +192,7 @@ func (s *sim) newLane(name, poolID string) *lane {
 	u.commit()
 	u = s.begin()
 	u.worker(l.workerID, worker.Register{WorkerID: l.workerID, PoolID: poolID,
-		Metadata: map[string]string{"host": name + "-host"}, Actor: "launcher", At: s.now()})
+		Metadata: map[string]string{"host": name + "-host"}, LauncherVersion: "v1.4.0", Actor: "launcher", At: s.now()})
 	u.commit()
 	return l
 }

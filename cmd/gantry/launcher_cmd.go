@@ -80,7 +80,7 @@ within the shutdown grace, fails it with a note if it cannot, and exits.`,
 			if err != nil {
 				return err
 			}
-			cfg.Logger = log
+			cfg.Logger, cfg.Version = log, binaryVersion()
 			if cfg.Executor.Docker != nil {
 				if err := ensureRunnerImage(cmd.Context(), cfg.Executor.Docker, cmd.ErrOrStderr()); err != nil {
 					return fmt.Errorf("launcher: %w", err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -60,6 +61,9 @@ type serverConfig struct {
 	// tracing traces the API, appends, the relay, assignments and reports;
 	// nil: off.
 	tracing trace.TracerProvider
+	// version is the server's version, which `gantry pool workers` compares
+	// the launchers' with; default this binary's (binaryVersion).
+	version string
 }
 
 type component struct{ name, where string }
@@ -146,7 +150,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if err != nil {
 		return err
 	}
-	routes, err := apiRoutes(apiDeps{pool: pool, store: store, aggs: aggs, watcher: watcher, cmds: cmds, keys: keys, states: states, nc: nc, bucket: bucket, log: log, obs: obs})
+	routes, err := apiRoutes(apiDeps{version: cmp.Or(cfg.version, binaryVersion()), pool: pool, store: store, aggs: aggs, watcher: watcher, cmds: cmds, keys: keys, states: states, nc: nc, bucket: bucket, log: log, obs: obs})
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,8 @@ import (
 
 // apiDeps is what the Connect services are built from.
 type apiDeps struct {
+	// version is the server's version (ListWorkers flags older launchers).
+	version string
 	pool    *pgxpool.Pool
 	store   *eventstore.Store
 	aggs    *aggregate.Repository
@@ -78,7 +80,7 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 		events.Route(authn),
 		api.NewStackService(cmds, queries, identify, d.log).Route(authn),
 		api.NewRunService(cmds, queries, identify, d.log).WithLogs(runLogs).Route(authn),
-		api.NewPoolService(cmds, queries, identify, d.log).Route(authn),
+		api.NewPoolService(cmds, queries, identify, d.log).WithServerVersion(d.version).Route(authn),
 		api.NewStateService(d.states, cmds, identify, d.log).Route(authn),
 		{Path: statebackend.PathPrefix, Handler: d.states.Handler()},
 		// Launchers authenticate with their pool's credentials, not API tokens.

@@ -45,6 +45,8 @@ type WorkerRegistration struct {
 	// WorkerID is generated when empty.
 	WorkerID string
 	Metadata map[string]string
+	// Version is the launcher's version.
+	Version string
 	// Before, when set, runs once the domain accepted the registration and
 	// before it is appended, with the worker id and the registration time;
 	// an error stops the registration. The gateway starts the worker's
@@ -71,7 +73,7 @@ func (s *Service) RegisterWorker(ctx context.Context, poolID string, r WorkerReg
 		if err != nil {
 			return err
 		}
-		if _, err := w.Do(worker.Register{WorkerID: id, PoolID: poolID, Metadata: r.Metadata, Actor: id, At: at}); err != nil {
+		if _, err := w.Do(worker.Register{WorkerID: id, PoolID: poolID, Metadata: r.Metadata, LauncherVersion: r.Version, Actor: id, At: at}); err != nil {
 			return refused(err)
 		}
 		if r.Before != nil {
@@ -82,7 +84,7 @@ func (s *Service) RegisterWorker(ctx context.Context, poolID string, r WorkerReg
 	if err != nil {
 		return "", err
 	}
-	s.log.InfoContext(ctx, "worker registered", "pool_id", poolID, "worker_id", id, "metadata", len(r.Metadata))
+	s.log.InfoContext(ctx, "worker registered", "pool_id", poolID, "worker_id", id, "metadata", len(r.Metadata), "launcher_version", r.Version)
 	return id, nil
 }
 

@@ -110,7 +110,7 @@ func (g *Gateway) report(ctx context.Context, pool, kind string, data []byte) (p
 // register registers a new worker of pool, and starts its heartbeat clock.
 func (g *Gateway) register(ctx context.Context, pool string, b protocol.RegisterReport) (string, error) {
 	return g.cfg.Commands.RegisterWorker(ctx, pool, commands.WorkerRegistration{
-		WorkerID: b.WorkerID, Metadata: b.Metadata,
+		WorkerID: b.WorkerID, Metadata: b.Metadata, Version: b.Version,
 		// The row comes first: a worker must never exist without one, or
 		// it could not be found lost. A row left by a failed append names
 		// no worker and is dropped by the next sweep.

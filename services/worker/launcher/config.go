@@ -83,6 +83,8 @@ type Config struct {
 	// Token.Certificate.
 	PoolKey  crypto.PrivateKey
 	Metadata map[string]string
+	// Version is the launcher's version, reported at registration.
+	Version string
 	// Executor's timeouts, work directory and PATH; PoolKey and Workspaces
 	// are set by the launcher.
 	Executor executor.Config

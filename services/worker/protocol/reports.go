@@ -65,6 +65,10 @@ type Reply struct {
 type RegisterReport struct {
 	WorkerID string            `json:"worker_id,omitempty"` // generated when empty
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// Version is the launcher's version (its binary's module version,
+	// "(devel)" for a development build); `gantry pool workers` shows it
+	// and flags launchers older than the server.
+	Version string `json:"version,omitempty"`
 }
 
 // PhaseStartedReport is the body of a phase.started report (and of
