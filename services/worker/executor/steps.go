@@ -25,7 +25,13 @@ func (x *execution) initialize(ctx context.Context, ph *phase) *failure {
 			return x.afterRun(ctx, ph, x.fail(ph, ExitNoProcess, "%v", err))
 		}
 	}
+	// One init at a time per shared provider cache (plugincache.go).
+	unlock, f := x.lockPluginCache(ctx, ph)
+	if f != nil {
+		return x.afterRun(ctx, ph, f)
+	}
 	code, err := x.runTool(ctx, ph, "init", "-input=false")
+	unlock()
 	if f := x.toolFailure(ph, "init", code, err); f != nil {
 		return x.afterRun(ctx, ph, f)
 	}
