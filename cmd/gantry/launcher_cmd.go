@@ -43,6 +43,7 @@ Settings (environment):
   GANTRY_WHITELIST_ENVS                        launcher variables passed to runs (ro_/wo_ prefixes)
   GANTRY_METADATA_<key>                        metadata sent at registration
   GANTRY_LAUNCHER_EXECUTOR                     docker or process (default docker where an engine answers)
+  GANTRY_LAUNCHER_RUN_INITIALIZATION_POLICY    a Rego file (package gantry, deny rule) every run must pass
 Docker executor:
   DOCKER_HOST                                  the engine (default unix:///var/run/docker.sock)
   GANTRY_DEFAULT_RUNNER_IMAGE                  image of stacks without one (default gantry/runner:1, built if missing)

@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
@@ -85,6 +86,10 @@ type Config struct {
 	Metadata map[string]string
 	// Version is the launcher's version, reported at registration.
 	Version string
+	// Policy, if set, is evaluated against each run's metadata before its
+	// first phase; a denial fails the run
+	// (GANTRY_LAUNCHER_RUN_INITIALIZATION_POLICY).
+	Policy *Policy
 	// Executor's timeouts, work directory and PATH; PoolKey and Workspaces
 	// are set by the launcher.
 	Executor executor.Config
@@ -194,6 +199,11 @@ func FromEnv(environ []string, stdout io.Writer) (Config, error) {
 		}
 	}
 	cfg.Whitelist = whitelist
+	if path := strings.TrimSpace(env[EnvRunInitializationPolicy]); path != "" {
+		if cfg.Policy, err = LoadPolicy(context.Background(), path); err != nil {
+			bad(EnvRunInitializationPolicy, "%v", err)
+		}
+	}
 	docker, err := dockerFromEnv(env, env[EnvExecutor])
 	if err != nil {
 		errs = append(errs, err)

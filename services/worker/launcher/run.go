@@ -49,6 +49,10 @@ func (l *Launcher) execute(a protocol.Assignment, parent trace.SpanContext) {
 		l.endRun(reportCtx, protocol.KindRunFailed, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: "the worker could not prepare the run: " + err.Error()})
 		return
 	}
+	if note := l.admit(reportCtx, job); note != "" {
+		l.endRun(reportCtx, protocol.KindRunFailed, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: note})
+		return
+	}
 	rep := &reporter{l: l, runID: a.RunID, stackID: job.StackID, autodeploy: job.Autodeploy, typ: job.Type,
 		credentials: map[run.Phase][]byte{}, stateURL: l.cfg.Token.ServerURL}
 	if job.BackendOverride != nil {
