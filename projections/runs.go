@@ -1,6 +1,9 @@
 package projections
 
 import (
+	"encoding/json"
+	"fmt"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gantryhq/gantry/domain/run"
@@ -40,6 +43,7 @@ const (
 	runPhaseFinishedSQL = `UPDATE rm_runs SET updated_at = $2, version = $3,
 		has_changes = CASE WHEN $4::text = 'PLANNING' THEN $5::boolean ELSE has_changes END WHERE id = $1`
 	runStopRequestedSQL = `UPDATE rm_runs SET updated_at = $2, version = $3, stop_requested_by = $4 WHERE id = $1`
+	runOutputsSQL       = `UPDATE rm_runs SET updated_at = $2, version = $3, outputs = $4::jsonb WHERE id = $1`
 	runVersionSQL       = `UPDATE rm_runs SET version = $2 WHERE id = $1`
 )
 
@@ -58,14 +62,14 @@ const (
 func (runsProjection) Apply(b *pgx.Batch, e eventstore.Event, data any) error {
 	switch e.StreamType {
 	case eventstore.StreamRun:
-		applyRunEvent(b, e.StreamID, e.Version, data)
+		return applyRunEvent(b, e.StreamID, e.Version, data)
 	case eventstore.StreamStack:
 		applyRunStackEvent(b, e.StreamID, data)
 	}
 	return nil
 }
 
-func applyRunEvent(b *pgx.Batch, id string, v int64, data any) {
+func applyRunEvent(b *pgx.Batch, id string, v int64, data any) error {
 	transition := func(to run.Status, at, actor, note any, releaseWorker bool) {
 		b.Queue(runTransitionSQL, id, at, v, string(to), actor, note, releaseWorker)
 	}
@@ -89,6 +93,12 @@ func applyRunEvent(b *pgx.Batch, id string, v int64, data any) {
 		transition(run.Confirmed, d.At, d.Actor, "", false)
 	case run.RunStopRequested:
 		b.Queue(runStopRequestedSQL, id, d.At, v, d.Actor)
+	case run.RunOutputsRecorded:
+		outputs, err := outputsJSON(d.Outputs)
+		if err != nil {
+			return fmt.Errorf("run %s: %w", id, err)
+		}
+		b.Queue(runOutputsSQL, id, d.At, v, outputs)
 	case run.RunFinished:
 		transition(run.Finished, d.At, d.Actor, "", true)
 	case run.RunFailed:
@@ -105,6 +115,21 @@ func applyRunEvent(b *pgx.Batch, id string, v int64, data any) {
 		// A run event this projection does not show still moves the version.
 		b.Queue(runVersionSQL, id, v)
 	}
+	return nil
+}
+
+// outputsJSON is a run's outputs as rm_runs keeps them (RunOutput): the
+// sealed values stay in the event.
+func outputsJSON(outputs []run.Output) (string, error) {
+	views := make([]RunOutput, len(outputs))
+	for i, o := range outputs {
+		views[i] = RunOutput{Name: o.Name, Sensitive: o.Sensitive, Type: o.Type, Value: o.Value, Sealed: len(o.Sealed) > 0}
+	}
+	data, err := json.Marshal(views)
+	if err != nil {
+		return "", fmt.Errorf("encode the outputs: %w", err)
+	}
+	return string(data), nil
 }
 
 func applyRunStackEvent(b *pgx.Batch, stackID string, data any) {

@@ -35,6 +35,7 @@ re-executes itself without them in its environment.
 Settings (environment):
   GANTRY_MASK_ENVS                             comma list of whitelisted variables masked in logs
   GANTRY_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED   also print run logs as JSON lines on stdout
+  GANTRY_SENSITIVE_OUTPUT_UPLOAD_ENABLED       upload sensitive outputs, sealed to the server's key
   GANTRY_LAUNCHER_LOGS_TIMEOUT                 fail a run that prints nothing this long (default 7m)
   GANTRY_LAUNCHER_RUN_TIMEOUT                  maximum run time (default 70m)
   GANTRY_LAUNCHER_SHUTDOWN_GRACE               how long a run may go on after SIGTERM (default 90s)

@@ -49,7 +49,7 @@ func newCommands(aggs *aggregate.Repository, waiter *projections.Waiter, keys *s
 	publicURL, natsURL string, log *slog.Logger) (*commands.Service, error) {
 	return commands.New(commands.Config{
 		Aggregates: aggs, Waiter: waiter, Secrets: keys.keeper, Pools: commands.CAPools{CA: keys.ca}, State: states, StateCredentials: states,
-		ServerURL: publicURL, NATSURL: natsURL, Logger: log,
+		OutputsKey: keys.outputs.Public(), ServerURL: publicURL, NATSURL: natsURL, Logger: log,
 	})
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"time"
@@ -16,12 +17,14 @@ import (
 var errNoSecretsURL = errors.New("GANTRY_SECRETS_URL is required: the keeper that encrypts secrets and the server's keys (base64key://<32 bytes in base64url>, or a KMS URL)")
 
 // serverKeys is the key material a server process works with: the secrets
-// keeper, the pool CA and the API token issuer, whose private keys live in
-// the database encrypted by the keeper.
+// keeper, the pool CA, the API token issuer and the key sensitive outputs
+// are sealed to, whose private keys live in the database encrypted by the
+// keeper.
 type serverKeys struct {
-	keeper *keyring.Keeper
-	ca     *keyring.CA
-	issuer *auth.Issuer
+	keeper  *keyring.Keeper
+	ca      *keyring.CA
+	issuer  *auth.Issuer
+	outputs crypto.Signer
 }
 
 // openKeys opens the keeper at secretsURL and loads (on first start,
@@ -45,7 +48,12 @@ func openKeys(ctx context.Context, pool *pgxpool.Pool, secretsURL string) (*serv
 		keeper.Close()
 		return nil, err
 	}
-	return &serverKeys{keeper: keeper, ca: ca, issuer: issuer}, nil
+	outputs, err := keyring.LoadOrCreateOutputsKey(ctx, keys)
+	if err != nil {
+		keeper.Close()
+		return nil, err
+	}
+	return &serverKeys{keeper: keeper, ca: ca, issuer: issuer, outputs: outputs}, nil
 }
 
 // close releases the keeper.

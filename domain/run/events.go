@@ -163,5 +163,6 @@ func Events() []Event {
 		RunQueued{}, RunReady{}, RunAssigned{}, RunUnassigned{}, RunPhaseStarted{},
 		RunPhaseFinished{}, RunUnconfirmed{}, RunConfirmed{}, RunStopRequested{},
 		RunFinished{}, RunFailed{}, RunDiscarded{}, RunStopped{}, RunCanceled{}, RunSkipped{},
+		RunOutputsRecorded{},
 	}
 }

@@ -122,6 +122,9 @@ type State struct {
 	hasChanges    bool
 	phases        []PhaseResult
 	history       []HistoryEntry
+	// outputsRecorded: the run's outputs were recorded (once per run).
+	outputsRecorded bool
+	outputs         []Output
 }
 
 // Exists reports whether the run has been triggered.

@@ -37,7 +37,7 @@ func (s *Service) RunJob(ctx context.Context, poolID, workerID, runID string) (p
 	job := protocol.Job{
 		RunID: runID, StackID: st.ID(), Type: r.Type(), Confirmed: r.Status() == run.Confirmed, Autodeploy: r.Autodeploy(),
 		RepositoryURL: set.RepositoryURL, Commit: r.Commit(), Branch: set.Branch, TriggeredBy: r.TriggeredBy(), ProjectRoot: set.ProjectRoot, Tool: set.Tool, RunnerImage: set.RunnerImage,
-		Hooks: set.Hooks, TaskCommand: r.TaskCommand(), ManagedState: st.ManagedState(),
+		Hooks: set.Hooks, TaskCommand: r.TaskCommand(), ManagedState: st.ManagedState(), OutputsKey: s.outputsKey,
 	}
 	for _, v := range st.EnvVars() {
 		jv := protocol.Variable{Name: v.Name, Scope: v.Scope, Value: v.Value}

@@ -101,9 +101,9 @@ func (s *Service) StartPhase(ctx context.Context, poolID, workerID, runID string
 // phase boundary where the run goes on. If the next phase cannot start
 // (a stop was requested), neither is recorded.
 func (s *Service) FinishAndStartPhase(ctx context.Context, poolID, workerID, runID string, p PhaseResult, next run.Phase) error {
-	_, err := s.runReport(ctx, "finish and start phase", poolID, workerID, runID, p.command(workerID), func(at time.Time) run.Command {
+	_, err := s.runReport(ctx, "finish and start phase", poolID, workerID, runID, append(p.commands(workerID), func(at time.Time) run.Command {
 		return run.StartPhase{Phase: next, Actor: workerID, At: at}
-	})
+	})...)
 	var refusal *RefusedError
 	if errors.As(err, &refusal) && errors.Is(err, run.ErrIllegalTransition) {
 		// A pending stop ends the run with the phase's result, and the
@@ -124,6 +124,9 @@ type PhaseResult struct {
 	Duration   time.Duration
 	HasChanges bool   // PLANNING only
 	Note       string // why a phase failed, when the worker knows more than the exit code
+	// Outputs are the run's outputs (APPLYING and PERFORMING), recorded
+	// just before the result.
+	Outputs []run.Output
 }
 
 // FinishPhase records the result of the current phase of the worker's run.
@@ -131,14 +134,20 @@ type PhaseResult struct {
 // freed (and the stack released) in the same append. It returns the run's
 // status after the result: the worker knows from it whether the run ended.
 func (s *Service) FinishPhase(ctx context.Context, poolID, workerID, runID string, p PhaseResult) (run.Status, error) {
-	return s.runReport(ctx, "finish phase", poolID, workerID, runID, p.command(workerID))
+	return s.runReport(ctx, "finish phase", poolID, workerID, runID, p.commands(workerID)...)
 }
 
-// command is the domain command recording p.
-func (p PhaseResult) command(workerID string) func(at time.Time) run.Command {
-	return func(at time.Time) run.Command {
+// commands are the domain commands recording p: its outputs, if any, then
+// its result.
+func (p PhaseResult) commands(workerID string) []func(at time.Time) run.Command {
+	result := func(at time.Time) run.Command {
 		return run.PhaseFinished{Phase: p.Phase, ExitCode: p.ExitCode, Duration: p.Duration, HasChanges: p.HasChanges, Note: p.Note, Actor: workerID, At: at}
 	}
+	if len(p.Outputs) == 0 {
+		return []func(at time.Time) run.Command{result}
+	}
+	outputs := func(at time.Time) run.Command { return run.RecordOutputs{Outputs: p.Outputs, Actor: workerID, At: at} }
+	return []func(at time.Time) run.Command{outputs, result}
 }
 
 // EndRun ends the worker's run as end: run.Finished (after the last phase
@@ -163,7 +172,7 @@ func (s *Service) EndRun(ctx context.Context, poolID, workerID, runID string, en
 	}
 	commands := []func(at time.Time) run.Command{command}
 	if last != nil {
-		commands = []func(at time.Time) run.Command{last.command(workerID), command}
+		commands = append(last.commands(workerID), command)
 	}
 	_, err := s.runReport(ctx, "end run", poolID, workerID, runID, commands...)
 	return err

@@ -166,7 +166,7 @@ func replyErr(err error) error {
 // phaseResult is the command layer's form of a phase result.
 func phaseResult(b protocol.PhaseFinishedReport) commands.PhaseResult {
 	return commands.PhaseResult{Phase: b.Phase, ExitCode: b.ExitCode, Duration: time.Duration(b.DurationMS) * time.Millisecond,
-		HasChanges: b.HasChanges, Note: b.Note}
+		HasChanges: b.HasChanges, Note: b.Note, Outputs: b.Outputs}
 }
 
 // decodeBody decodes a report's JSON body into v; a malformed one is

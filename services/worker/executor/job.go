@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"crypto"
 	"fmt"
 	"log/slog"
 	"path"
@@ -64,6 +65,9 @@ type Job struct {
 	// WorkerID is the worker running the job; the Docker executor labels
 	// its containers with it.
 	WorkerID string
+	// OutputsKey, if set, is the key sensitive outputs' values are sealed
+	// to (the server's: see outputs.go); nil leaves them out.
+	OutputsKey crypto.PublicKey
 }
 
 // OverrideFile is the name of the backend override file in the project root.

@@ -25,6 +25,7 @@ type phase struct {
 	log        *phaseLog
 	env        []string // the environment of the phase's commands
 	hasChanges bool
+	outputs    []run.Output // the run's outputs, once read
 }
 
 // commandPhases are the phases that run the job's commands, with the job's
@@ -55,7 +56,7 @@ func (x *execution) phase(ctx context.Context, p run.Phase, body func(context.Co
 	if f == nil {
 		f = body(ctx, ph)
 	}
-	res := PhaseResult{Phase: p, HasChanges: ph.hasChanges, Started: started, Duration: time.Since(started)}
+	res := PhaseResult{Phase: p, HasChanges: ph.hasChanges, Started: started, Duration: time.Since(started), Outputs: ph.outputs}
 	if f != nil {
 		res.ExitCode, res.Note = f.exit, x.mask.mask(f.note)
 	}

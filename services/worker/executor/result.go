@@ -33,6 +33,10 @@ type PhaseResult struct {
 	Note string
 	// Log is the phase's full output, secrets masked, one line per "\n".
 	Log []byte
+	// Outputs are the run's outputs, read after a successful APPLYING or
+	// PERFORMING (see outputs.go); nil for the other phases and when there
+	// are none.
+	Outputs []run.Output
 }
 
 // Result is the outcome of a run's part on this worker.

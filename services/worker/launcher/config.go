@@ -36,6 +36,9 @@ const (
 	EnvWhitelistEnvs  = "GANTRY_WHITELIST_ENVS"
 	EnvMetadataPrefix = "GANTRY_METADATA_"
 	EnvWorkDir        = "GANTRY_LAUNCHER_WORK_DIR"
+	// EnvSensitiveOutputs uploads sensitive outputs, sealed to the server's
+	// key, with the others (outputs.go).
+	EnvSensitiveOutputs = "GANTRY_SENSITIVE_OUTPUT_UPLOAD_ENABLED"
 	// EnvExecutor is "docker" or "process"; unset, docker where a Docker
 	// engine answers and process elsewhere.
 	EnvExecutor      = "GANTRY_LAUNCHER_EXECUTOR"
@@ -86,6 +89,10 @@ type Config struct {
 	Metadata map[string]string
 	// Version is the launcher's version, reported at registration.
 	Version string
+	// SensitiveOutputs uploads the values of sensitive outputs, sealed to
+	// the server's outputs key (GANTRY_SENSITIVE_OUTPUT_UPLOAD_ENABLED);
+	// otherwise only their names are recorded.
+	SensitiveOutputs bool
 	// Policy, if set, is evaluated against each run's metadata before its
 	// first phase; a denial fails the run
 	// (GANTRY_LAUNCHER_RUN_INITIALIZATION_POLICY).
@@ -165,6 +172,11 @@ func FromEnv(environ []string, stdout io.Writer) (Config, error) {
 		bad(EnvRunLogsStdout, "%v", err)
 	} else if on {
 		cfg.RunLogs = stdout
+	}
+	if on, err := parseBool(env[EnvSensitiveOutputs]); err != nil {
+		bad(EnvSensitiveOutputs, "%v", err)
+	} else {
+		cfg.SensitiveOutputs = on
 	}
 	if on, err := parseBool(env[EnvDebug]); err != nil {
 		bad(EnvDebug, "%v", err)

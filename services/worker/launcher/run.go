@@ -140,6 +140,11 @@ func (l *Launcher) job(ctx context.Context, a protocol.Assignment) (executor.Job
 		}
 		job.Env = append(job.Env, ev)
 	}
+	key, err := l.outputsKey(reply.Job.OutputsKey)
+	if err != nil {
+		return executor.Job{}, err
+	}
+	job.OutputsKey = key
 	if job.ManagedState {
 		// Credentials and addresses go to each phase through the
 		// environment (see tfbackend.OverrideFile for why not into the
@@ -265,7 +270,7 @@ func (r *reporter) PhaseFinished(ctx context.Context, res executor.PhaseResult) 
 	}
 	report := protocol.PhaseFinishedReport{
 		WorkerID: r.l.WorkerID(), RunID: r.runID, Phase: res.Phase, ExitCode: res.ExitCode,
-		DurationMS: res.Duration.Milliseconds(), HasChanges: res.HasChanges, Note: res.Note,
+		DurationMS: res.Duration.Milliseconds(), HasChanges: res.HasChanges, Note: res.Note, Outputs: res.Outputs,
 	}
 	switch res.Phase {
 	case run.PhasePreparing, run.PhaseInitializing, run.PhasePreparingApply, run.PhaseApplying, run.PhasePerforming:

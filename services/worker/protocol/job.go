@@ -37,6 +37,10 @@ type Job struct {
 	// Env lists the stack's variables; a secret one has Sealed instead of
 	// Value.
 	Env []Variable `json:"env,omitempty"`
+	// OutputsKey is the server's public key (PEM) that a worker uploading
+	// sensitive outputs seals their values to; only the server can open
+	// them. "" when the server has none.
+	OutputsKey string `json:"outputs_key,omitempty"`
 }
 
 // Variable is one of the stack's environment variables as a worker gets

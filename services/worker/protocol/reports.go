@@ -92,6 +92,12 @@ type PhaseFinishedReport struct {
 	DurationMS int64     `json:"duration_ms"`
 	HasChanges bool      `json:"has_changes,omitempty"`
 	Note       string    `json:"note,omitempty"` // why the phase failed (a timeout, a hook), if more than the exit code
+	// Outputs are the run's outputs (`<tool> output -json`), read after a
+	// successful APPLYING or PERFORMING and recorded before its result. A
+	// sensitive output carries no value, or its value sealed to the
+	// server's outputs key (Job.OutputsKey) when the launcher uploads
+	// sensitive outputs.
+	Outputs []run.Output `json:"outputs,omitempty"`
 }
 
 // RunReport is the body of run.finished, run.failed and run.stopped (and

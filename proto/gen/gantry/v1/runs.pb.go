@@ -220,7 +220,10 @@ type Run struct {
 	// The plan found changes.
 	HasChanges bool `protobuf:"varint,14,opt,name=has_changes,json=hasChanges,proto3" json:"has_changes,omitempty"`
 	// Every state change, oldest first.
-	History       []*RunStateChange `protobuf:"bytes,15,rep,name=history,proto3" json:"history,omitempty"`
+	History []*RunStateChange `protobuf:"bytes,15,rep,name=history,proto3" json:"history,omitempty"`
+	// The outputs the worker read after the run's apply (or task), sorted by
+	// name; empty before (GetRun only).
+	Outputs       []*RunOutput `protobuf:"bytes,16,rep,name=outputs,proto3" json:"outputs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -360,6 +363,98 @@ func (x *Run) GetHistory() []*RunStateChange {
 	return nil
 }
 
+func (x *Run) GetOutputs() []*RunOutput {
+	if x != nil {
+		return x.Outputs
+	}
+	return nil
+}
+
+// RunOutput is one of a run's outputs. A sensitive output's value is never
+// shown: value is empty and value_stored says whether the server keeps it
+// (sealed to the server's key, by a launcher with
+// GANTRY_SENSITIVE_OUTPUT_UPLOAD_ENABLED).
+type RunOutput struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Output name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Marked sensitive in the configuration.
+	Sensitive bool `protobuf:"varint,2,opt,name=sensitive,proto3" json:"sensitive,omitempty"`
+	// The value as JSON text; empty for a sensitive output.
+	Value string `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	// Terraform's type constraint as JSON text, e.g. "string".
+	Type string `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
+	// A sensitive output's value is kept by the server, sealed.
+	ValueStored   bool `protobuf:"varint,5,opt,name=value_stored,json=valueStored,proto3" json:"value_stored,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunOutput) Reset() {
+	*x = RunOutput{}
+	mi := &file_gantry_v1_runs_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunOutput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunOutput) ProtoMessage() {}
+
+func (x *RunOutput) ProtoReflect() protoreflect.Message {
+	mi := &file_gantry_v1_runs_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunOutput.ProtoReflect.Descriptor instead.
+func (*RunOutput) Descriptor() ([]byte, []int) {
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RunOutput) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RunOutput) GetSensitive() bool {
+	if x != nil {
+		return x.Sensitive
+	}
+	return false
+}
+
+func (x *RunOutput) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *RunOutput) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *RunOutput) GetValueStored() bool {
+	if x != nil {
+		return x.ValueStored
+	}
+	return false
+}
+
 // RunStateChange is one entry of a run's history.
 type RunStateChange struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -377,7 +472,7 @@ type RunStateChange struct {
 
 func (x *RunStateChange) Reset() {
 	*x = RunStateChange{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[1]
+	mi := &file_gantry_v1_runs_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -389,7 +484,7 @@ func (x *RunStateChange) String() string {
 func (*RunStateChange) ProtoMessage() {}
 
 func (x *RunStateChange) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[1]
+	mi := &file_gantry_v1_runs_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -402,7 +497,7 @@ func (x *RunStateChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunStateChange.ProtoReflect.Descriptor instead.
 func (*RunStateChange) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{1}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RunStateChange) GetState() RunState {
@@ -448,7 +543,7 @@ type TriggerRunRequest struct {
 
 func (x *TriggerRunRequest) Reset() {
 	*x = TriggerRunRequest{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[2]
+	mi := &file_gantry_v1_runs_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -460,7 +555,7 @@ func (x *TriggerRunRequest) String() string {
 func (*TriggerRunRequest) ProtoMessage() {}
 
 func (x *TriggerRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[2]
+	mi := &file_gantry_v1_runs_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -473,7 +568,7 @@ func (x *TriggerRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerRunRequest.ProtoReflect.Descriptor instead.
 func (*TriggerRunRequest) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{2}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TriggerRunRequest) GetStack() string {
@@ -508,7 +603,7 @@ type TriggerRunResponse struct {
 
 func (x *TriggerRunResponse) Reset() {
 	*x = TriggerRunResponse{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[3]
+	mi := &file_gantry_v1_runs_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -520,7 +615,7 @@ func (x *TriggerRunResponse) String() string {
 func (*TriggerRunResponse) ProtoMessage() {}
 
 func (x *TriggerRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[3]
+	mi := &file_gantry_v1_runs_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -533,7 +628,7 @@ func (x *TriggerRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerRunResponse.ProtoReflect.Descriptor instead.
 func (*TriggerRunResponse) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{3}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TriggerRunResponse) GetRun() *Run {
@@ -558,7 +653,7 @@ type TriggerTaskRequest struct {
 
 func (x *TriggerTaskRequest) Reset() {
 	*x = TriggerTaskRequest{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[4]
+	mi := &file_gantry_v1_runs_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -570,7 +665,7 @@ func (x *TriggerTaskRequest) String() string {
 func (*TriggerTaskRequest) ProtoMessage() {}
 
 func (x *TriggerTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[4]
+	mi := &file_gantry_v1_runs_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -583,7 +678,7 @@ func (x *TriggerTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerTaskRequest.ProtoReflect.Descriptor instead.
 func (*TriggerTaskRequest) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{4}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TriggerTaskRequest) GetStack() string {
@@ -618,7 +713,7 @@ type TriggerTaskResponse struct {
 
 func (x *TriggerTaskResponse) Reset() {
 	*x = TriggerTaskResponse{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[5]
+	mi := &file_gantry_v1_runs_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -630,7 +725,7 @@ func (x *TriggerTaskResponse) String() string {
 func (*TriggerTaskResponse) ProtoMessage() {}
 
 func (x *TriggerTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[5]
+	mi := &file_gantry_v1_runs_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -643,7 +738,7 @@ func (x *TriggerTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerTaskResponse.ProtoReflect.Descriptor instead.
 func (*TriggerTaskResponse) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{5}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TriggerTaskResponse) GetRun() *Run {
@@ -664,7 +759,7 @@ type GetRunRequest struct {
 
 func (x *GetRunRequest) Reset() {
 	*x = GetRunRequest{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[6]
+	mi := &file_gantry_v1_runs_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -676,7 +771,7 @@ func (x *GetRunRequest) String() string {
 func (*GetRunRequest) ProtoMessage() {}
 
 func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[6]
+	mi := &file_gantry_v1_runs_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -689,7 +784,7 @@ func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
 func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{6}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetRunRequest) GetRun() string {
@@ -710,7 +805,7 @@ type GetRunResponse struct {
 
 func (x *GetRunResponse) Reset() {
 	*x = GetRunResponse{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[7]
+	mi := &file_gantry_v1_runs_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +817,7 @@ func (x *GetRunResponse) String() string {
 func (*GetRunResponse) ProtoMessage() {}
 
 func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[7]
+	mi := &file_gantry_v1_runs_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +830,7 @@ func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
 func (*GetRunResponse) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{7}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetRunResponse) GetRun() *Run {
@@ -760,7 +855,7 @@ type ListRunsRequest struct {
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[8]
+	mi := &file_gantry_v1_runs_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -772,7 +867,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[8]
+	mi := &file_gantry_v1_runs_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -785,7 +880,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{8}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListRunsRequest) GetStack() string {
@@ -822,7 +917,7 @@ type ListRunsResponse struct {
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[9]
+	mi := &file_gantry_v1_runs_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -834,7 +929,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[9]
+	mi := &file_gantry_v1_runs_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -847,7 +942,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{9}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListRunsResponse) GetRuns() []*Run {
@@ -875,7 +970,7 @@ type ConfirmRunRequest struct {
 
 func (x *ConfirmRunRequest) Reset() {
 	*x = ConfirmRunRequest{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[10]
+	mi := &file_gantry_v1_runs_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -887,7 +982,7 @@ func (x *ConfirmRunRequest) String() string {
 func (*ConfirmRunRequest) ProtoMessage() {}
 
 func (x *ConfirmRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[10]
+	mi := &file_gantry_v1_runs_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -900,7 +995,7 @@ func (x *ConfirmRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmRunRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmRunRequest) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{10}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ConfirmRunRequest) GetRun() string {
@@ -921,7 +1016,7 @@ type ConfirmRunResponse struct {
 
 func (x *ConfirmRunResponse) Reset() {
 	*x = ConfirmRunResponse{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[11]
+	mi := &file_gantry_v1_runs_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -933,7 +1028,7 @@ func (x *ConfirmRunResponse) String() string {
 func (*ConfirmRunResponse) ProtoMessage() {}
 
 func (x *ConfirmRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[11]
+	mi := &file_gantry_v1_runs_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -946,7 +1041,7 @@ func (x *ConfirmRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmRunResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmRunResponse) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{11}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ConfirmRunResponse) GetRun() *Run {
@@ -969,7 +1064,7 @@ type DiscardRunRequest struct {
 
 func (x *DiscardRunRequest) Reset() {
 	*x = DiscardRunRequest{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[12]
+	mi := &file_gantry_v1_runs_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -981,7 +1076,7 @@ func (x *DiscardRunRequest) String() string {
 func (*DiscardRunRequest) ProtoMessage() {}
 
 func (x *DiscardRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[12]
+	mi := &file_gantry_v1_runs_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -994,7 +1089,7 @@ func (x *DiscardRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscardRunRequest.ProtoReflect.Descriptor instead.
 func (*DiscardRunRequest) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{12}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DiscardRunRequest) GetRun() string {
@@ -1022,7 +1117,7 @@ type DiscardRunResponse struct {
 
 func (x *DiscardRunResponse) Reset() {
 	*x = DiscardRunResponse{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[13]
+	mi := &file_gantry_v1_runs_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1129,7 @@ func (x *DiscardRunResponse) String() string {
 func (*DiscardRunResponse) ProtoMessage() {}
 
 func (x *DiscardRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[13]
+	mi := &file_gantry_v1_runs_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1142,7 @@ func (x *DiscardRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscardRunResponse.ProtoReflect.Descriptor instead.
 func (*DiscardRunResponse) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{13}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DiscardRunResponse) GetRun() *Run {
@@ -1070,7 +1165,7 @@ type CancelRunRequest struct {
 
 func (x *CancelRunRequest) Reset() {
 	*x = CancelRunRequest{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[14]
+	mi := &file_gantry_v1_runs_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1082,7 +1177,7 @@ func (x *CancelRunRequest) String() string {
 func (*CancelRunRequest) ProtoMessage() {}
 
 func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[14]
+	mi := &file_gantry_v1_runs_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1095,7 +1190,7 @@ func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunRequest.ProtoReflect.Descriptor instead.
 func (*CancelRunRequest) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{14}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CancelRunRequest) GetRun() string {
@@ -1123,7 +1218,7 @@ type CancelRunResponse struct {
 
 func (x *CancelRunResponse) Reset() {
 	*x = CancelRunResponse{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[15]
+	mi := &file_gantry_v1_runs_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1230,7 @@ func (x *CancelRunResponse) String() string {
 func (*CancelRunResponse) ProtoMessage() {}
 
 func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[15]
+	mi := &file_gantry_v1_runs_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1243,7 @@ func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunResponse.ProtoReflect.Descriptor instead.
 func (*CancelRunResponse) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{15}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CancelRunResponse) GetRun() *Run {
@@ -1171,7 +1266,7 @@ type StopRunRequest struct {
 
 func (x *StopRunRequest) Reset() {
 	*x = StopRunRequest{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[16]
+	mi := &file_gantry_v1_runs_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1183,7 +1278,7 @@ func (x *StopRunRequest) String() string {
 func (*StopRunRequest) ProtoMessage() {}
 
 func (x *StopRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[16]
+	mi := &file_gantry_v1_runs_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1196,7 +1291,7 @@ func (x *StopRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRunRequest.ProtoReflect.Descriptor instead.
 func (*StopRunRequest) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{16}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StopRunRequest) GetRun() string {
@@ -1224,7 +1319,7 @@ type StopRunResponse struct {
 
 func (x *StopRunResponse) Reset() {
 	*x = StopRunResponse{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[17]
+	mi := &file_gantry_v1_runs_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1236,7 +1331,7 @@ func (x *StopRunResponse) String() string {
 func (*StopRunResponse) ProtoMessage() {}
 
 func (x *StopRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[17]
+	mi := &file_gantry_v1_runs_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1249,7 +1344,7 @@ func (x *StopRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRunResponse.ProtoReflect.Descriptor instead.
 func (*StopRunResponse) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{17}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StopRunResponse) GetRun() *Run {
@@ -1272,7 +1367,7 @@ type StreamRunLogsRequest struct {
 
 func (x *StreamRunLogsRequest) Reset() {
 	*x = StreamRunLogsRequest{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[18]
+	mi := &file_gantry_v1_runs_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1284,7 +1379,7 @@ func (x *StreamRunLogsRequest) String() string {
 func (*StreamRunLogsRequest) ProtoMessage() {}
 
 func (x *StreamRunLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[18]
+	mi := &file_gantry_v1_runs_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1297,7 +1392,7 @@ func (x *StreamRunLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamRunLogsRequest.ProtoReflect.Descriptor instead.
 func (*StreamRunLogsRequest) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{18}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StreamRunLogsRequest) GetRun() string {
@@ -1325,7 +1420,7 @@ type StreamRunLogsResponse struct {
 
 func (x *StreamRunLogsResponse) Reset() {
 	*x = StreamRunLogsResponse{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[19]
+	mi := &file_gantry_v1_runs_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1337,7 +1432,7 @@ func (x *StreamRunLogsResponse) String() string {
 func (*StreamRunLogsResponse) ProtoMessage() {}
 
 func (x *StreamRunLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[19]
+	mi := &file_gantry_v1_runs_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1350,7 +1445,7 @@ func (x *StreamRunLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamRunLogsResponse.ProtoReflect.Descriptor instead.
 func (*StreamRunLogsResponse) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{19}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StreamRunLogsResponse) GetLines() []*RunLogLine {
@@ -1373,7 +1468,7 @@ type RunLogLine struct {
 
 func (x *RunLogLine) Reset() {
 	*x = RunLogLine{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[20]
+	mi := &file_gantry_v1_runs_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1385,7 +1480,7 @@ func (x *RunLogLine) String() string {
 func (*RunLogLine) ProtoMessage() {}
 
 func (x *RunLogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[20]
+	mi := &file_gantry_v1_runs_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1398,7 +1493,7 @@ func (x *RunLogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunLogLine.ProtoReflect.Descriptor instead.
 func (*RunLogLine) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{20}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RunLogLine) GetPhase() string {
@@ -1419,7 +1514,7 @@ var File_gantry_v1_runs_proto protoreflect.FileDescriptor
 
 const file_gantry_v1_runs_proto_rawDesc = "" +
 	"\n" +
-	"\x14gantry/v1/runs.proto\x12\tgantry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x04\n" +
+	"\x14gantry/v1/runs.proto\x12\tgantry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xef\x04\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bstack_id\x18\x02 \x01(\tR\astackId\x12&\n" +
@@ -1441,7 +1536,14 @@ const file_gantry_v1_runs_proto_rawDesc = "" +
 	"\x11stop_requested_by\x18\r \x01(\tR\x0fstopRequestedBy\x12\x1f\n" +
 	"\vhas_changes\x18\x0e \x01(\bR\n" +
 	"hasChanges\x123\n" +
-	"\ahistory\x18\x0f \x03(\v2\x19.gantry.v1.RunStateChangeR\ahistory\"\x95\x01\n" +
+	"\ahistory\x18\x0f \x03(\v2\x19.gantry.v1.RunStateChangeR\ahistory\x12.\n" +
+	"\aoutputs\x18\x10 \x03(\v2\x14.gantry.v1.RunOutputR\aoutputs\"\x8a\x01\n" +
+	"\tRunOutput\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\tsensitive\x18\x02 \x01(\bR\tsensitive\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\x12\x12\n" +
+	"\x04type\x18\x04 \x01(\tR\x04type\x12!\n" +
+	"\fvalue_stored\x18\x05 \x01(\bR\vvalueStored\"\x95\x01\n" +
 	"\x0eRunStateChange\x12)\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x13.gantry.v1.RunStateR\x05state\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
@@ -1553,74 +1655,76 @@ func file_gantry_v1_runs_proto_rawDescGZIP() []byte {
 }
 
 var file_gantry_v1_runs_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_gantry_v1_runs_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_gantry_v1_runs_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_gantry_v1_runs_proto_goTypes = []any{
 	(RunType)(0),                  // 0: gantry.v1.RunType
 	(RunState)(0),                 // 1: gantry.v1.RunState
 	(*Run)(nil),                   // 2: gantry.v1.Run
-	(*RunStateChange)(nil),        // 3: gantry.v1.RunStateChange
-	(*TriggerRunRequest)(nil),     // 4: gantry.v1.TriggerRunRequest
-	(*TriggerRunResponse)(nil),    // 5: gantry.v1.TriggerRunResponse
-	(*TriggerTaskRequest)(nil),    // 6: gantry.v1.TriggerTaskRequest
-	(*TriggerTaskResponse)(nil),   // 7: gantry.v1.TriggerTaskResponse
-	(*GetRunRequest)(nil),         // 8: gantry.v1.GetRunRequest
-	(*GetRunResponse)(nil),        // 9: gantry.v1.GetRunResponse
-	(*ListRunsRequest)(nil),       // 10: gantry.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),      // 11: gantry.v1.ListRunsResponse
-	(*ConfirmRunRequest)(nil),     // 12: gantry.v1.ConfirmRunRequest
-	(*ConfirmRunResponse)(nil),    // 13: gantry.v1.ConfirmRunResponse
-	(*DiscardRunRequest)(nil),     // 14: gantry.v1.DiscardRunRequest
-	(*DiscardRunResponse)(nil),    // 15: gantry.v1.DiscardRunResponse
-	(*CancelRunRequest)(nil),      // 16: gantry.v1.CancelRunRequest
-	(*CancelRunResponse)(nil),     // 17: gantry.v1.CancelRunResponse
-	(*StopRunRequest)(nil),        // 18: gantry.v1.StopRunRequest
-	(*StopRunResponse)(nil),       // 19: gantry.v1.StopRunResponse
-	(*StreamRunLogsRequest)(nil),  // 20: gantry.v1.StreamRunLogsRequest
-	(*StreamRunLogsResponse)(nil), // 21: gantry.v1.StreamRunLogsResponse
-	(*RunLogLine)(nil),            // 22: gantry.v1.RunLogLine
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*RunOutput)(nil),             // 3: gantry.v1.RunOutput
+	(*RunStateChange)(nil),        // 4: gantry.v1.RunStateChange
+	(*TriggerRunRequest)(nil),     // 5: gantry.v1.TriggerRunRequest
+	(*TriggerRunResponse)(nil),    // 6: gantry.v1.TriggerRunResponse
+	(*TriggerTaskRequest)(nil),    // 7: gantry.v1.TriggerTaskRequest
+	(*TriggerTaskResponse)(nil),   // 8: gantry.v1.TriggerTaskResponse
+	(*GetRunRequest)(nil),         // 9: gantry.v1.GetRunRequest
+	(*GetRunResponse)(nil),        // 10: gantry.v1.GetRunResponse
+	(*ListRunsRequest)(nil),       // 11: gantry.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),      // 12: gantry.v1.ListRunsResponse
+	(*ConfirmRunRequest)(nil),     // 13: gantry.v1.ConfirmRunRequest
+	(*ConfirmRunResponse)(nil),    // 14: gantry.v1.ConfirmRunResponse
+	(*DiscardRunRequest)(nil),     // 15: gantry.v1.DiscardRunRequest
+	(*DiscardRunResponse)(nil),    // 16: gantry.v1.DiscardRunResponse
+	(*CancelRunRequest)(nil),      // 17: gantry.v1.CancelRunRequest
+	(*CancelRunResponse)(nil),     // 18: gantry.v1.CancelRunResponse
+	(*StopRunRequest)(nil),        // 19: gantry.v1.StopRunRequest
+	(*StopRunResponse)(nil),       // 20: gantry.v1.StopRunResponse
+	(*StreamRunLogsRequest)(nil),  // 21: gantry.v1.StreamRunLogsRequest
+	(*StreamRunLogsResponse)(nil), // 22: gantry.v1.StreamRunLogsResponse
+	(*RunLogLine)(nil),            // 23: gantry.v1.RunLogLine
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
 }
 var file_gantry_v1_runs_proto_depIdxs = []int32{
 	0,  // 0: gantry.v1.Run.type:type_name -> gantry.v1.RunType
 	1,  // 1: gantry.v1.Run.state:type_name -> gantry.v1.RunState
-	23, // 2: gantry.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	23, // 3: gantry.v1.Run.updated_at:type_name -> google.protobuf.Timestamp
-	3,  // 4: gantry.v1.Run.history:type_name -> gantry.v1.RunStateChange
-	1,  // 5: gantry.v1.RunStateChange.state:type_name -> gantry.v1.RunState
-	23, // 6: gantry.v1.RunStateChange.time:type_name -> google.protobuf.Timestamp
-	0,  // 7: gantry.v1.TriggerRunRequest.type:type_name -> gantry.v1.RunType
-	2,  // 8: gantry.v1.TriggerRunResponse.run:type_name -> gantry.v1.Run
-	2,  // 9: gantry.v1.TriggerTaskResponse.run:type_name -> gantry.v1.Run
-	2,  // 10: gantry.v1.GetRunResponse.run:type_name -> gantry.v1.Run
-	2,  // 11: gantry.v1.ListRunsResponse.runs:type_name -> gantry.v1.Run
-	2,  // 12: gantry.v1.ConfirmRunResponse.run:type_name -> gantry.v1.Run
-	2,  // 13: gantry.v1.DiscardRunResponse.run:type_name -> gantry.v1.Run
-	2,  // 14: gantry.v1.CancelRunResponse.run:type_name -> gantry.v1.Run
-	2,  // 15: gantry.v1.StopRunResponse.run:type_name -> gantry.v1.Run
-	22, // 16: gantry.v1.StreamRunLogsResponse.lines:type_name -> gantry.v1.RunLogLine
-	4,  // 17: gantry.v1.RunService.TriggerRun:input_type -> gantry.v1.TriggerRunRequest
-	6,  // 18: gantry.v1.RunService.TriggerTask:input_type -> gantry.v1.TriggerTaskRequest
-	8,  // 19: gantry.v1.RunService.GetRun:input_type -> gantry.v1.GetRunRequest
-	10, // 20: gantry.v1.RunService.ListRuns:input_type -> gantry.v1.ListRunsRequest
-	12, // 21: gantry.v1.RunService.ConfirmRun:input_type -> gantry.v1.ConfirmRunRequest
-	14, // 22: gantry.v1.RunService.DiscardRun:input_type -> gantry.v1.DiscardRunRequest
-	16, // 23: gantry.v1.RunService.CancelRun:input_type -> gantry.v1.CancelRunRequest
-	18, // 24: gantry.v1.RunService.StopRun:input_type -> gantry.v1.StopRunRequest
-	20, // 25: gantry.v1.RunService.StreamRunLogs:input_type -> gantry.v1.StreamRunLogsRequest
-	5,  // 26: gantry.v1.RunService.TriggerRun:output_type -> gantry.v1.TriggerRunResponse
-	7,  // 27: gantry.v1.RunService.TriggerTask:output_type -> gantry.v1.TriggerTaskResponse
-	9,  // 28: gantry.v1.RunService.GetRun:output_type -> gantry.v1.GetRunResponse
-	11, // 29: gantry.v1.RunService.ListRuns:output_type -> gantry.v1.ListRunsResponse
-	13, // 30: gantry.v1.RunService.ConfirmRun:output_type -> gantry.v1.ConfirmRunResponse
-	15, // 31: gantry.v1.RunService.DiscardRun:output_type -> gantry.v1.DiscardRunResponse
-	17, // 32: gantry.v1.RunService.CancelRun:output_type -> gantry.v1.CancelRunResponse
-	19, // 33: gantry.v1.RunService.StopRun:output_type -> gantry.v1.StopRunResponse
-	21, // 34: gantry.v1.RunService.StreamRunLogs:output_type -> gantry.v1.StreamRunLogsResponse
-	26, // [26:35] is the sub-list for method output_type
-	17, // [17:26] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	24, // 2: gantry.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	24, // 3: gantry.v1.Run.updated_at:type_name -> google.protobuf.Timestamp
+	4,  // 4: gantry.v1.Run.history:type_name -> gantry.v1.RunStateChange
+	3,  // 5: gantry.v1.Run.outputs:type_name -> gantry.v1.RunOutput
+	1,  // 6: gantry.v1.RunStateChange.state:type_name -> gantry.v1.RunState
+	24, // 7: gantry.v1.RunStateChange.time:type_name -> google.protobuf.Timestamp
+	0,  // 8: gantry.v1.TriggerRunRequest.type:type_name -> gantry.v1.RunType
+	2,  // 9: gantry.v1.TriggerRunResponse.run:type_name -> gantry.v1.Run
+	2,  // 10: gantry.v1.TriggerTaskResponse.run:type_name -> gantry.v1.Run
+	2,  // 11: gantry.v1.GetRunResponse.run:type_name -> gantry.v1.Run
+	2,  // 12: gantry.v1.ListRunsResponse.runs:type_name -> gantry.v1.Run
+	2,  // 13: gantry.v1.ConfirmRunResponse.run:type_name -> gantry.v1.Run
+	2,  // 14: gantry.v1.DiscardRunResponse.run:type_name -> gantry.v1.Run
+	2,  // 15: gantry.v1.CancelRunResponse.run:type_name -> gantry.v1.Run
+	2,  // 16: gantry.v1.StopRunResponse.run:type_name -> gantry.v1.Run
+	23, // 17: gantry.v1.StreamRunLogsResponse.lines:type_name -> gantry.v1.RunLogLine
+	5,  // 18: gantry.v1.RunService.TriggerRun:input_type -> gantry.v1.TriggerRunRequest
+	7,  // 19: gantry.v1.RunService.TriggerTask:input_type -> gantry.v1.TriggerTaskRequest
+	9,  // 20: gantry.v1.RunService.GetRun:input_type -> gantry.v1.GetRunRequest
+	11, // 21: gantry.v1.RunService.ListRuns:input_type -> gantry.v1.ListRunsRequest
+	13, // 22: gantry.v1.RunService.ConfirmRun:input_type -> gantry.v1.ConfirmRunRequest
+	15, // 23: gantry.v1.RunService.DiscardRun:input_type -> gantry.v1.DiscardRunRequest
+	17, // 24: gantry.v1.RunService.CancelRun:input_type -> gantry.v1.CancelRunRequest
+	19, // 25: gantry.v1.RunService.StopRun:input_type -> gantry.v1.StopRunRequest
+	21, // 26: gantry.v1.RunService.StreamRunLogs:input_type -> gantry.v1.StreamRunLogsRequest
+	6,  // 27: gantry.v1.RunService.TriggerRun:output_type -> gantry.v1.TriggerRunResponse
+	8,  // 28: gantry.v1.RunService.TriggerTask:output_type -> gantry.v1.TriggerTaskResponse
+	10, // 29: gantry.v1.RunService.GetRun:output_type -> gantry.v1.GetRunResponse
+	12, // 30: gantry.v1.RunService.ListRuns:output_type -> gantry.v1.ListRunsResponse
+	14, // 31: gantry.v1.RunService.ConfirmRun:output_type -> gantry.v1.ConfirmRunResponse
+	16, // 32: gantry.v1.RunService.DiscardRun:output_type -> gantry.v1.DiscardRunResponse
+	18, // 33: gantry.v1.RunService.CancelRun:output_type -> gantry.v1.CancelRunResponse
+	20, // 34: gantry.v1.RunService.StopRun:output_type -> gantry.v1.StopRunResponse
+	22, // 35: gantry.v1.RunService.StreamRunLogs:output_type -> gantry.v1.StreamRunLogsResponse
+	27, // [27:36] is the sub-list for method output_type
+	18, // [18:27] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_gantry_v1_runs_proto_init() }
@@ -1634,7 +1738,7 @@ func file_gantry_v1_runs_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gantry_v1_runs_proto_rawDesc), len(file_gantry_v1_runs_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
