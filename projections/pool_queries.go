@@ -56,7 +56,10 @@ type WorkerView struct {
 	RunID        string            `json:"run_id,omitempty"`
 	Metadata     map[string]string `json:"metadata"`
 	RegisteredAt time.Time         `json:"registered_at"`
-	Version      int64             `json:"version"`
+	// LauncherVersion is the version the worker's launcher reported, ""
+	// if none.
+	LauncherVersion string `json:"launcher_version,omitempty"`
+	Version         int64  `json:"version"`
 }
 
 // QueueEntry is one run of a pool's queue.
@@ -144,14 +147,14 @@ func (q *Queries) ListPools(ctx context.Context, pageToken string, size int) ([]
 // ListWorkers lists the pool's live workers (lost and exited ones are
 // left out), oldest registration first.
 func (q *Queries) ListWorkers(ctx context.Context, poolID string) ([]WorkerView, error) {
-	rows, err := q.pool.Query(ctx, `SELECT id, pool_id, status, drained, run_id, metadata, registered_at, version
+	rows, err := q.pool.Query(ctx, `SELECT id, pool_id, status, drained, run_id, metadata, registered_at, launcher_version, version
 		FROM rm_workers WHERE pool_id = $1 AND gone = '' ORDER BY registered_at, id`, poolID)
 	if err != nil {
 		return nil, fmt.Errorf("workers of pool %s: %w", poolID, err)
 	}
 	views, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (WorkerView, error) {
 		var v WorkerView
-		err := r.Scan(&v.ID, &v.PoolID, &v.Status, &v.Drained, &v.RunID, &v.Metadata, &v.RegisteredAt, &v.Version)
+		err := r.Scan(&v.ID, &v.PoolID, &v.Status, &v.Drained, &v.RunID, &v.Metadata, &v.RegisteredAt, &v.LauncherVersion, &v.Version)
 		v.RegisteredAt = v.RegisteredAt.UTC()
 		return v, err
 	})

@@ -151,13 +151,14 @@ func TestPoolsAndWorkersProjections(t *testing.T) {
 	if len(ws) != 3 {
 		t.Errorf("workers = %+v, want a, b and the drained one", ws)
 	}
-	if w := got[a.workerID]; w.Status != worker.Busy || w.RunID != busyRun || w.Metadata["host"] != "a-host" || w.RegisteredAt.IsZero() {
+	if w := got[a.workerID]; w.Status != worker.Busy || w.RunID != busyRun || w.Metadata["host"] != "a-host" || w.RegisteredAt.IsZero() ||
+		w.LauncherVersion != "v1.4.0" {
 		t.Errorf("busy worker = %+v", w)
 	}
 	if w := got[idle]; w.Status != worker.Idle || w.RunID != "" {
 		t.Errorf("idle worker = %+v", w)
 	}
-	if w := got[drained]; w.Status != worker.Drained || !w.Drained || w.Metadata == nil {
+	if w := got[drained]; w.Status != worker.Drained || !w.Drained || w.Metadata == nil || w.LauncherVersion != "" {
 		t.Errorf("drained worker = %+v", w)
 	}
 	for _, gone := range []string{lost, exited} {

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -45,6 +46,20 @@ type RunView struct {
 	Destroy bool `json:"destroy,omitempty"`
 	// RetryOf is the run this one retries, "" when it is not a retry.
 	RetryOf string `json:"retry_of,omitempty"`
+	// Outputs are the outputs recorded after the run's apply or task,
+	// sorted by name; none before (GetRun only).
+	Outputs []RunOutput `json:"outputs,omitempty"`
+}
+
+// RunOutput is one of a run's outputs. A sensitive one has no value here:
+// Sealed says whether the server keeps it (sealed to its outputs key, in
+// the run's events).
+type RunOutput struct {
+	Name      string          `json:"name"`
+	Sensitive bool            `json:"sensitive,omitempty"`
+	Type      json.RawMessage `json:"type,omitempty"`
+	Value     json.RawMessage `json:"value,omitempty"`
+	Sealed    bool            `json:"sealed,omitempty"`
 }
 
 // StopRequested reports whether someone asked the run to stop.
@@ -68,12 +83,13 @@ const runColumns = `r.id, r.stack_id, r.type, r.status, r.commit, r.task_command
 	r.destroy, r.retry_of, r.stop_note, r.plan_add, r.plan_change, r.plan_destroy`
 const runsFrom = ` FROM rm_runs r LEFT JOIN rm_run_stacks s ON s.stack_id = r.stack_id `
 
-func scanRun(row pgx.Row) (RunView, error) {
+// scanRun scans runColumns, then into more (GetRun's further columns).
+func scanRun(row pgx.Row, more ...any) (RunView, error) {
 	var v RunView
 	var add, change, destroy *int
-	err := row.Scan(&v.ID, &v.StackID, &v.Type, &v.Status, &v.Commit, &v.TaskCommand, &v.Drift, &v.Autodeploy, &v.TriggeredBy,
+	err := row.Scan(append([]any{&v.ID, &v.StackID, &v.Type, &v.Status, &v.Commit, &v.TaskCommand, &v.Drift, &v.Autodeploy, &v.TriggeredBy,
 		&v.WorkerID, &v.PoolID, &v.HoldsLock, &v.StopRequestedBy, &v.HasChanges, &v.CreatedAt, &v.UpdatedAt, &v.Version,
-		&v.Destroy, &v.RetryOf, &v.StopNote, &add, &change, &destroy)
+		&v.Destroy, &v.RetryOf, &v.StopNote, &add, &change, &destroy}, more...)...)
 	v.CreatedAt, v.UpdatedAt = v.CreatedAt.UTC(), v.UpdatedAt.UTC()
 	if add != nil && change != nil && destroy != nil {
 		v.Plan = &run.PlanSummary{Add: *add, Change: *change, Destroy: *destroy}
@@ -86,15 +102,19 @@ func (q *Queries) GetRun(ctx context.Context, id string) (RunView, error) {
 	// One round trip; both reads see one snapshot, so the history matches
 	// the run.
 	b := &pgx.Batch{}
-	b.Queue(`SELECT `+runColumns+runsFrom+`WHERE r.id = $1`, id)
+	b.Queue(`SELECT `+runColumns+`, r.outputs`+runsFrom+`WHERE r.id = $1`, id)
 	b.Queue(`SELECT seq, status, at, actor, note, worker_id FROM rm_run_history WHERE run_id = $1 ORDER BY seq`, id)
 	var v RunView
 	err := pgx.BeginTxFunc(ctx, q.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		br := tx.SendBatch(ctx, b)
 		defer br.Close()
+		var outputs []RunOutput
 		var err error
-		if v, err = scanRun(br.QueryRow()); err != nil {
+		if v, err = scanRun(br.QueryRow(), &outputs); err != nil {
 			return err
+		}
+		if len(outputs) > 0 {
+			v.Outputs = outputs
 		}
 		rows, err := br.Query()
 		if err != nil {

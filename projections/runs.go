@@ -1,6 +1,9 @@
 package projections
 
 import (
+	"encoding/json"
+	"fmt"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gantryhq/gantry/domain/run"
@@ -49,6 +52,7 @@ const (
 		plan_destroy = CASE WHEN $4::text = 'PLANNING' THEN $8::integer ELSE plan_destroy END
 		WHERE id = $1`
 	runStopRequestedSQL = `UPDATE rm_runs SET updated_at = $2, version = $3, stop_requested_by = $4, stop_note = $5 WHERE id = $1`
+	runOutputsSQL       = `UPDATE rm_runs SET updated_at = $2, version = $3, outputs = $4::jsonb WHERE id = $1`
 	runVersionSQL       = `UPDATE rm_runs SET version = $2 WHERE id = $1`
 	// A replanned run plans again on its stack's pool, like a new run.
 	runReplanPoolSQL = `UPDATE rm_runs SET pool_id = coalesce((SELECT pool_id FROM rm_run_stacks WHERE stack_id = rm_runs.stack_id), pool_id)
@@ -70,14 +74,14 @@ const (
 func (runsProjection) Apply(b *pgx.Batch, e eventstore.Event, data any) error {
 	switch e.StreamType {
 	case eventstore.StreamRun:
-		applyRunEvent(b, e.StreamID, e.Version, data)
+		return applyRunEvent(b, e.StreamID, e.Version, data)
 	case eventstore.StreamStack:
 		applyRunStackEvent(b, e.StreamID, data)
 	}
 	return nil
 }
 
-func applyRunEvent(b *pgx.Batch, id string, v int64, data any) {
+func applyRunEvent(b *pgx.Batch, id string, v int64, data any) error {
 	// worker is the worker the event lets go of, "" when it keeps it.
 	transition := func(to run.Status, at, actor, note any, releaseWorker bool, worker string) {
 		b.Queue(runTransitionSQL, id, at, v, string(to), actor, note, releaseWorker, worker)
@@ -110,6 +114,12 @@ func applyRunEvent(b *pgx.Batch, id string, v int64, data any) {
 		b.Queue(runReplanPoolSQL, id)
 	case run.RunStopRequested:
 		b.Queue(runStopRequestedSQL, id, d.At, v, d.Actor, d.Note)
+	case run.RunOutputsRecorded:
+		outputs, err := outputsJSON(d.Outputs)
+		if err != nil {
+			return fmt.Errorf("run %s: %w", id, err)
+		}
+		b.Queue(runOutputsSQL, id, d.At, v, outputs)
 	case run.RunFinished:
 		transition(run.Finished, d.At, d.Actor, "", true, d.WorkerID)
 	case run.RunFailed:
@@ -126,6 +136,21 @@ func applyRunEvent(b *pgx.Batch, id string, v int64, data any) {
 		// A run event this projection does not show still moves the version.
 		b.Queue(runVersionSQL, id, v)
 	}
+	return nil
+}
+
+// outputsJSON is a run's outputs as rm_runs keeps them (RunOutput): the
+// sealed values stay in the event.
+func outputsJSON(outputs []run.Output) (string, error) {
+	views := make([]RunOutput, len(outputs))
+	for i, o := range outputs {
+		views[i] = RunOutput{Name: o.Name, Sensitive: o.Sensitive, Type: o.Type, Value: o.Value, Sealed: len(o.Sealed) > 0}
+	}
+	data, err := json.Marshal(views)
+	if err != nil {
+		return "", fmt.Errorf("encode the outputs: %w", err)
+	}
+	return string(data), nil
 }
 
 func applyRunStackEvent(b *pgx.Batch, stackID string, data any) {

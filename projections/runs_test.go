@@ -2,7 +2,9 @@ package projections_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -57,6 +59,14 @@ func TestRunsProjection(t *testing.T) {
 		!r.HasChanges || r.Commit != commitSHA || r.TriggeredBy != alpha.user || r.HoldsLock || r.StopRequested() {
 		t.Errorf("run = %+v", r)
 	}
+	wantOutputs := []projections.RunOutput{
+		{Name: "id", Type: json.RawMessage(`"string"`), Value: json.RawMessage(`"i-123"`)},
+		{Name: "password", Sensitive: true, Type: json.RawMessage(`"string"`), Sealed: true},
+		{Name: "token", Sensitive: true},
+	}
+	if !reflect.DeepEqual(r.Outputs, wantOutputs) {
+		t.Errorf("outputs = %+v, want %+v", r.Outputs, wantOutputs)
+	}
 	if r.Version != s.versions[confirmed] || !r.CreatedAt.Equal(r.History[0].At) || !r.UpdatedAt.Equal(r.History[9].At) {
 		t.Errorf("version %d (stream %d), created %v, updated %v", r.Version, s.versions[confirmed], r.CreatedAt, r.UpdatedAt)
 	}
@@ -90,6 +100,9 @@ func TestRunsProjection(t *testing.T) {
 	tk, err := e.q.GetRun(ctx, task)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tk.Outputs != nil {
+		t.Errorf("outputs of a run that recorded none: %+v", tk.Outputs)
 	}
 	if tk.Type != run.Task || tk.TaskCommand == "" || !slices.Contains(statuses(tk.History), run.Performing) || tk.Status != run.Finished {
 		t.Errorf("task = %+v", tk)

@@ -1,6 +1,7 @@
 package projections_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -199,7 +200,7 @@ func (s *sim) newLane(name, poolID string) *lane {
 	u.commit()
 	u = s.begin()
 	u.worker(l.workerID, worker.Register{WorkerID: l.workerID, PoolID: poolID,
-		Metadata: map[string]string{"host": name + "-host"}, Actor: "launcher", At: s.now()})
+		Metadata: map[string]string{"host": name + "-host"}, LauncherVersion: "v1.4.0", Actor: "launcher", At: s.now()})
 	u.commit()
 	return l
 }
@@ -286,6 +287,13 @@ func (l *lane) finish(id string, p run.Phase, exit int, changes bool) {
 	l.do(id, run.PhaseFinished{Phase: p, ExitCode: exit, Duration: 3 * time.Second, HasChanges: changes, Plan: plan, Actor: l.workerID, At: l.now()})
 }
 
+// simOutputs are the outputs of scenario 1's apply.
+var simOutputs = []run.Output{
+	{Name: "id", Type: json.RawMessage(`"string"`), Value: json.RawMessage(`"i-123"`)},
+	{Name: "password", Sensitive: true, Type: json.RawMessage(`"string"`), Sealed: []byte("sealed to the server")},
+	{Name: "token", Sensitive: true},
+}
+
 func (l *lane) phase(id string, p run.Phase) {
 	l.start(id, p)
 	l.finish(id, p, 0, false)
@@ -304,7 +312,9 @@ func (l *lane) scenario(k int) (id string) {
 		l.do(id, run.Confirm{Actor: l.user, At: l.now()})
 		l.assign(id)
 		l.phase(id, run.PhasePreparingApply)
-		l.phase(id, run.PhaseApplying)
+		l.start(id, run.PhaseApplying)
+		l.do(id, run.RecordOutputs{Outputs: simOutputs, Actor: l.workerID, At: l.now()})
+		l.finish(id, run.PhaseApplying, 0, false)
 		l.do(id, run.Finish{Actor: l.workerID, At: l.now()})
 	case 2: // autodeploy: applies right after planning
 		l.autodeploy = true

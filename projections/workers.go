@@ -19,8 +19,8 @@ func (workersProjection) Tables() []string { return []string{"rm_workers"} }
 
 // $1 is the worker id, $2 the event's time (updated_at), $3 the worker stream's version.
 const (
-	workerRegisteredSQL = `INSERT INTO rm_workers (id, updated_at, version, registered_at, pool_id, metadata)
-		VALUES ($1, $2, $3, $2, $4, $5)`
+	workerRegisteredSQL = `INSERT INTO rm_workers (id, updated_at, version, registered_at, pool_id, metadata, launcher_version)
+		VALUES ($1, $2, $3, $2, $4, $5, $6)`
 	workerDrainedSQL     = `UPDATE rm_workers SET updated_at = $2, version = $3, drained = $4 WHERE id = $1`
 	workerRunAssignedSQL = `UPDATE rm_workers SET updated_at = $2, version = $3, run_id = $4 WHERE id = $1`
 	workerRunFinishedSQL = `UPDATE rm_workers SET updated_at = $2, version = $3,
@@ -44,7 +44,7 @@ func (workersProjection) Apply(b *pgx.Batch, e eventstore.Event, data any) error
 		if err != nil {
 			return fmt.Errorf("encode worker metadata: %w", err)
 		}
-		b.Queue(workerRegisteredSQL, id, d.At, v, d.PoolID, string(metadata))
+		b.Queue(workerRegisteredSQL, id, d.At, v, d.PoolID, string(metadata), d.LauncherVersion)
 	case worker.WorkerDrained:
 		b.Queue(workerDrainedSQL, id, d.At, v, true)
 	case worker.WorkerUndrained:

@@ -35,6 +35,7 @@ re-executes itself without them in its environment.
 Settings (environment):
   GANTRY_MASK_ENVS                             comma list of whitelisted variables masked in logs
   GANTRY_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED   also print run logs as JSON lines on stdout
+  GANTRY_SENSITIVE_OUTPUT_UPLOAD_ENABLED       upload sensitive outputs, sealed to the server's key
   GANTRY_LAUNCHER_LOGS_TIMEOUT                 fail a run that prints nothing this long (default 7m)
   GANTRY_LAUNCHER_RUN_TIMEOUT                  maximum run time (default 70m)
   GANTRY_LAUNCHER_SHUTDOWN_GRACE               how long a run may go on after SIGTERM (default 90s)
@@ -43,6 +44,7 @@ Settings (environment):
   GANTRY_WHITELIST_ENVS                        launcher variables passed to runs (ro_/wo_ prefixes)
   GANTRY_METADATA_<key>                        metadata sent at registration
   GANTRY_LAUNCHER_EXECUTOR                     docker or process (default docker where an engine answers)
+  GANTRY_LAUNCHER_RUN_INITIALIZATION_POLICY    a Rego file (package gantry, deny rule) every run must pass
 Docker executor:
   DOCKER_HOST                                  the engine (default unix:///var/run/docker.sock)
   GANTRY_DEFAULT_RUNNER_IMAGE                  image of stacks without one (default gantry/runner:1, built if missing)
@@ -80,7 +82,7 @@ within the shutdown grace, fails it with a note if it cannot, and exits.`,
 			if err != nil {
 				return err
 			}
-			cfg.Logger = log
+			cfg.Logger, cfg.Version = log, binaryVersion()
 			if cfg.Executor.Docker != nil {
 				if err := ensureRunnerImage(cmd.Context(), cfg.Executor.Docker, cmd.ErrOrStderr()); err != nil {
 					return fmt.Errorf("launcher: %w", err)

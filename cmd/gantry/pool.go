@@ -226,7 +226,7 @@ func writePoolTable(w io.Writer, p *gantryv1.WorkerPool) error {
 func newPoolWorkersCommand(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "workers POOL",
-		Short: "List a pool's workers",
+		Short: "List a pool's workers, with their launchers' versions (flagged when older than the server)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			client, err := g.poolClient()
@@ -242,14 +242,23 @@ func newPoolWorkersCommand(g *globalOptions) *cobra.Command {
 				return writeJSON(w, resp.Msg)
 			}
 			t := newTable(w)
-			t.row("ID", "STATUS", "RUN", "REGISTERED", "METADATA")
+			t.row("ID", "STATUS", "RUN", "REGISTERED", "VERSION", "METADATA")
 			for _, wk := range resp.Msg.GetWorkers() {
 				t.row(wk.GetId(), enumName(wk.GetStatus().String(), "WORKER_STATUS_"), wk.GetRunId(),
-					formatTime(wk.GetRegisteredAt()), formatMetadata(wk.GetMetadata()))
+					formatTime(wk.GetRegisteredAt()), launcherVersion(wk, resp.Msg.GetServerVersion()), formatMetadata(wk.GetMetadata()))
 			}
 			return t.flush()
 		},
 	}
+}
+
+// launcherVersion shows a worker's launcher version, flagged when the
+// server found it older than its own.
+func launcherVersion(w *gantryv1.Worker, server string) string {
+	if w.GetLauncherOutdated() {
+		return w.GetLauncherVersion() + " (older than the server's " + server + ")"
+	}
+	return w.GetLauncherVersion()
 }
 
 // formatMetadata renders worker tags as sorted k=v pairs.

@@ -245,7 +245,7 @@ func TestDrainAndUndrainWorker(t *testing.T) {
 		t.Errorf("pool drain printed %q", out)
 	}
 	workers := srv.mustCLI(t, "pool", "workers", poolID)
-	if !regexpMatch(`(?m)^wkr_one\s+DRAINED\s+-\s+\S+\s+instance_id=i-123$`, workers) {
+	if !regexpMatch(`(?m)^wkr_one\s+DRAINED\s+-\s+\S+\s+-\s+instance_id=i-123$`, workers) {
 		t.Errorf("pool workers:\n%s", workers)
 	}
 	resp, err := admin.pools.UndrainWorker(testCtx(t), connect.NewRequest(&gantryv1.UndrainWorkerRequest{Pool: poolID, Worker: "wkr_one"}))

@@ -166,7 +166,7 @@ func newRunListCommand(g *globalOptions) *cobra.Command {
 func newRunShowCommand(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "show RUN",
-		Short: "Show a run and its state history",
+		Short: "Show a run, its state history and its outputs (sensitive values masked)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			client, err := g.runClient()
@@ -294,7 +294,27 @@ func writeRunTable(w io.Writer, r *gantryv1.Run) error {
 	for _, c := range r.GetHistory() {
 		h.row(runStateName(c.GetState()), formatTime(c.GetTime()), c.GetActor(), c.GetWorkerId(), c.GetNote())
 	}
-	return h.flush()
+	if err := h.flush(); err != nil || len(r.GetOutputs()) == 0 {
+		return err
+	}
+	fmt.Fprintln(w)
+	o := newTable(w)
+	o.row("OUTPUT", "VALUE")
+	for _, out := range r.GetOutputs() {
+		o.row(out.GetName(), outputValue(out))
+	}
+	return o.flush()
+}
+
+// outputValue shows an output's JSON value, or that it is sensitive.
+func outputValue(o *gantryv1.RunOutput) string {
+	switch {
+	case o.GetSensitive() && o.GetValueStored():
+		return "(sensitive, stored sealed)"
+	case o.GetSensitive():
+		return "(sensitive)"
+	}
+	return o.GetValue()
 }
 
 // planText renders a plan summary as terraform prints it.

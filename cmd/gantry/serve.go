@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -70,6 +71,9 @@ type serverConfig struct {
 	// tracing traces the API, appends, the relay, assignments and reports;
 	// nil: off.
 	tracing trace.TracerProvider
+	// version is the server's version, which `gantry pool workers` compares
+	// the launchers' with; default this binary's (binaryVersion).
+	version string
 }
 
 type component struct{ name, where string }
@@ -172,7 +176,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if err != nil {
 		return err
 	}
-	routes, err := apiRoutes(apiDeps{pool: pool, store: store, aggs: aggs, watcher: watcher, cmds: cmds, sessions: sessions, states: states, nc: nc, objects: objects, log: log, obs: obs, waiter: proj.waiter})
+	routes, err := apiRoutes(apiDeps{version: cmp.Or(cfg.version, binaryVersion()), pool: pool, store: store, aggs: aggs, watcher: watcher, cmds: cmds, sessions: sessions, states: states, nc: nc, objects: objects, log: log, obs: obs, waiter: proj.waiter})
 	if err != nil {
 		return err
 	}

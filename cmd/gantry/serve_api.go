@@ -30,6 +30,8 @@ import (
 
 // apiDeps is what the Connect services are built from.
 type apiDeps struct {
+	// version is the server's version (ListWorkers flags older launchers).
+	version string
 	pool    *pgxpool.Pool
 	store   *eventstore.Store
 	aggs    *aggregate.Repository
@@ -54,7 +56,7 @@ func newCommands(aggs *aggregate.Repository, waiter *projections.Waiter, keys *s
 	return commands.New(commands.Config{
 		Aggregates: aggs, Waiter: waiter, Secrets: keys.keeper, Pools: commands.CAPools{CA: keys.ca}, State: states, StateCredentials: states,
 		StateContents: states, Workspaces: executor.BucketStore{Bucket: bucket},
-		ServerURL: publicURL, NATSURL: natsURL, Logger: log,
+		OutputsKey: keys.outputs.Public(), ServerURL: publicURL, NATSURL: natsURL, Logger: log,
 	})
 }
 
@@ -90,7 +92,7 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 		events.Route(authn),
 		api.NewStackService(cmds, queries, identify, d.log).Route(authn),
 		api.NewRunService(cmds, queries, identify, d.log).WithLogs(runLogs).WithReadWaiter(d.waiter).Route(authn),
-		api.NewPoolService(cmds, queries, identify, d.log).Route(authn),
+		api.NewPoolService(cmds, queries, identify, d.log).WithServerVersion(d.version).Route(authn),
 		api.NewStateService(d.states, cmds, identify, d.log).Route(authn),
 		api.NewAPIKeyService(cmds, queries, identify, d.log).Route(authn),
 		api.NewSessionService(d.sessions, queries, d.log).Route(authn),

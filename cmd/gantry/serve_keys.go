@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"time"
@@ -16,12 +17,14 @@ import (
 var errNoSecretsURL = errors.New("GANTRY_SECRETS_URL is required: the keeper that encrypts secrets, the server's keys, state files and run logs (rsakey:// with GANTRY_ENCRYPTION_RSA_PRIVATE_KEY, base64key://<32 bytes in base64url>, or a KMS URL such as awskms://<key id>)")
 
 // serverKeys is the key material a server process works with: the secrets
-// keeper, the pool CA (whose private key lives in the database encrypted by
-// the keeper) and the session token issuer (on the operator's keys).
+// keeper, the pool CA and the key sensitive outputs are sealed to (whose
+// private keys live in the database encrypted by the keeper), and the
+// session token issuer (on the operator's keys).
 type serverKeys struct {
-	keeper *keyring.Keeper
-	ca     *keyring.CA
-	issuer *auth.Issuer
+	keeper  *keyring.Keeper
+	ca      *keyring.CA
+	issuer  *auth.Issuer
+	outputs crypto.Signer
 }
 
 // openKeys opens the keeper and the CA (openSecrets) and makes the issuer
@@ -63,7 +66,12 @@ func openSecrets(ctx context.Context, pool *pgxpool.Pool, secretsURL string, opt
 		keeper.Close()
 		return nil, err
 	}
-	return &serverKeys{keeper: keeper, ca: ca}, nil
+	outputs, err := keyring.LoadOrCreateOutputsKey(ctx, keyring.NewKeyStore(pool, keeper))
+	if err != nil {
+		keeper.Close()
+		return nil, err
+	}
+	return &serverKeys{keeper: keeper, ca: ca, outputs: outputs}, nil
 }
 
 // close releases the keeper.

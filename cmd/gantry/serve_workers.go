@@ -78,7 +78,7 @@ func startPublicWorkers(ctx context.Context, cmds *commands.Service, dataDir, pa
 	uploads := workerclient.New(token.ServerURL, token.PoolID, token.PoolSecret, nil)
 	for i := range n {
 		cfg := launcher.Config{Token: token, PoolKey: key, Metadata: map[string]string{"launcher": fmt.Sprintf("dev-%d", i+1)},
-			ShutdownGrace: devShutdownGrace, Logger: log, TracerProvider: tracer}
+			Version: binaryVersion(), ShutdownGrace: devShutdownGrace, Logger: log, TracerProvider: tracer}
 		cfg.Executor.WorkDir, cfg.Executor.Path, cfg.Executor.Docker = absWork, path, docker
 		l, err := launcher.New(cfg, uploads)
 		if err != nil {

@@ -65,6 +65,8 @@ func (s *State) Apply(e Event) {
 		s.end(Canceled, e.At, e.Actor, e.Note)
 	case RunSkipped:
 		s.end(Skipped, e.At, e.Actor, e.Note)
+	case RunOutputsRecorded:
+		s.outputsRecorded, s.outputs = true, slices.Clone(e.Outputs)
 	}
 }
 

@@ -53,6 +53,8 @@ func Decide(s State, c Command) ([]Event, error) {
 		return s.fail(c)
 	case Finish:
 		return s.finish(c)
+	case RecordOutputs:
+		return s.recordOutputs(c)
 	}
 	return nil, &domain.ValidationError{Field: "command", Problem: fmt.Sprintf("unknown run command %T", c)}
 }

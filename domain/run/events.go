@@ -177,5 +177,6 @@ func Events() []Event {
 		RunQueued{}, RunReady{}, RunAssigned{}, RunUnassigned{}, RunPhaseStarted{},
 		RunPhaseFinished{}, RunUnconfirmed{}, RunConfirmed{}, RunReplanRequested{}, RunStopRequested{},
 		RunFinished{}, RunFailed{}, RunDiscarded{}, RunStopped{}, RunCanceled{}, RunSkipped{},
+		RunOutputsRecorded{},
 	}
 }

@@ -136,6 +136,9 @@ type State struct {
 	plan          *PlanSummary // never shared with another State: Apply stores a fresh copy
 	phases        []PhaseResult
 	history       []HistoryEntry
+	// outputsRecorded: the run's outputs were recorded (once per run).
+	outputsRecorded bool
+	outputs         []Output
 }
 
 // Exists reports whether the run has been triggered.

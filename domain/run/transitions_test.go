@@ -1,6 +1,7 @@
 package run
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"testing"
@@ -109,11 +110,13 @@ var transitionTable = []struct {
 		"Fail":                      allow(Failed, "RunFailed"),
 	}},
 	{"APPLYING", Applying, hApplying, map[string]outcome{
+		"RecordOutputs":           allow(Applying, "RunOutputsRecorded"),
 		"PhaseFinished(APPLYING)": allow(Applying, "RunPhaseFinished"),
 		"Finish":                  allow(Finished, "RunFinished"),
 		"Fail":                    allow(Failed, "RunFailed"),
 	}},
 	{"PERFORMING (TASK)", Performing, hPerforming, map[string]outcome{
+		"RecordOutputs":             allow(Performing, "RunOutputsRecorded"),
 		"PhaseFinished(PERFORMING)": allow(Performing, "RunPhaseFinished"),
 		"Finish":                    allow(Finished, "RunFinished"),
 		"Stop":                      allow(Performing, "RunStopRequested"),
@@ -131,18 +134,19 @@ var transitionTable = []struct {
 // phase commands), named as IllegalTransitionError.Command names it.
 func everyCommand() map[string]Command {
 	cmds := map[string]Command{
-		"MarkReady":   MarkReady{Actor: sched, At: at(30)},
-		"Assign":      Assign{WorkerID: "wkr_03", PoolID: pool, Actor: sched, At: at(30)},
-		"Unassign":    Unassign{Note: "worker lost", Actor: sched, At: at(30)},
-		"Confirm":     Confirm{Actor: user, At: at(30)},
-		"Replan":      Replan{Actor: user, At: at(30)},
-		"Discard":     Discard{Actor: user, At: at(30)},
-		"Cancel":      Cancel{Actor: user, At: at(30)},
-		"Skip":        Skip{Note: "superseded", Actor: sched, At: at(30)},
-		"Stop":        Stop{Actor: user, At: at(30)},
-		"MarkStopped": MarkStopped{Actor: worker, At: at(30)},
-		"Fail":        Fail{Note: "timed out", Actor: sched, At: at(30)},
-		"Finish":      Finish{Actor: worker, At: at(30)},
+		"MarkReady":     MarkReady{Actor: sched, At: at(30)},
+		"Assign":        Assign{WorkerID: "wkr_03", PoolID: pool, Actor: sched, At: at(30)},
+		"Unassign":      Unassign{Note: "worker lost", Actor: sched, At: at(30)},
+		"Confirm":       Confirm{Actor: user, At: at(30)},
+		"Replan":        Replan{Actor: user, At: at(30)},
+		"Discard":       Discard{Actor: user, At: at(30)},
+		"Cancel":        Cancel{Actor: user, At: at(30)},
+		"Skip":          Skip{Note: "superseded", Actor: sched, At: at(30)},
+		"Stop":          Stop{Actor: user, At: at(30)},
+		"MarkStopped":   MarkStopped{Actor: worker, At: at(30)},
+		"Fail":          Fail{Note: "timed out", Actor: sched, At: at(30)},
+		"Finish":        Finish{Actor: worker, At: at(30)},
+		"RecordOutputs": RecordOutputs{Outputs: []Output{{Name: "id", Value: json.RawMessage(`"i-1"`)}}, Actor: worker, At: at(30)},
 	}
 	for _, p := range Phases() {
 		cmds["StartPhase("+string(p)+")"] = StartPhase{Phase: p, Actor: worker, At: at(30)}

@@ -13,6 +13,7 @@ func (s *State) Apply(e Event) {
 	switch e := domain.Deref(e).(type) {
 	case WorkerRegistered:
 		s.id, s.poolID, s.metadata, s.registeredAt = e.WorkerID, e.PoolID, maps.Clone(e.Metadata), e.At
+		s.version = e.LauncherVersion
 	case WorkerDrained:
 		s.drained = true
 	case WorkerUndrained:

@@ -12,8 +12,11 @@ type Register struct {
 	WorkerID string
 	PoolID   string
 	Metadata map[string]string // GANTRY_METADATA_<key> tags
-	Actor    string
-	At       time.Time
+	// LauncherVersion is the version of the launcher binary ("v1.4.0",
+	// "(devel)" for a development build); "" when the launcher did not say.
+	LauncherVersion string
+	Actor           string
+	At              time.Time
 }
 
 // Heartbeat checks that a worker may keep working. It produces no event:

@@ -16,6 +16,7 @@ const (
 	MaxMetadataEntries     = 50
 	MaxMetadataValueLength = 256
 	MaxNoteLength          = 2000
+	MaxVersionLength       = 128
 )
 
 var metadataKey = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -78,6 +79,7 @@ func register(s State, c Register) ([]Event, error) {
 		}
 		p.CheckText("metadata."+k, c.Metadata[k], MaxMetadataValueLength, false)
 	}
+	p.CheckText("launcher_version", c.LauncherVersion, MaxVersionLength, false)
 	p.CheckOrigin(c.Actor, c.At)
 	if err := p.Err(); err != nil {
 		return nil, err
@@ -89,7 +91,7 @@ func register(s State, c Register) ([]Event, error) {
 	if len(metadata) == 0 {
 		metadata = nil // nil and empty mean the same; store one of them
 	}
-	return []Event{WorkerRegistered{WorkerID: c.WorkerID, PoolID: c.PoolID, Metadata: metadata, At: c.At, Actor: c.Actor}}, nil
+	return []Event{WorkerRegistered{WorkerID: c.WorkerID, PoolID: c.PoolID, Metadata: metadata, LauncherVersion: c.LauncherVersion, At: c.At, Actor: c.Actor}}, nil
 }
 
 func (s State) drain(c Drain) ([]Event, error) {

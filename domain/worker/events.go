@@ -11,8 +11,11 @@ type WorkerRegistered struct {
 	WorkerID string            `json:"worker_id"`
 	PoolID   string            `json:"pool_id"`
 	Metadata map[string]string `json:"metadata,omitempty"`
-	At       time.Time         `json:"at"`
-	Actor    string            `json:"actor"`
+	// LauncherVersion is the launcher's version; absent from the events of
+	// launchers that did not report one.
+	LauncherVersion string    `json:"launcher_version,omitempty"`
+	At              time.Time `json:"at"`
+	Actor           string    `json:"actor"`
 }
 
 // WorkerDrained: the worker takes no new runs.

@@ -27,6 +27,7 @@ type State struct {
 	id           string
 	poolID       string
 	metadata     map[string]string
+	version      string
 	registeredAt time.Time
 	drained      bool
 	runID        string
@@ -50,6 +51,10 @@ func (s State) PoolID() string { return s.poolID }
 
 // Metadata are the tags the launcher sent at registration.
 func (s State) Metadata() map[string]string { return maps.Clone(s.metadata) }
+
+// LauncherVersion is the version its launcher reported at registration,
+// "" if it reported none.
+func (s State) LauncherVersion() string { return s.version }
 
 // RegisteredAt is when the worker registered.
 func (s State) RegisteredAt() time.Time { return s.registeredAt }

@@ -62,6 +62,12 @@ func TestDecide(t *testing.T) {
 			is: domain.ErrInvalid, field: "metadata"},
 		{name: "register with a long metadata value", cmd: Register{WorkerID: workerID, PoolID: poolID, Metadata: map[string]string{"k": strings.Repeat("x", 257)}, Actor: launcher, At: at(0)},
 			is: domain.ErrInvalid, field: "metadata.k"},
+		{name: "register with the launcher's version", cmd: Register{WorkerID: workerID, PoolID: poolID, LauncherVersion: "v1.4.0", Actor: launcher, At: at(0)},
+			want: []Event{WorkerRegistered{WorkerID: workerID, PoolID: poolID, LauncherVersion: "v1.4.0", At: at(0), Actor: launcher}}},
+		{name: "register with a long launcher version", cmd: Register{WorkerID: workerID, PoolID: poolID, LauncherVersion: strings.Repeat("1", 129), Actor: launcher, At: at(0)},
+			is: domain.ErrInvalid, field: "launcher_version"},
+		{name: "register with a control character in the launcher version", cmd: Register{WorkerID: workerID, PoolID: poolID, LauncherVersion: "v1\x1b", Actor: launcher, At: at(0)},
+			is: domain.ErrInvalid, field: "launcher_version"},
 		{name: "register twice", given: []Event{registered}, cmd: Register{WorkerID: workerID, PoolID: poolID, Actor: launcher, At: at(1)}, is: domain.ErrAlreadyExists},
 		{name: "register a gone worker again", given: []Event{registered, exited}, cmd: Register{WorkerID: workerID, PoolID: poolID, Actor: launcher, At: at(4)}, is: domain.ErrAlreadyExists},
 
@@ -183,6 +189,12 @@ func TestApplyAccessors(t *testing.T) {
 	md["instance_id"] = "changed"
 	if s.Metadata()["instance_id"] != "i-123" {
 		t.Error("Metadata() exposes the state's map")
+	}
+	if s.LauncherVersion() != "" {
+		t.Errorf("launcher version %q of a worker that reported none", s.LauncherVersion())
+	}
+	if v := given(WorkerRegistered{WorkerID: workerID, PoolID: poolID, LauncherVersion: "v1.4.0", At: at(0), Actor: launcher}).LauncherVersion(); v != "v1.4.0" {
+		t.Errorf("launcher version %q, want v1.4.0", v)
 	}
 	s.Apply(&lost) // pointer, as a decoder would produce it
 	if !s.Gone() || !s.GoneAt().Equal(at(3)) || s.GoneNote() != "no heartbeat for 90s" || s.RunID() != run1 {

@@ -1,6 +1,7 @@
 // Package testenv is the test harness of every package that needs real infrastructure: a fresh
 // PostgreSQL database per test on one throwaway cluster per test binary, embedded NATS servers
-// with JetStream, an S3-compatible server (versitygw, see S3), and the few fixtures many
+// with JetStream, an S3-compatible server (versitygw, see S3), a real Terraform provider served from a
+// filesystem mirror (TestProvider), and the few fixtures many
 // packages' tests share (a migrated event store and its aggregate repository, a pool
 // certificate, a secrets keeper, an object store). It imports only the event store,
 // services/platform/pgserver, services/platform/bus, services/platform/keyring and
@@ -14,15 +15,17 @@ import (
 )
 
 // Run runs the tests and then releases what the package's tests shared: it stops the PostgreSQL
-// cluster if one was started and removes its directory. It returns the exit code, so that a
+// cluster if one was started and removes its directory, and removes the test provider's mirror. It returns the exit code, so that a
 // TestMain can add its own checks after the shared resources are gone (MainNoLeaks adds the check
 // for leaked goroutines).
 func Run(m *testing.M) int {
 	code := m.Run()
-	if err := releasePostgres(); err != nil {
-		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
-		if code == 0 {
-			code = 1
+	for _, release := range []func() error{releasePostgres, releaseProviderMirror} {
+		if err := release(); err != nil {
+			fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
 		}
 	}
 	return code

@@ -85,3 +85,27 @@ func TestStackChangeAppliesOnlyTheMaskedFields(t *testing.T) {
 }
 
 func maskOf(paths ...string) *fieldmaskpb.FieldMask { return &fieldmaskpb.FieldMask{Paths: paths} }
+
+// A launcher is flagged only when both versions are semantic versions and
+// the launcher's is the older one.
+func TestLauncherOutdated(t *testing.T) {
+	for _, tc := range []struct {
+		launcher, server string
+		want             bool
+	}{
+		{"v1.3.9", "v1.4.0", true},
+		{"v1.4.0", "v1.4.0", false},
+		{"v1.5.0", "v1.4.0", false},
+		{"v1.4.0-rc.1", "v1.4.0", true},
+		{"v0.0.0-20260101000000-abcdefabcdef", "v1.4.0", true}, // a pseudo-version is a pre-release
+		{"(devel)", "v1.4.0", false},
+		{"v1.3.0", "(devel)", false},
+		{"", "v1.4.0", false},
+		{"v1.3.0", "", false},
+		{"1.3.0", "v1.4.0", false}, // not a Go module version
+	} {
+		if got := launcherOutdated(tc.launcher, tc.server); got != tc.want {
+			t.Errorf("launcherOutdated(%q, %q) = %v, want %v", tc.launcher, tc.server, got, tc.want)
+		}
+	}
+}

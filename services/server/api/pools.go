@@ -39,6 +39,9 @@ type PoolService struct {
 	handlerBase
 	cmds    PoolCommands
 	queries PoolQueries
+	// version is the server's own version, which ListWorkers compares the
+	// launchers' with ("" or a development build: nobody is flagged).
+	version string
 }
 
 var _ gantryv1connect.WorkerPoolServiceHandler = (*PoolService)(nil)
@@ -53,6 +56,13 @@ func NewPoolService(cmds PoolCommands, queries PoolQueries, identify Identify, l
 		handlerBase: handlerBase{identify: identify, log: log.With("service", gantryv1connect.WorkerPoolServiceName)},
 		cmds:        cmds, queries: queries,
 	}
+}
+
+// WithServerVersion sets the server's version, against which ListWorkers
+// flags the workers whose launcher is older.
+func (s *PoolService) WithServerVersion(version string) *PoolService {
+	s.version = version
+	return s
 }
 
 // Route returns the service's Connect handler and the path to mount it on.
@@ -155,9 +165,9 @@ func (s *PoolService) ListWorkers(ctx context.Context, req *connect.Request[gant
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	out := &gantryv1.ListWorkersResponse{Workers: make([]*gantryv1.Worker, len(views))}
+	out := &gantryv1.ListWorkersResponse{Workers: make([]*gantryv1.Worker, len(views)), ServerVersion: s.version}
 	for i, v := range views {
-		out.Workers[i] = workerToProto(v)
+		out.Workers[i] = workerToProto(v, s.version)
 	}
 	return connect.NewResponse(out), nil
 }
@@ -233,7 +243,7 @@ func (s *PoolService) workerChange(ctx context.Context, poolRef, workerID string
 	}
 	for _, w := range workers {
 		if w.ID == workerID {
-			return workerToProto(w), nil
+			return workerToProto(w, s.version), nil
 		}
 	}
 	return nil, fmt.Errorf("worker %s of pool %s: %w", workerID, p.ID, domain.ErrNotFound)

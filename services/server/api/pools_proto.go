@@ -3,6 +3,7 @@ package api
 import (
 	"math"
 
+	"golang.org/x/mod/semver"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/gantryhq/gantry/domain/worker"
@@ -55,11 +56,21 @@ func poolToProto(v projections.PoolView) *gantryv1.WorkerPool {
 	return out
 }
 
-func workerToProto(v projections.WorkerView) *gantryv1.Worker {
+func workerToProto(v projections.WorkerView, serverVersion string) *gantryv1.Worker {
 	return &gantryv1.Worker{
 		Id: v.ID, PoolId: v.PoolID, Status: workerStatusToProto(v.Status), Metadata: v.Metadata, RunId: v.RunID,
-		RegisteredAt: timestamppb.New(v.RegisteredAt),
+		RegisteredAt: timestamppb.New(v.RegisteredAt), LauncherVersion: v.LauncherVersion,
+		LauncherOutdated: launcherOutdated(v.LauncherVersion, serverVersion),
 	}
+}
+
+// launcherOutdated reports whether a launcher's version is older than the
+// server's, both semantic versions as Go modules write them ("v1.4.0",
+// pseudo-versions included). A development build ("(devel)", built from a
+// checkout without a version) or a launcher that reported nothing cannot
+// be placed, on either side: it is never flagged.
+func launcherOutdated(launcher, server string) bool {
+	return semver.IsValid(launcher) && semver.IsValid(server) && semver.Compare(launcher, server) < 0
 }
 
 func queueEntryToProto(e projections.QueueEntry) *gantryv1.QueuedRun {

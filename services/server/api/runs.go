@@ -246,5 +246,10 @@ func runToProto(v projections.RunView) *gantryv1.Run {
 			State: runStateToProto(h.Status), Time: timestamppb.New(h.At), Actor: h.Actor, Note: h.Note, WorkerId: h.WorkerID,
 		})
 	}
+	for _, o := range v.Outputs {
+		out.Outputs = append(out.Outputs, &gantryv1.RunOutput{
+			Name: o.Name, Sensitive: o.Sensitive, Value: string(o.Value), Type: string(o.Type), ValueStored: o.Sealed,
+		})
+	}
 	return out
 }

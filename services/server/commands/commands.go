@@ -14,6 +14,9 @@ package commands
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -107,6 +110,10 @@ type Config struct {
 	// State imports state files at stack creation. Default: none, and
 	// CreateStack refuses an import.
 	State StateImporter
+	// OutputsKey is the server's public key that workers seal the values of
+	// sensitive outputs to (sent with every job). Default: none, and
+	// workers record only the names of sensitive outputs.
+	OutputsKey crypto.PublicKey
 	// StateCredentials mints the managed-state credentials of run phases
 	// (PhaseCredentials). Default: none, and PhaseCredentials returns none.
 	StateCredentials StateMinter
@@ -180,6 +187,8 @@ func (c *Config) defaults() {
 type Service struct {
 	*System
 	cfg Config
+	// outputsKey is cfg.OutputsKey as PEM, as jobs carry it.
+	outputsKey string
 }
 
 // New returns a Service. The repository's registry must know every domain
@@ -193,7 +202,15 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{System: sys, cfg: cfg}, nil
+	var outputsKey string
+	if cfg.OutputsKey != nil {
+		der, err := x509.MarshalPKIXPublicKey(cfg.OutputsKey)
+		if err != nil {
+			return nil, fmt.Errorf("commands config: outputs key: %w", err)
+		}
+		outputsKey = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	}
+	return &Service{System: sys, cfg: cfg, outputsKey: outputsKey}, nil
 }
 
 // Caller is who runs a command.

@@ -38,8 +38,8 @@ func (s *Service) RunJob(ctx context.Context, poolID, workerID, runID string) (p
 	set := st.Settings()
 	job := protocol.Job{
 		RunID: runID, StackID: st.ID(), Type: r.Type(), Confirmed: r.Status() == run.Confirmed, Autodeploy: r.Autodeploy(),
-		RepositoryURL: set.RepositoryURL, Commit: r.Commit(), ProjectRoot: set.ProjectRoot, Tool: set.Tool, RunnerImage: set.RunnerImage,
-		Hooks: set.Hooks, TaskCommand: r.TaskCommand(), ManagedState: st.ManagedState(), Destroy: r.Destroy(), Drift: r.DriftDetection(),
+		RepositoryURL: set.RepositoryURL, Commit: r.Commit(), Branch: set.Branch, TriggeredBy: r.TriggeredBy(), ProjectRoot: set.ProjectRoot, Tool: set.Tool, RunnerImage: set.RunnerImage,
+		Hooks: set.Hooks, TaskCommand: r.TaskCommand(), ManagedState: st.ManagedState(), Destroy: r.Destroy(), Drift: r.DriftDetection(), OutputsKey: s.outputsKey,
 	}
 	if job.GitCredentials, err = s.sealedGitCredentials(ctx, set.VCSIntegrationID, pub); err != nil {
 		return protocol.Job{}, fmt.Errorf("job of run %s: %w", runID, err)

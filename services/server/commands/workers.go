@@ -45,6 +45,8 @@ type WorkerRegistration struct {
 	// WorkerID is generated when empty.
 	WorkerID string
 	Metadata map[string]string
+	// Version is the launcher's version.
+	Version string
 	// Before, when set, runs once the domain accepted the registration and
 	// before it is appended, with the worker id and the registration time;
 	// an error stops the registration. The gateway starts the worker's
@@ -71,7 +73,7 @@ func (s *Service) RegisterWorker(ctx context.Context, poolID string, r WorkerReg
 		if err != nil {
 			return err
 		}
-		if _, err := w.Do(worker.Register{WorkerID: id, PoolID: poolID, Metadata: r.Metadata, Actor: id, At: at}); err != nil {
+		if _, err := w.Do(worker.Register{WorkerID: id, PoolID: poolID, Metadata: r.Metadata, LauncherVersion: r.Version, Actor: id, At: at}); err != nil {
 			return refused(err)
 		}
 		if r.Before != nil {
@@ -82,7 +84,7 @@ func (s *Service) RegisterWorker(ctx context.Context, poolID string, r WorkerReg
 	if err != nil {
 		return "", err
 	}
-	s.log.InfoContext(ctx, "worker registered", "pool_id", poolID, "worker_id", id, "metadata", len(r.Metadata))
+	s.log.InfoContext(ctx, "worker registered", "pool_id", poolID, "worker_id", id, "metadata", len(r.Metadata), "launcher_version", r.Version)
 	return id, nil
 }
 
@@ -99,9 +101,9 @@ func (s *Service) StartPhase(ctx context.Context, poolID, workerID, runID string
 // phase boundary where the run goes on. If the next phase cannot start
 // (a stop was requested), neither is recorded.
 func (s *Service) FinishAndStartPhase(ctx context.Context, poolID, workerID, runID string, p PhaseResult, next run.Phase) error {
-	_, err := s.runReport(ctx, "finish and start phase", poolID, workerID, runID, p.command(workerID), func(at time.Time) run.Command {
+	_, err := s.runReport(ctx, "finish and start phase", poolID, workerID, runID, append(p.commands(workerID), func(at time.Time) run.Command {
 		return run.StartPhase{Phase: next, Actor: workerID, At: at}
-	})
+	})...)
 	var refusal *RefusedError
 	if errors.As(err, &refusal) && errors.Is(err, run.ErrIllegalTransition) {
 		// A pending stop ends the run with the phase's result, and the
@@ -126,6 +128,9 @@ type PhaseResult struct {
 	// ChangedResources are the addresses of the resources a plan with
 	// changes would change: a drift run's DriftDetected records them.
 	ChangedResources []string
+	// Outputs are the run's outputs (APPLYING and PERFORMING), recorded
+	// just before the result.
+	Outputs []run.Output
 }
 
 // FinishPhase records the result of the current phase of the worker's run.
@@ -133,14 +138,20 @@ type PhaseResult struct {
 // freed (and the stack released) in the same append. It returns the run's
 // status after the result: the worker knows from it whether the run ended.
 func (s *Service) FinishPhase(ctx context.Context, poolID, workerID, runID string, p PhaseResult) (run.Status, error) {
-	return s.runReportAfter(ctx, "finish phase", poolID, workerID, runID, &p, p.command(workerID))
+	return s.runReportAfter(ctx, "finish phase", poolID, workerID, runID, &p, p.commands(workerID)...)
 }
 
-// command is the domain command recording p.
-func (p PhaseResult) command(workerID string) func(at time.Time) run.Command {
-	return func(at time.Time) run.Command {
+// commands are the domain commands recording p: its outputs, if any, then
+// its result.
+func (p PhaseResult) commands(workerID string) []func(at time.Time) run.Command {
+	result := func(at time.Time) run.Command {
 		return run.PhaseFinished{Phase: p.Phase, ExitCode: p.ExitCode, Duration: p.Duration, HasChanges: p.HasChanges, Note: p.Note, Plan: p.Plan, Actor: workerID, At: at}
 	}
+	if len(p.Outputs) == 0 {
+		return []func(at time.Time) run.Command{result}
+	}
+	outputs := func(at time.Time) run.Command { return run.RecordOutputs{Outputs: p.Outputs, Actor: workerID, At: at} }
+	return []func(at time.Time) run.Command{outputs, result}
 }
 
 // EndRun ends the worker's run as end: run.Finished (after the last phase
@@ -165,7 +176,7 @@ func (s *Service) EndRun(ctx context.Context, poolID, workerID, runID string, en
 	}
 	commands := []func(at time.Time) run.Command{command}
 	if last != nil {
-		commands = []func(at time.Time) run.Command{last.command(workerID), command}
+		commands = append(last.commands(workerID), command)
 	}
 	_, err := s.runReportAfter(ctx, "end run", poolID, workerID, runID, last, commands...)
 	return err

@@ -110,7 +110,7 @@ func (g *Gateway) report(ctx context.Context, pool, kind string, data []byte) (p
 // register registers a new worker of pool, and starts its heartbeat clock.
 func (g *Gateway) register(ctx context.Context, pool string, b protocol.RegisterReport) (string, error) {
 	return g.cfg.Commands.RegisterWorker(ctx, pool, commands.WorkerRegistration{
-		WorkerID: b.WorkerID, Metadata: b.Metadata,
+		WorkerID: b.WorkerID, Metadata: b.Metadata, Version: b.Version,
 		// The row comes first: a worker must never exist without one, or
 		// it could not be found lost. A row left by a failed append names
 		// no worker and is dropped by the next sweep.
@@ -166,7 +166,7 @@ func replyErr(err error) error {
 // phaseResult is the command layer's form of a phase result.
 func phaseResult(b protocol.PhaseFinishedReport) commands.PhaseResult {
 	return commands.PhaseResult{Phase: b.Phase, ExitCode: b.ExitCode, Duration: time.Duration(b.DurationMS) * time.Millisecond,
-		HasChanges: b.HasChanges, Note: b.Note, ChangedResources: b.ChangedResources, Plan: b.Plan}
+		HasChanges: b.HasChanges, Note: b.Note, ChangedResources: b.ChangedResources, Plan: b.Plan, Outputs: b.Outputs}
 }
 
 // decodeBody decodes a report's JSON body into v; a malformed one is

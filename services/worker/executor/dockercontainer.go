@@ -67,6 +67,16 @@ type container struct {
 	killed bool
 }
 
+// operatorMounts are the mounts the operator configured for the
+// containers of a scope: every container's, then the scope's own.
+func (b *dockerBackend) operatorMounts(write bool) []Mount {
+	scope := b.dcfg.ReadOnlyMounts
+	if write {
+		scope = b.dcfg.WriteMounts
+	}
+	return append(append([]Mount(nil), b.dcfg.Mounts...), scope...)
+}
+
 // startContainer creates and starts a container of image with the
 // workspace, the tools and the scope's mounts, and attaches to it.
 func (b *dockerBackend) startContainer(ctx context.Context, namePrefix, image string, write bool, ws *workspace, tools map[string]string, extra map[string]string) (*container, error) {
@@ -83,11 +93,7 @@ func (b *dockerBackend) startContainer(ctx context.Context, namePrefix, image st
 	for _, name := range names {
 		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: tools[name], Target: ContainerToolDir + "/" + name, ReadOnly: true})
 	}
-	scope := b.dcfg.ReadOnlyMounts
-	if write {
-		scope = b.dcfg.WriteMounts
-	}
-	for _, m := range append(append([]Mount(nil), b.dcfg.Mounts...), scope...) {
+	for _, m := range b.operatorMounts(write) {
 		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
 	}
 	labels := map[string]string{}
@@ -166,6 +172,24 @@ func (c *container) path(hostPath string) string {
 }
 
 func (c *container) searchPath() string { return c.pathEnv }
+
+// sharedPath maps a path of the container under one of the operator's
+// mounts to the host's; the deepest mount wins, as it does in the
+// container. Anything else (the workspace, the image's own files) is the
+// run's alone.
+func (c *container) sharedPath(p string) (string, bool) {
+	best, host := -1, ""
+	for _, m := range c.b.operatorMounts(c.write) {
+		rel, err := filepath.Rel(m.Target, p)
+		if err != nil || !filepath.IsLocal(rel) {
+			continue
+		}
+		if len(m.Target) > best {
+			best, host = len(m.Target), filepath.Join(m.Source, rel)
+		}
+	}
+	return host, best >= 0
+}
 
 // close removes the container in the background and starts the next one
 // in advance.

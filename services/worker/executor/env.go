@@ -27,7 +27,10 @@ func WritePhase(t run.Type, p run.Phase) bool {
 //  3. the stack's variables of the phase's scope;
 //  4. what identifies the run: GANTRY_RUN_ID, GANTRY_STACK_ID,
 //     GANTRY_RUN_TYPE, TF_VAR_gantry_run_id, TF_VAR_gantry_stack_id;
-//  5. the phase's own variables (Job.PhaseEnv).
+//  5. the phase's own variables (Job.PhaseEnv);
+//  6. with a provider plugin cache (TF_PLUGIN_CACHE_DIR),
+//     TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE=true unless set
+//     above (plugincache.go says why).
 //
 // Within 2 and 3, a variable scoped to the phase overrides an unscoped one of
 // the same name, and a variable of the other scope is left out.
@@ -48,6 +51,7 @@ func (x *execution) environ(p run.Phase, extra []Variable) []string {
 	for _, v := range extra {
 		env[v.Name] = v.Value
 	}
+	pluginCacheDefaults(env)
 	return envList(env)
 }
 

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"crypto"
 	"fmt"
 	"log/slog"
 	"path"
@@ -71,6 +72,9 @@ type Job struct {
 	// (protocol.Job.GitCredentials, opened). They reach git through its
 	// environment only: never its command line, the log or .git/config.
 	Git *protocol.GitCredentials
+	// OutputsKey, if set, is the key sensitive outputs' values are sealed
+	// to (the server's: see outputs.go); nil leaves them out.
+	OutputsKey crypto.PublicKey
 }
 
 // OverrideFile is the name of the backend override file in the project root.

@@ -29,6 +29,7 @@ type phase struct {
 	// summary counts what the plan changes (PLANNING only; nil until the
 	// plan succeeded, or when it could not be read).
 	summary *run.PlanSummary
+	outputs []run.Output // the run's outputs, once read
 }
 
 // commandPhases are the phases that run the job's commands, with the job's
@@ -59,8 +60,7 @@ func (x *execution) phase(ctx context.Context, p run.Phase, body func(context.Co
 	if f == nil {
 		f = body(ctx, ph)
 	}
-	res := PhaseResult{Phase: p, HasChanges: ph.hasChanges, ChangedResources: ph.changed, Started: started, Duration: time.Since(started)}
-	res.Plan = ph.summary
+	res := PhaseResult{Phase: p, HasChanges: ph.hasChanges, Started: started, Duration: time.Since(started), Outputs: ph.outputs, ChangedResources: ph.changed, Plan: ph.summary}
 	if f != nil {
 		res.ExitCode, res.Note = f.exit, x.mask.mask(f.note)
 	}

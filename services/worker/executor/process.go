@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"syscall"
 )
@@ -51,6 +52,9 @@ func (x *execution) host() *hostSandbox {
 func (s *hostSandbox) path(p string) string { return p }
 
 func (s *hostSandbox) searchPath() string { return s.path_ }
+
+// sharedPath: the run's processes see the host's paths as they are.
+func (s *hostSandbox) sharedPath(p string) (string, bool) { return p, filepath.IsAbs(p) }
 
 // close ends the group watch: the run's groups are gone by now.
 func (s *hostSandbox) close() {

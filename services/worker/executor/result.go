@@ -39,6 +39,10 @@ type PhaseResult struct {
 	// Plan counts what the plan changes (PLANNING only, once the plan
 	// succeeded); nil when the tool could not tell.
 	Plan *run.PlanSummary
+	// Outputs are the run's outputs, read after a successful APPLYING or
+	// PERFORMING (see outputs.go); nil for the other phases and when there
+	// are none.
+	Outputs []run.Output
 }
 
 // Result is the outcome of a run's part on this worker.

@@ -18,6 +18,11 @@ type sandbox interface {
 	path(hostPath string) string
 	// searchPath is the PATH of the run's processes.
 	searchPath() string
+	// sharedPath returns where the host sees p, a path of the sandbox's
+	// processes, when p is on storage other runs may share (the host's
+	// filesystem, an operator's mount), and false when it is the run's
+	// alone.
+	sharedPath(p string) (string, bool)
 	// start starts c. Its output, stdout and stderr together in the order
 	// written, is read from the returned reader, which ends once the
 	// command and everything it started are done.

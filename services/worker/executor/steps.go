@@ -25,7 +25,13 @@ func (x *execution) initialize(ctx context.Context, ph *phase) *failure {
 			return x.afterRun(ctx, ph, x.fail(ph, ExitNoProcess, "%v", err))
 		}
 	}
+	// One init at a time per shared provider cache (plugincache.go).
+	unlock, f := x.lockPluginCache(ctx, ph)
+	if f != nil {
+		return x.afterRun(ctx, ph, f)
+	}
 	code, err := x.runTool(ctx, ph, "init", "-input=false")
+	unlock()
 	if f := x.toolFailure(ph, "init", code, err); f != nil {
 		return x.afterRun(ctx, ph, f)
 	}
@@ -73,7 +79,7 @@ func (x *execution) plan(ctx context.Context, ph *phase) *failure {
 }
 
 // apply is APPLYING: before_apply, <tool> apply of exactly the saved plan,
-// after_apply, after_run.
+// the run's outputs, after_apply, after_run.
 func (x *execution) apply(ctx context.Context, ph *phase) *failure {
 	if f := x.hooks(ctx, ph, "before_apply", x.job.Hooks.BeforeApply); f != nil {
 		return x.afterRun(ctx, ph, f)
@@ -82,11 +88,13 @@ func (x *execution) apply(ctx context.Context, ph *phase) *failure {
 	if f := x.toolFailure(ph, "apply", code, err); f != nil {
 		return x.afterRun(ctx, ph, f)
 	}
+	x.readOutputs(ctx, ph)
 	f := x.hooks(ctx, ph, "after_apply", x.job.Hooks.AfterApply)
 	return x.afterRun(ctx, ph, f)
 }
 
-// perform is PERFORMING: the task's command with sh -c, then after_run.
+// perform is PERFORMING: the task's command with sh -c, the run's outputs
+// when it succeeded, then after_run.
 func (x *execution) perform(ctx context.Context, ph *phase) *failure {
 	c := command{
 		name:    "the task's command",
@@ -96,7 +104,11 @@ func (x *execution) perform(ctx context.Context, ph *phase) *failure {
 		dir:     x.ws.project, env: ph.env,
 	}
 	code, err := x.runCommand(ctx, ph.log, x.sb, c)
-	return x.afterRun(ctx, ph, x.commandFailure(ph, c, code, err))
+	f := x.commandFailure(ph, c, code, err)
+	if f == nil {
+		x.readOutputs(ctx, ph)
+	}
+	return x.afterRun(ctx, ph, f)
 }
 
 // runTool runs `<tool> <args>` in the project root.

@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
@@ -35,6 +36,9 @@ const (
 	EnvWhitelistEnvs  = "GANTRY_WHITELIST_ENVS"
 	EnvMetadataPrefix = "GANTRY_METADATA_"
 	EnvWorkDir        = "GANTRY_LAUNCHER_WORK_DIR"
+	// EnvSensitiveOutputs uploads sensitive outputs, sealed to the server's
+	// key, with the others (outputs.go).
+	EnvSensitiveOutputs = "GANTRY_SENSITIVE_OUTPUT_UPLOAD_ENABLED"
 	// EnvExecutor is "docker" or "process"; unset, docker where a Docker
 	// engine answers and process elsewhere.
 	EnvExecutor      = "GANTRY_LAUNCHER_EXECUTOR"
@@ -83,6 +87,16 @@ type Config struct {
 	// Token.Certificate.
 	PoolKey  crypto.PrivateKey
 	Metadata map[string]string
+	// Version is the launcher's version, reported at registration.
+	Version string
+	// SensitiveOutputs uploads the values of sensitive outputs, sealed to
+	// the server's outputs key (GANTRY_SENSITIVE_OUTPUT_UPLOAD_ENABLED);
+	// otherwise only their names are recorded.
+	SensitiveOutputs bool
+	// Policy, if set, is evaluated against each run's metadata before its
+	// first phase; a denial fails the run
+	// (GANTRY_LAUNCHER_RUN_INITIALIZATION_POLICY).
+	Policy *Policy
 	// Executor's timeouts, work directory and PATH; PoolKey and Workspaces
 	// are set by the launcher.
 	Executor executor.Config
@@ -159,6 +173,11 @@ func FromEnv(environ []string, stdout io.Writer) (Config, error) {
 	} else if on {
 		cfg.RunLogs = stdout
 	}
+	if on, err := parseBool(env[EnvSensitiveOutputs]); err != nil {
+		bad(EnvSensitiveOutputs, "%v", err)
+	} else {
+		cfg.SensitiveOutputs = on
+	}
 	if on, err := parseBool(env[EnvDebug]); err != nil {
 		bad(EnvDebug, "%v", err)
 	} else {
@@ -192,6 +211,11 @@ func FromEnv(environ []string, stdout io.Writer) (Config, error) {
 		}
 	}
 	cfg.Whitelist = whitelist
+	if path := strings.TrimSpace(env[EnvRunInitializationPolicy]); path != "" {
+		if cfg.Policy, err = LoadPolicy(context.Background(), path); err != nil {
+			bad(EnvRunInitializationPolicy, "%v", err)
+		}
+	}
 	docker, err := dockerFromEnv(env, env[EnvExecutor])
 	if err != nil {
 		errs = append(errs, err)

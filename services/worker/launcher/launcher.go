@@ -272,14 +272,14 @@ func (l *Launcher) subscribe() ([]*nats.Subscription, error) {
 // register registers the worker, with the launcher's metadata.
 func (l *Launcher) register(ctx context.Context) error {
 	var reply protocol.Reply
-	if err := l.request(ctx, protocol.KindRegister, protocol.RegisterReport{Metadata: l.cfg.Metadata}, &reply); err != nil {
+	if err := l.request(ctx, protocol.KindRegister, protocol.RegisterReport{Metadata: l.cfg.Metadata, Version: l.cfg.Version}, &reply); err != nil {
 		return fmt.Errorf("register a worker: %w", err)
 	}
 	l.mu.Lock()
 	l.workerID = reply.WorkerID
 	l.logp.Store(l.logger().With("worker_id", reply.WorkerID))
 	l.mu.Unlock()
-	l.logger().Info("worker registered", "metadata_keys", len(l.cfg.Metadata))
+	l.logger().Info("worker registered", "metadata_keys", len(l.cfg.Metadata), "version", l.cfg.Version)
 	return nil
 }
 

@@ -49,6 +49,10 @@ func (l *Launcher) execute(a protocol.Assignment, parent trace.SpanContext) {
 		l.endRun(reportCtx, protocol.KindRunFailed, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: "the worker could not prepare the run: " + err.Error()})
 		return
 	}
+	if note := l.admit(reportCtx, job); note != "" {
+		l.endRun(reportCtx, protocol.KindRunFailed, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: note})
+		return
+	}
 	rep := &reporter{l: l, runID: a.RunID, stackID: job.StackID, autodeploy: job.Autodeploy, typ: job.Type,
 		credentials: map[run.Phase][]byte{}, stateURL: l.cfg.Token.ServerURL}
 	if job.BackendOverride != nil {
@@ -153,6 +157,11 @@ func (l *Launcher) job(ctx context.Context, a protocol.Assignment) (executor.Job
 		}
 		job.Files = append(job.Files, executor.MountedFile{Path: f.Path, Content: content})
 	}
+	key, err := l.outputsKey(reply.Job.OutputsKey)
+	if err != nil {
+		return executor.Job{}, err
+	}
+	job.OutputsKey = key
 	if job.ManagedState {
 		// Credentials and addresses go to each phase through the
 		// environment (see tfbackend.OverrideFile for why not into the
@@ -278,7 +287,7 @@ func (r *reporter) PhaseFinished(ctx context.Context, res executor.PhaseResult) 
 	}
 	report := protocol.PhaseFinishedReport{
 		WorkerID: r.l.WorkerID(), RunID: r.runID, Phase: res.Phase, ExitCode: res.ExitCode,
-		DurationMS: res.Duration.Milliseconds(), HasChanges: res.HasChanges, Note: res.Note, Plan: res.Plan,
+		DurationMS: res.Duration.Milliseconds(), HasChanges: res.HasChanges, Note: res.Note, Plan: res.Plan, Outputs: res.Outputs,
 		ChangedResources: res.ChangedResources,
 	}
 	switch res.Phase {

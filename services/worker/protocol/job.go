@@ -16,12 +16,16 @@ type Job struct {
 	Type    run.Type `json:"type"`
 	// Confirmed: the run's plan was confirmed; the worker applies the
 	// workspace the planning worker saved.
-	Confirmed     bool       `json:"confirmed,omitempty"`
-	Autodeploy    bool       `json:"autodeploy,omitempty"`
-	RepositoryURL string     `json:"repository_url"` // file://, a local path, http(s)://, ssh:// or user@host:path
-	Commit        string     `json:"commit"`         // the full commit id (40 or 64 hex digits)
-	ProjectRoot   string     `json:"project_root,omitempty"`
-	Tool          stack.Tool `json:"tool"`
+	Confirmed     bool   `json:"confirmed,omitempty"`
+	Autodeploy    bool   `json:"autodeploy,omitempty"`
+	RepositoryURL string `json:"repository_url"` // file://, a local path, http(s)://, ssh:// or user@host:path
+	Commit        string `json:"commit"`         // the full commit id (40 or 64 hex digits)
+	// Branch is the stack's branch and TriggeredBy who triggered the run:
+	// metadata for the worker's run initialization policy.
+	Branch      string     `json:"branch,omitempty"`
+	TriggeredBy string     `json:"triggered_by,omitempty"`
+	ProjectRoot string     `json:"project_root,omitempty"`
+	Tool        stack.Tool `json:"tool"`
 	// RunnerImage is the stack's runner image; "" means the worker's
 	// default. Only the Docker executor uses it.
 	RunnerImage string      `json:"runner_image,omitempty"`
@@ -46,6 +50,10 @@ type Job struct {
 	// Files are the stack's mounted files, written relative to the project
 	// root before init; their content is sealed like a secret's value.
 	Files []File `json:"files,omitempty"`
+	// OutputsKey is the server's public key (PEM) that a worker uploading
+	// sensitive outputs seals their values to; only the server can open
+	// them. "" when the server has none.
+	OutputsKey string `json:"outputs_key,omitempty"`
 }
 
 // GitCredentials clone a private repository: over HTTPS with Username and

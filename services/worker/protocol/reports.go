@@ -65,6 +65,10 @@ type Reply struct {
 type RegisterReport struct {
 	WorkerID string            `json:"worker_id,omitempty"` // generated when empty
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// Version is the launcher's version (its binary's module version,
+	// "(devel)" for a development build); `gantry pool workers` shows it
+	// and flags launchers older than the server.
+	Version string `json:"version,omitempty"`
 }
 
 // PhaseStartedReport is the body of a phase.started report (and of
@@ -94,6 +98,12 @@ type PhaseFinishedReport struct {
 	// Plan counts what the plan changes (PLANNING only), when the worker
 	// could tell; servers that predate it ignore it.
 	Plan *run.PlanSummary `json:"plan,omitempty"`
+	// Outputs are the run's outputs (`<tool> output -json`), read after a
+	// successful APPLYING or PERFORMING and recorded before its result. A
+	// sensitive output carries no value, or its value sealed to the
+	// server's outputs key (Job.OutputsKey) when the launcher uploads
+	// sensitive outputs.
+	Outputs []run.Output `json:"outputs,omitempty"`
 }
 
 // RunReport is the body of run.finished, run.failed and run.stopped (and

@@ -381,9 +381,15 @@ type Worker struct {
 	// Run the worker is processing.
 	RunId string `protobuf:"bytes,5,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
 	// When the worker registered.
-	RegisteredAt  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RegisteredAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"`
+	// Version of the worker's launcher ("v1.4.0"; "(devel)" for a
+	// development build); empty if the launcher reported none.
+	LauncherVersion string `protobuf:"bytes,7,opt,name=launcher_version,json=launcherVersion,proto3" json:"launcher_version,omitempty"`
+	// The launcher is older than the server (both semantic versions). A
+	// development build, on either side, is never flagged.
+	LauncherOutdated bool `protobuf:"varint,8,opt,name=launcher_outdated,json=launcherOutdated,proto3" json:"launcher_outdated,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Worker) Reset() {
@@ -456,6 +462,20 @@ func (x *Worker) GetRegisteredAt() *timestamppb.Timestamp {
 		return x.RegisteredAt
 	}
 	return nil
+}
+
+func (x *Worker) GetLauncherVersion() string {
+	if x != nil {
+		return x.LauncherVersion
+	}
+	return ""
+}
+
+func (x *Worker) GetLauncherOutdated() bool {
+	if x != nil {
+		return x.LauncherOutdated
+	}
+	return false
 }
 
 // QueuedRun is one entry of a pool's queue.
@@ -1021,7 +1041,9 @@ func (x *ListWorkersRequest) GetPool() string {
 type ListWorkersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The workers.
-	Workers       []*Worker `protobuf:"bytes,1,rep,name=workers,proto3" json:"workers,omitempty"`
+	Workers []*Worker `protobuf:"bytes,1,rep,name=workers,proto3" json:"workers,omitempty"`
+	// The server's version, which launcher_outdated compares with.
+	ServerVersion string `protobuf:"bytes,2,opt,name=server_version,json=serverVersion,proto3" json:"server_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1061,6 +1083,13 @@ func (x *ListWorkersResponse) GetWorkers() []*Worker {
 		return x.Workers
 	}
 	return nil
+}
+
+func (x *ListWorkersResponse) GetServerVersion() string {
+	if x != nil {
+		return x.ServerVersion
+	}
+	return ""
 }
 
 // GetPoolQueueRequest names a pool.
@@ -1679,14 +1708,16 @@ const file_gantry_v1_pools_proto_rawDesc = "" +
 	"\x06serial\x18\x02 \x01(\tR\x06serial\x12 \n" +
 	"\vfingerprint\x18\x03 \x01(\tR\vfingerprint\x12<\n" +
 	"\rkey_algorithm\x18\x04 \x01(\x0e2\x17.gantry.v1.KeyAlgorithmR\fkeyAlgorithm\x12\x19\n" +
-	"\bkey_bits\x18\x05 \x01(\x05R\akeyBits\"\xb4\x02\n" +
+	"\bkey_bits\x18\x05 \x01(\x05R\akeyBits\"\x8c\x03\n" +
 	"\x06Worker\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\apool_id\x18\x02 \x01(\tR\x06poolId\x12/\n" +
 	"\x06status\x18\x03 \x01(\x0e2\x17.gantry.v1.WorkerStatusR\x06status\x12;\n" +
 	"\bmetadata\x18\x04 \x03(\v2\x1f.gantry.v1.Worker.MetadataEntryR\bmetadata\x12\x15\n" +
 	"\x06run_id\x18\x05 \x01(\tR\x05runId\x12?\n" +
-	"\rregistered_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\fregisteredAt\x1a;\n" +
+	"\rregistered_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\fregisteredAt\x12)\n" +
+	"\x10launcher_version\x18\a \x01(\tR\x0flauncherVersion\x12+\n" +
+	"\x11launcher_outdated\x18\b \x01(\bR\x10launcherOutdated\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb0\x02\n" +
@@ -1726,9 +1757,10 @@ const file_gantry_v1_pools_proto_rawDesc = "" +
 	"\x05pools\x18\x01 \x03(\v2\x15.gantry.v1.WorkerPoolR\x05pools\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"(\n" +
 	"\x12ListWorkersRequest\x12\x12\n" +
-	"\x04pool\x18\x01 \x01(\tR\x04pool\"B\n" +
+	"\x04pool\x18\x01 \x01(\tR\x04pool\"i\n" +
 	"\x13ListWorkersResponse\x12+\n" +
-	"\aworkers\x18\x01 \x03(\v2\x11.gantry.v1.WorkerR\aworkers\")\n" +
+	"\aworkers\x18\x01 \x03(\v2\x11.gantry.v1.WorkerR\aworkers\x12%\n" +
+	"\x0eserver_version\x18\x02 \x01(\tR\rserverVersion\")\n" +
 	"\x13GetPoolQueueRequest\x12\x12\n" +
 	"\x04pool\x18\x01 \x01(\tR\x04pool\"@\n" +
 	"\x14GetPoolQueueResponse\x12(\n" +

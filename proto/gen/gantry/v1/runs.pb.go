@@ -238,7 +238,10 @@ type Run struct {
 	// The note given with the stop request; empty if none.
 	StopNote string `protobuf:"bytes,18,opt,name=stop_note,json=stopNote,proto3" json:"stop_note,omitempty"`
 	// What the last plan changes; unset when no worker reported it.
-	Plan          *PlanSummary `protobuf:"bytes,19,opt,name=plan,proto3" json:"plan,omitempty"`
+	Plan *PlanSummary `protobuf:"bytes,19,opt,name=plan,proto3" json:"plan,omitempty"`
+	// The outputs the worker read after the run's apply (or task), sorted by
+	// name; empty before (GetRun only).
+	Outputs       []*RunOutput `protobuf:"bytes,20,rep,name=outputs,proto3" json:"outputs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -406,6 +409,98 @@ func (x *Run) GetPlan() *PlanSummary {
 	return nil
 }
 
+func (x *Run) GetOutputs() []*RunOutput {
+	if x != nil {
+		return x.Outputs
+	}
+	return nil
+}
+
+// RunOutput is one of a run's outputs. A sensitive output's value is never
+// shown: value is empty and value_stored says whether the server keeps it
+// (sealed to the server's key, by a launcher with
+// GANTRY_SENSITIVE_OUTPUT_UPLOAD_ENABLED).
+type RunOutput struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Output name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Marked sensitive in the configuration.
+	Sensitive bool `protobuf:"varint,2,opt,name=sensitive,proto3" json:"sensitive,omitempty"`
+	// The value as JSON text; empty for a sensitive output.
+	Value string `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	// Terraform's type constraint as JSON text, e.g. "string".
+	Type string `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
+	// A sensitive output's value is kept by the server, sealed.
+	ValueStored   bool `protobuf:"varint,5,opt,name=value_stored,json=valueStored,proto3" json:"value_stored,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunOutput) Reset() {
+	*x = RunOutput{}
+	mi := &file_gantry_v1_runs_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunOutput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunOutput) ProtoMessage() {}
+
+func (x *RunOutput) ProtoReflect() protoreflect.Message {
+	mi := &file_gantry_v1_runs_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunOutput.ProtoReflect.Descriptor instead.
+func (*RunOutput) Descriptor() ([]byte, []int) {
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RunOutput) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RunOutput) GetSensitive() bool {
+	if x != nil {
+		return x.Sensitive
+	}
+	return false
+}
+
+func (x *RunOutput) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *RunOutput) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *RunOutput) GetValueStored() bool {
+	if x != nil {
+		return x.ValueStored
+	}
+	return false
+}
+
 // RunStateChange is one entry of a run's history.
 type RunStateChange struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -426,7 +521,7 @@ type RunStateChange struct {
 
 func (x *RunStateChange) Reset() {
 	*x = RunStateChange{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[1]
+	mi := &file_gantry_v1_runs_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +533,7 @@ func (x *RunStateChange) String() string {
 func (*RunStateChange) ProtoMessage() {}
 
 func (x *RunStateChange) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[1]
+	mi := &file_gantry_v1_runs_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +546,7 @@ func (x *RunStateChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunStateChange.ProtoReflect.Descriptor instead.
 func (*RunStateChange) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{1}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RunStateChange) GetState() RunState {
@@ -508,7 +603,7 @@ type TriggerRunRequest struct {
 
 func (x *TriggerRunRequest) Reset() {
 	*x = TriggerRunRequest{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[2]
+	mi := &file_gantry_v1_runs_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -520,7 +615,7 @@ func (x *TriggerRunRequest) String() string {
 func (*TriggerRunRequest) ProtoMessage() {}
 
 func (x *TriggerRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[2]
+	mi := &file_gantry_v1_runs_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -533,7 +628,7 @@ func (x *TriggerRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerRunRequest.ProtoReflect.Descriptor instead.
 func (*TriggerRunRequest) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{2}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TriggerRunRequest) GetStack() string {
@@ -575,7 +670,7 @@ type TriggerRunResponse struct {
 
 func (x *TriggerRunResponse) Reset() {
 	*x = TriggerRunResponse{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[3]
+	mi := &file_gantry_v1_runs_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -587,7 +682,7 @@ func (x *TriggerRunResponse) String() string {
 func (*TriggerRunResponse) ProtoMessage() {}
 
 func (x *TriggerRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[3]
+	mi := &file_gantry_v1_runs_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -600,7 +695,7 @@ func (x *TriggerRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerRunResponse.ProtoReflect.Descriptor instead.
 func (*TriggerRunResponse) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{3}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TriggerRunResponse) GetRun() *Run {
@@ -625,7 +720,7 @@ type TriggerTaskRequest struct {
 
 func (x *TriggerTaskRequest) Reset() {
 	*x = TriggerTaskRequest{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[4]
+	mi := &file_gantry_v1_runs_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -637,7 +732,7 @@ func (x *TriggerTaskRequest) String() string {
 func (*TriggerTaskRequest) ProtoMessage() {}
 
 func (x *TriggerTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[4]
+	mi := &file_gantry_v1_runs_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -650,7 +745,7 @@ func (x *TriggerTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerTaskRequest.ProtoReflect.Descriptor instead.
 func (*TriggerTaskRequest) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{4}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TriggerTaskRequest) GetStack() string {
@@ -685,7 +780,7 @@ type TriggerTaskResponse struct {
 
 func (x *TriggerTaskResponse) Reset() {
 	*x = TriggerTaskResponse{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[5]
+	mi := &file_gantry_v1_runs_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +792,7 @@ func (x *TriggerTaskResponse) String() string {
 func (*TriggerTaskResponse) ProtoMessage() {}
 
 func (x *TriggerTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[5]
+	mi := &file_gantry_v1_runs_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +805,7 @@ func (x *TriggerTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerTaskResponse.ProtoReflect.Descriptor instead.
 func (*TriggerTaskResponse) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{5}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TriggerTaskResponse) GetRun() *Run {
@@ -735,7 +830,7 @@ type GetRunRequest struct {
 
 func (x *GetRunRequest) Reset() {
 	*x = GetRunRequest{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[6]
+	mi := &file_gantry_v1_runs_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -747,7 +842,7 @@ func (x *GetRunRequest) String() string {
 func (*GetRunRequest) ProtoMessage() {}
 
 func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[6]
+	mi := &file_gantry_v1_runs_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -760,7 +855,7 @@ func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
 func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{6}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetRunRequest) GetRun() string {
@@ -788,7 +883,7 @@ type GetRunResponse struct {
 
 func (x *GetRunResponse) Reset() {
 	*x = GetRunResponse{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[7]
+	mi := &file_gantry_v1_runs_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -800,7 +895,7 @@ func (x *GetRunResponse) String() string {
 func (*GetRunResponse) ProtoMessage() {}
 
 func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[7]
+	mi := &file_gantry_v1_runs_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -813,7 +908,7 @@ func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
 func (*GetRunResponse) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{7}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetRunResponse) GetRun() *Run {
@@ -838,7 +933,7 @@ type ListRunsRequest struct {
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[8]
+	mi := &file_gantry_v1_runs_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -850,7 +945,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[8]
+	mi := &file_gantry_v1_runs_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -863,7 +958,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{8}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListRunsRequest) GetStack() string {
@@ -900,7 +995,7 @@ type ListRunsResponse struct {
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[9]
+	mi := &file_gantry_v1_runs_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1007,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[9]
+	mi := &file_gantry_v1_runs_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1020,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{9}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListRunsResponse) GetRuns() []*Run {
@@ -953,7 +1048,7 @@ type ConfirmRunRequest struct {
 
 func (x *ConfirmRunRequest) Reset() {
 	*x = ConfirmRunRequest{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[10]
+	mi := &file_gantry_v1_runs_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1060,7 @@ func (x *ConfirmRunRequest) String() string {
 func (*ConfirmRunRequest) ProtoMessage() {}
 
 func (x *ConfirmRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[10]
+	mi := &file_gantry_v1_runs_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1073,7 @@ func (x *ConfirmRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmRunRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmRunRequest) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{10}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ConfirmRunRequest) GetRun() string {
@@ -999,7 +1094,7 @@ type ConfirmRunResponse struct {
 
 func (x *ConfirmRunResponse) Reset() {
 	*x = ConfirmRunResponse{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[11]
+	mi := &file_gantry_v1_runs_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1011,7 +1106,7 @@ func (x *ConfirmRunResponse) String() string {
 func (*ConfirmRunResponse) ProtoMessage() {}
 
 func (x *ConfirmRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[11]
+	mi := &file_gantry_v1_runs_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1024,7 +1119,7 @@ func (x *ConfirmRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmRunResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmRunResponse) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{11}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ConfirmRunResponse) GetRun() *Run {
@@ -1047,7 +1142,7 @@ type DiscardRunRequest struct {
 
 func (x *DiscardRunRequest) Reset() {
 	*x = DiscardRunRequest{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[12]
+	mi := &file_gantry_v1_runs_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1059,7 +1154,7 @@ func (x *DiscardRunRequest) String() string {
 func (*DiscardRunRequest) ProtoMessage() {}
 
 func (x *DiscardRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[12]
+	mi := &file_gantry_v1_runs_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1072,7 +1167,7 @@ func (x *DiscardRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscardRunRequest.ProtoReflect.Descriptor instead.
 func (*DiscardRunRequest) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{12}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DiscardRunRequest) GetRun() string {
@@ -1100,7 +1195,7 @@ type DiscardRunResponse struct {
 
 func (x *DiscardRunResponse) Reset() {
 	*x = DiscardRunResponse{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[13]
+	mi := &file_gantry_v1_runs_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1112,7 +1207,7 @@ func (x *DiscardRunResponse) String() string {
 func (*DiscardRunResponse) ProtoMessage() {}
 
 func (x *DiscardRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[13]
+	mi := &file_gantry_v1_runs_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +1220,7 @@ func (x *DiscardRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscardRunResponse.ProtoReflect.Descriptor instead.
 func (*DiscardRunResponse) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{13}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DiscardRunResponse) GetRun() *Run {
@@ -1148,7 +1243,7 @@ type CancelRunRequest struct {
 
 func (x *CancelRunRequest) Reset() {
 	*x = CancelRunRequest{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[14]
+	mi := &file_gantry_v1_runs_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1160,7 +1255,7 @@ func (x *CancelRunRequest) String() string {
 func (*CancelRunRequest) ProtoMessage() {}
 
 func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[14]
+	mi := &file_gantry_v1_runs_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1173,7 +1268,7 @@ func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunRequest.ProtoReflect.Descriptor instead.
 func (*CancelRunRequest) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{14}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CancelRunRequest) GetRun() string {
@@ -1201,7 +1296,7 @@ type CancelRunResponse struct {
 
 func (x *CancelRunResponse) Reset() {
 	*x = CancelRunResponse{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[15]
+	mi := &file_gantry_v1_runs_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1213,7 +1308,7 @@ func (x *CancelRunResponse) String() string {
 func (*CancelRunResponse) ProtoMessage() {}
 
 func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[15]
+	mi := &file_gantry_v1_runs_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1321,7 @@ func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunResponse.ProtoReflect.Descriptor instead.
 func (*CancelRunResponse) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{15}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CancelRunResponse) GetRun() *Run {
@@ -1249,7 +1344,7 @@ type StopRunRequest struct {
 
 func (x *StopRunRequest) Reset() {
 	*x = StopRunRequest{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[16]
+	mi := &file_gantry_v1_runs_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1356,7 @@ func (x *StopRunRequest) String() string {
 func (*StopRunRequest) ProtoMessage() {}
 
 func (x *StopRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[16]
+	mi := &file_gantry_v1_runs_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1369,7 @@ func (x *StopRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRunRequest.ProtoReflect.Descriptor instead.
 func (*StopRunRequest) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{16}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StopRunRequest) GetRun() string {
@@ -1302,7 +1397,7 @@ type StopRunResponse struct {
 
 func (x *StopRunResponse) Reset() {
 	*x = StopRunResponse{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[17]
+	mi := &file_gantry_v1_runs_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1314,7 +1409,7 @@ func (x *StopRunResponse) String() string {
 func (*StopRunResponse) ProtoMessage() {}
 
 func (x *StopRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[17]
+	mi := &file_gantry_v1_runs_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1327,7 +1422,7 @@ func (x *StopRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRunResponse.ProtoReflect.Descriptor instead.
 func (*StopRunResponse) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{17}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StopRunResponse) GetRun() *Run {
@@ -1353,7 +1448,7 @@ type StreamRunLogsRequest struct {
 
 func (x *StreamRunLogsRequest) Reset() {
 	*x = StreamRunLogsRequest{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[18]
+	mi := &file_gantry_v1_runs_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1365,7 +1460,7 @@ func (x *StreamRunLogsRequest) String() string {
 func (*StreamRunLogsRequest) ProtoMessage() {}
 
 func (x *StreamRunLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[18]
+	mi := &file_gantry_v1_runs_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1378,7 +1473,7 @@ func (x *StreamRunLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamRunLogsRequest.ProtoReflect.Descriptor instead.
 func (*StreamRunLogsRequest) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{18}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StreamRunLogsRequest) GetRun() string {
@@ -1413,7 +1508,7 @@ type StreamRunLogsResponse struct {
 
 func (x *StreamRunLogsResponse) Reset() {
 	*x = StreamRunLogsResponse{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[19]
+	mi := &file_gantry_v1_runs_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1425,7 +1520,7 @@ func (x *StreamRunLogsResponse) String() string {
 func (*StreamRunLogsResponse) ProtoMessage() {}
 
 func (x *StreamRunLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[19]
+	mi := &file_gantry_v1_runs_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1438,7 +1533,7 @@ func (x *StreamRunLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamRunLogsResponse.ProtoReflect.Descriptor instead.
 func (*StreamRunLogsResponse) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{19}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StreamRunLogsResponse) GetLines() []*RunLogLine {
@@ -1461,7 +1556,7 @@ type RunLogLine struct {
 
 func (x *RunLogLine) Reset() {
 	*x = RunLogLine{}
-	mi := &file_gantry_v1_runs_proto_msgTypes[20]
+	mi := &file_gantry_v1_runs_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +1568,7 @@ func (x *RunLogLine) String() string {
 func (*RunLogLine) ProtoMessage() {}
 
 func (x *RunLogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_gantry_v1_runs_proto_msgTypes[20]
+	mi := &file_gantry_v1_runs_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +1581,7 @@ func (x *RunLogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunLogLine.ProtoReflect.Descriptor instead.
 func (*RunLogLine) Descriptor() ([]byte, []int) {
-	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{20}
+	return file_gantry_v1_runs_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RunLogLine) GetPhase() string {
@@ -1507,7 +1602,7 @@ var File_gantry_v1_runs_proto protoreflect.FileDescriptor
 
 const file_gantry_v1_runs_proto_rawDesc = "" +
 	"\n" +
-	"\x14gantry/v1/runs.proto\x12\tgantry.v1\x1a\x1cgantry/v1/run_progress.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x05\n" +
+	"\x14gantry/v1/runs.proto\x12\tgantry.v1\x1a\x1cgantry/v1/run_progress.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x05\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bstack_id\x18\x02 \x01(\tR\astackId\x12&\n" +
@@ -1533,7 +1628,14 @@ const file_gantry_v1_runs_proto_rawDesc = "" +
 	"\adestroy\x18\x10 \x01(\bR\adestroy\x12\x19\n" +
 	"\bretry_of\x18\x11 \x01(\tR\aretryOf\x12\x1b\n" +
 	"\tstop_note\x18\x12 \x01(\tR\bstopNote\x12*\n" +
-	"\x04plan\x18\x13 \x01(\v2\x16.gantry.v1.PlanSummaryR\x04plan\"\xb2\x01\n" +
+	"\x04plan\x18\x13 \x01(\v2\x16.gantry.v1.PlanSummaryR\x04plan\x12.\n" +
+	"\aoutputs\x18\x14 \x03(\v2\x14.gantry.v1.RunOutputR\aoutputs\"\x8a\x01\n" +
+	"\tRunOutput\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\tsensitive\x18\x02 \x01(\bR\tsensitive\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\x12\x12\n" +
+	"\x04type\x18\x04 \x01(\tR\x04type\x12!\n" +
+	"\fvalue_stored\x18\x05 \x01(\bR\vvalueStored\"\xb2\x01\n" +
 	"\x0eRunStateChange\x12)\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x13.gantry.v1.RunStateR\x05state\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
@@ -1652,78 +1754,80 @@ func file_gantry_v1_runs_proto_rawDescGZIP() []byte {
 }
 
 var file_gantry_v1_runs_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_gantry_v1_runs_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_gantry_v1_runs_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_gantry_v1_runs_proto_goTypes = []any{
 	(RunType)(0),                  // 0: gantry.v1.RunType
 	(RunState)(0),                 // 1: gantry.v1.RunState
 	(*Run)(nil),                   // 2: gantry.v1.Run
-	(*RunStateChange)(nil),        // 3: gantry.v1.RunStateChange
-	(*TriggerRunRequest)(nil),     // 4: gantry.v1.TriggerRunRequest
-	(*TriggerRunResponse)(nil),    // 5: gantry.v1.TriggerRunResponse
-	(*TriggerTaskRequest)(nil),    // 6: gantry.v1.TriggerTaskRequest
-	(*TriggerTaskResponse)(nil),   // 7: gantry.v1.TriggerTaskResponse
-	(*GetRunRequest)(nil),         // 8: gantry.v1.GetRunRequest
-	(*GetRunResponse)(nil),        // 9: gantry.v1.GetRunResponse
-	(*ListRunsRequest)(nil),       // 10: gantry.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),      // 11: gantry.v1.ListRunsResponse
-	(*ConfirmRunRequest)(nil),     // 12: gantry.v1.ConfirmRunRequest
-	(*ConfirmRunResponse)(nil),    // 13: gantry.v1.ConfirmRunResponse
-	(*DiscardRunRequest)(nil),     // 14: gantry.v1.DiscardRunRequest
-	(*DiscardRunResponse)(nil),    // 15: gantry.v1.DiscardRunResponse
-	(*CancelRunRequest)(nil),      // 16: gantry.v1.CancelRunRequest
-	(*CancelRunResponse)(nil),     // 17: gantry.v1.CancelRunResponse
-	(*StopRunRequest)(nil),        // 18: gantry.v1.StopRunRequest
-	(*StopRunResponse)(nil),       // 19: gantry.v1.StopRunResponse
-	(*StreamRunLogsRequest)(nil),  // 20: gantry.v1.StreamRunLogsRequest
-	(*StreamRunLogsResponse)(nil), // 21: gantry.v1.StreamRunLogsResponse
-	(*RunLogLine)(nil),            // 22: gantry.v1.RunLogLine
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
-	(*PlanSummary)(nil),           // 24: gantry.v1.PlanSummary
-	(*EventCursor)(nil),           // 25: gantry.v1.EventCursor
+	(*RunOutput)(nil),             // 3: gantry.v1.RunOutput
+	(*RunStateChange)(nil),        // 4: gantry.v1.RunStateChange
+	(*TriggerRunRequest)(nil),     // 5: gantry.v1.TriggerRunRequest
+	(*TriggerRunResponse)(nil),    // 6: gantry.v1.TriggerRunResponse
+	(*TriggerTaskRequest)(nil),    // 7: gantry.v1.TriggerTaskRequest
+	(*TriggerTaskResponse)(nil),   // 8: gantry.v1.TriggerTaskResponse
+	(*GetRunRequest)(nil),         // 9: gantry.v1.GetRunRequest
+	(*GetRunResponse)(nil),        // 10: gantry.v1.GetRunResponse
+	(*ListRunsRequest)(nil),       // 11: gantry.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),      // 12: gantry.v1.ListRunsResponse
+	(*ConfirmRunRequest)(nil),     // 13: gantry.v1.ConfirmRunRequest
+	(*ConfirmRunResponse)(nil),    // 14: gantry.v1.ConfirmRunResponse
+	(*DiscardRunRequest)(nil),     // 15: gantry.v1.DiscardRunRequest
+	(*DiscardRunResponse)(nil),    // 16: gantry.v1.DiscardRunResponse
+	(*CancelRunRequest)(nil),      // 17: gantry.v1.CancelRunRequest
+	(*CancelRunResponse)(nil),     // 18: gantry.v1.CancelRunResponse
+	(*StopRunRequest)(nil),        // 19: gantry.v1.StopRunRequest
+	(*StopRunResponse)(nil),       // 20: gantry.v1.StopRunResponse
+	(*StreamRunLogsRequest)(nil),  // 21: gantry.v1.StreamRunLogsRequest
+	(*StreamRunLogsResponse)(nil), // 22: gantry.v1.StreamRunLogsResponse
+	(*RunLogLine)(nil),            // 23: gantry.v1.RunLogLine
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
+	(*PlanSummary)(nil),           // 25: gantry.v1.PlanSummary
+	(*EventCursor)(nil),           // 26: gantry.v1.EventCursor
 }
 var file_gantry_v1_runs_proto_depIdxs = []int32{
 	0,  // 0: gantry.v1.Run.type:type_name -> gantry.v1.RunType
 	1,  // 1: gantry.v1.Run.state:type_name -> gantry.v1.RunState
-	23, // 2: gantry.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	23, // 3: gantry.v1.Run.updated_at:type_name -> google.protobuf.Timestamp
-	3,  // 4: gantry.v1.Run.history:type_name -> gantry.v1.RunStateChange
-	24, // 5: gantry.v1.Run.plan:type_name -> gantry.v1.PlanSummary
-	1,  // 6: gantry.v1.RunStateChange.state:type_name -> gantry.v1.RunState
-	23, // 7: gantry.v1.RunStateChange.time:type_name -> google.protobuf.Timestamp
-	0,  // 8: gantry.v1.TriggerRunRequest.type:type_name -> gantry.v1.RunType
-	2,  // 9: gantry.v1.TriggerRunResponse.run:type_name -> gantry.v1.Run
-	2,  // 10: gantry.v1.TriggerTaskResponse.run:type_name -> gantry.v1.Run
-	25, // 11: gantry.v1.GetRunRequest.min_cursor:type_name -> gantry.v1.EventCursor
-	2,  // 12: gantry.v1.GetRunResponse.run:type_name -> gantry.v1.Run
-	2,  // 13: gantry.v1.ListRunsResponse.runs:type_name -> gantry.v1.Run
-	2,  // 14: gantry.v1.ConfirmRunResponse.run:type_name -> gantry.v1.Run
-	2,  // 15: gantry.v1.DiscardRunResponse.run:type_name -> gantry.v1.Run
-	2,  // 16: gantry.v1.CancelRunResponse.run:type_name -> gantry.v1.Run
-	2,  // 17: gantry.v1.StopRunResponse.run:type_name -> gantry.v1.Run
-	22, // 18: gantry.v1.StreamRunLogsResponse.lines:type_name -> gantry.v1.RunLogLine
-	4,  // 19: gantry.v1.RunService.TriggerRun:input_type -> gantry.v1.TriggerRunRequest
-	6,  // 20: gantry.v1.RunService.TriggerTask:input_type -> gantry.v1.TriggerTaskRequest
-	8,  // 21: gantry.v1.RunService.GetRun:input_type -> gantry.v1.GetRunRequest
-	10, // 22: gantry.v1.RunService.ListRuns:input_type -> gantry.v1.ListRunsRequest
-	12, // 23: gantry.v1.RunService.ConfirmRun:input_type -> gantry.v1.ConfirmRunRequest
-	14, // 24: gantry.v1.RunService.DiscardRun:input_type -> gantry.v1.DiscardRunRequest
-	16, // 25: gantry.v1.RunService.CancelRun:input_type -> gantry.v1.CancelRunRequest
-	18, // 26: gantry.v1.RunService.StopRun:input_type -> gantry.v1.StopRunRequest
-	20, // 27: gantry.v1.RunService.StreamRunLogs:input_type -> gantry.v1.StreamRunLogsRequest
-	5,  // 28: gantry.v1.RunService.TriggerRun:output_type -> gantry.v1.TriggerRunResponse
-	7,  // 29: gantry.v1.RunService.TriggerTask:output_type -> gantry.v1.TriggerTaskResponse
-	9,  // 30: gantry.v1.RunService.GetRun:output_type -> gantry.v1.GetRunResponse
-	11, // 31: gantry.v1.RunService.ListRuns:output_type -> gantry.v1.ListRunsResponse
-	13, // 32: gantry.v1.RunService.ConfirmRun:output_type -> gantry.v1.ConfirmRunResponse
-	15, // 33: gantry.v1.RunService.DiscardRun:output_type -> gantry.v1.DiscardRunResponse
-	17, // 34: gantry.v1.RunService.CancelRun:output_type -> gantry.v1.CancelRunResponse
-	19, // 35: gantry.v1.RunService.StopRun:output_type -> gantry.v1.StopRunResponse
-	21, // 36: gantry.v1.RunService.StreamRunLogs:output_type -> gantry.v1.StreamRunLogsResponse
-	28, // [28:37] is the sub-list for method output_type
-	19, // [19:28] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	24, // 2: gantry.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	24, // 3: gantry.v1.Run.updated_at:type_name -> google.protobuf.Timestamp
+	4,  // 4: gantry.v1.Run.history:type_name -> gantry.v1.RunStateChange
+	25, // 5: gantry.v1.Run.plan:type_name -> gantry.v1.PlanSummary
+	3,  // 6: gantry.v1.Run.outputs:type_name -> gantry.v1.RunOutput
+	1,  // 7: gantry.v1.RunStateChange.state:type_name -> gantry.v1.RunState
+	24, // 8: gantry.v1.RunStateChange.time:type_name -> google.protobuf.Timestamp
+	0,  // 9: gantry.v1.TriggerRunRequest.type:type_name -> gantry.v1.RunType
+	2,  // 10: gantry.v1.TriggerRunResponse.run:type_name -> gantry.v1.Run
+	2,  // 11: gantry.v1.TriggerTaskResponse.run:type_name -> gantry.v1.Run
+	26, // 12: gantry.v1.GetRunRequest.min_cursor:type_name -> gantry.v1.EventCursor
+	2,  // 13: gantry.v1.GetRunResponse.run:type_name -> gantry.v1.Run
+	2,  // 14: gantry.v1.ListRunsResponse.runs:type_name -> gantry.v1.Run
+	2,  // 15: gantry.v1.ConfirmRunResponse.run:type_name -> gantry.v1.Run
+	2,  // 16: gantry.v1.DiscardRunResponse.run:type_name -> gantry.v1.Run
+	2,  // 17: gantry.v1.CancelRunResponse.run:type_name -> gantry.v1.Run
+	2,  // 18: gantry.v1.StopRunResponse.run:type_name -> gantry.v1.Run
+	23, // 19: gantry.v1.StreamRunLogsResponse.lines:type_name -> gantry.v1.RunLogLine
+	5,  // 20: gantry.v1.RunService.TriggerRun:input_type -> gantry.v1.TriggerRunRequest
+	7,  // 21: gantry.v1.RunService.TriggerTask:input_type -> gantry.v1.TriggerTaskRequest
+	9,  // 22: gantry.v1.RunService.GetRun:input_type -> gantry.v1.GetRunRequest
+	11, // 23: gantry.v1.RunService.ListRuns:input_type -> gantry.v1.ListRunsRequest
+	13, // 24: gantry.v1.RunService.ConfirmRun:input_type -> gantry.v1.ConfirmRunRequest
+	15, // 25: gantry.v1.RunService.DiscardRun:input_type -> gantry.v1.DiscardRunRequest
+	17, // 26: gantry.v1.RunService.CancelRun:input_type -> gantry.v1.CancelRunRequest
+	19, // 27: gantry.v1.RunService.StopRun:input_type -> gantry.v1.StopRunRequest
+	21, // 28: gantry.v1.RunService.StreamRunLogs:input_type -> gantry.v1.StreamRunLogsRequest
+	6,  // 29: gantry.v1.RunService.TriggerRun:output_type -> gantry.v1.TriggerRunResponse
+	8,  // 30: gantry.v1.RunService.TriggerTask:output_type -> gantry.v1.TriggerTaskResponse
+	10, // 31: gantry.v1.RunService.GetRun:output_type -> gantry.v1.GetRunResponse
+	12, // 32: gantry.v1.RunService.ListRuns:output_type -> gantry.v1.ListRunsResponse
+	14, // 33: gantry.v1.RunService.ConfirmRun:output_type -> gantry.v1.ConfirmRunResponse
+	16, // 34: gantry.v1.RunService.DiscardRun:output_type -> gantry.v1.DiscardRunResponse
+	18, // 35: gantry.v1.RunService.CancelRun:output_type -> gantry.v1.CancelRunResponse
+	20, // 36: gantry.v1.RunService.StopRun:output_type -> gantry.v1.StopRunResponse
+	22, // 37: gantry.v1.RunService.StreamRunLogs:output_type -> gantry.v1.StreamRunLogsResponse
+	29, // [29:38] is the sub-list for method output_type
+	20, // [20:29] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_gantry_v1_runs_proto_init() }
@@ -1738,7 +1842,7 @@ func file_gantry_v1_runs_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gantry_v1_runs_proto_rawDesc), len(file_gantry_v1_runs_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
