@@ -125,3 +125,11 @@ func (n *NATSServer) shutdown() {
 		n.bus = nil
 	}
 }
+
+// Outage stops the server for d and starts it again on the same port and store.
+func (n *NATSServer) Outage(t testing.TB, d time.Duration) {
+	t.Helper()
+	n.Stop(t)
+	time.Sleep(d) // the outage itself: its length is what the test is about
+	n.Start(t)
+}
