@@ -41,6 +41,17 @@ type RunUnassigned struct {
 	Actor    string    `json:"actor"`
 }
 
+// RunHandedBack: the run's worker went away (its pool was cycled) before
+// the run changed anything; the run waits for a worker again, in status To
+// (READY, or CONFIRMED when it was preparing to apply a confirmed plan).
+type RunHandedBack struct {
+	WorkerID string    `json:"worker_id"`
+	To       Status    `json:"to"`
+	Note     string    `json:"note,omitempty"`
+	At       time.Time `json:"at"`
+	Actor    string    `json:"actor"`
+}
+
 // RunPhaseStarted: the worker began a phase; the run's status is the phase.
 type RunPhaseStarted struct {
 	Phase Phase     `json:"phase"`
@@ -144,6 +155,7 @@ func (RunQueued) EventType() string        { return "RunQueued" }
 func (RunReady) EventType() string         { return "RunReady" }
 func (RunAssigned) EventType() string      { return "RunAssigned" }
 func (RunUnassigned) EventType() string    { return "RunUnassigned" }
+func (RunHandedBack) EventType() string    { return "RunHandedBack" }
 func (RunPhaseStarted) EventType() string  { return "RunPhaseStarted" }
 func (RunPhaseFinished) EventType() string { return "RunPhaseFinished" }
 func (RunUnconfirmed) EventType() string   { return "RunUnconfirmed" }
@@ -160,7 +172,7 @@ func (RunSkipped) EventType() string       { return "RunSkipped" }
 // the event store.
 func Events() []Event {
 	return []Event{
-		RunQueued{}, RunReady{}, RunAssigned{}, RunUnassigned{}, RunPhaseStarted{},
+		RunQueued{}, RunReady{}, RunAssigned{}, RunUnassigned{}, RunHandedBack{}, RunPhaseStarted{},
 		RunPhaseFinished{}, RunUnconfirmed{}, RunConfirmed{}, RunStopRequested{},
 		RunFinished{}, RunFailed{}, RunDiscarded{}, RunStopped{}, RunCanceled{}, RunSkipped{},
 	}

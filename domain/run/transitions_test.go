@@ -52,23 +52,27 @@ var transitionTable = []struct {
 	{"PREPARING", Preparing, hPreparing, map[string]outcome{
 		"StartPhase(INITIALIZING)": allow(Initializing, "RunPhaseStarted"),
 		"PhaseFinished(PREPARING)": allow(Preparing, "RunPhaseFinished"),
+		"HandBack":                 allow(Ready, "RunHandedBack"),
 		"Stop":                     allow(Preparing, "RunStopRequested"),
 		"Fail":                     allow(Failed, "RunFailed"),
 	}},
 	{"INITIALIZING", Initializing, hInitializing, map[string]outcome{
 		"StartPhase(PLANNING)":        allow(Planning, "RunPhaseStarted"),
 		"PhaseFinished(INITIALIZING)": allow(Initializing, "RunPhaseFinished"),
+		"HandBack":                    allow(Ready, "RunHandedBack"),
 		"Stop":                        allow(Initializing, "RunStopRequested"),
 		"Fail":                        allow(Failed, "RunFailed"),
 	}},
 	{"PLANNING", Planning, hPlanning, map[string]outcome{
 		"PhaseFinished(PLANNING)": allow(Finished, "RunPhaseFinished", "RunFinished"), // no changes
+		"HandBack":                allow(Ready, "RunHandedBack"),
 		"Stop":                    allow(Planning, "RunStopRequested"),
 		"Fail":                    allow(Failed, "RunFailed"),
 	}},
 	{"PLANNING, stop requested", Planning, hPlanningStop, map[string]outcome{
 		"PhaseFinished(PLANNING)": allow(Stopped, "RunPhaseFinished", "RunStopped"),
-		"Stop":                    allow(Planning), // already requested: nothing new
+		"HandBack":                allow(Stopped, "RunStopped"), // the user's stop wins
+		"Stop":                    allow(Planning),              // already requested: nothing new
 		"MarkStopped":             allow(Stopped, "RunStopped"),
 		"Fail":                    allow(Failed, "RunFailed"),
 	}},
@@ -89,6 +93,7 @@ var transitionTable = []struct {
 	{"PREPARING_APPLY", PreparingApply, hPreparingApply, map[string]outcome{
 		"StartPhase(APPLYING)":           allow(Applying, "RunPhaseStarted"),
 		"PhaseFinished(PREPARING_APPLY)": allow(PreparingApply, "RunPhaseFinished"),
+		"HandBack":                       allow(Confirmed, "RunHandedBack"),
 		"Fail":                           allow(Failed, "RunFailed"),
 	}},
 	{"APPLYING", Applying, hApplying, map[string]outcome{
@@ -117,6 +122,7 @@ func everyCommand() map[string]Command {
 		"MarkReady":   MarkReady{Actor: sched, At: at(30)},
 		"Assign":      Assign{WorkerID: "wkr_03", PoolID: pool, Actor: sched, At: at(30)},
 		"Unassign":    Unassign{Note: "worker lost", Actor: sched, At: at(30)},
+		"HandBack":    HandBack{Note: "the worker pool was cycled", Actor: worker, At: at(30)},
 		"Confirm":     Confirm{Actor: user, At: at(30)},
 		"Discard":     Discard{Actor: user, At: at(30)},
 		"Cancel":      Cancel{Actor: user, At: at(30)},
