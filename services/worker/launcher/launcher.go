@@ -68,8 +68,8 @@ type Launcher struct {
 	resetOnce sync.Once
 	// hbRun and hbSettled are what heartbeats tell (protocol.HeartbeatReport).
 	hbRun, hbSettled string
-	assigned chan queuedRun
-	stdoutMu sync.Mutex
+	assigned         chan queuedRun
+	stdoutMu         sync.Mutex
 	// queued counts assignments taken and not yet done (waiting or under way).
 	queued int
 	// tracer traces each run (a no-op tracer when tracing is off: the
