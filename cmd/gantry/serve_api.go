@@ -65,7 +65,7 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	authn := connect.WithInterceptors(interceptors...)
+	authn := connect.WithHandlerOptions(append(api.StrictJSON(), connect.WithInterceptors(interceptors...))...)
 	runLogs, err := newRunLogs(d)
 	if err != nil {
 		return nil, err
@@ -74,16 +74,27 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d.obs.grpcRoutes([]api.Route{
+	// Every Connect call is authenticated from its headers before its body
+	// is read (the interceptor then finds the caller verified).
+	tokenFirst := auth.Middleware(d.keys.issuer, d.log)
+	connectRoutes := []api.Route{
 		events.Route(authn),
 		api.NewStackService(cmds, queries, identify, d.log).Route(authn),
 		api.NewRunService(cmds, queries, identify, d.log).WithLogs(runLogs).Route(authn),
 		api.NewPoolService(cmds, queries, identify, d.log).Route(authn),
 		api.NewStateService(d.states, cmds, identify, d.log).Route(authn),
-		{Path: statebackend.PathPrefix, Handler: d.states.Handler()},
-		// Launchers authenticate with their pool's credentials, not API tokens.
-		{Path: protocol.WorkerAPIPrefix, Handler: workers},
-	}), nil
+	}
+	for i := range connectRoutes {
+		connectRoutes[i].Handler = tokenFirst(connectRoutes[i].Handler)
+	}
+	// CreateStack may carry a state to import, base64 in JSON.
+	connectRoutes[1].MaxBodyBytes = d.states.MaxStateSize()*4/3 + api.DefaultMaxBodyBytes
+	return d.obs.grpcRoutes(append(connectRoutes,
+		// Runs authenticate with their state credentials, launchers with
+		// their pool's: both are checked before a body is read.
+		api.Route{Path: statebackend.PathPrefix, Handler: d.states.Handler(), MaxBodyBytes: d.states.MaxStateSize()},
+		api.Route{Path: protocol.WorkerAPIPrefix, Handler: workers, MaxBodyBytes: workerapi.MaxUploadSize},
+	)), nil
 }
 
 // newRunLogs ensures the run logs stream and returns what serves StreamRunLogs from it and the

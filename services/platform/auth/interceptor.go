@@ -60,7 +60,11 @@ func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 }
 
 // check authenticates and maps failures to the Connect error clients see.
+// A call Middleware authenticated already is not checked twice.
 func (i *interceptor) check(ctx context.Context, procedure string, h http.Header) (context.Context, error) {
+	if _, ok := PrincipalFrom(ctx); ok {
+		return ctx, nil
+	}
 	ctx, unavailable, err := authenticate(ctx, i.v, i.log, procedure, h)
 	switch {
 	case err == nil:

@@ -59,3 +59,44 @@ func TestMiddleware(t *testing.T) {
 		}
 	}
 }
+
+// A Connect call without a valid token is refused in Connect's own terms,
+// from the headers alone: the handler never runs, and the body is never
+// read (a body still being sent does not hold up the answer).
+func TestMiddlewareRefusesConnectCallsBeforeTheBody(t *testing.T) {
+	t.Parallel()
+	iss, _, _ := newIssuer(t)
+	reached := make(chan struct{}, 1)
+	srv := httptest.NewServer(auth.Middleware(iss, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached <- struct{}{}
+	})))
+	t.Cleanup(srv.Close)
+
+	body, feed := io.Pipe()
+	defer feed.Close()
+	go func() { _, _ = feed.Write(make([]byte, 1<<20)) }() // blocks: nobody reads it
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/gantry.v1.RunService/TriggerRun", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Connect-Protocol-Version", "1")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	answer, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusUnauthorized || !strings.Contains(string(answer), `"code":"unauthenticated"`) ||
+		!strings.Contains(string(answer), "missing or invalid token") {
+		t.Errorf("answer %d %s", res.StatusCode, answer)
+	}
+	select {
+	case <-reached:
+		t.Error("the handler ran without a token")
+	default:
+	}
+}
