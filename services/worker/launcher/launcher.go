@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,7 @@ import (
 	"github.com/gantryhq/gantry/services/platform/tracing"
 	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/protocol"
+	"github.com/gantryhq/gantry/services/worker/workerclient"
 )
 
 // Uploads is where a launcher stores what outlives its runs on this
@@ -68,6 +70,9 @@ type Launcher struct {
 	resetOnce sync.Once
 	// hbRun and hbSettled are what heartbeats tell (protocol.HeartbeatReport).
 	hbRun, hbSettled string
+	// checking is set while the pool's credentials are checked after NATS
+	// refused them.
+	checking atomic.Bool
 	assigned         chan queuedRun
 	stdoutMu         sync.Mutex
 	// queued counts assignments taken and not yet done (waiting or under way).
@@ -263,11 +268,15 @@ func (l *Launcher) connect() error {
 			l.logger().Warn("NATS error", "err", err)
 		}),
 		// A reconnection refused for its credentials: the pool was reset
-		// (or deleted) while the launcher was connected.
+		// (or deleted) while the launcher was connected, or NATS cannot
+		// check them yet (its auth callout is not back). The server's
+		// worker API, which checks them too, tells which.
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
-			if refusedCredentials(err) {
-				l.logger().Error("NATS refused the pool's credentials: the pool was reset or deleted; exiting", "err", err)
-				l.resetOnce.Do(func() { close(l.reset) })
+			if refusedCredentials(err) && l.checking.CompareAndSwap(false, true) {
+				go func() {
+					defer l.checking.Store(false)
+					l.checkCredentials()
+				}()
 			}
 		}),
 	}
@@ -285,6 +294,29 @@ func (l *Launcher) connect() error {
 	}
 	l.nc, l.js = nc, js
 	return nil
+}
+
+// credentialsProbe is a run id no run has: reading its workspace through
+// the worker API answers 404 to the pool's current credentials, 401 to old
+// ones.
+const credentialsProbe = "run_credentials-probe"
+
+// checkCredentials asks the worker API whether the pool's credentials still
+// hold, and makes the launcher exit if they do not.
+func (l *Launcher) checkCredentials() {
+	ctx, cancel := context.WithTimeout(context.Background(), answerTimeout)
+	defer cancel()
+	rc, err := l.uploads.Open(ctx, credentialsProbe)
+	if rc != nil {
+		_ = rc.Close()
+	}
+	var status *workerclient.StatusError
+	if errors.As(err, &status) && status.Code == http.StatusUnauthorized {
+		l.logger().Error("the server refused the pool's credentials: the pool was reset or deleted; exiting")
+		l.resetOnce.Do(func() { close(l.reset) })
+		return
+	}
+	l.logger().Warn("NATS refused the pool's credentials, which the server still takes: reconnecting", "err", err)
 }
 
 // refusedCredentials reports whether NATS refused the pool's credentials.
