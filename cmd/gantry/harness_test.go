@@ -59,8 +59,13 @@ func startServer(t testing.TB, opts ...func(*serverConfig)) *testServer {
 // startServerOn starts the server on the bus b.
 func startServerOn(t testing.TB, b *bus.Bus, opts ...func(*serverConfig)) *testServer {
 	t.Helper()
+	return startServerAt(t, b, testenv.Postgres(t), opts...)
+}
+
+// startServerAt starts the server on the bus b and the database at dbURL.
+func startServerAt(t testing.TB, b *bus.Bus, dbURL string, opts ...func(*serverConfig)) *testServer {
+	t.Helper()
 	ctx := context.Background()
-	dbURL := testenv.Postgres(t)
 	pool, err := eventstore.OpenPool(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)

@@ -266,19 +266,13 @@ func (l *Launcher) connect() error {
 		nats.ReconnectHandler(func(*nats.Conn) { l.logger().Info("reconnected to NATS") }),
 		nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
 			l.logger().Warn("NATS error", "err", err)
+			l.credentialsRefused(err)
 		}),
-		// A reconnection refused for its credentials: the pool was reset
-		// (or deleted) while the launcher was connected, or NATS cannot
-		// check them yet (its auth callout is not back). The server's
-		// worker API, which checks them too, tells which.
-		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
-			if refusedCredentials(err) && l.checking.CompareAndSwap(false, true) {
-				go func() {
-					defer l.checking.Store(false)
-					l.checkCredentials()
-				}()
-			}
-		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { l.credentialsRefused(err) }),
+		// Refused credentials do not end the connection: they may be a
+		// reset, or an auth callout not back yet after a NATS restart.
+		// credentialsRefused tells which.
+		nats.IgnoreAuthErrorAbort(),
 	}
 	nc, err := nats.Connect(l.cfg.Token.NATSURL, opts...)
 	if err != nil {
@@ -300,6 +294,21 @@ func (l *Launcher) connect() error {
 // the worker API answers 404 to the pool's current credentials, 401 to old
 // ones.
 const credentialsProbe = "run_credentials-probe"
+
+// credentialsRefused checks, once at a time, whether NATS refusing the
+// pool's credentials (err) means they are void: the pool was reset (or
+// deleted) while the launcher was connected, or its auth callout is not
+// back yet after a restart. The server's worker API, which checks them
+// too, tells which.
+func (l *Launcher) credentialsRefused(err error) {
+	if err == nil || !refusedCredentials(err) || !l.checking.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer l.checking.Store(false)
+		l.checkCredentials()
+	}()
+}
 
 // checkCredentials asks the worker API whether the pool's credentials still
 // hold, and makes the launcher exit if they do not.
