@@ -73,8 +73,8 @@ type Launcher struct {
 	// checking is set while the pool's credentials are checked after NATS
 	// refused them.
 	checking atomic.Bool
-	assigned         chan queuedRun
-	stdoutMu         sync.Mutex
+	assigned chan queuedRun
+	stdoutMu sync.Mutex
 	// queued counts assignments taken and not yet done (waiting or under way).
 	queued int
 	// tracer traces each run (a no-op tracer when tracing is off: the
