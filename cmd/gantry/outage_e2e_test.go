@@ -57,7 +57,7 @@ func (c clients) waitRun(t *testing.T, id string, within time.Duration, want gan
 func (s *testServer) noWorkerLost(t *testing.T) {
 	t.Helper()
 	var n int
-	if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM events WHERE type = 'WorkerLost'`).Scan(&n); err != nil {
+	if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM events WHERE event_type = 'WorkerLost'`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n > 0 {
@@ -128,8 +128,8 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // as the last one ends (APPLYING, whose result ends the run). The launcher
 // keeps its reports and sends them again until the database is back; the
 // run finishes, nobody is lost, the run queued behind it runs, and
-// `gantry events --follow` goes on through both outages without missing or
-// repeating an event.
+// `gantry events --follow` and `gantry run logs --follow` go on through
+// both outages without missing or repeating an event or a line.
 func TestDatabaseOutagesAtPhaseEnds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stops and starts PostgreSQL")
@@ -144,6 +144,7 @@ func TestDatabaseOutagesAtPhaseEnds(t *testing.T) {
 		Hooks: &gantryv1.Hooks{AfterInit: []string{initGate.wait()}, AfterApply: []string{applyGate.wait()}}})
 	events := srv.follow(t, "events", "--follow")
 	first := c.trigger(t, "db", gantryv1.RunType_RUN_TYPE_TRACKED)
+	logs := srv.follow(t, "run", "logs", first, "--follow")
 	second := c.trigger(t, "db", gantryv1.RunType_RUN_TYPE_TRACKED)
 
 	initGate.reached(t, runEndTimeout, "the end of INITIALIZING")
@@ -157,8 +158,10 @@ func TestDatabaseOutagesAtPhaseEnds(t *testing.T) {
 	applyGate.open(t)
 	time.Sleep(45 * time.Second) // the outage
 	pg.Start(t)
+	back := time.Now()
 
 	r := c.waitRun(t, first, outageRunTimeout, gantryv1.RunState_RUN_STATE_FINISHED)
+	t.Logf("the run finished %s after PostgreSQL came back", time.Since(back).Round(100*time.Millisecond))
 	if _, ok := entered(r, gantryv1.RunState_RUN_STATE_APPLYING); !ok {
 		t.Errorf("the first run did not apply:\n%s", historyText(r))
 	}
@@ -167,8 +170,14 @@ func TestDatabaseOutagesAtPhaseEnds(t *testing.T) {
 		t.Errorf("%d state versions, want 1", n)
 	}
 	srv.noWorkerLost(t)
+	if code := logs.end(t, time.Minute); code != 0 {
+		t.Errorf("the log follower exited with %d: %s", code, logs.errOut.String())
+	}
+	if followed, whole := logs.text(), srv.mustCLI(t, "run", "logs", first); followed != whole {
+		t.Errorf("the log follower printed:\n%s\nthe stored log is:\n%s", followed, whole)
+	}
 
-	// The follower printed every event once, in commit order.
+	// The events follower printed every event once.
 	var total int
 	await.Until(t, time.Minute, "the follower to print every event", func() bool {
 		total = srv.eventCount(t)
@@ -220,8 +229,10 @@ func TestNATSOutageDuringApply(t *testing.T) {
 	applyGate.open(t)
 	time.Sleep(40 * time.Second) // the outage
 	n.Start(t)
+	back := time.Now()
 
 	r := c.waitRun(t, id, outageRunTimeout, gantryv1.RunState_RUN_STATE_FINISHED)
+	t.Logf("the run finished %s after NATS came back", time.Since(back).Round(100*time.Millisecond))
 	if _, ok := entered(r, gantryv1.RunState_RUN_STATE_APPLYING); !ok {
 		t.Errorf("the run did not apply:\n%s", historyText(r))
 	}
@@ -273,8 +284,10 @@ func TestServerKilledDuringApply(t *testing.T) {
 	errored.open(t)
 	time.Sleep(40 * time.Second) // the server is down
 	srv.start(t)
+	back := time.Now()
 
 	c.waitRun(t, first, outageRunTimeout, gantryv1.RunState_RUN_STATE_FINISHED)
+	t.Logf("the first run finished %s after the server came back", time.Since(back).Round(100*time.Millisecond))
 	r := c.waitRun(t, second, outageRunTimeout, gantryv1.RunState_RUN_STATE_FAILED)
 	failed, _ := entered(r, gantryv1.RunState_RUN_STATE_FAILED)
 	if !strings.Contains(failed.GetNote(), "APPLYING") {
@@ -284,7 +297,7 @@ func TestServerKilledDuringApply(t *testing.T) {
 		t.Errorf("the second run's log does not say the worker stored the state:\n%s", logs)
 	}
 	for _, stack := range []string{"retried", "errored"} {
-		state := srv.mustCLI(t, "state", "download", stack)
+		state := srv.mustCLI(t, "state", "pull", stack)
 		if !strings.Contains(state, `"terraform_data"`) || !strings.Contains(state, "applied through an outage") || !strings.Contains(state, `"after"`) {
 			t.Errorf("the stored state of %s lacks what the apply made:\n%s", stack, state)
 		}

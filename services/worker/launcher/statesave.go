@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"github.com/google/uuid"
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/services/platform/seal"
@@ -52,6 +53,9 @@ func (r *reporter) saveState(ctx context.Context, phase run.Phase, data []byte) 
 	tries := 0
 	op := func() (struct{}, error) {
 		tries++
+		if err := completeState(ctx, address, creds, &data); err != nil {
+			return struct{}{}, err
+		}
 		status, body, err := postState(ctx, address, lockID, creds, data)
 		switch {
 		case err != nil:
@@ -91,6 +95,56 @@ func (r *reporter) saveState(ctx context.Context, phase run.Phase, data []byte) 
 	}
 	r.l.logger().Info("stored the state terraform could not", "run_id", r.runID, "phase", phase, "tries", tries)
 	return "the worker stored errored.tfstate as the stack's new state version", nil
+}
+
+// completeState gives a state without a lineage one: terraform writes
+// errored.tfstate without a lineage when it could not read the stored
+// state in the first place (its first apply). The stored state's lineage
+// (and a serial above its own) continues it; without one, the state starts
+// a lineage of its own, as terraform would have.
+func completeState(ctx context.Context, address string, c protocol.StateCredentials, data *[]byte) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(*data, &fields); err != nil {
+		return backoff.Permanent(fmt.Errorf("errored.tfstate is not a JSON object: %w", err))
+	}
+	var lineage string
+	_ = json.Unmarshal(fields["lineage"], &lineage)
+	if lineage != "" {
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, address, nil)
+	if err != nil {
+		return backoff.Permanent(err)
+	}
+	req.SetBasicAuth(c.Username, c.Password)
+	status, body, err := do(req)
+	switch {
+	case err != nil:
+		return err
+	case status == http.StatusNoContent:
+		lineage = uuid.NewString()
+	case status == http.StatusOK:
+		var stored struct {
+			Lineage string `json:"lineage"`
+			Serial  int64  `json:"serial"`
+		}
+		if err := json.Unmarshal(body, &stored); err != nil || stored.Lineage == "" {
+			return backoff.Permanent(fmt.Errorf("the stored state has no lineage to continue"))
+		}
+		var serial int64
+		_ = json.Unmarshal(fields["serial"], &serial)
+		lineage = stored.Lineage
+		fields["serial"], _ = json.Marshal(max(serial, stored.Serial+1))
+	default:
+		return fmt.Errorf("reading the stored state: the state backend answered %d: %s", status, bytes.TrimSpace(body))
+	}
+	fields["lineage"], _ = json.Marshal(lineage)
+	completed, err := json.Marshal(fields)
+	if err != nil {
+		return backoff.Permanent(err)
+	}
+	*data = completed
+	return nil
 }
 
 // stateCredentials opens the phase's managed-state credentials.
@@ -150,7 +204,7 @@ func do(req *http.Request) (int, []byte, error) {
 		return 0, nil, err
 	}
 	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, 16<<10))
+	body, err := io.ReadAll(io.LimitReader(res.Body, 256<<20))
 	if err != nil && !errors.Is(err, io.EOF) {
 		return 0, nil, err
 	}
