@@ -38,7 +38,8 @@ Settings (environment):
   GANTRY_LAUNCHER_LOGS_TIMEOUT                 fail a run that prints nothing this long (default 7m)
   GANTRY_LAUNCHER_RUN_TIMEOUT                  maximum run time (default 70m)
   GANTRY_LAUNCHER_SHUTDOWN_GRACE               how long a run may go on after SIGTERM (default 90s)
-  GANTRY_LAUNCHER_WORK_DIR                     where run workspaces are made (default the temp dir)
+  GANTRY_LAUNCHER_WORK_DIR                     where run workspaces are made and unanswered reports kept
+                                               (default the temp dir; keep it across restarts)
   GANTRY_DEBUG                                 print every command a run executes
   GANTRY_WHITELIST_ENVS                        launcher variables passed to runs (ro_/wo_ prefixes)
   GANTRY_METADATA_<key>                        metadata sent at registration
