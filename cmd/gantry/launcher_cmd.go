@@ -59,7 +59,9 @@ OTEL_EXPORTER_OTLP_ENDPOINT (and the other standard OTEL_* variables) export
 each run's span, in the trace the server sent with the assignment.
 
 SIGTERM or SIGINT: the worker takes no new run, lets the current one finish
-within the shutdown grace, fails it with a note if it cannot, and exits.`,
+within the shutdown grace, fails it with a note if it cannot, and exits. A
+cycle of the pool hands back a run that changed nothing yet; a reset makes the
+launcher exit at once with an error: restart it with the new token and key.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			environ, err := withoutSecrets()
