@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 	"github.com/gantryhq/gantry/services/worker/tfbackend"
+	"github.com/gantryhq/gantry/services/worker/workerclient"
 )
 
 // execute runs one assigned run to its end and reports it. The run's
@@ -343,7 +346,7 @@ func (r *reporter) PhaseFinished(ctx context.Context, res executor.PhaseResult) 
 	ctx, cancel := context.WithDeadline(ctx, r.deadline)
 	defer cancel()
 	stored := make(chan error, 1)
-	go func() { stored <- r.l.uploads.StorePhaseLog(ctx, r.runID, res.Phase, res.Log) }()
+	go func() { stored <- r.storePhaseLog(ctx, res.Phase, res.Log) }()
 	select {
 	case <-r.l.js.PublishAsyncComplete():
 	case <-ctx.Done():
@@ -367,6 +370,23 @@ func (r *reporter) PhaseFinished(ctx context.Context, res executor.PhaseResult) 
 		}
 	}
 	return r.finish(ctx, report)
+}
+
+// storePhaseLog stores a phase's full log through the worker API, trying
+// again, backing off as reports do, while the server cannot take it (it is
+// restarting, its database is down): the log is stored before the phase's
+// result is reported, so that a reader who sees the result finds it.
+func (r *reporter) storePhaseLog(ctx context.Context, phase run.Phase, log []byte) error {
+	pauses := &backoff.ExponentialBackOff{InitialInterval: retryFirst, RandomizationFactor: 0.2, Multiplier: 2, MaxInterval: retryLongest}
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		err := r.l.uploads.StorePhaseLog(ctx, r.runID, phase, log)
+		var status *workerclient.StatusError
+		if errors.As(err, &status) && status.Code < 500 && status.Code != http.StatusTooManyRequests {
+			return struct{}{}, backoff.Permanent(err) // refused, not failed: trying again changes nothing
+		}
+		return struct{}{}, err
+	}, backoff.WithBackOff(pauses), backoff.WithMaxElapsedTime(0))
+	return err
 }
 
 // finish reports a phase's result on its own, kept in the outbox until
