@@ -2,6 +2,7 @@ package domain
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -97,6 +98,14 @@ func TestNormalizeLabels(t *testing.T) {
 	if got := p.NormalizeLabels("labels", []string{}); got != nil {
 		t.Errorf("empty labels normalize to %#v, want nil", got)
 	}
+	var many []string
+	for i := range MaxLabels + 1 {
+		many = append(many, fmt.Sprint("label-", i))
+	}
+	if got := p.NormalizeLabels("labels", many); got != nil || !reflect.DeepEqual(fields(p.Err()), []string{"labels"}) {
+		t.Errorf("%d labels: %v, %v", len(many), got, p.Err())
+	}
+	p = Problems{}
 	for _, bad := range []string{"", " a", "a ", "a\x00", strings.Repeat("x", MaxLabelLength+1)} {
 		var p Problems
 		p.NormalizeLabels("labels", []string{"ok", bad})

@@ -40,11 +40,19 @@ func isControlExceptNewline(r rune) bool { return unicode.IsControl(r) && r != '
 // MaxLabelLength bounds one label; labels are short tags, not descriptions.
 const MaxLabelLength = 100
 
+// MaxLabels bounds a list of labels: every read of a stack or pool carries
+// them all.
+const MaxLabels = 50
+
 // NormalizeLabels validates labels and returns them sorted without
 // duplicates (nil when empty), so that equal label sets compare equal and
 // events do not depend on the order a user typed them in.
 func (p *Problems) NormalizeLabels(field string, labels []string) []string {
 	if len(labels) == 0 {
+		return nil
+	}
+	if len(labels) > MaxLabels {
+		p.Addf(field, "at most %d labels, got %d", MaxLabels, len(labels))
 		return nil
 	}
 	out := make([]string, 0, len(labels))

@@ -96,6 +96,8 @@ func applyRunEvent(b *pgx.Batch, id string, v int64, data any) error {
 		b.Queue(runAssignedSQL, id, d.At, v, d.WorkerID, d.PoolID)
 	case run.RunUnassigned:
 		b.Queue(runUnassignedSQL, id, d.At, v)
+	case run.RunHandedBack:
+		transition(d.To, d.At, d.Actor, d.Note, true, d.WorkerID)
 	case run.RunPhaseStarted:
 		transition(d.Phase.Status(), d.At, d.Actor, "", false, "")
 	case run.RunPhaseFinished:

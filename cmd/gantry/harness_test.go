@@ -73,6 +73,13 @@ func startServer(t testing.TB, opts ...func(*serverConfig)) *testServer {
 // secrets key and signing key.
 func startServerOn(t testing.TB, b *bus.Bus, opts ...func(*serverConfig)) *testServer {
 	t.Helper()
+	return startServerAt(t, b, testenv.Postgres(t), opts...)
+}
+
+// startServerAt starts the server on the bus b and the database at dbURL,
+// with a fresh secrets key and signing key.
+func startServerAt(t testing.TB, b *bus.Bus, dbURL string, opts ...func(*serverConfig)) *testServer {
+	t.Helper()
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
@@ -89,7 +96,7 @@ func startServerOn(t testing.TB, b *bus.Bus, opts ...func(*serverConfig)) *testS
 	if err != nil {
 		t.Fatal(err)
 	}
-	return launchServer(t, b, testenv.Postgres(t), "base64key://"+base64.URLEncoding.EncodeToString(key), signing, blobURL, opts...)
+	return launchServer(t, b, dbURL, "base64key://"+base64.URLEncoding.EncodeToString(key), signing, blobURL, opts...)
 }
 
 // replica starts another server process on s's database, NATS, bucket

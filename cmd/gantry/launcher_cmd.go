@@ -39,7 +39,8 @@ Settings (environment):
   GANTRY_LAUNCHER_LOGS_TIMEOUT                 fail a run that prints nothing this long (default 7m)
   GANTRY_LAUNCHER_RUN_TIMEOUT                  maximum run time (default 70m)
   GANTRY_LAUNCHER_SHUTDOWN_GRACE               how long a run may go on after SIGTERM (default 90s)
-  GANTRY_LAUNCHER_WORK_DIR                     where run workspaces are made (default the temp dir)
+  GANTRY_LAUNCHER_WORK_DIR                     where run workspaces are made and unanswered reports kept
+                                               (default the temp dir; keep it across restarts)
   GANTRY_DEBUG                                 print every command a run executes
   GANTRY_WHITELIST_ENVS                        launcher variables passed to runs (ro_/wo_ prefixes)
   GANTRY_METADATA_<key>                        metadata sent at registration
@@ -60,7 +61,9 @@ OTEL_EXPORTER_OTLP_ENDPOINT (and the other standard OTEL_* variables) export
 each run's span, in the trace the server sent with the assignment.
 
 SIGTERM or SIGINT: the worker takes no new run, lets the current one finish
-within the shutdown grace, fails it with a note if it cannot, and exits.`,
+within the shutdown grace, fails it with a note if it cannot, and exits. A
+cycle of the pool hands back a run that changed nothing yet; a reset makes the
+launcher exit at once with an error: restart it with the new token and key.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			environ, err := withoutSecrets()

@@ -15,6 +15,7 @@ import (
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/eventstore/aggregate"
 	"github.com/gantryhq/gantry/projections"
+	"github.com/gantryhq/gantry/proto/gen/gantry/v1/gantryv1connect"
 	"github.com/gantryhq/gantry/services/platform/auth"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/platform/objstore"
@@ -79,7 +80,7 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	authn := connect.WithInterceptors(interceptors...)
+	authn := connect.WithHandlerOptions(append(api.StrictJSON(), connect.WithInterceptors(interceptors...))...)
 	runLogs, err := newRunLogs(d)
 	if err != nil {
 		return nil, err
@@ -88,7 +89,7 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d.obs.grpcRoutes(append(dayTwoRoutes(d, queries, authn), []api.Route{
+	connectRoutes := append([]api.Route{
 		events.Route(authn),
 		api.NewStackService(cmds, queries, identify, d.log).Route(authn),
 		api.NewRunService(cmds, queries, identify, d.log).WithLogs(runLogs).WithReadWaiter(d.waiter).Route(authn),
@@ -98,12 +99,26 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 		api.NewSessionService(d.sessions, queries, d.log).Route(authn),
 		api.NewVCSService(cmds, queries, identify, d.log).Route(authn),
 		api.NewScheduleService(cmds, queries, identify, d.log).Route(authn),
-		// Deliveries authenticate by their signature, not an API token.
-		{Path: webhook.PathPrefix, Handler: webhook.New(cmds, 0, d.log)},
-		{Path: statebackend.PathPrefix, Handler: d.states.Handler()},
-		// Launchers authenticate with their pool's credentials, not API tokens.
-		{Path: protocol.WorkerAPIPrefix, Handler: workers},
-	}...)), nil
+	}, dayTwoRoutes(d, queries, authn)...)
+	// Every Connect call is authenticated from its headers before its body
+	// is read (the interceptor then finds the caller verified and checks its
+	// role).
+	tokenFirst := auth.Middleware(d.sessions, api.Roles(), d.log)
+	for i := range connectRoutes {
+		connectRoutes[i].Handler = tokenFirst(connectRoutes[i].Handler)
+		if connectRoutes[i].Path == "/"+gantryv1connect.StackServiceName+"/" {
+			// CreateStack may carry a state to import, base64 in JSON.
+			connectRoutes[i].MaxBodyBytes = d.states.MaxStateSize()*4/3 + api.DefaultMaxBodyBytes
+		}
+	}
+	return d.obs.grpcRoutes(append(connectRoutes,
+		// Deliveries authenticate by their signature, runs with their state
+		// credentials, launchers with their pool's: each is checked before a
+		// body is read.
+		api.Route{Path: webhook.PathPrefix, Handler: webhook.New(cmds, 0, d.log), MaxBodyBytes: webhook.MaxBodyBytes},
+		api.Route{Path: statebackend.PathPrefix, Handler: d.states.Handler(), MaxBodyBytes: d.states.MaxStateSize()},
+		api.Route{Path: protocol.WorkerAPIPrefix, Handler: workers, MaxBodyBytes: workerapi.MaxUploadSize},
+	)), nil
 }
 
 // newRunLogs ensures the run logs stream and returns what serves StreamRunLogs from it and the

@@ -27,6 +27,9 @@ func (s *State) Apply(e Event) {
 		s.pools = append(pools, e.PoolID)
 	case RunUnassigned:
 		s.workerID, s.poolID = "", ""
+	case RunHandedBack:
+		s.workerID, s.poolID, s.phaseDone = "", "", false
+		s.transition(e.To, e.At, e.Actor, e.Note)
 	case RunPhaseStarted:
 		s.phaseDone = false
 		s.transition(e.Phase.Status(), e.At, e.Actor, "")

@@ -118,6 +118,14 @@ func TestApplyRecordsNotesAndStopRequests(t *testing.T) {
 	if u.WorkerID() != "" || u.PoolID() != "" || u.Status() != Ready {
 		t.Errorf("unassigned run: worker %q pool %q status %s", u.WorkerID(), u.PoolID(), u.Status())
 	}
+	b := given(join(hPlanning, []Event{RunHandedBack{WorkerID: worker, To: Ready, Note: "cycled", At: at(6), Actor: worker}})...)
+	if h := b.History(); b.WorkerID() != "" || b.PoolID() != "" || b.Status() != Ready || h[len(h)-1].Note != "cycled" {
+		t.Errorf("handed back run: worker %q pool %q status %s history %+v", b.WorkerID(), b.PoolID(), b.Status(), h)
+	}
+	// Handed back, the run can be assigned and started again.
+	if _, err := Decide(b, Assign{WorkerID: worker2, PoolID: pool, Actor: sched, At: at(7)}); err != nil {
+		t.Errorf("assign a handed back run: %v", err)
+	}
 }
 
 func TestApplyRecordsThePlanAndTheStopNote(t *testing.T) {

@@ -47,6 +47,18 @@ type Unassign struct {
 	At    time.Time
 }
 
+// HandBack returns a run whose worker must go (its pool is cycled) to the
+// queue before it changed anything: from PREPARING, INITIALIZING or
+// PLANNING back to READY, from PREPARING_APPLY back to CONFIRMED, for
+// another worker to run again. A run whose stop was requested ends STOPPED
+// instead, as the user asked. APPLYING and PERFORMING may have changed
+// infrastructure: they cannot be handed back.
+type HandBack struct {
+	Note  string
+	Actor string
+	At    time.Time
+}
+
 // StartPhase records that the assigned worker began a phase.
 type StartPhase struct {
 	Phase Phase
@@ -146,6 +158,7 @@ func (Trigger) isCommand()       {}
 func (MarkReady) isCommand()     {}
 func (Assign) isCommand()        {}
 func (Unassign) isCommand()      {}
+func (HandBack) isCommand()      {}
 func (StartPhase) isCommand()    {}
 func (PhaseFinished) isCommand() {}
 func (Confirm) isCommand()       {}

@@ -31,6 +31,8 @@ func Decide(s State, c Command) ([]Event, error) {
 		return s.assign(c)
 	case Unassign:
 		return s.unassign(c)
+	case HandBack:
+		return s.handBack(c)
 	case StartPhase:
 		return s.startPhase(c)
 	case PhaseFinished:
@@ -198,6 +200,28 @@ func (s State) unassign(c Unassign) ([]Event, error) {
 		return nil, s.illegal(cmd, "no worker is assigned")
 	}
 	return []Event{RunUnassigned{WorkerID: s.workerID, Note: c.Note, At: c.At, Actor: c.Actor}}, nil
+}
+
+// handBackTo says where each status a run can be handed back from goes.
+var handBackTo = map[Status]Status{
+	Preparing: Ready, Initializing: Ready, Planning: Ready, PreparingApply: Confirmed,
+}
+
+func (s State) handBack(c HandBack) ([]Event, error) {
+	const cmd = "HandBack"
+	if err := s.precheck(cmd, c.Actor, c.At, checkNote(c.Note)); err != nil {
+		return nil, err
+	}
+	to, ok := handBackTo[s.status]
+	if !ok {
+		return nil, s.illegal(cmd, "")
+	}
+	if s.stopRequestBy != "" {
+		// The user asked for the run to stop: it stops rather than runs again.
+		return []Event{RunStopped{StackID: s.stackID, WorkerID: s.workerID,
+			Note: "stop requested by " + s.stopRequestBy, At: c.At, Actor: c.Actor}}, nil
+	}
+	return []Event{RunHandedBack{WorkerID: s.workerID, To: to, Note: c.Note, At: c.At, Actor: c.Actor}}, nil
 }
 
 // phaseOrder says which status each phase starts from, and whether a worker

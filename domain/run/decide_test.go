@@ -131,6 +131,16 @@ func TestDecide(t *testing.T) {
 		{"unassign without worker", hReady, Unassign{Actor: sched, At: at(3)}, nil, illegal(Ready, "no worker is assigned")},
 		{"unassign after a phase started", hPreparing, Unassign{Actor: sched, At: at(3)}, nil, illegal(Preparing, "")},
 
+		// HandBack
+		{"hand back a plan", hPlanning, HandBack{Note: "the worker pool was cycled", Actor: worker, At: at(6)},
+			[]Event{RunHandedBack{WorkerID: worker, To: Ready, Note: "the worker pool was cycled", At: at(6), Actor: worker}}, nil},
+		{"hand back before an apply", hPreparingApply, HandBack{Actor: worker, At: at(11)},
+			[]Event{RunHandedBack{WorkerID: worker2, To: Confirmed, At: at(11), Actor: worker}}, nil},
+		{"hand back a run whose stop was requested", hPlanningStop, HandBack{Actor: worker, At: at(7)},
+			[]Event{RunStopped{StackID: stackID, WorkerID: worker, Note: "stop requested by " + user, At: at(7), Actor: worker}}, nil},
+		{"hand back an apply", hApplying, HandBack{Actor: worker, At: at(12)}, nil, illegal(Applying, "")},
+		{"hand back with a control character", hPlanning, HandBack{Note: "\x07", Actor: worker, At: at(6)}, nil, invalid("note")},
+
 		// StartPhase
 		{"start preparing", hReadyAssigned, StartPhase{Phase: PhasePreparing, Actor: worker, At: at(3)},
 			[]Event{started(PhasePreparing, 3)}, nil},

@@ -44,6 +44,17 @@ type RunUnassigned struct {
 	Actor    string    `json:"actor"`
 }
 
+// RunHandedBack: the run's worker went away (its pool was cycled) before
+// the run changed anything; the run waits for a worker again, in status To
+// (READY, or CONFIRMED when it was preparing to apply a confirmed plan).
+type RunHandedBack struct {
+	WorkerID string    `json:"worker_id"`
+	To       Status    `json:"to"`
+	Note     string    `json:"note,omitempty"`
+	At       time.Time `json:"at"`
+	Actor    string    `json:"actor"`
+}
+
 // RunPhaseStarted: the worker began a phase; the run's status is the phase.
 type RunPhaseStarted struct {
 	Phase Phase     `json:"phase"`
@@ -169,12 +180,13 @@ func (RunDiscarded) EventType() string       { return "RunDiscarded" }
 func (RunStopped) EventType() string         { return "RunStopped" }
 func (RunCanceled) EventType() string        { return "RunCanceled" }
 func (RunSkipped) EventType() string         { return "RunSkipped" }
+func (RunHandedBack) EventType() string      { return "RunHandedBack" }
 
 // Events returns a zero value of every run event type, for registration in
 // the event store.
 func Events() []Event {
 	return []Event{
-		RunQueued{}, RunReady{}, RunAssigned{}, RunUnassigned{}, RunPhaseStarted{},
+		RunQueued{}, RunReady{}, RunAssigned{}, RunUnassigned{}, RunHandedBack{}, RunPhaseStarted{},
 		RunPhaseFinished{}, RunUnconfirmed{}, RunConfirmed{}, RunReplanRequested{}, RunStopRequested{},
 		RunFinished{}, RunFailed{}, RunDiscarded{}, RunStopped{}, RunCanceled{}, RunSkipped{},
 		RunOutputsRecorded{},

@@ -53,23 +53,27 @@ var transitionTable = []struct {
 	{"PREPARING", Preparing, hPreparing, map[string]outcome{
 		"StartPhase(INITIALIZING)": allow(Initializing, "RunPhaseStarted"),
 		"PhaseFinished(PREPARING)": allow(Preparing, "RunPhaseFinished"),
+		"HandBack":                 allow(Ready, "RunHandedBack"),
 		"Stop":                     allow(Preparing, "RunStopRequested"),
 		"Fail":                     allow(Failed, "RunFailed"),
 	}},
 	{"INITIALIZING", Initializing, hInitializing, map[string]outcome{
 		"StartPhase(PLANNING)":        allow(Planning, "RunPhaseStarted"),
 		"PhaseFinished(INITIALIZING)": allow(Initializing, "RunPhaseFinished"),
+		"HandBack":                    allow(Ready, "RunHandedBack"),
 		"Stop":                        allow(Initializing, "RunStopRequested"),
 		"Fail":                        allow(Failed, "RunFailed"),
 	}},
 	{"PLANNING", Planning, hPlanning, map[string]outcome{
 		"PhaseFinished(PLANNING)": allow(Finished, "RunPhaseFinished", "RunFinished"), // no changes
+		"HandBack":                allow(Ready, "RunHandedBack"),
 		"Stop":                    allow(Planning, "RunStopRequested"),
 		"Fail":                    allow(Failed, "RunFailed"),
 	}},
 	{"PLANNING, stop requested", Planning, hPlanningStop, map[string]outcome{
 		"PhaseFinished(PLANNING)": allow(Stopped, "RunPhaseFinished", "RunStopped"),
-		"Stop":                    allow(Planning), // already requested: nothing new
+		"HandBack":                allow(Stopped, "RunStopped"), // the user's stop wins
+		"Stop":                    allow(Planning),              // already requested: nothing new
 		"MarkStopped":             allow(Stopped, "RunStopped"),
 		"Fail":                    allow(Failed, "RunFailed"),
 	}},
@@ -97,6 +101,7 @@ var transitionTable = []struct {
 	{"PREPARING_APPLY", PreparingApply, hPreparingApply, map[string]outcome{
 		"StartPhase(APPLYING)":           allow(Applying, "RunPhaseStarted"),
 		"PhaseFinished(PREPARING_APPLY)": allow(PreparingApply, "RunPhaseFinished"),
+		"HandBack":                       allow(Confirmed, "RunHandedBack"),
 		"Fail":                           allow(Failed, "RunFailed"),
 	}},
 	{"PREPARING_APPLY (destroy)", PreparingApply, hDestroyPreparingApply, map[string]outcome{
@@ -137,6 +142,7 @@ func everyCommand() map[string]Command {
 		"MarkReady":     MarkReady{Actor: sched, At: at(30)},
 		"Assign":        Assign{WorkerID: "wkr_03", PoolID: pool, Actor: sched, At: at(30)},
 		"Unassign":      Unassign{Note: "worker lost", Actor: sched, At: at(30)},
+		"HandBack":      HandBack{Note: "the worker pool was cycled", Actor: worker, At: at(30)},
 		"Confirm":       Confirm{Actor: user, At: at(30)},
 		"Replan":        Replan{Actor: user, At: at(30)},
 		"Discard":       Discard{Actor: user, At: at(30)},

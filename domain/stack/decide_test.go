@@ -2,6 +2,7 @@ package stack
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -108,6 +109,13 @@ func TestDecide(t *testing.T) {
 		{"create with a run id", nil, Create{StackID: run1, Settings: defaults, Actor: alice, At: at(0)}, nil, invalid("stack_id")},
 		{"create without name", nil, Create{StackID: stackID, Settings: withSettings(func(s *Settings) { s.Name = "" }), Actor: alice, At: at(0)}, nil, invalid("name")},
 		{"create with a spaced name", nil, Create{StackID: stackID, Settings: withSettings(func(s *Settings) { s.Name = "my stack" }), Actor: alice, At: at(0)}, nil, invalid("name")},
+		{"create named .", nil, Create{StackID: stackID, Settings: withSettings(func(s *Settings) { s.Name = "." }), Actor: alice, At: at(0)}, nil, invalid("name")},
+		{"create named ..", nil, Create{StackID: stackID, Settings: withSettings(func(s *Settings) { s.Name = ".." }), Actor: alice, At: at(0)}, nil, invalid("name")},
+		{"create with too many labels", nil, Create{StackID: stackID, Settings: withSettings(func(s *Settings) {
+			for i := range domain.MaxLabels + 1 {
+				s.Labels = append(s.Labels, fmt.Sprint("l", i))
+			}
+		}), Actor: alice, At: at(0)}, nil, invalid("labels")},
 		{"create with a long name", nil, Create{StackID: stackID, Settings: withSettings(func(s *Settings) { s.Name = strings.Repeat("a", 101) }), Actor: alice, At: at(0)}, nil, invalid("name")},
 		{"create with a bad repository", nil, Create{StackID: stackID, Settings: withSettings(func(s *Settings) { s.RepositoryURL = "ftp://x/y" }), Actor: alice, At: at(0)}, nil, invalid("repository_url")},
 		{"create with a bad branch", nil, Create{StackID: stackID, Settings: withSettings(func(s *Settings) { s.Branch = "a..b" }), Actor: alice, At: at(0)}, nil, invalid("branch")},

@@ -149,6 +149,9 @@ func checkName(p *domain.Problems, name string) {
 		p.Addf("name", "must be at most %d characters", MaxNameLength)
 	case !namePattern.MatchString(name):
 		p.Addf("name", "%q may only contain letters, digits, '-', '_' and '.'", name)
+	case name == "." || name == "..":
+		// A path segment of its own: URLs and files named after the stack would resolve it.
+		p.Addf("name", "%q is not a name", name)
 	}
 }
 

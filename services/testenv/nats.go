@@ -40,6 +40,7 @@ type NATSServer struct {
 	listen string // 127.0.0.1:<port> once the first start picked the port
 	url    string
 	bus    *bus.Bus // nil while stopped
+	pools  bus.PoolVerifier
 }
 
 // NATS starts an embedded server on a random loopback port with JetStream file storage in a
@@ -100,7 +101,7 @@ func (n *NATSServer) Start(t testing.TB) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), natsStartTimeout)
 	defer cancel()
-	b, err := bus.Start(ctx, bus.Config{Listen: n.listen, StoreDir: n.storeDir, Logger: n.logger})
+	b, err := bus.Start(ctx, bus.Config{Listen: n.listen, StoreDir: n.storeDir, Logger: n.logger, Pools: n.pools})
 	if err != nil {
 		t.Fatalf("testenv: start NATS: %v", err)
 	}
@@ -108,6 +109,18 @@ func (n *NATSServer) Start(t testing.TB) {
 		n.listen = net.JoinHostPort("127.0.0.1", strconv.Itoa(addr.Port))
 	}
 	n.bus, n.url = b, b.URL()
+}
+
+// SetPoolVerifier lets pool launchers connect with the credentials v
+// accepts, now and after every restart (a Gantry server sets the verifier
+// on the bus it starts with; a restart makes a new bus).
+func (n *NATSServer) SetPoolVerifier(v bus.PoolVerifier) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.pools = v
+	if n.bus != nil {
+		n.bus.SetPoolVerifier(v)
+	}
 }
 
 // Restart stops the server and starts it again on the same port and store.
@@ -124,4 +137,12 @@ func (n *NATSServer) shutdown() {
 		n.bus.Shutdown()
 		n.bus = nil
 	}
+}
+
+// Outage stops the server for d and starts it again on the same port and store.
+func (n *NATSServer) Outage(t testing.TB, d time.Duration) {
+	t.Helper()
+	n.Stop(t)
+	time.Sleep(d) // the outage itself: its length is what the test is about
+	n.Start(t)
 }

@@ -72,8 +72,8 @@ func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 	}
 }
 
-// check authenticates and authorizes, and maps failures to the Connect
-// error clients see.
+// check authorizes, and authenticates a call Middleware did not
+// authenticate already, mapping failures to the Connect error clients see.
 func (i *interceptor) check(ctx context.Context, procedure string, h http.Header) (context.Context, error) {
 	need, ok := i.policy[procedure]
 	if !ok {
@@ -83,15 +83,19 @@ func (i *interceptor) check(ctx context.Context, procedure string, h http.Header
 	if need == Anonymous {
 		return ctx, nil
 	}
-	ctx, unavailable, err := authenticate(ctx, i.v, i.log, procedure, h)
-	switch {
-	case err == nil:
-	case unavailable:
-		return nil, connect.NewError(connect.CodeUnavailable, errors.New(unavailableMessage))
-	default:
-		cerr := connect.NewError(connect.CodeUnauthenticated, errors.New(unauthenticatedMessage))
-		cerr.Meta().Set("WWW-Authenticate", "Bearer")
-		return nil, cerr
+	if _, ok := PrincipalFrom(ctx); !ok {
+		var unavailable bool
+		var err error
+		ctx, unavailable, err = authenticate(ctx, i.v, i.log, procedure, h)
+		switch {
+		case err == nil:
+		case unavailable:
+			return nil, connect.NewError(connect.CodeUnavailable, errors.New(unavailableMessage))
+		default:
+			cerr := connect.NewError(connect.CodeUnauthenticated, errors.New(unauthenticatedMessage))
+			cerr.Meta().Set("WWW-Authenticate", "Bearer")
+			return nil, cerr
+		}
 	}
 	p, _ := PrincipalFrom(ctx)
 	if err := Authorize(p, procedure, need); err != nil {

@@ -1,43 +1,55 @@
 package auth
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 
-	"github.com/gantryhq/gantry/domain/apikey"
+	"connectrpc.com/connect"
 )
 
-// Middleware returns the plain net/http counterpart of NewInterceptor, for
-// endpoints that are not Connect procedures: it requires "Authorization:
-// Bearer <session token>" of a principal with at least role need, answers
-// 401 (with WWW-Authenticate: Bearer and the same generic message) when the
-// token is missing or refused, 503 when it cannot be checked, 403 naming
-// the role when the caller's is too low, and otherwise calls next with the
-// Principal in the request's context. log may be nil (discard).
-func Middleware(v Verifier, need apikey.Role, log *slog.Logger) func(http.Handler) http.Handler {
+// Middleware authenticates Connect calls from their headers alone, before
+// anything reads the request's body: it requires "Authorization: Bearer
+// <token>" unless policy lets anyone call the procedure (Anonymous, such as
+// SessionService.CreateSession, whose body carries its own credential), and
+// calls next with the Principal in the request's context. A missing or
+// refused token is answered as NewInterceptor would (Unauthenticated, with
+// WWW-Authenticate: Bearer), a token that cannot be checked Unavailable, in
+// the call's protocol (Connect, gRPC or gRPC-Web; plain HTTP gets 401 or
+// 503). Put it in front of Connect handlers: they read a unary call's whole
+// body before any interceptor runs, so an interceptor alone lets a caller
+// without a token make the server read (and hold) whatever it sends. The
+// interceptor then finds the caller authenticated and checks the role.
+// log may be nil (discard).
+func Middleware(v Verifier, policy Policy, log *slog.Logger) func(http.Handler) http.Handler {
+	errs := connect.NewErrorWriter(connect.WithRequireConnectProtocolHeader())
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			where := r.Method + " " + r.URL.Path
-			ctx, unavailable, err := authenticate(r.Context(), v, log, where, r.Header)
+			if need, ok := policy[r.URL.Path]; ok && need == Anonymous {
+				next.ServeHTTP(w, r)
+				return
+			}
+			ctx, unavailable, err := authenticate(r.Context(), v, log, r.Method+" "+r.URL.Path, r.Header)
 			switch {
 			case err == nil:
+				next.ServeHTTP(w, r.WithContext(ctx))
+			case errs.IsSupported(r):
+				code, msg := connect.CodeUnauthenticated, unauthenticatedMessage
+				if unavailable {
+					code, msg = connect.CodeUnavailable, unavailableMessage
+				} else {
+					w.Header().Set("WWW-Authenticate", "Bearer")
+				}
+				_ = errs.Write(w, r, connect.NewError(code, errors.New(msg)))
 			case unavailable:
 				http.Error(w, unavailableMessage, http.StatusServiceUnavailable)
-				return
 			default:
 				w.Header().Set("WWW-Authenticate", "Bearer")
 				http.Error(w, unauthenticatedMessage, http.StatusUnauthorized)
-				return
 			}
-			p, _ := PrincipalFrom(ctx)
-			if err := Authorize(p, where, need); err != nil {
-				http.Error(w, err.Error(), http.StatusForbidden)
-				return
-			}
-			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/cenkalti/backoff/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/gantryhq/gantry/eventstore"
@@ -118,6 +119,7 @@ func (s *EventService) stream(ctx context.Context, msg *gantryv1.StreamRequest, 
 		return fmt.Errorf("start at position %d: %w", msg.GetFromPosition(), err)
 	}
 	stopping := serverStopping(ctx)
+	retry := followerBackoff()
 	for {
 		// Take the wake-up channel before reading, so an append that lands
 		// between the read and the wait still wakes this follower.
@@ -127,8 +129,19 @@ func (s *EventService) stream(ctx context.Context, msg *gantryv1.StreamRequest, 
 		}
 		batch, err := s.cfg.Events.ReadAll(ctx, cursor, filter, s.cfg.BatchSize)
 		if err != nil {
-			return fmt.Errorf("read events after %d/%d: %w", cursor.Tx, cursor.Position, err)
+			err = fmt.Errorf("read events after %d/%d: %w", cursor.Tx, cursor.Position, err)
+			if !msg.GetFollow() || ctx.Err() != nil {
+				return err
+			}
+			// A follower waits the database out (a restart, an upgrade)
+			// and goes on from its cursor: nothing missed, nothing twice.
+			s.log.WarnContext(ctx, "events follower: reading failed; trying again", "err", err)
+			if err := wait(ctx, nil, stopping, retry.NextBackOff()); err != nil {
+				return err
+			}
+			continue
 		}
+		retry.Reset()
 		for _, e := range batch {
 			if err := send(&gantryv1.StreamResponse{Event: eventToProto(e)}); err != nil {
 				if ctx.Err() != nil {
@@ -149,6 +162,12 @@ func (s *EventService) stream(ctx context.Context, msg *gantryv1.StreamRequest, 
 			return err
 		}
 	}
+}
+
+// followerBackoff paces a follower's reads while what it reads from is
+// down: from 100 ms up to 5 s apart.
+func followerBackoff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: 100 * time.Millisecond, RandomizationFactor: 0.2, Multiplier: 2, MaxInterval: 5 * time.Second}
 }
 
 // wait blocks until changed is closed, the poll interval passes, the server

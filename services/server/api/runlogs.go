@@ -100,8 +100,8 @@ func (s *RunService) StreamRunLogs(ctx context.Context, req *connect.Request[gan
 // then the lines of the other phases from the run's subject of bus.RunLogsStream. A launcher
 // stores a phase's full log and has all its lines acknowledged before it reports the phase
 // finished, so nothing falls between the two. Without follow it stops at the last line the
-// stream held when the call began; with follow, once the run is terminal (or UNCONFIRMED, with
-// stopAtUnconfirmed) and every line was sent.
+// stream held when the call began; with follow, once the run is terminal and every line was
+// sent.
 func (l *RunLogs) stream(ctx context.Context, log *slog.Logger, runID string, follow, stopAtUnconfirmed bool, send func(*gantryv1.StreamRunLogsResponse) error) error {
 	if err := ids.Run.Validate("run", runID); err != nil {
 		var ve *domain.ValidationError
@@ -146,46 +146,196 @@ func (l *RunLogs) stream(ctx context.Context, log *slog.Logger, runID string, fo
 }
 
 // streamLines sends the lines of runID's subject of the run logs stream whose phase is not in
-// printed.
+// printed. A follower waits out an outage of NATS or of the database (a restart, an upgrade):
+// it reads on from the last line it sent, so no line is missed or sent twice.
 func (l *RunLogs) streamLines(ctx context.Context, runID string, follow, stopAtUnconfirmed bool, printed map[run.Phase]bool, out *lineSender) error {
 	// Lines of every pool's subject are read; only those of a pool the run
 	// was assigned to are shown (a launcher can publish on its own pool's
 	// subjects only, so the pool in the subject is authenticated).
 	subject := protocol.RunLogsSubject("*", runID)
 	pools := map[string]bool{}
-	stream, err := l.cfg.JetStream.Stream(ctx, bus.RunLogsStream)
-	if err != nil {
-		return fmt.Errorf("open stream %s: %w", bus.RunLogsStream, err)
+	stopping := serverStopping(ctx)
+	retry := followerBackoff()
+	// again decides what a failure means: the end of the call, or, for a
+	// follower, a pause before trying again.
+	again := func(err error) error {
+		if !follow || ctx.Err() != nil {
+			return err
+		}
+		slog.Default().WarnContext(ctx, "run logs follower: reading failed; trying again", "run_id", runID, "err", err)
+		return wait(ctx, nil, stopping, retry.NextBackOff())
 	}
-	// The end: the last line when the call began, or, following, when the run was seen ended.
-	end, err := lastSequence(ctx, stream, subject)
-	if err != nil {
-		return err
-	}
-	ended := !follow
-	if follow {
-		if ended, end, err = l.checkEnded(ctx, runID, stopAtUnconfirmed, stream, subject); err != nil {
+	var (
+		stream jetstream.Stream
+		end    uint64 // the last line to send, once ended
+		ended  bool
+		err    error
+	)
+	for {
+		if stream, err = l.cfg.JetStream.Stream(ctx, bus.RunLogsStream); err == nil {
+			// The end: the last line when the call began, or, following, when the run was seen ended.
+			if end, err = lastSequence(ctx, stream, subject); err == nil {
+				ended = !follow
+				if follow {
+					ended, end, err = l.checkEnded(ctx, runID, stopAtUnconfirmed, stream, subject)
+				}
+			}
+		}
+		if err == nil {
+			break
+		}
+		if err := again(fmt.Errorf("open stream %s: %w", bus.RunLogsStream, err)); err != nil {
 			return err
 		}
 	}
+	retry.Reset()
 	if ended && end == 0 {
 		return nil
 	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	var delivered uint64
+	feed := &lineFeed{stream: stream, subject: subject}
+	defer feed.stop()
+	take := func(m jetstream.Msg) error {
+		meta, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("read the lines of %s: %w", runID, err)
+		}
+		pool, _, ok := protocol.ParseRunLogsSubject(m.Subject())
+		for ok && !pools[pool] {
+			// A pool not seen yet: the run may have been assigned since.
+			st, err := l.loadRun(ctx, runID)
+			if err != nil {
+				if err := again(err); err != nil {
+					return err
+				}
+				continue
+			}
+			for _, p := range st.AssignedPools() {
+				pools[p] = true
+			}
+			break
+		}
+		delivered = meta.Sequence.Stream
+		if !ok || !pools[pool] {
+			slog.Default().WarnContext(ctx, "run logs: a line from a pool the run was never assigned to, dropped",
+				"run_id", runID, "subject", m.Subject())
+			return nil
+		}
+		phase := m.Headers().Get(protocol.HeaderPhase)
+		if printed[run.Phase(phase)] {
+			return nil
+		}
+		return out.add(phase, string(m.Data()))
+	}
+	for {
+		if !feed.running() {
+			if err := feed.start(ctx, delivered); err != nil {
+				if err := again(fmt.Errorf("read the lines of %s: %w", runID, err)); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if ended && delivered >= end {
+			return out.flush()
+		}
+		var changed <-chan struct{}
+		if follow && !ended && l.cfg.Changes != nil {
+			changed = l.cfg.Changes.Changed()
+		}
+		timer := time.NewTimer(l.cfg.PollInterval)
+		select {
+		case m := <-feed.msgs:
+			timer.Stop()
+			if err := take(m); err != nil {
+				return err
+			}
+			// Batch what is already there; send as soon as nothing more is.
+			for more := true; more && len(out.lines) < maxLinesPerMessage; {
+				select {
+				case m := <-feed.msgs:
+					if err := take(m); err != nil {
+						return err
+					}
+				default:
+					more = false
+				}
+			}
+			if err := out.flush(); err != nil {
+				return err
+			}
+			retry.Reset()
+			continue
+		case err := <-feed.errc:
+			timer.Stop()
+			feed.stop()
+			if err := again(fmt.Errorf("read the lines of %s: %w", runID, err)); err != nil {
+				return err
+			}
+			continue
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-stopping:
+			timer.Stop()
+			return errServerStopping
+		case <-changed:
+		case <-timer.C:
+		}
+		timer.Stop()
+		if !ended {
+			e, last, err := l.checkEnded(ctx, runID, stopAtUnconfirmed, stream, subject)
+			if err != nil {
+				if err := again(err); err != nil {
+					return err
+				}
+				continue
+			}
+			ended, end = e, last
+			continue
+		}
+		// Lines that expired before they were read never come: stop at what is left.
+		last, err := lastSequence(ctx, stream, subject)
+		if err != nil {
+			if err := again(err); err != nil {
+				return err
+			}
+			continue
+		}
+		end = min(end, last)
+	}
+}
+
+// lineFeed reads the lines of a subject of the run logs stream, in order, from an ordered
+// consumer, onto msgs; a failure of the consumer arrives on errc, after which the feed is
+// stopped and may be started again after the last line taken.
+type lineFeed struct {
+	stream  jetstream.Stream
+	subject string
+	msgs    chan jetstream.Msg
+	errc    chan error
+	done    chan struct{}
+	it      jetstream.MessagesContext
+	wg      sync.WaitGroup
+}
+
+// start reads from the line after sequence after (0: from the first).
+func (f *lineFeed) start(ctx context.Context, after uint64) error {
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{f.subject}, DeliverPolicy: jetstream.DeliverAllPolicy}
+	if after > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, after+1
+	}
+	cons, err := f.stream.OrderedConsumer(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("read the lines of %s: %w", runID, err)
+		return err
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(maxLinesPerMessage))
 	if err != nil {
-		return fmt.Errorf("read the lines of %s: %w", runID, err)
+		return err
 	}
-	msgs := make(chan jetstream.Msg)
-	errc := make(chan error, 1)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	f.it, f.msgs, f.errc, f.done = it, make(chan jetstream.Msg), make(chan error, 1), make(chan struct{})
+	msgs, errc, done := f.msgs, f.errc, f.done
+	f.wg.Go(func() {
 		for {
 			m, err := it.Next()
 			if err != nil {
@@ -199,103 +349,25 @@ func (l *RunLogs) streamLines(ctx context.Context, runID string, follow, stopAtU
 			}
 		}
 	})
-	defer func() {
-		close(done)
-		it.Stop()
-		wg.Wait()
-	}()
+	return nil
+}
 
-	var delivered uint64
-	take := func(m jetstream.Msg) error {
-		meta, err := m.Metadata()
-		if err != nil {
-			return fmt.Errorf("read the lines of %s: %w", runID, err)
-		}
-		delivered = meta.Sequence.Stream
-		pool, _, ok := protocol.ParseRunLogsSubject(m.Subject())
-		if ok && !pools[pool] {
-			// A pool not seen yet: the run may have been assigned since.
-			st, err := l.loadRun(ctx, runID)
-			if err != nil {
-				return err
-			}
-			for _, p := range st.AssignedPools() {
-				pools[p] = true
-			}
-		}
-		if !ok || !pools[pool] {
-			slog.Default().WarnContext(ctx, "run logs: a line from a pool the run was never assigned to, dropped",
-				"run_id", runID, "subject", m.Subject())
-			return nil
-		}
-		phase := m.Headers().Get(protocol.HeaderPhase)
-		if printed[run.Phase(phase)] {
-			return nil
-		}
-		return out.add(phase, string(m.Data()))
+func (f *lineFeed) running() bool { return f.it != nil }
+
+// stop ends the reading; it may be started again.
+func (f *lineFeed) stop() {
+	if f.it == nil {
+		return
 	}
-	stopping := serverStopping(ctx)
-	for {
-		if ended && delivered >= end {
-			return out.flush()
-		}
-		var changed <-chan struct{}
-		if follow && !ended && l.cfg.Changes != nil {
-			changed = l.cfg.Changes.Changed()
-		}
-		timer := time.NewTimer(l.cfg.PollInterval)
-		select {
-		case m := <-msgs:
-			timer.Stop()
-			if err := take(m); err != nil {
-				return err
-			}
-			// Batch what is already there; send as soon as nothing more is.
-			for more := true; more && len(out.lines) < maxLinesPerMessage; {
-				select {
-				case m := <-msgs:
-					if err := take(m); err != nil {
-						return err
-					}
-				default:
-					more = false
-				}
-			}
-			if err := out.flush(); err != nil {
-				return err
-			}
-			continue
-		case err := <-errc:
-			timer.Stop()
-			return fmt.Errorf("read the lines of %s: %w", runID, err)
-		case <-ctx.Done():
-			timer.Stop()
-			return ctx.Err()
-		case <-stopping:
-			timer.Stop()
-			return errServerStopping
-		case <-changed:
-		case <-timer.C:
-		}
-		timer.Stop()
-		if !ended {
-			if ended, end, err = l.checkEnded(ctx, runID, stopAtUnconfirmed, stream, subject); err != nil {
-				return err
-			}
-			continue
-		}
-		// Lines that expired before they were read never come: stop at what is left.
-		last, err := lastSequence(ctx, stream, subject)
-		if err != nil {
-			return err
-		}
-		end = min(end, last)
-	}
+	close(f.done)
+	f.it.Stop()
+	f.wg.Wait()
+	f.it, f.msgs, f.errc = nil, nil, nil
 }
 
 // checkEnded reports whether run runID is terminal (or, with stopAtUnconfirmed, UNCONFIRMED)
-// and, if so, the sequence of its last line: the launcher had every line acknowledged before the
-// run could end or wait for a confirmation.
+// and, if so, the sequence of its last line:
+// the launcher had every line acknowledged before the run could end.
 func (l *RunLogs) checkEnded(ctx context.Context, runID string, stopAtUnconfirmed bool, stream jetstream.Stream, subject string) (bool, uint64, error) {
 	st, err := l.loadRun(ctx, runID)
 	if err != nil {

@@ -22,11 +22,20 @@ const DefaultListen = "127.0.0.1:1983"
 // it are closed.
 const shutdownTimeout = 5 * time.Second
 
+// DefaultMaxBodyBytes bounds the body of a request to a route that sets no
+// limit of its own: every Connect call (4 MiB is far above any message of
+// the API).
+const DefaultMaxBodyBytes = 4 << 20
+
 // Route is one handler and the path prefix it is mounted on, as Connect's
 // generated New…Handler functions return them.
 type Route struct {
 	Path    string
 	Handler http.Handler
+	// MaxBodyBytes bounds a request's body: one announcing more is answered
+	// 413 before the handler runs, and one that sends more without saying
+	// so is cut off there. 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
 }
 
 // Config configures a Server.
@@ -87,7 +96,11 @@ func New(cfg Config, routes ...Route) (*Server, error) {
 		_, _ = io.WriteString(w, "ok")
 	})
 	for _, r := range routes {
-		mux.Handle(r.Path, r.Handler)
+		limit := r.MaxBodyBytes
+		if limit <= 0 {
+			limit = DefaultMaxBodyBytes
+		}
+		mux.Handle(r.Path, limitBody(limit, r.Handler))
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -152,6 +165,32 @@ func (s *Server) Close() error {
 		return fmt.Errorf("api server: close listener: %w", err)
 	}
 	return nil
+}
+
+// limitBody refuses a request whose body is larger than limit before next
+// sees it: 413 with a Connect error (resource_exhausted) that names the
+// limit, at once when Content-Length says so, else when the body reaches
+// it. Nothing of the body is read here: a handler that authenticates from
+// the headers (every one of Gantry's) refuses a caller without credentials
+// before reading a byte of it.
+func limitBody(limit int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			tooLarge(w, limit)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// tooLarge answers a body over limit. The connection is closed after the
+// answer rather than the rest of the body read.
+func tooLarge(w http.ResponseWriter, limit int64) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Connection", "close")
+	w.WriteHeader(http.StatusRequestEntityTooLarge)
+	_, _ = fmt.Fprintf(w, `{"code":"resource_exhausted","message":"the request body is larger than the limit of %d bytes"}`+"\n", limit)
 }
 
 type stoppingKey struct{}

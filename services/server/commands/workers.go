@@ -182,6 +182,60 @@ func (s *Service) EndRun(ctx context.Context, poolID, workerID, runID string, en
 	return err
 }
 
+// HandBackRun gives the worker's run back to the queue before it changed
+// anything (its pool is cycled): READY, or CONFIRMED when it was preparing
+// to apply; a run whose stop was requested ends STOPPED. The worker is
+// freed in the same append; the stack lock stays with the run.
+func (s *Service) HandBackRun(ctx context.Context, poolID, workerID, runID, note string) error {
+	_, err := s.runReport(ctx, "hand back run", poolID, workerID, runID, func(at time.Time) run.Command {
+		return run.HandBack{Note: note, Actor: workerID, At: at}
+	})
+	return err
+}
+
+// SettleDroppedRun fails run runID, which the server has in a phase on the
+// live worker workerID of pool, when the worker says it is done with it
+// and holds no report of its end (a launcher that gave up reporting it):
+// the run would otherwise hold its worker and its stack lock for ever. It
+// reports whether it failed the run; a run that ended meanwhile, moved on,
+// or only waits for the worker to start it, is left alone.
+func (s *Service) SettleDroppedRun(ctx context.Context, poolID, workerID, runID, note string) (bool, error) {
+	if err := errors.Join(ids.Worker.Validate("worker_id", workerID), ids.Run.Validate("run_id", runID)); err != nil {
+		return false, refused(err)
+	}
+	settled := false
+	ctx = eventstore.WithMetadata(ctx, eventstore.Metadata{Actor: workerID, CorrelationID: runID})
+	_, err := s.executeNoWait(ctx, "settle dropped run", func(ctx context.Context, u *aggregate.Unit) error {
+		at := s.now()
+		settled = false
+		w, err := liveWorker(ctx, u, poolID, workerID)
+		if err != nil {
+			return err
+		}
+		r, err := runOf(ctx, u, runID)
+		if err != nil {
+			return err
+		}
+		rs := r.State()
+		if !rs.Exists() || rs.IsTerminal() || rs.WorkerID() != workerID || w.State().RunID() != runID ||
+			rs.Status() == run.Ready || rs.Status() == run.Confirmed {
+			return nil
+		}
+		if _, err := r.Do(run.Fail{Note: note, Actor: workerID, At: at}); err != nil {
+			return fmt.Errorf("fail run %s: %w", runID, err)
+		}
+		settled = true
+		return freeWorker(ctx, u, r, w, workerID, at)
+	})
+	if err != nil {
+		return false, err
+	}
+	if settled {
+		s.log.WarnContext(ctx, "run failed: its worker dropped it", "pool_id", poolID, "worker_id", workerID, "run_id", runID)
+	}
+	return settled, nil
+}
+
 // DeregisterWorker records that a worker of pool went away (its launcher
 // shut down). A run it still held goes back to READY, or ends FAILED when a
 // phase had started, in the same append.
@@ -317,11 +371,12 @@ func checkLive(w worker.State, poolID, workerID string) error {
 	return nil
 }
 
-// freeWorker frees the worker of a run that a report ended (or left
-// UNCONFIRMED): worker.RunFinished, and for a terminal run the stack lock's
-// release and hand-on.
+// freeWorker frees the worker of a run that a report ended, left
+// UNCONFIRMED or handed back (the run holds no worker any more):
+// worker.RunFinished, and for a terminal run the stack lock's release and
+// hand-on.
 func freeWorker(ctx context.Context, u *aggregate.Unit, r *runAggregate, w *workerAggregate, actor string, at time.Time) error {
-	if r.State().IsTerminal() || r.State().Status() == run.Unconfirmed {
+	if r.State().WorkerID() == "" {
 		if _, err := w.Do(worker.RunFinished{RunID: r.State().ID(), Actor: actor, At: at}); err != nil {
 			return fmt.Errorf("free worker %s: %w", w.State().ID(), err)
 		}

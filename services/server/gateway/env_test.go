@@ -18,6 +18,7 @@ import (
 	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
+	"github.com/gantryhq/gantry/eventstore/aggregate"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/server/gateway"
@@ -42,6 +43,8 @@ type env struct {
 	store *eventstore.Store
 	nats  *testenv.NATSServer
 	clock *clock
+	gw    *gateway.Gateway
+	aggs  *aggregate.Repository
 	seq   atomic.Int64
 	// manual makes TRACKED runs wait for a confirmation instead of autodeploying.
 	manual bool
@@ -72,10 +75,16 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	db, store := testenv.EventStore(t, reg)
+	return newEnvOn(t, db, store)
+}
+
+// newEnvOn is newEnv on a migrated database of the test's choosing.
+func newEnvOn(t *testing.T, db *pgxpool.Pool, store *eventstore.Store) *env {
+	t.Helper()
 	n := testenv.NATS(t)
 	aggs := testenv.Aggregates(t, store)
 	n.Bus().SetPoolVerifier(poolauth.New(aggs))
-	e := &env{t: t, db: db, store: store, nats: n, clock: &clock{now: time.Now().UTC().Truncate(time.Microsecond)}}
+	e := &env{t: t, db: db, store: store, nats: n, aggs: aggs, clock: &clock{now: time.Now().UTC().Truncate(time.Microsecond)}}
 	nc := n.Connect(t, "gateway")
 	cmds, err := commands.New(commands.Config{
 		Aggregates: aggs, Waiter: noWaiter{t}, Secrets: unused{}, Pools: unused{},
@@ -89,6 +98,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.gw = g
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	started := make(chan struct{})

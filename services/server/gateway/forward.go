@@ -3,11 +3,14 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 
 	"github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/domain/worker"
 	"github.com/gantryhq/gantry/domain/workerpool"
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/worker/protocol"
@@ -17,14 +20,15 @@ import (
 var (
 	stopRequestedSubject  = eventstore.SubjectPrefix + "." + eventstore.StreamRun + ".*." + run.RunStopRequested{}.EventType()
 	cycleRequestedSubject = eventstore.SubjectPrefix + "." + eventstore.StreamWorkerPool + ".*." + workerpool.WorkerPoolCycleRequested{}.EventType()
+	resetSubject          = eventstore.SubjectPrefix + "." + eventstore.StreamWorkerPool + ".*." + workerpool.WorkerPoolReset{}.EventType()
 )
 
 // forwardEvents subscribes to the relayed events that concern workers (stop
-// requests, pool cycles) and hands them to msgs; one replica of the queue
-// group forwards each.
+// requests, pool cycles and resets) and hands them to msgs; one replica of
+// the queue group forwards each.
 func (g *Gateway) forwardEvents(msgs chan *nats.Msg) ([]*nats.Subscription, error) {
 	var subs []*nats.Subscription
-	for _, subject := range []string{stopRequestedSubject, cycleRequestedSubject} {
+	for _, subject := range []string{stopRequestedSubject, cycleRequestedSubject, resetSubject} {
 		sub, err := g.cfg.NATS.ChanQueueSubscribe(subject, QueueGroup, msgs)
 		if err != nil {
 			for _, s := range subs {
@@ -61,6 +65,12 @@ func (g *Gateway) forward(ctx context.Context, m *nats.Msg) {
 	case workerpool.WorkerPoolCycleRequested{}.EventType():
 		subject = protocol.BroadcastSubject(ev.StreamID)
 		body = protocol.BroadcastMessage{Kind: protocol.BroadcastCycle}
+	case workerpool.WorkerPoolReset{}.EventType():
+		// The pool's workers registered with the old secret: they end now,
+		// whoever still holds a connection made with it.
+		g.endWorkersOf(ctx, ev.StreamID, "the worker pool was reset")
+		subject = protocol.BroadcastSubject(ev.StreamID)
+		body = protocol.BroadcastMessage{Kind: protocol.BroadcastReset}
 	default:
 		return
 	}
@@ -73,4 +83,26 @@ func (g *Gateway) forward(ctx context.Context, m *nats.Msg) {
 		return
 	}
 	g.log.InfoContext(ctx, "told workers", "subject", subject, "event", ev.Type, "stream_id", ev.StreamID)
+}
+
+// endWorkersOf deregisters every live worker of pool (those with a
+// heartbeat row): their runs go back to READY or end FAILED, as at an exit.
+func (g *Gateway) endWorkersOf(ctx context.Context, pool, note string) {
+	rows, err := g.cfg.Pool.Query(ctx, `SELECT worker_id FROM worker_heartbeats WHERE pool_id = $1`, pool)
+	if err != nil {
+		g.log.ErrorContext(ctx, "could not find the workers of a reset pool", "pool_id", pool, "err", err)
+		return
+	}
+	workers, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		g.log.ErrorContext(ctx, "could not find the workers of a reset pool", "pool_id", pool, "err", err)
+		return
+	}
+	for _, w := range workers {
+		if err := g.exit(ctx, pool, protocol.ExitReport{WorkerID: w, Note: note}); err != nil && !errors.Is(err, worker.ErrGone) {
+			g.log.ErrorContext(ctx, "could not end a worker of a reset pool", "pool_id", pool, "worker_id", w, "err", err)
+			continue
+		}
+		g.log.InfoContext(ctx, "worker of a reset pool ended", "pool_id", pool, "worker_id", w)
+	}
 }

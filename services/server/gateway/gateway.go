@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,7 +31,10 @@ const QueueGroup = "gateway"
 
 // Defaults of Config.
 const (
-	DefaultHeartbeatTimeout = 30 * time.Second
+	// DefaultHeartbeatTimeout and the sweep every quarter of it find a
+	// killed launcher's worker lost within 15 s; launchers heartbeat every
+	// 2 s, so five heartbeats in a row must go missing first.
+	DefaultHeartbeatTimeout = 10 * time.Second
 	DefaultActor            = "system:gateway"
 	defaultHandlers         = 8
 )
@@ -43,8 +47,9 @@ type Config struct {
 	NATS     *nats.Conn // a service connection
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
-	// HeartbeatTimeout is how long a worker may go without a heartbeat
-	// before it is marked lost (default 30s).
+	// HeartbeatTimeout is how long a worker may go without a heartbeat,
+	// while the gateway can receive and record heartbeats, before it is
+	// marked lost (default 10s).
 	HeartbeatTimeout time.Duration
 	// SweepInterval is how often lost workers are looked for (default a
 	// quarter of HeartbeatTimeout).
@@ -75,6 +80,8 @@ type Gateway struct {
 	// subs are the running Run's subscriptions, for tests to drop.
 	subsMu sync.Mutex
 	subs   []*nats.Subscription
+	// health is since when heartbeats could be received and recorded.
+	health heartbeatHealth
 }
 
 // New checks cfg and returns a Gateway; Run starts it.
@@ -148,6 +155,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	g.setSubs(subs)
 	defer g.setSubs(nil)
+	// Silence before this gateway ran is no worker's fault: the server was
+	// down (or restarting) and nobody could hear them.
+	g.health.down(g.now())
+	g.observeNATS()
 	g.log.InfoContext(ctx, "gateway started", "heartbeat_timeout", g.cfg.HeartbeatTimeout.String())
 
 	// Handlers outlive ctx by the time it takes to finish the message in
@@ -177,6 +188,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		case subject := <-lost:
 			failed, done = fmt.Errorf("gateway: subscription to %s closed", subject), true
 		case <-ticker.C:
+			g.observeNATS()
 			if _, err := g.Sweep(ctx); err != nil && ctx.Err() == nil {
 				g.log.ErrorContext(ctx, "sweep for lost workers failed", "err", err)
 			}
@@ -189,6 +201,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 	stop()
 	wg.Wait()
 	return failed
+}
+
+// observeNATS notes an outage of the gateway's NATS connection, during
+// which no heartbeat could arrive.
+func (g *Gateway) observeNATS() {
+	g.health.observeNATS(g.now(), g.cfg.NATS.IsConnected(), g.cfg.NATS.Stats().Reconnects)
 }
 
 func (g *Gateway) setSubs(subs []*nats.Subscription) {
@@ -227,8 +245,7 @@ func (g *Gateway) handle(ctx context.Context, m *nats.Msg) {
 	if reportID != "" {
 		stored, found, err := g.storedReply(ctx, pool, reportID)
 		if err != nil {
-			log.ErrorContext(ctx, "report failed", "err", err)
-			g.respond(ctx, m, protocol.Reply{Code: protocol.CodeInternal, Error: err.Error()})
+			g.respond(ctx, m, g.internal(ctx, log, err))
 			return
 		}
 		if found {
@@ -240,13 +257,12 @@ func (g *Gateway) handle(ctx context.Context, m *nats.Msg) {
 	reply, err := g.report(ctx, pool, kind, m.Data)
 	if err != nil {
 		var re *replyError
-		if !errors.As(err, &re) {
-			log.ErrorContext(ctx, "report failed", "err", err)
-			re = &replyError{code: protocol.CodeInternal, msg: err.Error()}
-		} else {
+		if errors.As(err, &re) {
 			log.InfoContext(ctx, "report refused", "code", re.code, "err", re.msg)
+			reply = protocol.Reply{Error: re.msg, Code: re.code}
+		} else {
+			reply = g.internal(ctx, log, err)
 		}
-		reply = protocol.Reply{Error: re.msg, Code: re.code}
 	} else {
 		reply.OK = true
 	}
@@ -256,6 +272,18 @@ func (g *Gateway) handle(ctx context.Context, m *nats.Msg) {
 		}
 	}
 	g.respond(ctx, m, reply)
+}
+
+// internal is the one place a failure of the server becomes what a
+// launcher is told: "internal", with a reference to the log line that
+// holds the detail. The detail (a database's socket path, user or name, a
+// host) never leaves the server. A failure to reach the database also
+// stops the heartbeat clock: heartbeats cannot be recorded either.
+func (g *Gateway) internal(ctx context.Context, log *slog.Logger, err error) protocol.Reply {
+	ref := uuid.NewString()
+	log.ErrorContext(ctx, "report failed", "err", err, "ref", ref)
+	g.health.down(g.now())
+	return protocol.Reply{Code: protocol.CodeInternal, Error: "the server could not handle the report now (ref " + ref + "); send it again"}
 }
 
 func (g *Gateway) respond(ctx context.Context, m *nats.Msg, r protocol.Reply) {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -21,12 +22,18 @@ const sweepBatch = 100
 // subject's pool is touched: a heartbeat naming another pool's worker, or a
 // worker that is gone, changes nothing and is answered "gone".
 func (g *Gateway) heartbeat(ctx context.Context, m *nats.Msg, pool, workerID string) {
+	var hb protocol.HeartbeatReport
+	if len(m.Data) > 0 {
+		if err := json.Unmarshal(m.Data, &hb); err != nil {
+			g.respond(ctx, m, protocol.Reply{Code: protocol.CodeInvalid, Error: "malformed heartbeat: " + err.Error()})
+			return
+		}
+	}
 	tag, err := g.cfg.Pool.Exec(ctx, `UPDATE worker_heartbeats SET last_seen = GREATEST(last_seen, $3)
 		WHERE worker_id = $1 AND pool_id = $2`, workerID, pool, g.now())
 	switch {
 	case err != nil:
-		g.log.ErrorContext(ctx, "could not record a heartbeat", "pool_id", pool, "worker_id", workerID, "err", err)
-		g.respond(ctx, m, protocol.Reply{Code: protocol.CodeInternal, Error: err.Error()})
+		g.respond(ctx, m, g.internal(ctx, g.log.With("pool_id", pool, "worker_id", workerID), fmt.Errorf("record a heartbeat: %w", err)))
 	case tag.RowsAffected() == 0:
 		g.log.DebugContext(ctx, "heartbeat of an unknown or gone worker", "pool_id", pool, "worker_id", workerID)
 		g.respond(ctx, m, protocol.Reply{Code: protocol.CodeGone, Error: fmt.Sprintf("no live worker %s in pool %s: register again", workerID, pool)})
@@ -34,7 +41,7 @@ func (g *Gateway) heartbeat(ctx context.Context, m *nats.Msg, pool, workerID str
 		if m.Reply == "" {
 			return
 		}
-		reply, err := g.heldRun(ctx, pool, workerID)
+		reply, err := g.heldRun(ctx, pool, workerID, hb)
 		if err != nil {
 			g.log.WarnContext(ctx, "could not look up the worker's run", "worker_id", workerID, "err", err)
 		}
@@ -50,8 +57,10 @@ const missedAfter = 10 * time.Second
 // heldRun answers a heartbeat with what its worker may have missed (from
 // the read models, a moment behind the events): a cycle of its pool
 // (Cycle), a stop request of its run (StopRunID), or the assignment of a
-// run that has not started for a while (AssignedRunID).
-func (g *Gateway) heldRun(ctx context.Context, pool, workerID string) (protocol.Reply, error) {
+// run that has not started for a while (AssignedRunID). A run the worker
+// says it is done with (hb) while the read model has it in a phase on the
+// worker is failed, if the run's events agree (SettleDroppedRun).
+func (g *Gateway) heldRun(ctx context.Context, pool, workerID string, hb protocol.HeartbeatReport) (protocol.Reply, error) {
 	reply := protocol.Reply{OK: true}
 	var (
 		runID, status string
@@ -72,6 +81,11 @@ func (g *Gateway) heldRun(ctx context.Context, pool, workerID string) (protocol.
 		return reply, nil
 	case err != nil:
 		return reply, err
+	case hb.RunID == "" && hb.SettledRunID == runID && status != string(run.Ready) && status != string(run.Confirmed):
+		note := fmt.Sprintf("worker %s is done with the run and holds no report of its end (the launcher gave up reporting it, or was restarted without its reports)", workerID)
+		if _, err := g.cfg.Commands.SettleDroppedRun(ctx, pool, workerID, runID, note); err != nil {
+			return reply, fmt.Errorf("settle run %s: %w", runID, err)
+		}
 	case stopping:
 		reply.StopRunID = runID
 	case (status == string(run.Ready) || status == string(run.Confirmed)) && g.now().Sub(updated) > missedAfter:
@@ -81,15 +95,22 @@ func (g *Gateway) heldRun(ctx context.Context, pool, workerID string) (protocol.
 }
 
 // Sweep marks every worker whose last heartbeat is older than the
-// heartbeat timeout as lost, and returns how many it marked. Replicas may
-// sweep at once: each worker is handled by one of them (its heartbeat row
-// is locked while its events are appended), and the appends' expected
+// heartbeat timeout as lost, and returns how many it marked. Silence is
+// counted only from when this gateway could last receive and record
+// heartbeats again (its start, the end of a NATS or database outage): a
+// worker is never lost for an outage between it and the server. Replicas
+// may sweep at once: each worker is handled by one of them (its heartbeat
+// row is locked while its events are appended), and the appends' expected
 // versions keep a concurrent report from being overwritten.
 func (g *Gateway) Sweep(ctx context.Context) (int, error) {
 	cutoff := g.now().Add(-g.cfg.HeartbeatTimeout)
+	if g.health.since().After(cutoff) {
+		return 0, nil
+	}
 	rows, err := g.cfg.Pool.Query(ctx, `SELECT worker_id, pool_id FROM worker_heartbeats
 		WHERE last_seen < $1 ORDER BY last_seen LIMIT $2`, cutoff, sweepBatch)
 	if err != nil {
+		g.health.down(g.now())
 		return 0, fmt.Errorf("find lost workers: %w", err)
 	}
 	type stale struct{ worker, pool string }

@@ -24,6 +24,8 @@ type Commands interface {
 	FinishPhase(ctx context.Context, poolID, workerID, runID string, p commands.PhaseResult) (run.Status, error)
 	FinishAndStartPhase(ctx context.Context, poolID, workerID, runID string, p commands.PhaseResult, next run.Phase) error
 	EndRun(ctx context.Context, poolID, workerID, runID string, end run.Status, note string, last *commands.PhaseResult) error
+	HandBackRun(ctx context.Context, poolID, workerID, runID, note string) error
+	SettleDroppedRun(ctx context.Context, poolID, workerID, runID, note string) (bool, error)
 	DeregisterWorker(ctx context.Context, poolID, workerID, note string) error
 	MarkWorkerLost(ctx context.Context, c commands.Caller, workerID, note string) (bool, error)
 	RunJob(ctx context.Context, poolID, workerID, runID string) (protocol.Job, error)
@@ -97,6 +99,12 @@ func (g *Gateway) report(ctx context.Context, pool, kind string, data []byte) (p
 			last = &r
 		}
 		return protocol.Reply{}, replyErr(cmds.EndRun(ctx, pool, b.WorkerID, b.RunID, end, b.Note, last))
+	case protocol.KindRunHandedBack:
+		var b protocol.RunReport
+		if err := decodeBody(data, &b); err != nil {
+			return protocol.Reply{}, err
+		}
+		return protocol.Reply{}, replyErr(cmds.HandBackRun(ctx, pool, b.WorkerID, b.RunID, b.Note))
 	case protocol.KindExit:
 		var b protocol.ExitReport
 		if err := decodeBody(data, &b); err != nil {

@@ -179,6 +179,7 @@ var wakeSubjects = []string{
 	eventstore.SubjectPrefix + "." + eventstore.StreamRun + ".*.RunReady",
 	eventstore.SubjectPrefix + "." + eventstore.StreamRun + ".*.RunConfirmed",
 	eventstore.SubjectPrefix + "." + eventstore.StreamRun + ".*.RunUnassigned",
+	eventstore.SubjectPrefix + "." + eventstore.StreamRun + ".*.RunHandedBack",
 	eventstore.SubjectPrefix + "." + eventstore.StreamWorker + ".*.WorkerRegistered",
 	eventstore.SubjectPrefix + "." + eventstore.StreamWorker + ".*.WorkerRunFinished",
 	eventstore.SubjectPrefix + "." + eventstore.StreamWorker + ".*.WorkerUndrained",

@@ -210,3 +210,7 @@ func withActor(ctx context.Context, actor, causation string) context.Context {
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+
+// MaxStateSize is the largest state file the service takes: the body
+// limit of its handler's route.
+func (s *Service) MaxStateSize() int64 { return s.cfg.MaxStateSize }

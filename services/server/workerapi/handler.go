@@ -30,6 +30,10 @@ import (
 // MaxPhaseLogSize bounds one phase's full log.
 const MaxPhaseLogSize = 64 << 20
 
+// MaxUploadSize bounds any upload to the worker API: a saved workspace
+// (streamed to the bucket, never held in memory) may be as large as this.
+const MaxUploadSize = 1 << 30
+
 // realm is the Basic authentication realm of the 401 answers.
 const realm = `Basic realm="gantry workers"`
 

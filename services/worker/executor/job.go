@@ -55,6 +55,14 @@ type Job struct {
 	// given to that phase only, whatever their scope; secret ones are masked
 	// from then on.
 	PhaseEnv func(ctx context.Context, phase run.Phase) ([]Variable, error)
+	// SaveState, if set, stores a state the tool could not store itself:
+	// the errored.tfstate an APPLYING or PERFORMING phase left in the
+	// project root when the state backend stayed out of reach through all
+	// of the tool's retries. It is called before the phase's result is
+	// reported (the phase's state credentials still hold) and before the
+	// workspace is removed; it returns a line for the phase's log saying
+	// where the state went.
+	SaveState func(ctx context.Context, phase run.Phase, state []byte) (string, error)
 	// BackendOverride, if not nil, is written to OverrideFile in the project
 	// root (replacing a file of that name from the repository).
 	BackendOverride []byte

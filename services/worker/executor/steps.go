@@ -2,6 +2,10 @@ package executor
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/services/worker/tfbackend"
@@ -86,6 +90,7 @@ func (x *execution) apply(ctx context.Context, ph *phase) *failure {
 	}
 	code, err := x.runTool(ctx, ph, "apply", "-input=false", x.sb.path(x.ws.planFile))
 	if f := x.toolFailure(ph, "apply", code, err); f != nil {
+		x.rescueState(ph)
 		return x.afterRun(ctx, ph, f)
 	}
 	x.readOutputs(ctx, ph)
@@ -107,8 +112,41 @@ func (x *execution) perform(ctx context.Context, ph *phase) *failure {
 	f := x.commandFailure(ph, c, code, err)
 	if f == nil {
 		x.readOutputs(ctx, ph)
+	} else {
+		x.rescueState(ph)
 	}
 	return x.afterRun(ctx, ph, f)
+}
+
+// erroredState is the file terraform and tofu write the state to when the
+// backend would not take it.
+const erroredState = "errored.tfstate"
+
+// rescueState stores the state the tool left in errored.tfstate, if any,
+// before the workspace (and the state with it) is removed: the changes the
+// phase made are then in the stored state after all.
+func (x *execution) rescueState(ph *phase) {
+	path := filepath.Join(x.ws.project, erroredState)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		ph.log.printf("%s is left by %s but cannot be read: %v", erroredState, x.job.Tool, err)
+		return
+	}
+	if x.job.SaveState == nil {
+		ph.log.printf("%s could not store the state and this run's state is not managed by Gantry: %s is removed with the workspace", x.job.Tool, erroredState)
+		return
+	}
+	ph.log.printf("%s could not store the new state; the worker stores %s itself", x.job.Tool, erroredState)
+	line, err := x.job.SaveState(x.reportCtx, ph.name, data)
+	if err != nil {
+		x.log.Error("could not store the errored state", "phase", ph.name, "err", err)
+		ph.log.printf("%v", err)
+		return
+	}
+	ph.log.printf("%s", line)
 }
 
 // runTool runs `<tool> <args>` in the project root.

@@ -63,19 +63,23 @@ const (
 
 // Defaults of Config.
 const (
-	DefaultHeartbeatInterval = 5 * time.Second
+	// DefaultHeartbeatInterval is five heartbeats to the server's default
+	// timeout of 10 s.
+	DefaultHeartbeatInterval = 2 * time.Second
 	// DefaultShutdownGrace is how long a launcher told to stop (SIGTERM)
 	// lets its run go on before failing it.
 	DefaultShutdownGrace = 90 * time.Second
-	// CycleGrace is how long a run may go on once its pool is cycled:
-	// every worker exits within 20 s (SPEC.md), reporting included.
-	CycleGrace = 15 * time.Second
-	// reportTimeout bounds one report to the gateway.
+	// CycleGrace is how long a run may go on once its pool is cycled
+	// before it is handed back (or, applying, failed): every worker exits
+	// within 20 s (SPEC.md), the stop of the run's processes and the
+	// reports included.
+	CycleGrace = 8 * time.Second
+	// reportTimeout bounds a report outside a run (the worker's exit).
 	reportTimeout = 30 * time.Second
-	// resultTimeout bounds a report that records a result (a phase's, the
-	// run's end): it is repeated, with its report id, for this long while
-	// the gateway does not answer, so that a gateway restart or a NATS
-	// outage does not leave a run without its result.
+	// resultTimeout is how long after the run's own timeout the reports of
+	// a run are still repeated, with their report ids, while the server
+	// does not accept them: a run's reports wait out any outage of the
+	// server, its database or NATS shorter than the run's timeout and this.
 	resultTimeout = 10 * time.Minute
 )
 

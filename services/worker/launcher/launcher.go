@@ -9,17 +9,16 @@ package launcher
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
@@ -29,6 +28,7 @@ import (
 	"github.com/gantryhq/gantry/services/platform/tracing"
 	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/protocol"
+	"github.com/gantryhq/gantry/services/worker/workerclient"
 )
 
 // Uploads is where a launcher stores what outlives its runs on this
@@ -43,6 +43,9 @@ type Uploads interface {
 // launcher's credentials: a bad or reset token.
 var ErrRefused = errors.New("the server refused the pool's credentials")
 
+// errHandedBack cancels a run the launcher hands back to the queue.
+var errHandedBack = errors.New("the worker pool was cycled: the run goes back to the queue")
+
 // Launcher runs one worker of a pool.
 type Launcher struct {
 	cfg     Config
@@ -56,10 +59,20 @@ type Launcher struct {
 
 	mu       sync.Mutex
 	workerID string
+	outbox   *outbox       // the worker's reports kept until answered
 	current  *assignment   // the run under way, if any
 	leaving  bool          // no new work: shutting down
 	cycled   chan struct{} // closed when the pool is cycled
 	cycle    sync.Once
+	// reset is closed when the pool's secret changed (a reset, or NATS
+	// refusing the launcher's reconnection): the launcher exits at once.
+	reset     chan struct{}
+	resetOnce sync.Once
+	// hbRun and hbSettled are what heartbeats tell (protocol.HeartbeatReport).
+	hbRun, hbSettled string
+	// checking is set while the pool's credentials are checked after NATS
+	// refused them.
+	checking atomic.Bool
 	assigned chan queuedRun
 	stdoutMu sync.Mutex
 	// queued counts assignments taken and not yet done (waiting or under way).
@@ -81,6 +94,9 @@ type assignment struct {
 	runID string
 	stop  func() // stops the run as a user's stop does
 	fail  context.CancelCauseFunc
+	// handBack stops the run to hand it back to the queue, if it has not
+	// changed anything yet; false when it may have.
+	handBack func() bool
 }
 
 // New checks cfg and returns a Launcher; Run connects and works.
@@ -120,8 +136,8 @@ func New(cfg Config, uploads Uploads) (*Launcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("launcher: %w", err)
 	}
-	l := &Launcher{cfg: cfg, uploads: uploads, exec: exec,
-		cycled: make(chan struct{}), assigned: make(chan queuedRun, 4), tracer: tracing.Tracer(cfg.TracerProvider, "launcher")}
+	l := &Launcher{cfg: cfg, uploads: uploads, exec: exec, cycled: make(chan struct{}), reset: make(chan struct{}),
+		assigned: make(chan queuedRun, 4), tracer: tracing.Tracer(cfg.TracerProvider, "launcher")}
 	l.logp.Store(log)
 	return l, nil
 }
@@ -143,9 +159,15 @@ func (l *Launcher) WorkerID() string {
 // Run connects to the pool, registers the worker and runs what it is
 // assigned until ctx ends or the pool is cycled. Then it takes no new work,
 // lets a run under way go on for the shutdown grace (CycleGrace after a
-// cycle), fails it if it is not done by then, tells the server the worker
+// cycle, when a run that changed nothing yet is handed back rather than
+// failed), fails it if it is not done by then, tells the server the worker
 // exits, and returns. A token or key the server refuses returns an error
-// matching ErrRefused at once.
+// matching ErrRefused at once; so does a reset of the pool, which stops the
+// run under way (the server ended the worker already).
+//
+// Reports of an earlier launcher of this host that died before they were
+// answered (its outbox under the work directory) are sent on its workers'
+// behalf meanwhile.
 func (l *Launcher) Run(ctx context.Context) error {
 	defer l.exec.Close()
 	if err := l.connect(); err != nil {
@@ -170,10 +192,20 @@ func (l *Launcher) Run(ctx context.Context) error {
 	if err := l.register(ctx); err != nil {
 		return err
 	}
+	root := outboxRoot(l.cfg.Executor.WorkDir, l.cfg.Token.PoolID)
+	o, err := openOutbox(root, l.WorkerID())
+	if err != nil {
+		return fmt.Errorf("launcher: %w", err)
+	}
+	l.mu.Lock()
+	l.outbox = o
+	l.mu.Unlock()
+	defer o.close(true)
 	l.exec.WarmUp(l.WorkerID())
 	hbCtx, stopHeartbeats := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { l.heartbeats(hbCtx) })
+	wg.Go(func() { l.adoptOrphans(hbCtx, root) })
 	defer func() {
 		stopHeartbeats()
 		wg.Wait()
@@ -200,17 +232,21 @@ func (l *Launcher) Run(ctx context.Context) error {
 			}
 		}
 	})
-	grace := l.cfg.ShutdownGrace
+	grace, cycled := l.cfg.ShutdownGrace, false
 	select {
 	case <-ctx.Done():
 	case <-l.cycled:
-		grace = CycleGrace
+		grace, cycled = CycleGrace, true
+	case <-l.reset:
+		// The server ended this worker already, and its run: stop at once.
+		l.leave(&running, stopRunner, 0, false, "the worker pool was reset")
+		return fmt.Errorf("%w: the worker pool was reset; start the launcher with the new token and key", ErrRefused)
 	}
 	note := "the launcher is shutting down"
-	if grace == CycleGrace {
+	if cycled {
 		note = "the worker pool was cycled"
 	}
-	l.leave(&running, stopRunner, grace, note)
+	l.leave(&running, stopRunner, grace, cycled, note)
 	l.exit(note)
 	return nil
 }
@@ -230,11 +266,17 @@ func (l *Launcher) connect() error {
 		nats.ReconnectHandler(func(*nats.Conn) { l.logger().Info("reconnected to NATS") }),
 		nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
 			l.logger().Warn("NATS error", "err", err)
+			l.credentialsRefused(err)
 		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { l.credentialsRefused(err) }),
+		// Refused credentials do not end the connection: they may be a
+		// reset, or an auth callout not back yet after a NATS restart.
+		// credentialsRefused tells which.
+		nats.IgnoreAuthErrorAbort(),
 	}
 	nc, err := nats.Connect(l.cfg.Token.NATSURL, opts...)
 	if err != nil {
-		if errors.Is(err, nats.ErrAuthorization) || strings.Contains(strings.ToLower(err.Error()), "authorization") {
+		if refusedCredentials(err) {
 			return fmt.Errorf("connect to %s as pool %s: %w: the token is wrong, or the pool was reset or deleted", l.cfg.Token.NATSURL, l.cfg.Token.PoolID, ErrRefused)
 		}
 		return fmt.Errorf("connect to %s: %w", l.cfg.Token.NATSURL, err)
@@ -246,6 +288,49 @@ func (l *Launcher) connect() error {
 	}
 	l.nc, l.js = nc, js
 	return nil
+}
+
+// credentialsProbe is a run id no run has: reading its workspace through
+// the worker API answers 404 to the pool's current credentials, 401 to old
+// ones.
+const credentialsProbe = "run_credentials-probe"
+
+// credentialsRefused checks, once at a time, whether NATS refusing the
+// pool's credentials (err) means they are void: the pool was reset (or
+// deleted) while the launcher was connected, or its auth callout is not
+// back yet after a restart. The server's worker API, which checks them
+// too, tells which.
+func (l *Launcher) credentialsRefused(err error) {
+	if err == nil || !refusedCredentials(err) || !l.checking.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer l.checking.Store(false)
+		l.checkCredentials()
+	}()
+}
+
+// checkCredentials asks the worker API whether the pool's credentials still
+// hold, and makes the launcher exit if they do not.
+func (l *Launcher) checkCredentials() {
+	ctx, cancel := context.WithTimeout(context.Background(), answerTimeout)
+	defer cancel()
+	rc, err := l.uploads.Open(ctx, credentialsProbe)
+	if rc != nil {
+		_ = rc.Close()
+	}
+	var status *workerclient.StatusError
+	if errors.As(err, &status) && status.Code == http.StatusUnauthorized {
+		l.logger().Error("the server refused the pool's credentials: the pool was reset or deleted; exiting")
+		l.resetOnce.Do(func() { close(l.reset) })
+		return
+	}
+	l.logger().Warn("NATS refused the pool's credentials, which the server still takes: reconnecting", "err", err)
+}
+
+// refusedCredentials reports whether NATS refused the pool's credentials.
+func refusedCredentials(err error) bool {
+	return errors.Is(err, nats.ErrAuthorization) || strings.Contains(strings.ToLower(err.Error()), "authorization")
 }
 
 // subscribe listens to what the server tells the pool's workers. The
@@ -352,9 +437,13 @@ func (l *Launcher) broadcast(m *nats.Msg) {
 		l.logger().Warn("malformed broadcast", "err", err)
 		return
 	}
-	if b.Kind == protocol.BroadcastCycle {
+	switch b.Kind {
+	case protocol.BroadcastCycle:
 		l.logger().Info("the worker pool is cycled: exiting")
 		l.cycle.Do(func() { close(l.cycled) })
+	case protocol.BroadcastReset:
+		l.logger().Error("the worker pool was reset: this launcher's token is void; exiting")
+		l.resetOnce.Do(func() { close(l.reset) })
 	}
 }
 
@@ -368,8 +457,11 @@ func (l *Launcher) heartbeats(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		l.mu.Lock()
+		body, _ := json.Marshal(protocol.HeartbeatReport{RunID: l.hbRun, SettledRunID: l.hbSettled})
+		l.mu.Unlock()
 		subject := protocol.HeartbeatSubject(l.cfg.Token.PoolID, l.WorkerID())
-		msg, err := l.nc.Request(subject, nil, min(l.cfg.HeartbeatInterval, 5*time.Second))
+		msg, err := l.nc.Request(subject, body, min(l.cfg.HeartbeatInterval, 5*time.Second))
 		if err != nil {
 			l.logger().Warn("heartbeat not answered", "err", err)
 			continue
@@ -406,9 +498,10 @@ func (l *Launcher) heartbeats(ctx context.Context) {
 	}
 }
 
-// leave stops taking work, waits up to grace for the run under way, fails
-// it if it is still going, and waits for its reports.
-func (l *Launcher) leave(running *sync.WaitGroup, stopRunner chan struct{}, grace time.Duration, note string) {
+// leave stops taking work, waits up to grace for the run under way, hands
+// it back if it is still going and the pool was cycled (and it changed
+// nothing yet) or fails it, and waits for its reports.
+func (l *Launcher) leave(running *sync.WaitGroup, stopRunner chan struct{}, grace time.Duration, cycled bool, note string) {
 	l.mu.Lock()
 	l.leaving = true
 	l.mu.Unlock()
@@ -423,7 +516,11 @@ func (l *Launcher) leave(running *sync.WaitGroup, stopRunner chan struct{}, grac
 	l.mu.Lock()
 	cur := l.current
 	l.mu.Unlock()
-	if cur != nil && cur.fail != nil {
+	switch {
+	case cur == nil || cur.fail == nil:
+	case cycled && cur.handBack != nil && cur.handBack():
+		l.logger().Warn("the run did not end within the grace period; handing it back", "run_id", cur.runID, "grace", grace.String())
+	default:
 		l.logger().Warn("the run did not end within the grace period; failing it", "run_id", cur.runID, "grace", grace.String())
 		cur.fail(fmt.Errorf("%s and the run did not end within %s", note, grace))
 	}
@@ -445,73 +542,4 @@ func (l *Launcher) exit(note string) {
 		return
 	}
 	l.logger().Info("worker exited", "note", note)
-}
-
-// ReportError is a report the gateway refused, with its code.
-type ReportError struct {
-	Kind, Code, Message string
-}
-
-func (e *ReportError) Error() string {
-	return fmt.Sprintf("%s refused (%s): %s", e.Kind, e.Code, e.Message)
-}
-
-// request sends a report of kind with body and decodes the reply into out
-// (which may be nil). A refusal is a *ReportError. A report that gets no
-// answer (the gateway is restarting, the answer was lost) is sent again,
-// with the same report id, until ctx ends: the gateway answers a repeat as
-// it answered the first.
-func (l *Launcher) request(ctx context.Context, kind string, body, out any) error {
-	data, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	m := nats.NewMsg(protocol.ReportSubject(l.cfg.Token.PoolID, kind))
-	m.Data = data
-	m.Header.Set(protocol.HeaderReportID, rand.Text())
-	tracing.Inject(ctx, m.Header)
-	// Unanswered reports are sent again every second; a gateway that failed
-	// internally (its database, say) gets three more tries, spaced out.
-	unanswered := backoff.NewConstantBackOff(time.Second)
-	internal := backoff.NewExponentialBackOff()
-	internal.InitialInterval = 200 * time.Millisecond
-	internal.RandomizationFactor = 0
-	internal.Multiplier = 2
-	for attempt := 0; ; attempt++ {
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		msg, err := l.nc.RequestMsgWithContext(rctx, m)
-		cancel()
-		wait := unanswered.NextBackOff()
-		if err == nil {
-			var r protocol.Reply
-			if err := json.Unmarshal(msg.Data, &r); err != nil {
-				return fmt.Errorf("%s: malformed reply: %w", kind, err)
-			}
-			if r.OK {
-				if out != nil {
-					return json.Unmarshal(msg.Data, out)
-				}
-				return nil
-			}
-			if r.Code != protocol.CodeInternal || attempt >= 3 {
-				return &ReportError{Kind: kind, Code: r.Code, Message: r.Error}
-			}
-			wait = internal.NextBackOff()
-		} else {
-			if ctx.Err() != nil {
-				return fmt.Errorf("%s: %w", kind, ctx.Err())
-			}
-			if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
-				return fmt.Errorf("%s: %w", kind, err)
-			}
-			l.logger().Warn("report not answered, retrying", "kind", kind, "err", err)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%s: %w", kind, ctx.Err())
-		case <-t.C:
-		}
-	}
 }

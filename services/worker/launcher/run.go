@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
+	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
@@ -15,11 +19,16 @@ import (
 	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 	"github.com/gantryhq/gantry/services/worker/tfbackend"
+	"github.com/gantryhq/gantry/services/worker/workerclient"
 )
 
 // execute runs one assigned run to its end and reports it. The run's
 // context is its own: a launcher told to stop lets its run go on for the
-// grace period (leave), then fails it through the assignment's fail.
+// grace period (leave), then fails it through the assignment's fail (or
+// hands it back, after a cycle). Every report of the run is repeated while
+// the server does not accept it, until the run's timeout and resultTimeout
+// have passed; those that record a result are kept in the worker's outbox
+// meanwhile.
 func (l *Launcher) execute(a protocol.Assignment, parent trace.SpanContext) {
 	log := l.logger().With("run_id", a.RunID, "stack_id", a.StackID)
 	traced := context.Background()
@@ -29,34 +38,52 @@ func (l *Launcher) execute(a protocol.Assignment, parent trace.SpanContext) {
 	traced, span := l.tracer.Start(traced, "launcher.run", trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("gantry.run_id", a.RunID), attribute.String("gantry.worker_id", l.WorkerID())))
 	defer span.End()
+	deadline := time.Now().Add(l.runTimeout() + resultTimeout)
 	l.mu.Lock()
+	o := l.outbox
 	l.current = &assignment{runID: a.RunID}
+	l.hbRun = a.RunID
 	l.mu.Unlock()
+	if err := o.setRun(runMark{RunID: a.RunID, Deadline: deadline}); err != nil {
+		log.Error("could not mark the run on disk", "err", err)
+	}
 	defer func() {
+		// Every report of the run is answered or given up: the heartbeats
+		// say the worker is done with it.
+		if err := o.setRun(runMark{}); err != nil {
+			log.Error("could not clear the run's mark on disk", "err", err)
+		}
 		l.mu.Lock()
-		l.current = nil
+		l.current, l.hbRun, l.hbSettled = nil, "", a.RunID
 		l.mu.Unlock()
 	}()
 	// Reports and the executor's callbacks carry the run's span, so that
 	// the gateway continues its trace.
 	runCtx, fail := context.WithCancelCause(traced)
 	defer fail(nil)
-	reportCtx := traced
+	reportCtx, cancelReports := context.WithDeadline(traced, deadline)
+	defer cancelReports()
+	end := func(kind string, report protocol.RunReport) {
+		if err := l.deliver(reportCtx, o, kind, a.RunID, report, deadline, nil); err != nil {
+			log.Error("could not report the end of the run", "kind", kind, "err", err)
+		}
+	}
 
 	job, err := l.job(reportCtx, a)
 	if err != nil {
 		log.Error("could not prepare the run", "err", err)
-		l.endRun(reportCtx, protocol.KindRunFailed, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: "the worker could not prepare the run: " + err.Error()})
+		end(protocol.KindRunFailed, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: "the worker could not prepare the run: " + err.Error()})
 		return
 	}
 	if note := l.admit(reportCtx, job); note != "" {
-		l.endRun(reportCtx, protocol.KindRunFailed, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: note})
+		end(protocol.KindRunFailed, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: note})
 		return
 	}
 	rep := &reporter{l: l, runID: a.RunID, stackID: job.StackID, autodeploy: job.Autodeploy, typ: job.Type,
-		credentials: map[run.Phase][]byte{}, stateURL: l.cfg.Token.ServerURL}
+		credentials: map[run.Phase][]byte{}, stateURL: l.cfg.Token.ServerURL, outbox: o, deadline: deadline, userEnv: userEnv(job)}
 	if job.BackendOverride != nil {
 		job.PhaseEnv = rep.phaseEnv
+		job.SaveState = rep.saveState
 		if gw := l.exec.GatewayAddress(); gw != "" {
 			// The run's containers cannot count on reaching the server's
 			// address (127.0.0.1 under gantry dev): they reach the state
@@ -64,7 +91,7 @@ func (l *Launcher) execute(a protocol.Assignment, parent trace.SpanContext) {
 			proxy, err := startStateProxy(gw, l.cfg.Token.ServerURL, job.StackID, log)
 			if err != nil {
 				log.Error("could not serve the run's state to its containers", "err", err)
-				l.endRun(reportCtx, protocol.KindRunFailed, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: "the worker could not serve the run's state to its container: " + err.Error()})
+				end(protocol.KindRunFailed, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: "the worker could not serve the run's state to its container: " + err.Error()})
 				return
 			}
 			defer proxy.Close()
@@ -74,18 +101,29 @@ func (l *Launcher) execute(a protocol.Assignment, parent trace.SpanContext) {
 	exe, err := l.exec.Start(runCtx, job, rep)
 	if err != nil {
 		log.Error("the run was refused by the executor", "err", err)
-		l.endRun(reportCtx, protocol.KindRunFailed, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: "the worker refused the run: " + err.Error()})
+		end(protocol.KindRunFailed, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: "the worker refused the run: " + err.Error()})
 		return
 	}
 	l.mu.Lock()
 	if l.current != nil {
 		l.current.stop = exe.Stop
 		l.current.fail = fail
+		l.current.handBack = func() bool { return rep.handBack(fail) }
 	}
 	l.mu.Unlock()
 	res := exe.Wait()
 	log.Info("run done on this worker", "status", res.Status, "note", res.Note)
 	span.SetAttributes(attribute.String("gantry.run_status", string(res.Status)))
+	if rep.handingBack() {
+		err := l.deliver(reportCtx, o, protocol.KindRunHandedBack, a.RunID,
+			protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: "the worker pool was cycled before the run changed anything"}, deadline, nil)
+		var re *ReportError
+		if errors.As(err, &re) && re.Code != protocol.CodeInternal {
+			// It moved on meanwhile (its plan's result started the apply).
+			end(protocol.KindRunFailed, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: "the worker pool was cycled"})
+		}
+		return
+	}
 	var last *protocol.PhaseFinishedReport
 	if res.Status == run.Finished && rep.held != nil && (rep.held.Phase.Applies() || rep.held.Phase == run.PhasePerforming) {
 		last, rep.held = rep.held, nil
@@ -96,9 +134,9 @@ func (l *Launcher) execute(a protocol.Assignment, parent trace.SpanContext) {
 	}
 	switch res.Status {
 	case run.Finished:
-		l.endRun(reportCtx, protocol.KindRunFinished, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Finished: last})
+		end(protocol.KindRunFinished, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Finished: last})
 	case run.Stopped:
-		l.endRun(reportCtx, protocol.KindRunStopped, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: res.Note})
+		end(protocol.KindRunStopped, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: res.Note})
 	case run.Unconfirmed:
 		// Recorded by the planning phase's result.
 	default:
@@ -106,27 +144,24 @@ func (l *Launcher) execute(a protocol.Assignment, parent trace.SpanContext) {
 		if note == "" {
 			note = "the run failed on the worker"
 		}
-		l.endRun(reportCtx, protocol.KindRunFailed, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: note})
+		end(protocol.KindRunFailed, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID, Note: note})
 	}
 }
 
-// endRun reports the end of a run the phase results did not end.
-func (l *Launcher) endRun(ctx context.Context, kind string, report protocol.RunReport) {
-	ctx, cancel := context.WithTimeout(ctx, resultTimeout)
-	defer cancel()
-	if err := l.request(ctx, kind, report, nil); err != nil {
-		l.logger().Error("could not report the end of the run", "run_id", report.RunID, "kind", kind, "err", err)
+// runTimeout is the executor's run timeout.
+func (l *Launcher) runTimeout() time.Duration {
+	if t := l.cfg.Executor.RunTimeout; t > 0 {
+		return t
 	}
+	return executor.DefaultRunTimeout
 }
 
 // job asks the server for the run's job and hands it to the executor as
 // it came, beside this launcher's settings, with the sealed secrets opened
 // with the pool's key.
 func (l *Launcher) job(ctx context.Context, a protocol.Assignment) (executor.Job, error) {
-	rctx, cancel := context.WithTimeout(ctx, reportTimeout)
-	defer cancel()
 	var reply protocol.Reply
-	if err := l.request(rctx, protocol.KindRunJob, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID}, &reply); err != nil {
+	if err := l.request(ctx, protocol.KindRunJob, protocol.RunReport{WorkerID: l.WorkerID(), RunID: a.RunID}, &reply); err != nil {
 		return executor.Job{}, err
 	}
 	if reply.Job == nil {
@@ -190,17 +225,25 @@ func (l *Launcher) variable(v protocol.Variable) (executor.Variable, error) {
 func (r *reporter) phaseEnv(ctx context.Context, phase run.Phase) ([]executor.Variable, error) {
 	sealed, answered := r.credentials[phase]
 	if !answered {
-		ctx, cancel := context.WithTimeout(ctx, reportTimeout)
+		ctx, cancel := context.WithDeadline(ctx, r.deadline)
 		defer cancel()
 		var reply protocol.Reply
 		if err := r.l.request(ctx, protocol.KindPhaseCredentials, protocol.PhaseStartedReport{WorkerID: r.l.WorkerID(), RunID: r.runID, Phase: phase}, &reply); err != nil {
 			return nil, fmt.Errorf("state credentials for %s: %w", phase, err)
 		}
 		sealed = reply.StateCredentials
+		r.credentials[phase] = sealed
 	}
 	var vars []executor.Variable
 	for name, value := range tfbackend.AddressVariables(r.stateURL, r.stackID) {
 		vars = append(vars, executor.Variable{Name: name, Value: value})
+	}
+	// Terraform's own retries of a state request outlast a server restart;
+	// a stack's variables of the same names win.
+	for name, value := range tfbackend.RetryVariables() {
+		if !r.userEnv[name] {
+			vars = append(vars, executor.Variable{Name: name, Value: value})
+		}
 	}
 	if sealed == nil {
 		return vars, nil
@@ -241,14 +284,67 @@ type reporter struct {
 	// stateURL is where the run's processes reach the state backend: the
 	// server, or the run's state proxy.
 	stateURL string
+	// outbox keeps the reports that record a result until answered, and
+	// deadline is when the run's reports are given up.
+	outbox   *outbox
+	deadline time.Time
+	// userEnv names the variables the stack or the launcher's whitelist
+	// set for the run.
+	userEnv map[string]bool
+
+	mu    sync.Mutex
+	phase run.Phase // the phase under way
+	// back: the run is being handed back; nothing more is reported of it
+	// but that.
+	back bool
+}
+
+// userEnv names the variables the job sets of its own.
+func userEnv(job executor.Job) map[string]bool {
+	names := map[string]bool{}
+	for _, v := range append(slices.Clone(job.Env), job.Whitelist...) {
+		names[v.Name] = true
+	}
+	return names
+}
+
+// handBack stops the run to hand it back, if it has not reached a phase
+// that may change infrastructure, and reports whether it did.
+func (r *reporter) handBack(fail context.CancelCauseFunc) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch r.phase {
+	case run.PhasePreparing, run.PhaseInitializing, run.PhasePlanning, run.PhasePreparingApply:
+	default:
+		return false
+	}
+	r.back = true
+	fail(errHandedBack)
+	return true
+}
+
+// handingBack reports whether the run is being handed back.
+func (r *reporter) handingBack() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.back
 }
 
 // PhaseStarted implements executor.Reporter.
 func (r *reporter) PhaseStarted(ctx context.Context, phase run.Phase, _ time.Time) error {
+	r.mu.Lock()
+	back := r.back
+	if !back {
+		r.phase = phase
+	}
+	r.mu.Unlock()
+	if back {
+		return fmt.Errorf("%s not started: %w", phase, errHandedBack)
+	}
 	if phase.Applies() && r.typ == run.Tracked && r.autodeploy {
 		return nil // the domain started APPLYING (DESTROYING) when PLANNING found changes
 	}
-	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
+	ctx, cancel := context.WithDeadline(ctx, r.deadline)
 	defer cancel()
 	var reply protocol.Reply
 	err := r.l.request(ctx, protocol.KindPhaseStarted, protocol.PhaseStartedReport{
@@ -273,10 +369,10 @@ func (r *reporter) PhaseStarted(ctx context.Context, phase run.Phase, _ time.Tim
 // run.finished, as one append; execute sends a held result on its own if
 // neither followed.
 func (r *reporter) PhaseFinished(ctx context.Context, res executor.PhaseResult) error {
-	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
+	ctx, cancel := context.WithDeadline(ctx, r.deadline)
 	defer cancel()
 	stored := make(chan error, 1)
-	go func() { stored <- r.l.uploads.StorePhaseLog(ctx, r.runID, res.Phase, res.Log) }()
+	go func() { stored <- r.storePhaseLog(ctx, res.Phase, res.Log) }()
 	select {
 	case <-r.l.js.PublishAsyncComplete():
 	case <-ctx.Done():
@@ -284,6 +380,9 @@ func (r *reporter) PhaseFinished(ctx context.Context, res executor.PhaseResult) 
 	}
 	if err := <-stored; err != nil {
 		r.l.logger().Error("could not store the phase log", "run_id", r.runID, "phase", res.Phase, "err", err)
+	}
+	if r.handingBack() {
+		return nil // the run goes back to the queue: its phase has no result
 	}
 	report := protocol.PhaseFinishedReport{
 		WorkerID: r.l.WorkerID(), RunID: r.runID, Phase: res.Phase, ExitCode: res.ExitCode,
@@ -300,12 +399,28 @@ func (r *reporter) PhaseFinished(ctx context.Context, res executor.PhaseResult) 
 	return r.finish(ctx, report)
 }
 
-// finish reports a phase's result on its own.
+// storePhaseLog stores a phase's full log through the worker API, trying
+// again, backing off as reports do, while the server cannot take it (it is
+// restarting, its database is down): the log is stored before the phase's
+// result is reported, so that a reader who sees the result finds it.
+func (r *reporter) storePhaseLog(ctx context.Context, phase run.Phase, log []byte) error {
+	pauses := &backoff.ExponentialBackOff{InitialInterval: retryFirst, RandomizationFactor: 0.2, Multiplier: 2, MaxInterval: retryLongest}
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		err := r.l.uploads.StorePhaseLog(ctx, r.runID, phase, log)
+		var status *workerclient.StatusError
+		if errors.As(err, &status) && status.Code < 500 && status.Code != http.StatusTooManyRequests {
+			return struct{}{}, backoff.Permanent(err) // refused, not failed: trying again changes nothing
+		}
+		return struct{}{}, err
+	}, backoff.WithBackOff(pauses), backoff.WithMaxElapsedTime(0))
+	return err
+}
+
+// finish reports a phase's result on its own, kept in the outbox until
+// answered.
 func (r *reporter) finish(ctx context.Context, report protocol.PhaseFinishedReport) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resultTimeout)
-	defer cancel()
 	var reply protocol.Reply
-	err := r.l.request(ctx, protocol.KindPhaseFinished, report, &reply)
+	err := r.l.deliver(context.WithoutCancel(ctx), r.outbox, protocol.KindPhaseFinished, r.runID, report, r.deadline, &reply)
 	if err != nil {
 		var re *ReportError
 		if errors.As(err, &re) {
@@ -324,7 +439,7 @@ func (r *reporter) finish(ctx context.Context, report protocol.PhaseFinishedRepo
 // flush sends a held phase result that no phase.started carried: the run
 // ended between phases (a stop, a failure before the next phase).
 func (r *reporter) flush(ctx context.Context) {
-	if r.held == nil {
+	if r.held == nil || r.handingBack() {
 		return
 	}
 	report := *r.held

@@ -29,7 +29,19 @@
 //	run.finished    {"worker_id", "run_id", "finished"?} after the last phase and the after_* hooks
 //	run.failed      {"worker_id", "run_id", "note"}     note is required
 //	run.stopped     {"worker_id", "run_id", "note"?}    after a stop request was carried out
+//	run.handed_back {"worker_id", "run_id", "note"?}    the pool was cycled before the run changed anything
 //	exit            {"worker_id", "note"?}              the worker goes away (launcher shutdown)
+//
+// A report the server fails to handle (its database is down, say) is
+// answered with the code "internal" and a message that names no internals,
+// only a reference to the server's log. The launcher sends it again, with
+// the same report id, backing off, for as long as the run's timeout allows:
+// an outage of the server, its database or NATS delays a run, it does not
+// end it. The reports that record a result (phase.finished, run.finished,
+// run.failed, run.stopped, run.handed_back) are written to the launcher's
+// disk before they are sent and kept until answered, so that a launcher
+// restarted meanwhile sends them (as the worker that made them, heartbeating
+// for it until they are answered, then reporting its exit).
 //
 // run.job returns what the worker needs to execute its run (Job): the
 // stack's settings and variables, secret values sealed to the pool's public
@@ -68,15 +80,23 @@
 //
 // # Heartbeats
 //
-// Heartbeats are messages on HeartbeatSubject(pool, worker), body
-// ignored. They may be plain publishes; sent as requests they get a Reply,
-// with code "gone" when the worker is unknown to the server (never
-// registered, of another pool, lost or exited): the launcher must then
-// register a new worker. A worker that sends no heartbeat for the server's
-// heartbeat timeout (counted from its registration) is marked lost:
-// WorkerLost, and its run goes back to READY (RunUnassigned, when no phase
-// had started) or ends FAILED with a note, releasing the stack lock. An exit
-// hands the worker's run back or fails it in the same way.
+// Heartbeats are messages on HeartbeatSubject(pool, worker) with a JSON
+// HeartbeatReport (or an empty body). They may be plain publishes; sent as
+// requests they get a Reply, with code "gone" when the worker is unknown to
+// the server (never registered, of another pool, lost or exited): the
+// launcher must then exit, for its supervisor to start a new one. A worker
+// that sends no heartbeat for the server's heartbeat timeout (counted from
+// its registration, and only while the server could receive and record
+// heartbeats: an outage of NATS or of the database does not count) is
+// marked lost: WorkerLost, and its run goes back to READY (RunUnassigned,
+// when no phase had started) or ends FAILED with a note, releasing the
+// stack lock. An exit hands the worker's run back or fails it in the same
+// way. A heartbeat that says the worker is done with a run (settled_run_id,
+// no run_id) which the server still has in a phase on that worker fails
+// the run with a note: the worker has no report of its end.
+//
+// A pool's reset ends its workers (WorkerExited) and broadcasts a message
+// of kind "reset": a launcher still connected with the old secret exits.
 //
 // # Run logs
 //

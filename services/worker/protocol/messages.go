@@ -32,9 +32,16 @@ type StopMessage struct {
 	Note  string `json:"note,omitempty"`
 }
 
-// BroadcastCycle is the kind of the BroadcastMessage that asks every worker
-// of a pool to exit (a cycle).
-const BroadcastCycle = "cycle"
+// Kinds of BroadcastMessage.
+const (
+	// BroadcastCycle asks every worker of a pool to exit once its run is
+	// done or handed back (a cycle).
+	BroadcastCycle = "cycle"
+	// BroadcastReset tells every launcher of a pool that the pool's secret
+	// changed: its workers are gone, and a launcher still connected with
+	// the old secret must exit at once.
+	BroadcastReset = "reset"
+)
 
 // BroadcastMessage goes to every worker of a pool, on BroadcastSubject.
 type BroadcastMessage struct {

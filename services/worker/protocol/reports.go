@@ -12,7 +12,10 @@ const (
 	KindRunFinished      = "run.finished"
 	KindRunFailed        = "run.failed"
 	KindRunStopped       = "run.stopped"
-	KindExit             = "exit"
+	// KindRunHandedBack gives a run back to the queue before it changed
+	// anything (a RunReport): the worker's pool was cycled.
+	KindRunHandedBack = "run.handed_back"
+	KindExit          = "exit"
 )
 
 // HeaderReportID is the NATS header a launcher may send a report with: a
@@ -116,6 +119,19 @@ type RunReport struct {
 	// worker_id and run_id are ignored), recorded before the run's end in
 	// one append.
 	Finished *PhaseFinishedReport `json:"finished,omitempty"`
+}
+
+// HeartbeatReport is the body of a heartbeat: what the worker is doing, so
+// that the server can tell a run the worker dropped from one it still
+// works on or reports. An empty body says nothing (older launchers).
+type HeartbeatReport struct {
+	// RunID is the run the worker executes, or whose end it still reports
+	// (its report is kept until answered); "" when it has none.
+	RunID string `json:"run_id,omitempty"`
+	// SettledRunID is the last run whose every report was answered, or
+	// given up: with RunID empty it says the worker is done with that run.
+	// A server that still thinks the worker runs it fails it with a note.
+	SettledRunID string `json:"settled_run_id,omitempty"`
 }
 
 // ExitReport is the body of an exit report.

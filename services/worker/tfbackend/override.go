@@ -109,3 +109,25 @@ func AddressVariables(serverURL, stackID string) map[string]string {
 	address := strings.TrimRight(serverURL, "/") + StatePath(stackID)
 	return map[string]string{"TF_HTTP_ADDRESS": address, "TF_HTTP_LOCK_ADDRESS": address, "TF_HTTP_UNLOCK_ADDRESS": address}
 }
+
+// Retries of terraform's http backend (its retry_max, retry_wait_min and
+// retry_wait_max settings): a state request that fails for want of the
+// server (a restart, an outage of its database) is tried again for about
+// three minutes, backing off up to 30 s, instead of three times in 1.2 s.
+// Beyond that terraform writes errored.tfstate, which the worker stores
+// itself.
+const (
+	RetryMax     = 10
+	RetryWaitMin = 1  // seconds
+	RetryWaitMax = 30 // seconds
+)
+
+// RetryVariables are the environment variables that give terraform's http
+// backend the retries of RetryMax, RetryWaitMin and RetryWaitMax.
+func RetryVariables() map[string]string {
+	return map[string]string{
+		"TF_HTTP_RETRY_MAX":      fmt.Sprint(RetryMax),
+		"TF_HTTP_RETRY_WAIT_MIN": fmt.Sprint(RetryWaitMin),
+		"TF_HTTP_RETRY_WAIT_MAX": fmt.Sprint(RetryWaitMax),
+	}
+}
