@@ -107,6 +107,7 @@ var transitionTable = []struct {
 	{"PREPARING_APPLY (destroy)", PreparingApply, hDestroyPreparingApply, map[string]outcome{
 		"StartPhase(DESTROYING)":         allow(Destroying, "RunPhaseStarted"),
 		"PhaseFinished(PREPARING_APPLY)": allow(PreparingApply, "RunPhaseFinished"),
+		"HandBack":                       allow(Confirmed, "RunHandedBack"), // nothing destroyed yet
 		"Fail":                           allow(Failed, "RunFailed"),
 	}},
 	{"DESTROYING", Destroying, hDestroying, map[string]outcome{

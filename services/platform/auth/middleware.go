@@ -22,7 +22,7 @@ import (
 // interceptor then finds the caller authenticated and checks the role.
 // log may be nil (discard).
 func Middleware(v Verifier, policy Policy, log *slog.Logger) func(http.Handler) http.Handler {
-	errs := connect.NewErrorWriter(connect.WithRequireConnectProtocolHeader())
+	errs := connect.NewErrorWriter()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

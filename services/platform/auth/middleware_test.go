@@ -30,10 +30,12 @@ func TestMiddleware(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	getAt := func(path, authorization string) (int, string, string) {
-		req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		// Not a Connect request (no Connect content type): errors come as plain text.
+		req, err := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader("x"))
 		if err != nil {
 			t.Fatal(err)
 		}
+		req.Header.Set("Content-Type", "text/plain")
 		if authorization != "" {
 			req.Header.Set("Authorization", authorization)
 		}

@@ -44,6 +44,7 @@ type env struct {
 	nats  *testenv.NATSServer
 	clock *clock
 	gw    *gateway.Gateway
+	gwNC  *nats.Conn // the gateway's own NATS connection
 	aggs  *aggregate.Repository
 	seq   atomic.Int64
 	// manual makes TRACKED runs wait for a confirmation instead of autodeploying.
@@ -98,7 +99,7 @@ func newEnvOn(t *testing.T, db *pgxpool.Pool, store *eventstore.Store) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.gw = g
+	e.gw, e.gwNC = g, nc
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	started := make(chan struct{})

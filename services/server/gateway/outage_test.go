@@ -95,6 +95,9 @@ func TestNATSOutageIsNoSilence(t *testing.T) {
 	_, l := e.createPool()
 	w := l.register(nil)
 	e.nats.Stop(t)
+	// The clock moves only once the gateway's client has seen the outage:
+	// a real one takes longer than that to run out a heartbeat timeout.
+	await.Until(t, 15*time.Second, "the gateway to see NATS go", func() bool { return !e.gwNC.IsConnected() })
 	e.clock.advance(timeout + time.Minute)
 	e.nats.Start(t)
 	e.nats.Bus().SetPoolVerifier(poolauth.New(e.aggs))
