@@ -168,8 +168,9 @@ func newHarnessOn(t testing.TB, kind backendKind, bucket *gcblob.Bucket, mod fun
 	t.Helper()
 	shared := t.TempDir()
 	cfg := executor.Config{
-		WorkDir:    t.TempDir(),
-		Path:       os.Getenv("PATH"),
+		WorkDir:      t.TempDir(),
+		RepoCacheDir: t.TempDir(),
+		Path:         os.Getenv("PATH"),
 		PoolKey:    poolKey(),
 		Workspaces: executor.BucketStore{Bucket: bucket},
 	}
