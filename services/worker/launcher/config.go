@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +38,10 @@ const (
 	EnvWhitelistEnvs  = "GANTRY_WHITELIST_ENVS"
 	EnvMetadataPrefix = "GANTRY_METADATA_"
 	EnvWorkDir        = "GANTRY_LAUNCHER_WORK_DIR"
+	// EnvRepoCacheDir is where the worker keeps its repository cache: an
+	// absolute path, or "off" for a clone per run; unset,
+	// DefaultRepoCacheDir of the work directory.
+	EnvRepoCacheDir = "GANTRY_LAUNCHER_REPO_CACHE_DIR"
 	// EnvSensitiveOutputs uploads sensitive outputs, sealed to the server's
 	// key, with the others (outputs.go).
 	EnvSensitiveOutputs = "GANTRY_SENSITIVE_OUTPUT_UPLOAD_ENABLED"
@@ -201,6 +207,15 @@ func FromEnv(environ []string, stdout io.Writer) (Config, error) {
 	cfg.Executor.Path = env["PATH"]
 	if dir := env[EnvWorkDir]; dir != "" {
 		cfg.Executor.WorkDir = dir
+	}
+	switch dir := env[EnvRepoCacheDir]; {
+	case dir == "":
+		cfg.Executor.RepoCacheDir = DefaultRepoCacheDir(cfg.Executor.WorkDir)
+	case dir == "off":
+	case !filepath.IsAbs(dir):
+		bad(EnvRepoCacheDir, "%q is not an absolute path (or \"off\")", dir)
+	default:
+		cfg.Executor.RepoCacheDir = dir
 	}
 	whitelist, err := executor.WhitelistVariables(env[EnvWhitelistEnvs], func(name string) (string, bool) {
 		v, ok := env[name]
@@ -419,4 +434,14 @@ func dockerFromEnv(env map[string]string, mode string) (*executor.DockerConfig, 
 		d.RegistryAuth = auth
 	}
 	return d, errors.Join(errs...)
+}
+
+// DefaultRepoCacheDir is where a worker whose work directory is workDir
+// ("": the system's temporary directory) keeps its repository cache unless
+// GANTRY_LAUNCHER_REPO_CACHE_DIR says otherwise.
+func DefaultRepoCacheDir(workDir string) string {
+	if workDir == "" {
+		workDir = os.TempDir()
+	}
+	return filepath.Join(workDir, "gantry-repos")
 }
