@@ -171,8 +171,8 @@ func newHarnessOn(t testing.TB, kind backendKind, bucket *gcblob.Bucket, mod fun
 		WorkDir:      t.TempDir(),
 		RepoCacheDir: t.TempDir(),
 		Path:         os.Getenv("PATH"),
-		PoolKey:    poolKey(),
-		Workspaces: executor.BucketStore{Bucket: bucket},
+		PoolKey:      poolKey(),
+		Workspaces:   executor.BucketStore{Bucket: bucket},
 	}
 	if kind == dockerKind {
 		// The containers' user writes pid files there.
