@@ -3,6 +3,7 @@ package executor_test
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -201,5 +202,46 @@ func TestRepositoryCacheOfAPrivateRepository(t *testing.T) {
 	res := h.run(t, j, rec)
 	if res.Status != run.Failed || refused.Load() == before || strings.Contains(rec.allLogs(), "marker: private") {
 		t.Fatalf("without credentials: %s %q (refused %d)\n%s", res.Status, res.Note, refused.Load()-before, rec.allLogs())
+	}
+}
+
+// TestRepositoryCacheOverSSH: an ssh:// repository with the job's key is
+// fetched into the cache and served from there next time; a server that
+// speaks only Git's protocol v0 (it serves no commit by its id but a
+// branch's head) is cloned whole, and the run still sees its commit. The
+// key stays out of the cache.
+func TestRepositoryCacheOverSSH(t *testing.T) {
+	repo, commit := newRepo(t, map[string]string{"main.tf": noChangesConfig, "marker.txt": "over ssh"})
+	repo.commit(map[string]string{"marker.txt": "the branch moved on"})
+	for _, v2 := range []bool{true, false} {
+		t.Run(fmt.Sprintf("protocol v2 %v", v2), func(t *testing.T) {
+			url, key := sshGitServer(t, repo, v2)
+			h := newHarness(t, nil)
+			j := catJob(repo, commit)
+			j.RepositoryURL = url
+			j.Git = &protocol.GitCredentials{SSHKey: key}
+			log := runCat(t, h, j, "over ssh")
+			want := "Fetched " + commit
+			if !v2 {
+				want = "Could not fetch " + commit + " alone: cloning the whole repository"
+			}
+			if !strings.Contains(log, want) {
+				t.Fatalf("the first run's log lacks %q:\n%s", want, log)
+			}
+			j.RunID += "b"
+			log = runCat(t, h, j, "over ssh")
+			if v2 && !strings.Contains(log, "Using "+commit) {
+				t.Fatalf("the second run did not use the cache:\n%s", log)
+			}
+			keyLine := strings.Split(strings.TrimSpace(key), "\n")[1]
+			_ = filepath.WalkDir(h.cfg.RepoCacheDir, func(p string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					if data, _ := os.ReadFile(p); strings.Contains(string(data), keyLine) {
+						t.Errorf("%s holds the key", p)
+					}
+				}
+				return nil
+			})
+		})
 	}
 }
