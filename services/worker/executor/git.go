@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -76,6 +77,11 @@ func (x *execution) checkoutCached(ctx context.Context, ph *phase, env []string)
 		return false, nil
 	}
 	key := cacheKey(salt, x.job.RepositoryURL, x.job.Git)
+	refused := filepath.Join(root, key+".refused")
+	if info, err := os.Stat(refused); err == nil && time.Since(info.ModTime()) < repoCacheRefusedFor {
+		ph.log.printf("The repository did not serve a commit alone %s ago: cloning it", time.Since(info.ModTime()).Round(time.Second))
+		return false, nil
+	}
 	e, f, err := x.lockRepoEntry(ctx, ph, root, key)
 	if f != nil {
 		return true, f
@@ -108,8 +114,11 @@ func (x *execution) checkoutCached(ctx context.Context, ph *phase, env []string)
 			case (err != nil || code != 0 || !e.has(commit)) && (fresh || attempt > 1):
 				// A repository that does not serve a commit by its id
 				// (an older server), or no such commit: a clone says which.
+				// Remembered for a while, so that the runs of such a
+				// repository do not pay for the attempt every time.
 				ph.log.printf("Could not fetch %s alone: cloning the whole repository", commit)
 				_ = e.remove()
+				_ = os.WriteFile(refused, nil, 0o600)
 				return false, nil
 			case err != nil || code != 0 || !e.has(commit):
 				ph.log.printf("Could not fetch %s into the worker's repository cache: fetching into a new one", commit)

@@ -34,6 +34,8 @@ import (
 //	salt          random bytes keying the names below
 //	<key>.lock    flock of one entry: held by the run using it
 //	<key>/        the entry's bare repository
+//	<key>.refused the repository did not serve a commit alone (its mtime:
+//	              when); runs clone it for repoCacheRefusedFor
 //
 // An entry's key is an HMAC of the repository URL and the job's Git
 // credentials: a run gets objects from the cache only if it came with the
@@ -54,6 +56,9 @@ const (
 	repoCacheMaxEntries = 20
 	repoCachePoll       = 50 * time.Millisecond
 	repoCacheRefs       = "refs/gantry/"
+	// repoCacheRefusedFor is how long a repository that would not serve a
+	// commit alone is cloned without trying again.
+	repoCacheRefusedFor = time.Hour
 )
 
 // repoEntry is one repository of the cache, locked by this run.
@@ -287,6 +292,12 @@ func evictRepoEntries(root, keep string) {
 	}
 	var locks []lru
 	for _, d := range entries {
+		if key, ok := strings.CutSuffix(d.Name(), ".refused"); ok && key != keep {
+			if info, err := d.Info(); err == nil && time.Since(info.ModTime()) > repoCacheRefusedFor {
+				_ = os.Remove(filepath.Join(root, d.Name()))
+			}
+			continue
+		}
 		key, ok := strings.CutSuffix(d.Name(), ".lock")
 		if !ok || key == keep {
 			continue

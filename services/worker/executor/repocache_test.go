@@ -233,6 +233,10 @@ func TestRepositoryCacheOverSSH(t *testing.T) {
 			if v2 && !strings.Contains(log, "Using "+commit) {
 				t.Fatalf("the second run did not use the cache:\n%s", log)
 			}
+			// A server that refused is not asked again for a while.
+			if !v2 && (!strings.Contains(log, "The repository did not serve a commit alone") || strings.Contains(log, "fetch")) {
+				t.Fatalf("the second run tried the server again:\n%s", log)
+			}
 			keyLine := strings.Split(strings.TrimSpace(key), "\n")[1]
 			_ = filepath.WalkDir(h.cfg.RepoCacheDir, func(p string, d os.DirEntry, err error) error {
 				if err == nil && !d.IsDir() {
