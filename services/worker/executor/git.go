@@ -96,7 +96,11 @@ func (x *execution) checkoutCached(ctx context.Context, ph *phase, env []string)
 		fresh := false
 		if !e.valid() {
 			if f := x.initRepoEntry(ctx, ph, e, env); f != nil {
-				return true, f
+				if f.interrupted {
+					return true, f
+				}
+				ph.log.printf("The worker's repository cache cannot be used: cloning")
+				return false, nil
 			}
 			fresh = true
 			evictRepoEntries(root, key)

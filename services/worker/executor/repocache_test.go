@@ -249,3 +249,17 @@ func TestRepositoryCacheOverSSH(t *testing.T) {
 		})
 	}
 }
+
+// A cache directory that cannot be made does not fail the run: it clones.
+func TestRepositoryCacheUnusableClones(t *testing.T) {
+	repo, commit := newRepo(t, map[string]string{"main.tf": noChangesConfig, "marker.txt": "cloned"})
+	notADir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, func(c *executor.Config) { c.RepoCacheDir = filepath.Join(notADir, "cache") })
+	log := runCat(t, h, catJob(repo, commit), "cloned")
+	if !strings.Contains(log, "The worker's repository cache cannot be used") || !strings.Contains(log, "+ git clone") {
+		t.Fatalf("the run did not clone:\n%s", log)
+	}
+}
