@@ -95,3 +95,30 @@ func TestRepoCacheSaltIsShared(t *testing.T) {
 		t.Errorf("keys of one URL differ: %s %s", a, b)
 	}
 }
+
+// An entry holding more than repoCacheMaxPacks packs is dropped after the
+// run; the next run fetches into a new one.
+func TestTrimRepoEntry(t *testing.T) {
+	x := &execution{log: discardLogger()}
+	for _, c := range []struct {
+		packs int
+		kept  bool
+	}{{repoCacheMaxPacks, true}, {repoCacheMaxPacks + 1, false}} {
+		e := &repoEntry{dir: filepath.Join(t.TempDir(), "entry")}
+		pack := filepath.Join(e.dir, "objects", "pack")
+		if err := os.MkdirAll(pack, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for i := range c.packs {
+			for _, ext := range []string{".pack", ".idx"} {
+				if err := os.WriteFile(filepath.Join(pack, fmt.Sprintf("pack-%040d%s", i, ext)), nil, 0o444); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		x.trimRepoEntry(e)
+		if _, err := os.Stat(e.dir); (err == nil) != c.kept {
+			t.Errorf("%d packs: kept %v, want %v", c.packs, err == nil, c.kept)
+		}
+	}
+}
