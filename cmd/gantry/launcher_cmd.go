@@ -12,13 +12,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gantryhq/gantry/services/platform/settings"
 	"github.com/gantryhq/gantry/services/worker/launcher"
 	"github.com/gantryhq/gantry/services/worker/workerclient"
 )
 
 // secretsFDEnv names the file descriptor a re-executed launcher reads its
 // token and key from (see withoutSecrets).
-const secretsFDEnv = "GANTRY_LAUNCHER_SECRETS_FD"
+var secretsFDEnv = settings.LauncherSecretsFD.Name
 
 func newLauncherCommand(getenv func(string) string) *cobra.Command {
 	return &cobra.Command{
@@ -123,10 +124,10 @@ type launcherSecrets struct {
 // whatever it unsets, and the runs' processes are the launcher's children.
 // Only the re-executed launcher returns.
 func withoutSecrets() ([]string, error) {
-	if fd := os.Getenv(secretsFDEnv); fd != "" {
+	if fd, ok := settings.LauncherSecretsFD.Lookup(os.Getenv); ok {
 		return readSecrets(fd)
 	}
-	token, key := os.Getenv(launcher.EnvToken), os.Getenv(launcher.EnvPoolKey)
+	token, key := settings.Token.Value(os.Getenv), settings.PoolPrivateKey.Value(os.Getenv)
 	if token == "" && key == "" {
 		return os.Environ(), nil // FromEnv says what is missing
 	}
