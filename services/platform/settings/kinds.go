@@ -81,14 +81,14 @@ func Enum(values ...string) Kind {
 			}
 		}
 		return fmt.Errorf("is not one of %s", strings.Join(values, ", "))
-	}}
+	}, values: values}
 }
 
 // URL is a URL of one of schemes.
 func URL(schemes ...string) Kind {
 	return Kind{Format: "URL, scheme " + orList(schemes, "`"), check: func(s string) error {
 		return checkURL(s, schemes)
-	}}
+	}, values: schemes}
 }
 
 // URLList is a comma-separated list of URLs of schemes (a NATS cluster).
@@ -100,7 +100,7 @@ func URLList(schemes ...string) Kind {
 			}
 		}
 		return nil
-	}}
+	}, values: schemes}
 }
 
 // PostgresURL is a libpq connection URL (postgres://…) or keyword/value

@@ -66,7 +66,13 @@ type Kind struct {
 	// check returns what is wrong with a set value, without naming the
 	// variable; nil accepts every value.
 	check func(value string) error
+	// values are the accepted values of an Enum, the schemes of a URL.
+	values []string
 }
+
+// Values are the values an Enum accepts, or the schemes a URL may have;
+// nil for other kinds.
+func (k Kind) Values() []string { return slices.Clone(k.values) }
 
 // table is every Var, in the order of table.go.
 var table []*Var
