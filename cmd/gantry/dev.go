@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -115,7 +114,7 @@ Ctrl-C stops everything.`,
 			switch executorKind {
 			case launcher.ExecutorProcess:
 			case launcher.ExecutorDocker:
-				if docker, err = launcher.DockerFromEnv(os.Environ(), launcher.ExecutorDocker); err != nil {
+				if docker, err = launcher.DockerFromEnv(getenv, launcher.ExecutorDocker); err != nil {
 					return err
 				}
 				if err := ensureRunnerImage(ctx, docker, out); err != nil {

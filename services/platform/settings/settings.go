@@ -198,15 +198,3 @@ func (v *Var) Int(getenv Getenv) (int, error) {
 
 // String returns the checked value (or the default).
 func (v *Var) String(getenv Getenv) (string, error) { return v.checked(getenv) }
-
-// FromEnviron returns the Getenv of an environment as os.Environ returns
-// it ("NAME=value" each; the last of a name wins).
-func FromEnviron(environ []string) Getenv {
-	m := make(map[string]string, len(environ))
-	for _, kv := range environ {
-		if k, val, ok := strings.Cut(kv, "="); ok {
-			m[k] = val
-		}
-	}
-	return func(name string) string { return m[name] }
-}

@@ -84,7 +84,7 @@ func TestKindsNameTheVariableAndTheProblem(t *testing.T) {
 }
 
 func TestTypedValuesAndDefaults(t *testing.T) {
-	env := FromEnviron([]string{"GANTRY_LAUNCHER_RUN_TIMEOUT=2h", "GANTRY_DEBUG=1", "GANTRY_BENCH_SECONDS=3", "GANTRY_LAUNCHER_RUN_TIMEOUT=3h"})
+	env := environ("GANTRY_LAUNCHER_RUN_TIMEOUT=3h", "GANTRY_DEBUG=1", "GANTRY_BENCH_SECONDS=3")
 	if d, err := LauncherRunTimeout.Duration(env); d != 3*time.Hour || err != nil {
 		t.Errorf("run timeout %v, %v", d, err)
 	}
@@ -114,7 +114,7 @@ func TestTypedValuesAndDefaults(t *testing.T) {
 }
 
 func TestCheckReportsEveryProblem(t *testing.T) {
-	env := FromEnviron([]string{"GANTRY_LOG_LEVEL=loud", "GANTRY_NATS_CALLOUT_USER_TTL=0s"})
+	env := environ("GANTRY_LOG_LEVEL=loud", "GANTRY_NATS_CALLOUT_USER_TTL=0s")
 	err := Check(env, For("server")...)
 	if err == nil || !strings.Contains(err.Error(), "GANTRY_LOG_LEVEL") || !strings.Contains(err.Error(), "GANTRY_NATS_CALLOUT_USER_TTL") {
 		t.Errorf("Check: %v", err)
@@ -122,4 +122,14 @@ func TestCheckReportsEveryProblem(t *testing.T) {
 	if err := Check(env, For("runner-image")...); err != nil {
 		t.Errorf("runner-image does not read them: %v", err)
 	}
+}
+
+// environ is the Getenv of "NAME=value" pairs.
+func environ(pairs ...string) Getenv {
+	m := map[string]string{}
+	for _, kv := range pairs {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return func(name string) string { return m[name] }
 }

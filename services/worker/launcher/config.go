@@ -327,11 +327,11 @@ func splitList(s string) []string {
 }
 
 // DockerFromEnv returns the Docker executor's settings from the
-// environment (os.Environ), or nil for the process executor, as mode
+// environment getenv reads, or nil for the process executor, as mode
 // (GANTRY_LAUNCHER_EXECUTOR) says: "docker", "process", or "" for docker
 // where a Docker engine answers at DOCKER_HOST (or the default socket).
-func DockerFromEnv(environ []string, mode string) (*executor.DockerConfig, error) {
-	return dockerFromEnv(settings.FromEnviron(environ), mode)
+func DockerFromEnv(getenv settings.Getenv, mode string) (*executor.DockerConfig, error) {
+	return dockerFromEnv(getenv, mode)
 }
 
 func dockerFromEnv(getenv settings.Getenv, mode string) (*executor.DockerConfig, error) {
