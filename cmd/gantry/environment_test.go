@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,32 +21,72 @@ import (
 
 var update = flag.Bool("update", false, "rewrite docs/configuration.md's generated table from the settings table")
 
-const configurationDoc = "../../docs/configuration.md"
+// The docs whose tables of variables are generated, and the sections each
+// must have.
+var generatedDocs = map[string][]string{
+	"../../docs/configuration.md": {"all"},
+	"../../docs/workers.md":       {"launcher", "docker-executor"},
+}
 
-// docs/configuration.md's table of variables is the settings table's:
-// `go test ./cmd/gantry -run TestConfigurationDoc -update` rewrites it.
+// The tables of variables in the docs are the settings table's:
+// `go test ./cmd/gantry -run TestConfigurationDoc -update` rewrites them.
 func TestConfigurationDoc(t *testing.T) {
-	raw, err := os.ReadFile(configurationDoc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(raw)
-	begin, end := strings.Index(doc, settings.DocBegin), strings.Index(doc, settings.DocEnd)
-	if begin < 0 || end < begin {
-		t.Fatalf("%s has no %q … %q section", configurationDoc, settings.DocBegin, settings.DocEnd)
-	}
-	want := doc[:begin] + settings.DocBegin + "\n\n" + settings.Markdown() + "\n" + doc[end:]
-	if want == doc {
-		return
-	}
-	if *update {
-		if err := os.WriteFile(configurationDoc, []byte(want), 0o644); err != nil {
+	for path, sections := range generatedDocs {
+		raw, err := os.ReadFile(path)
+		if err != nil {
 			t.Fatal(err)
 		}
-		return
+		doc, found, err := regenerateSettings(string(raw))
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		for _, s := range sections {
+			if !slices.Contains(found, s) {
+				t.Errorf("%s has no generated section %q (%s … %s)", path, s, settings.DocBegin(s), settings.DocEnd)
+			}
+		}
+		if doc == string(raw) {
+			continue
+		}
+		if *update {
+			if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		t.Errorf("%s differs from the settings table (services/platform/settings/table.go); regenerate it with\n"+
+			"\tgo test ./cmd/gantry -run TestConfigurationDoc -update", path)
 	}
-	t.Errorf("docs/configuration.md differs from the settings table (services/platform/settings/table.go); regenerate it with\n" +
-		"\tgo test ./cmd/gantry -run TestConfigurationDoc -update")
+}
+
+// regenerateSettings returns doc with each generated section made anew
+// from the settings table, and the sections it has.
+func regenerateSettings(doc string) (string, []string, error) {
+	var out strings.Builder
+	var found []string
+	lines := strings.SplitAfter(doc, "\n")
+	for i := 0; i < len(lines); i++ {
+		out.WriteString(lines[i])
+		name, ok := settings.ParseDocBegin(strings.TrimRight(lines[i], "\n"))
+		if !ok {
+			continue
+		}
+		vars, ok := settings.Section(name)
+		if !ok {
+			return "", nil, fmt.Errorf("unknown generated section %q", name)
+		}
+		found = append(found, name)
+		end := i + 1
+		for end < len(lines) && strings.TrimRight(lines[end], "\n") != settings.DocEnd {
+			end++
+		}
+		if end == len(lines) {
+			return "", nil, fmt.Errorf("section %q has no %s", name, settings.DocEnd)
+		}
+		out.WriteString("\n" + settings.Markdown(vars) + "\n")
+		i = end - 1
+	}
+	return out.String(), found, nil
 }
 
 // Every command the table names exists, and every command that reads a

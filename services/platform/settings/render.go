@@ -2,22 +2,57 @@ package settings
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
-// DocBegin and DocEnd mark the generated section of docs/configuration.md.
+// A generated section of the docs starts with DocBegin(section) and ends
+// with DocEnd; between them is Markdown(Section(section)).
 const (
-	DocBegin = "<!-- BEGIN GENERATED from services/platform/settings/table.go: go test ./cmd/gantry -run TestConfigurationDoc -update -->"
-	DocEnd   = "<!-- END GENERATED -->"
+	docBeginPrefix = "<!-- BEGIN GENERATED settings "
+	docBeginSuffix = " (from services/platform/settings/table.go: go test ./cmd/gantry -run TestConfigurationDoc -update) -->"
+	DocEnd         = "<!-- END GENERATED -->"
 )
 
-// Markdown is the table of every variable, as docs/configuration.md shows
-// it between DocBegin and DocEnd.
-func Markdown() string {
+// DocBegin is the line that starts the generated section of the docs.
+func DocBegin(section string) string { return docBeginPrefix + section + docBeginSuffix }
+
+// ParseDocBegin returns the section a DocBegin line names.
+func ParseDocBegin(line string) (section string, ok bool) {
+	rest, ok := strings.CutPrefix(line, docBeginPrefix)
+	if !ok {
+		return "", false
+	}
+	return strings.CutSuffix(rest, docBeginSuffix)
+}
+
+// Section returns the variables of a section of the docs: "all" (every
+// one), "launcher" (a launcher's, but the Docker executor's) or
+// "docker-executor".
+func Section(name string) ([]*Var, bool) {
+	switch name {
+	case "all":
+		return All(), true
+	case "launcher":
+		var out []*Var
+		for _, v := range For(launcher) {
+			if !slices.Contains(DockerExecutor, v) {
+				out = append(out, v)
+			}
+		}
+		return out, true
+	case "docker-executor":
+		return slices.Clone(DockerExecutor), true
+	}
+	return nil, false
+}
+
+// Markdown is the table of vars the docs show.
+func Markdown(vars []*Var) string {
 	var b strings.Builder
 	b.WriteString("| variable | read by | default | example | accepted values | meaning |\n")
 	b.WriteString("|---|---|---|---|---|---|\n")
-	for _, v := range table {
+	for _, v := range vars {
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n",
 			displayName(v), commandsDoc(v.Commands), cell(defaultDoc(v)), cell(code(v.Example)), cell(v.Kind.Format), cell(v.Doc))
 	}

@@ -226,7 +226,7 @@ var (
 		DefaultDoc: "required",
 		Example:    "$(base64 -w0 pool.key)",
 		Doc:        "base64 of the PEM private key the pool's CSR was made with",
-		Kind:       Checked("base64 of a PEM RSA or ECDSA private key matching the token's certificate; checked at start"), Secret: true,
+		Kind:       Checked("base64 of a PEM RSA or ECDSA private key (PKCS#1, PKCS#8 or SEC 1) matching the token's certificate; checked at start"), Secret: true,
 	})
 	LauncherExecutor = define(Var{
 		Name: "GANTRY_LAUNCHER_EXECUTOR", Commands: []string{launcher},
@@ -239,19 +239,19 @@ var (
 		Name: "GANTRY_LAUNCHER_WORK_DIR", Commands: []string{launcher},
 		DefaultDoc: "the temp dir",
 		Example:    "/var/lib/gantry-launcher",
-		Doc:        "where run workspaces are made and unanswered reports kept; keep it across restarts",
-		Kind:       Text("directory"),
+		Doc:        "where each run's fresh workspace is made, and where unanswered reports are kept (`gantry-reports/<pool>/<worker>/`); keep it across restarts (a volume)",
+		Kind:       Text("absolute directory"),
 	})
 	LauncherLogsTimeout = define(Var{
 		Name: "GANTRY_LAUNCHER_LOGS_TIMEOUT", Commands: []string{launcher},
 		Default: "7m", Example: "15m",
-		Doc:  "fail a run that prints nothing this long",
+		Doc:  "fail a run whose process prints nothing for this long",
 		Kind: Duration(),
 	})
 	LauncherRunTimeout = define(Var{
 		Name: "GANTRY_LAUNCHER_RUN_TIMEOUT", Commands: []string{launcher},
 		Default: "70m", Example: "3h",
-		Doc:  "the longest a run may take",
+		Doc:  "maximum run time on the worker",
 		Kind: Duration(),
 	})
 	LauncherShutdownGrace = define(Var{
@@ -263,13 +263,13 @@ var (
 	LauncherRunInitializationPolicy = define(Var{
 		Name: "GANTRY_LAUNCHER_RUN_INITIALIZATION_POLICY", Commands: []string{launcher},
 		Example: "/etc/gantry/policy.rego",
-		Doc:     "a Rego file (package `gantry`, rule `deny`) every run must pass before its first phase",
-		Kind:    Checked("file of a Rego v1 module; compiled at start"),
+		Doc:     "a Rego file (package `gantry`, rule `deny`) evaluated against each run's metadata before its first phase; a denial fails the run with the policy's messages (see \"Run initialization policy\" in docs/workers.md)",
+		Kind:    Checked("file of a Rego v1 module; one that cannot be read or does not compile stops the launcher at start"),
 	})
 	MaskEnvs = define(Var{
 		Name: "GANTRY_MASK_ENVS", Commands: []string{launcher},
 		Example: "AWS_SECRET_ACCESS_KEY,TF_VAR_db_password",
-		Doc:     "whitelisted variables whose values are masked in run logs",
+		Doc:     "whitelisted variables whose values never appear in run logs",
 		Kind:    NameList(),
 	})
 	WhitelistEnvs = define(Var{
@@ -281,32 +281,32 @@ var (
 	Metadata = define(Var{
 		Name: "GANTRY_METADATA_", Prefix: true, Commands: []string{launcher},
 		Example: "GANTRY_METADATA_zone=eu-west-1a",
-		Doc:     "`GANTRY_METADATA_<key>=<value>`: metadata the worker reports at registration",
+		Doc:     "`GANTRY_METADATA_<key>=<value>`: metadata sent at registration, shown by `gantry pool workers`",
 		Kind:    Text("any text; the key must not be empty"),
 	})
 	RunLogsOnStdout = define(Var{
 		Name: "GANTRY_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED", Commands: []string{launcher},
 		Default: "false", Example: "true",
-		Doc:  "also print run logs as JSON lines on stdout",
+		Doc:  "also write run logs to stdout as JSON lines with `run_id`, `stack_id`, `phase`, `ts`, `msg`",
 		Kind: Bool(),
 	})
 	SensitiveOutputUpload = define(Var{
 		Name: "GANTRY_SENSITIVE_OUTPUT_UPLOAD_ENABLED", Commands: []string{launcher},
 		Default: "false", Example: "true",
-		Doc:  "upload sensitive outputs' values, sealed to the server's key; otherwise only their names",
+		Doc:  "also upload the values of sensitive outputs, sealed to the server's outputs key (see \"Run outputs\" in docs/workers.md); otherwise only their names are recorded",
 		Kind: Bool(),
 	})
 	Debug = define(Var{
 		Name: "GANTRY_DEBUG", Commands: []string{launcher},
 		Default: "false", Example: "true",
-		Doc:  "print every command a run executes",
+		Doc:  "print every command a run executes into its log",
 		Kind: Bool(),
 	})
 	Path = define(Var{
 		Name: "PATH", Commands: []string{dev, launcher},
 		DefaultDoc: "the process's",
 		Example:    "/usr/local/bin:/usr/bin:/bin",
-		Doc:        "where runs of the process executor find `terraform`/`tofu`, `git` and `sh`",
+		Doc:        "runs get the launcher's: the stack's tool (`terraform` or `tofu`), `git` and `sh` must be on it (with the Docker executor, `git` runs on the host and the tool is mounted into the container from there)",
 		Kind:       Text("directories separated by `:`"),
 	})
 	LauncherSecretsFD = define(Var{
@@ -321,63 +321,69 @@ var (
 var (
 	DockerHost = define(Var{
 		Name: "DOCKER_HOST", Commands: []string{launcher, dev, runnerImage},
-		Default: "unix:///var/run/docker.sock", Example: "tcp://docker:2376",
-		Doc:  "the Docker engine",
+		Default: "unix:///var/run/docker.sock", Example: "tcp://docker:2375",
+		Doc:  "the Docker engine's address (`tcp://` without TLS)",
 		Kind: URL("unix", "tcp", "npipe", "ssh", "http", "https"),
 	})
 	DefaultRunnerImage = define(Var{
 		Name: "GANTRY_DEFAULT_RUNNER_IMAGE", Commands: []string{launcher, dev},
 		Default:    "gantry/runner:1",
-		DefaultDoc: "`gantry/runner:1`, built from the host's busybox when missing",
+		DefaultDoc: "`gantry/runner:1`, built at start (from the host's busybox) when missing",
 		Example:    "registry.example.com/gantry/runner:1",
-		Doc:        "image of the stacks that name none",
+		Doc:        "runner image of stacks without one (`gantry stack create --runner-image`)",
 		Kind:       Checked("image reference; checked at start"),
 	})
 	DockerConfigDir = define(Var{
 		Name: "GANTRY_DOCKER_CONFIG_DIR", Commands: []string{launcher, dev},
-		Example: "/etc/gantry/docker",
-		Doc:     "Docker client configuration directory whose registry credentials pulls use",
-		Kind:    Checked("directory holding config.json; read at start"),
+		DefaultDoc: "none: pulls are anonymous",
+		Example:    "/etc/gantry/docker",
+		Doc:        "a Docker client configuration directory (`docker login` fills its `config.json`): the registry credentials used to pull runner images",
+		Kind:       Checked("directory holding config.json; credential helpers (`credsStore`) are refused; read at start"),
 	})
 	WorkerExtraMounts = define(Var{
 		Name: "GANTRY_WORKER_EXTRA_MOUNTS", Commands: []string{launcher, dev},
 		Example: "/etc/ssl/certs:/etc/ssl/certs:ro",
 		Doc:     "host paths mounted into every run container",
-		Kind:    Checked("`/host:/container[:ro]`, comma-separated, absolute paths; checked at start"),
+		Kind:    Checked("`/host/path:/container/path[:ro]`, comma-separated, absolute; a host path that does not exist stops the launcher at start"),
 	})
 	WorkerROExtraMounts = define(Var{
 		Name: "GANTRY_WORKER_RO_EXTRA_MOUNTS", Commands: []string{launcher, dev},
 		Example: "/srv/plan-cache:/cache",
-		Doc:     "the same, only into the containers of read-only phases",
+		Doc:     "the same, only into the containers of read-only phases: proposed runs, and the initializing and planning of tracked runs",
 		Kind:    Checked("as `GANTRY_WORKER_EXTRA_MOUNTS`"),
 	})
 	WorkerWOExtraMounts = define(Var{
 		Name: "GANTRY_WORKER_WO_EXTRA_MOUNTS", Commands: []string{launcher, dev},
 		Example: "/srv/apply-secrets:/secrets:ro",
-		Doc:     "the same, only into the containers of write phases",
+		Doc:     "the same, only into the containers of write phases: applying, and every phase of a task",
 		Kind:    Checked("as `GANTRY_WORKER_EXTRA_MOUNTS`"),
 	})
 	WorkerNetwork = define(Var{
 		Name: "GANTRY_WORKER_NETWORK", Commands: []string{launcher, dev},
 		Default: "bridge", Example: "gantry-runs",
-		Doc:  "Docker network of the run containers",
-		Kind: Text("network name"),
+		Doc:  "the network the run containers join",
+		Kind: Checked("network name; it must exist and have a gateway address on this host (or be `host`); checked at start"),
 	})
 	WorkerRuntime = define(Var{
 		Name: "GANTRY_WORKER_RUNTIME", Commands: []string{launcher, dev},
 		DefaultDoc: "the engine's default",
 		Example:    "runsc",
-		Doc:        "the engine's runtime for the run containers",
-		Kind:       Text("runtime name"),
+		Doc:        "the engine runtime of the run containers",
+		Kind:       Checked("runtime name (`runc`, `runsc`, …) the engine has; checked at start"),
 	})
 	WorkerUser = define(Var{
 		Name: "GANTRY_WORKER_USER", Commands: []string{launcher, dev},
 		DefaultDoc: "`10001:10001`, or the launcher's own uid:gid when it does not run as root",
 		Example:    "2000:2000",
 		Doc:        "the user the run containers run as",
-		Kind:       Checked("`uid:gid`, numbers; checked at start"),
+		Kind:       Checked("numeric `uid:gid`, never `0`; checked at start"),
 	})
 )
+
+// DockerExecutor are the Docker executor's settings (docs/workers.md lists
+// them apart from the launcher's others).
+var DockerExecutor = []*Var{DockerHost, DefaultRunnerImage, DockerConfigDir, WorkerExtraMounts, WorkerROExtraMounts,
+	WorkerWOExtraMounts, WorkerNetwork, WorkerRuntime, WorkerUser}
 
 // The test suite's own (its helpers read them).
 var (
