@@ -13,10 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/platform/keyring"
 	"github.com/gantryhq/gantry/services/platform/objstore"
 	"github.com/gantryhq/gantry/services/platform/settings"
 	"github.com/gantryhq/gantry/services/platform/tracing"
+	"github.com/gantryhq/gantry/services/server/api"
+	"github.com/gantryhq/gantry/services/server/instrumentation"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/configuration.md's generated table from the settings table")
@@ -126,6 +129,28 @@ func TestSettingsTableAcceptsWhatTheOpenersDo(t *testing.T) {
 		slices.Sort(want)
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: the table accepts %v, the code %v", c.v.Name, got, want)
+		}
+	}
+}
+
+// The defaults the table documents are the ones the code applies.
+func TestSettingsTableDefaultsAreTheCodes(t *testing.T) {
+	for _, c := range []struct {
+		v         *settings.Var
+		documents string
+	}{
+		{settings.CalloutUserTTL, bus.DefaultCalloutUserTTL.String()},
+		{settings.CalloutAccount, bus.DefaultCalloutAccount},
+		{settings.Server, "http://" + api.DefaultListen},
+		{settings.InstrumentationListen, "`" + instrumentation.DefaultListen + "`"},
+		{settings.InstrumentationListen, "`" + instrumentation.DefaultDevListen + "`"},
+	} {
+		got := c.v.Default + " " + c.v.DefaultDoc
+		if d, err := time.ParseDuration(c.v.Default); err == nil {
+			got = d.String()
+		}
+		if !strings.Contains(got, c.documents) {
+			t.Errorf("%s: the table says %q, the code %q", c.v.Name, got, c.documents)
 		}
 	}
 }
