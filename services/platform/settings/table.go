@@ -199,7 +199,7 @@ var (
 	Token = define(Var{
 		Name: "GANTRY_TOKEN", Commands: []string{CLI, launcher},
 		DefaultDoc: "CLI: the credentials file's key; required by `launcher`",
-		Example:    "gtk_…",
+		Example:    "$(cat admin.key)",
 		Doc:        "CLI: the API key (or session token) to call the API with, as `--token`; `launcher`: the pool token `gantry pool create` printed",
 		Kind:       Checked("token; checked by the server (CLI) or at start (launcher)"), Secret: true,
 	})
