@@ -35,7 +35,7 @@ type calloutSettings struct {
 // variable, never its value.
 func calloutFromEnv(getenv func(string) string) (calloutSettings, error) {
 	var s calloutSettings
-	issuerSeed, xkeySeed := getenv(envCalloutIssuerSeed), getenv(envCalloutXKeySeed)
+	issuerSeed, xkeySeed := settings.CalloutIssuerSeed.Value(getenv), settings.CalloutXKeySeed.Value(getenv)
 	if issuerSeed == "" {
 		if xkeySeed != "" {
 			return s, fmt.Errorf("%s is set without %s", envCalloutXKeySeed, envCalloutIssuerSeed)

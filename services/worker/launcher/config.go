@@ -147,7 +147,7 @@ func FromEnv(environ []string, stdout io.Writer) (Config, error) {
 		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
 	}
 	var certPub crypto.PublicKey
-	if raw := env[EnvToken]; strings.TrimSpace(raw) == "" {
+	if raw := settings.Token.Value(getenv); strings.TrimSpace(raw) == "" {
 		bad(EnvToken, "not set: give the pool token `gantry pool create` or `gantry pool reset` printed")
 	} else if tok, err := protocol.DecodePoolToken(raw); err != nil {
 		bad(EnvToken, "%v", err)
@@ -156,7 +156,7 @@ func FromEnv(environ []string, stdout io.Writer) (Config, error) {
 	} else {
 		cfg.Token, certPub = tok, pub
 	}
-	if raw := env[EnvPoolKey]; strings.TrimSpace(raw) == "" {
+	if raw := settings.PoolPrivateKey.Value(getenv); strings.TrimSpace(raw) == "" {
 		bad(EnvPoolKey, "not set: give the base64 of the PEM private key the pool's CSR was made with")
 	} else if key, err := ParsePoolKey(raw); err != nil {
 		bad(EnvPoolKey, "%v", err)
