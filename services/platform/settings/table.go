@@ -40,7 +40,7 @@ var (
 		DefaultDoc: "`dev`: an embedded server on `127.0.0.1:1984` with a generated service password in `<data dir>/nats/service-password`; required otherwise",
 		Example:    "nats://gantry:secret@nats:4222",
 		Doc:        "NATS server with JetStream, with the service login (docs/nats.md); launchers are sent there too",
-		Kind:       URLList("nats", "tls", "ws", "wss"), Secret: true,
+		Kind:       URLList("nats", "tls"), Secret: true,
 	})
 	BlobURL = define(Var{
 		Name: "GANTRY_BLOB_URL", Commands: []string{dev, server},
