@@ -323,7 +323,7 @@ var (
 		Name: "DOCKER_HOST", Commands: []string{launcher, dev, runnerImage},
 		Default: "unix:///var/run/docker.sock", Example: "tcp://docker:2375",
 		Doc:  "the Docker engine's address (`tcp://` without TLS)",
-		Kind: URL("unix", "tcp", "npipe", "ssh", "http", "https"),
+		Kind: URL("unix", "tcp", "npipe"),
 	})
 	DefaultRunnerImage = define(Var{
 		Name: "GANTRY_DEFAULT_RUNNER_IMAGE", Commands: []string{launcher, dev},
