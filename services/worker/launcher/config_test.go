@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/gantryhq/gantry/domain/stack"
+	"github.com/gantryhq/gantry/services/platform/settings"
+	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
@@ -102,8 +104,9 @@ func TestFromEnvDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Zero means the executor's defaults (7m, 70m) and the launcher's.
-	if cfg.Executor.LogsTimeout != 0 || cfg.Executor.RunTimeout != 0 || cfg.RunLogs != nil || cfg.Debug || len(cfg.Whitelist) != 0 {
+	// The settings table's defaults are the executor's and the launcher's.
+	if cfg.Executor.LogsTimeout != executor.DefaultLogsTimeout || cfg.Executor.RunTimeout != executor.DefaultRunTimeout ||
+		cfg.ShutdownGrace != DefaultShutdownGrace || cfg.RunLogs != nil || cfg.Debug || cfg.SensitiveOutputs || len(cfg.Whitelist) != 0 {
 		t.Errorf("unexpected settings: %+v", cfg)
 	}
 	if want := filepath.Join(os.TempDir(), "gantry-repos"); cfg.Executor.RepoCacheDir != want {
@@ -116,6 +119,19 @@ func TestFromEnvDefaults(t *testing.T) {
 	cfg, err = FromEnv([]string{EnvToken + "=" + token, EnvPoolKey + "=" + key, EnvRepoCacheDir + "=off"}, io.Discard)
 	if err != nil || cfg.Executor.RepoCacheDir != "" {
 		t.Errorf("off: RepoCacheDir = %q (%v)", cfg.Executor.RepoCacheDir, err)
+	}
+}
+
+// The defaults the settings table documents for what the executor fills
+// in itself are the executor's.
+func TestSettingsTableDefaultsAreTheExecutors(t *testing.T) {
+	for _, c := range []struct{ documented, actual string }{
+		{settings.DefaultRunnerImage.Default, executor.DefaultRunnerImage},
+		{settings.WorkerNetwork.Default, executor.DefaultNetwork},
+	} {
+		if c.documented != c.actual {
+			t.Errorf("the settings table says %q, the executor uses %q", c.documented, c.actual)
+		}
 	}
 }
 
@@ -137,7 +153,7 @@ func TestFromEnvNamesTheBadVariable(t *testing.T) {
 		{"run timeout", append(good, EnvRunTimeout+"=-5m"), EnvRunTimeout + `: "-5m" must be positive`},
 		{"debug", append(good, EnvDebug+"=maybe"), EnvDebug + `: "maybe" is not a boolean`},
 		{"stdout", append(good, EnvRunLogsStdout+"=yes please"), EnvRunLogsStdout + ": "},
-		{"mask", append(good, EnvMaskEnvs+"=A-B"), EnvMaskEnvs + `: "A-B" is not a variable name`},
+		{"mask", append(good, EnvMaskEnvs+"=A-B"), EnvMaskEnvs + `: "A-B" lists "A-B", which is not a variable name`},
 		{"whitelist", append(good, EnvWhitelistEnvs+"=9X"), EnvWhitelistEnvs + ": "},
 		{"metadata", append(good, EnvMetadataPrefix+"=x"), EnvMetadataPrefix + ": a metadata variable needs a key"},
 		{"repo cache", append(good, EnvRepoCacheDir+"=cache"), EnvRepoCacheDir + `: "cache" is not an absolute path`},
