@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,17 @@ import (
 
 // Text is any text.
 func Text(format string) Kind { return Kind{Format: format} }
+
+// AbsDirOr is an absolute directory, or the word (which turns a feature
+// off, say).
+func AbsDirOr(word string) Kind {
+	return Kind{Format: "absolute directory, or `" + word + "`", check: func(s string) error {
+		if s == word || filepath.IsAbs(s) {
+			return nil
+		}
+		return fmt.Errorf("is not an absolute path (or %s)", word)
+	}}
+}
 
 // Duration is a positive Go duration.
 func Duration() Kind {

@@ -242,6 +242,13 @@ var (
 		Doc:        "where each run's fresh workspace is made, and where unanswered reports are kept (`gantry-reports/<pool>/<worker>/`); keep it across restarts (a volume)",
 		Kind:       Text("absolute directory"),
 	})
+	LauncherRepoCacheDir = define(Var{
+		Name: "GANTRY_LAUNCHER_REPO_CACHE_DIR", Commands: []string{launcher},
+		DefaultDoc: "`<work dir>/gantry-repos`",
+		Example:    "/var/cache/gantry-repos",
+		Doc:        "where the worker keeps its repository cache (see \"The repository cache\" in docs/workers.md); `off`: the repository is cloned for every run",
+		Kind:       AbsDirOr("off"),
+	})
 	LauncherLogsTimeout = define(Var{
 		Name: "GANTRY_LAUNCHER_LOGS_TIMEOUT", Commands: []string{launcher},
 		Default: "7m", Example: "15m",

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -38,6 +40,10 @@ var (
 	EnvWhitelistEnvs  = settings.WhitelistEnvs.Name
 	EnvMetadataPrefix = settings.Metadata.Name
 	EnvWorkDir        = settings.LauncherWorkDir.Name
+	// EnvRepoCacheDir is where the worker keeps its repository cache: an
+	// absolute path, or "off" for a clone per run; unset,
+	// DefaultRepoCacheDir of the work directory.
+	EnvRepoCacheDir = settings.LauncherRepoCacheDir.Name
 	// EnvSensitiveOutputs uploads sensitive outputs, sealed to the server's
 	// key, with the others (outputs.go).
 	EnvSensitiveOutputs = settings.SensitiveOutputUpload.Name
@@ -202,6 +208,16 @@ func FromEnv(environ []string, stdout io.Writer) (Config, error) {
 	cfg.Executor.Path = settings.Path.Value(getenv)
 	if dir, ok := settings.LauncherWorkDir.Lookup(getenv); ok {
 		cfg.Executor.WorkDir = dir
+	}
+	if err := settings.LauncherRepoCacheDir.Check(getenv); err != nil {
+		errs = append(errs, err)
+	} else {
+		switch dir, ok := settings.LauncherRepoCacheDir.Lookup(getenv); {
+		case !ok:
+			cfg.Executor.RepoCacheDir = DefaultRepoCacheDir(cfg.Executor.WorkDir)
+		case dir != "off":
+			cfg.Executor.RepoCacheDir = dir
+		}
 	}
 	whitelist, err := executor.WhitelistVariables(settings.WhitelistEnvs.Value(getenv), func(name string) (string, bool) {
 		v, ok := env[name]
@@ -381,4 +397,14 @@ func dockerFromEnv(getenv settings.Getenv, mode string) (*executor.DockerConfig,
 		d.RegistryAuth = auth
 	}
 	return d, errors.Join(errs...)
+}
+
+// DefaultRepoCacheDir is where a worker whose work directory is workDir
+// ("": the system's temporary directory) keeps its repository cache unless
+// GANTRY_LAUNCHER_REPO_CACHE_DIR says otherwise.
+func DefaultRepoCacheDir(workDir string) string {
+	if workDir == "" {
+		workDir = os.TempDir()
+	}
+	return filepath.Join(workDir, "gantry-repos")
 }

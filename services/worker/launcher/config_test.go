@@ -61,6 +61,7 @@ func TestFromEnvReadsEverySetting(t *testing.T) {
 		"AWS_SECRET=s", "READER=r", "WRITER=w",
 		EnvMetadataPrefix + "instance_id=i-123", EnvMetadataPrefix + "zone=a",
 		"PATH=/opt/bin:/usr/bin",
+		EnvRepoCacheDir + "=/var/cache/gantry-repos",
 	}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +80,9 @@ func TestFromEnvReadsEverySetting(t *testing.T) {
 	}
 	if cfg.Executor.Path != "/opt/bin:/usr/bin" {
 		t.Errorf("Path = %q", cfg.Executor.Path)
+	}
+	if cfg.Executor.RepoCacheDir != "/var/cache/gantry-repos" {
+		t.Errorf("RepoCacheDir = %q", cfg.Executor.RepoCacheDir)
 	}
 	want := map[string]stack.Scope{"AWS_SECRET": stack.ScopeAll, "READER": stack.ScopeReadOnly, "WRITER": stack.ScopeWriteOnly}
 	if len(cfg.Whitelist) != len(want) {
@@ -104,6 +108,17 @@ func TestFromEnvDefaults(t *testing.T) {
 	if cfg.Executor.LogsTimeout != executor.DefaultLogsTimeout || cfg.Executor.RunTimeout != executor.DefaultRunTimeout ||
 		cfg.ShutdownGrace != DefaultShutdownGrace || cfg.RunLogs != nil || cfg.Debug || cfg.SensitiveOutputs || len(cfg.Whitelist) != 0 {
 		t.Errorf("unexpected settings: %+v", cfg)
+	}
+	if want := filepath.Join(os.TempDir(), "gantry-repos"); cfg.Executor.RepoCacheDir != want {
+		t.Errorf("RepoCacheDir = %q, want %q", cfg.Executor.RepoCacheDir, want)
+	}
+	cfg, err = FromEnv([]string{EnvToken + "=" + token, EnvPoolKey + "=" + key, EnvWorkDir + "=/srv/runs"}, io.Discard)
+	if err != nil || cfg.Executor.RepoCacheDir != "/srv/runs/gantry-repos" {
+		t.Errorf("with a work dir: RepoCacheDir = %q (%v)", cfg.Executor.RepoCacheDir, err)
+	}
+	cfg, err = FromEnv([]string{EnvToken + "=" + token, EnvPoolKey + "=" + key, EnvRepoCacheDir + "=off"}, io.Discard)
+	if err != nil || cfg.Executor.RepoCacheDir != "" {
+		t.Errorf("off: RepoCacheDir = %q (%v)", cfg.Executor.RepoCacheDir, err)
 	}
 }
 
@@ -141,6 +156,7 @@ func TestFromEnvNamesTheBadVariable(t *testing.T) {
 		{"mask", append(good, EnvMaskEnvs+"=A-B"), EnvMaskEnvs + `: "A-B" lists "A-B", which is not a variable name`},
 		{"whitelist", append(good, EnvWhitelistEnvs+"=9X"), EnvWhitelistEnvs + ": "},
 		{"metadata", append(good, EnvMetadataPrefix+"=x"), EnvMetadataPrefix + ": a metadata variable needs a key"},
+		{"repo cache", append(good, EnvRepoCacheDir+"=cache"), EnvRepoCacheDir + `: "cache" is not an absolute path`},
 	}
 	for _, c := range cases {
 		_, err := FromEnv(c.env, io.Discard)
