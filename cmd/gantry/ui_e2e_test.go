@@ -364,4 +364,3 @@ func csrfOf(t *testing.T, u, token string) string {
 	}
 	return string(m[1])
 }
-
