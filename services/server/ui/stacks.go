@@ -16,7 +16,7 @@ import (
 
 const (
 	// stacksPageSize is how many stacks a page of the stacks list shows.
-	stacksPageSize = 25
+	stacksPageSize = 20
 	// runsPageSize is how many runs a page of a stack's runs shows.
 	runsPageSize = 20
 	// versionsPageSize is how many state versions a stack's page shows.

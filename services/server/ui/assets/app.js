@@ -43,7 +43,8 @@
       if (status) {
         status.textContent = "The run is " + e.data + "; reloading the page.";
       }
-      window.location.reload();
+      // Reload without ?done=…: the notice of the last action is stale now.
+      window.location.replace(window.location.pathname);
     });
     source.onerror = function () {
       if (status) {
