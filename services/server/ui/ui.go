@@ -88,7 +88,8 @@ func New(cfg Config) (*UI, error) {
 		return nil, err
 	}
 	hc := &http.Client{Transport: handlerTransport{h: cfg.API}}
-	opts := connect.WithInterceptors(tokenInterceptor{})
+	// In process, compressing a response only costs CPU.
+	opts := connect.WithClientOptions(connect.WithInterceptors(tokenInterceptor{}), connect.WithAcceptCompression("gzip", nil, nil))
 	u := &UI{cfg: cfg, log: cfg.Logger, pages: pages, c: clients{
 		sessions: gantryv1connect.NewSessionServiceClient(hc, internalURL, opts),
 		stacks:   gantryv1connect.NewStackServiceClient(hc, internalURL, opts),
