@@ -281,7 +281,7 @@ func TestWebUIInABrowser(t *testing.T) {
 		t.Fatalf("a reader sees %d pool buttons", buttons)
 	}
 	b.open("/stacks/web")
-	if buttons := b.count(`#trigger-run, a[download], form[action*="/rollback"]`); buttons != 0 {
+	if buttons := b.count(`#trigger-run, #lock-stack, #unlock-stack, a[download], form[action*="/rollback"]`); buttons != 0 {
 		t.Fatalf("a reader sees %d stack buttons", buttons)
 	}
 

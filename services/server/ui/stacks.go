@@ -200,9 +200,34 @@ func (u *UI) rollbackState(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/stacks/"+url.PathEscape(r.PathValue("stack"))+"?done=rolled-back", http.StatusSeeOther)
 }
 
+// stackLock takes or releases the stack's manual lock (StackService.LockStack
+// and UnlockStack; releasing another's lock needs an administrator).
+func (u *UI) stackLock(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
+	defer cancel()
+	name := r.PathValue("stack")
+	var err error
+	switch action := r.PathValue("action"); action {
+	case "lock":
+		_, err = u.c.stacks.LockStack(ctx, connect.NewRequest(&gantryv1.LockStackRequest{Stack: name, Note: strings.TrimSpace(r.PostForm.Get("note"))}))
+	case "unlock":
+		_, err = u.c.stacks.UnlockStack(ctx, connect.NewRequest(&gantryv1.UnlockStackRequest{Stack: name, Force: r.PostForm.Get("force") == "true"}))
+	default:
+		u.render(w, r, http.StatusNotFound, "error", page{Title: "Not found", Data: errorData{Message: fmt.Sprintf("action: %q is not an action of a stack (lock, unlock).", action)}})
+		return
+	}
+	if err != nil {
+		u.fail(w, r, r.PathValue("action")+" the stack", err)
+		return
+	}
+	http.Redirect(w, r, "/stacks/"+url.PathEscape(name)+"?done="+r.PathValue("action")+"ed", http.StatusSeeOther)
+}
+
 // notices are the messages of the actions a redirect names (?done=…).
 var notices = map[string]string{
 	"triggered":   "The run was queued.",
+	"locked":      "You hold the stack's manual lock: only you may trigger tracked runs and tasks.",
+	"unlocked":    "The stack's manual lock was released.",
 	"rolled-back": "The state was rolled back: a new version holds the older content.",
 	"confirm":     "The run was confirmed.",
 	"discard":     "The run was discarded.",

@@ -117,6 +117,7 @@ func (u *UI) routes() {
 	m.HandleFunc("GET /stacks", u.signedIn(u.stacksPage))
 	m.HandleFunc("GET /stacks/{stack}", u.signedIn(u.stackPage))
 	m.HandleFunc("POST /stacks/{stack}/runs", u.signedIn(u.triggerRun))
+	m.HandleFunc("POST /stacks/{stack}/{action}", u.signedIn(u.stackLock))
 	m.HandleFunc("GET /stacks/{stack}/state/{version}", u.signedIn(u.downloadState))
 	m.HandleFunc("POST /stacks/{stack}/state/{version}/rollback", u.signedIn(u.rollbackState))
 	m.HandleFunc("GET /runs/{run}", u.signedIn(u.runPage))
@@ -141,6 +142,12 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 // ServeHTTP sets the security headers of every response, refuses
 // state-changing requests without a valid CSRF token, and serves the page.
 func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if procedureLike(r.URL.Path) {
+		// An RPC to a service this server does not have: answered as
+		// before the UI existed, so clients see Unimplemented.
+		http.NotFound(w, r)
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Security-Policy", contentSecurityPolicy)
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -157,6 +164,13 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	u.mux.ServeHTTP(w, r)
+}
+
+// procedureLike reports whether path names an RPC ("/pkg.Service/Method"):
+// its first segment has a dot, which no page of the UI has.
+func procedureLike(path string) bool {
+	first, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	return strings.Contains(first, ".")
 }
 
 // page is what every template receives.

@@ -122,3 +122,20 @@ func TestPagesParse(t *testing.T) {
 		t.Fatalf("%d pages, want %d", len(pages), len(pageNames))
 	}
 }
+
+// Calls of procedures the server does not have are not pages: they get the
+// plain 404 that Connect clients read as Unimplemented, even as POSTs
+// without a CSRF token.
+func TestProceduresAreNotPages(t *testing.T) {
+	u := &UI{}
+	for _, path := range []string{"/gantry.v1.NoSuchService/Call", "/grpc.health.v2.Health/Check"} {
+		w := httptest.NewRecorder()
+		u.ServeHTTP(w, httptest.NewRequest(http.MethodPost, path, strings.NewReader("{}")))
+		if w.Code != http.StatusNotFound || w.Header().Get("Content-Security-Policy") != "" {
+			t.Errorf("POST %s: %d %v, want a plain 404", path, w.Code, w.Header())
+		}
+	}
+	if procedureLike("/stacks/web.prod") || !procedureLike("/a.b/c") {
+		t.Error("procedureLike looks past the first segment, or misses a dotted one")
+	}
+}
