@@ -241,7 +241,7 @@ func TestWebUIInABrowser(t *testing.T) {
 	second := res.Msg.GetRun().GetId()
 	admin.waitRunState(t, second, gantryv1.RunState_RUN_STATE_UNCONFIRMED)
 	b.open("/stacks/web")
-	if n := b.text("#state-h + .scroll caption"); !strings.Contains(n, "1 versions") {
+	if n := b.text("#state-h + .scroll caption"); !strings.Contains(n, "1 in all") {
 		t.Fatalf("state versions caption %q", n)
 	}
 	b.screenshot("stack")
@@ -325,6 +325,10 @@ func TestWebUIInABrowser(t *testing.T) {
 	}
 	if body, _ := io.ReadAll(httpGet(t, srv.url+"/stacks/web", writer).Body); strings.Contains(string(body), "hunter2") || !strings.Contains(string(body), "(secret)") {
 		t.Fatalf("the stack's page shows the secret, or no masked secret:\n%s", body)
+	}
+
+	if body, _ := io.ReadAll(httpGet(t, srv.url+"/events?stream_type=stack&from=0", writer).Body); strings.Contains(string(body), "hunter2") || !strings.Contains(string(body), "StackEnvSet") {
+		t.Fatalf("the audit trail shows the secret, or not the variable's event:\n%s", body)
 	}
 
 	// gantry server has no one-time link.
