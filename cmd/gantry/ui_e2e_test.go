@@ -326,18 +326,8 @@ func TestWebUIInABrowser(t *testing.T) {
 	if body, _ := io.ReadAll(httpGet(t, srv.url+"/stacks/web", writer).Body); strings.Contains(string(body), "hunter2") || !strings.Contains(string(body), "(secret)") {
 		t.Fatalf("the stack's page shows the secret, or no masked secret:\n%s", body)
 	}
-
 	if body, _ := io.ReadAll(httpGet(t, srv.url+"/events?stream_type=stack&from=0", writer).Body); strings.Contains(string(body), "hunter2") || !strings.Contains(string(body), "StackEnvSet") {
 		t.Fatalf("the audit trail shows the secret, or not the variable's event:\n%s", body)
-	}
-
-	// gantry server has no one-time link.
-	replica := srv.replica(t)
-	if line := replica.line("ui"); strings.Contains(line, "dev-sign-in") {
-		t.Fatalf("gantry server's ui line %q", line)
-	}
-	if res := httpGet(t, replica.url+"/dev-sign-in?token=x", ""); res.StatusCode != http.StatusNotFound {
-		t.Fatalf("gantry server's /dev-sign-in: %d, want 404", res.StatusCode)
 	}
 }
 

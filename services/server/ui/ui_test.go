@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gantryhq/gantry/services/platform/auth"
 )
 
 func TestANSISegments(t *testing.T) {
@@ -137,5 +139,33 @@ func TestProceduresAreNotPages(t *testing.T) {
 	}
 	if procedureLike("/stacks/web.prod") || !procedureLike("/a.b/c") {
 		t.Error("procedureLike looks past the first segment, or misses a dotted one")
+	}
+}
+
+// Without a DevSignIn (gantry server never has one: runServer makes it only
+// for gantry dev's credentials file), /dev-sign-in is not a page.
+func TestNoDevSignInOutsideGantryDev(t *testing.T) {
+	cfg := Config{API: http.NotFoundHandler(), Sessions: new(auth.Sessions), Policy: auth.Policy{},
+		Head: func(context.Context) (int64, error) { return 0, nil }}
+	u, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	u.ServeHTTP(w, httptest.NewRequest(http.MethodGet, DevSignInPath+"?token=x", nil))
+	if w.Code != http.StatusNotFound {
+		t.Fatalf("GET %s without gantry dev: %d, want 404", DevSignInPath, w.Code)
+	}
+	if got := w.Header().Get("Content-Security-Policy"); got != contentSecurityPolicy {
+		t.Fatalf("CSP %q", got)
+	}
+	cfg.DevSignIn = NewDevSignIn(func(context.Context) (string, error) { return "", errors.New("no key here") })
+	if u, err = New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	w = httptest.NewRecorder()
+	u.ServeHTTP(w, httptest.NewRequest(http.MethodGet, DevSignInPath+"?token=wrong", nil))
+	if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "not the one gantry dev printed") {
+		t.Fatalf("a wrong dev token: %d\n%s", w.Code, w.Body.String())
 	}
 }
