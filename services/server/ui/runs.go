@@ -166,14 +166,17 @@ func (u *UI) runLogsEvents(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the run's logs cannot be followed: "+err.Error(), http.StatusBadGateway)
 		return
 	}
-	defer stream.Close()
-	sse, ok := startEvents(w)
-	if !ok {
-		return
-	}
 	lines := make(chan *gantryv1.RunLogLine, 64)
 	ended := make(chan error, 1)
+	done := make(chan struct{})
+	// On the way out: end the call, wait for its reader, then close it.
+	defer func() {
+		cancel()
+		<-done
+		_ = stream.Close()
+	}()
 	go func() {
+		defer close(done)
 		defer close(lines)
 		for stream.Receive() {
 			for _, l := range stream.Msg().GetLines() {
@@ -186,6 +189,10 @@ func (u *UI) runLogsEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		ended <- stream.Err()
 	}()
+	sse, ok := startEvents(w)
+	if !ok {
+		return
+	}
 	tick := time.NewTicker(statePoll)
 	defer tick.Stop()
 	last := ""
