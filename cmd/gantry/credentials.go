@@ -8,13 +8,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gantryhq/gantry/services/platform/auth"
+	"github.com/gantryhq/gantry/services/platform/settings"
 )
 
 // credentialsPath is where the CLI keeps its credentials and `gantry dev`
 // writes the admin token: $GANTRY_CONFIG_DIR/credentials.json, else the
 // user's configuration directory (see auth.DefaultCredentialsPath).
 func credentialsPath(getenv func(string) string) (string, error) {
-	if dir := getenv(auth.ConfigDirEnv); dir != "" {
+	if dir, ok := settings.ConfigDir.Lookup(getenv); ok {
 		return filepath.Join(dir, "credentials.json"), nil
 	}
 	return auth.DefaultCredentialsPath()
@@ -28,7 +29,8 @@ func credentialsPath(getenv func(string) string) (string, error) {
 // no server keep working.
 func (g *globalOptions) useCredentialsFile(cmd *cobra.Command, getenv func(string) string) {
 	needToken := g.token == ""
-	needServer := !cmd.Flags().Changed("server") && getenv("GANTRY_SERVER") == ""
+	_, serverSet := settings.Server.Lookup(getenv)
+	needServer := !cmd.Flags().Changed("server") && !serverSet
 	if !needToken && !needServer {
 		return
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,6 +10,7 @@ import (
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/platform/devstack"
 	"github.com/gantryhq/gantry/services/platform/keyring"
+	"github.com/gantryhq/gantry/services/platform/settings"
 	"github.com/gantryhq/gantry/services/server/api"
 	"github.com/gantryhq/gantry/services/server/instrumentation"
 	"github.com/gantryhq/gantry/services/worker/executor"
@@ -71,10 +71,10 @@ Ctrl-C stops everything.`,
 			defer stopTracing(traces, log)
 			stack, err := devstack.Start(ctx, devstack.Config{
 				DataDir:     dataDir,
-				DatabaseURL: getenv("GANTRY_DATABASE_URL"),
-				NATSURL:     getenv("GANTRY_NATS_URL"),
+				DatabaseURL: settings.DatabaseURL.Value(getenv),
+				NATSURL:     settings.NATSURL.Value(getenv),
 				NATSListen:  natsListen,
-				BlobURL:     getenv("GANTRY_BLOB_URL"),
+				BlobURL:     settings.BlobURL.Value(getenv),
 				Logger:      log,
 			})
 			if err != nil {
@@ -87,7 +87,7 @@ Ctrl-C stops everything.`,
 					log.Error("stop the dev stack", "err", err)
 				}
 			}()
-			secretsURL := getenv("GANTRY_SECRETS_URL")
+			secretsURL := settings.SecretsURL.Value(getenv)
 			if secretsURL == "" {
 				if secretsURL, err = keyring.DevKeeperURL(dataDir); err != nil {
 					return err
@@ -116,7 +116,7 @@ Ctrl-C stops everything.`,
 			switch executorKind {
 			case launcher.ExecutorProcess:
 			case launcher.ExecutorDocker:
-				if docker, err = launcher.DockerFromEnv(os.Environ(), launcher.ExecutorDocker); err != nil {
+				if docker, err = launcher.DockerFromEnv(getenv, launcher.ExecutorDocker); err != nil {
 					return err
 				}
 				if err := ensureRunnerImage(ctx, docker, out); err != nil {
@@ -126,8 +126,8 @@ Ctrl-C stops everything.`,
 				return fmt.Errorf("--executor %q: want %s or %s", executorKind, launcher.ExecutorProcess, launcher.ExecutorDocker)
 			}
 			return runServer(ctx, stack.Pool, stack.Bus, serverConfig{
-				listen: listen, publicURL: publicURL, secretsURL: secretsURL, rsaKey: getenv(keyring.RSAKeyEnv), blobURL: stack.BlobURL, signingKeys: signing, adminCredentials: credentials, log: log,
-				publicWorkers: workers, dataDir: dataDir, path: getenv("PATH"), docker: docker,
+				listen: listen, publicURL: publicURL, secretsURL: secretsURL, rsaKey: settings.EncryptionRSAKey.Value(getenv), blobURL: stack.BlobURL, signingKeys: signing, adminCredentials: credentials, log: log,
+				publicWorkers: workers, dataDir: dataDir, path: settings.Path.Value(getenv), docker: docker,
 				instrumentationListen: instrumentationAddr, tracing: traces.Provider(),
 				ready: func(lines []component) {
 					for _, c := range lines {

@@ -13,6 +13,7 @@ import (
 	"github.com/gantryhq/gantry/projections"
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/platform/keyring"
+	"github.com/gantryhq/gantry/services/platform/settings"
 	"github.com/gantryhq/gantry/services/platform/supervisor"
 	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/server/drain"
@@ -37,7 +38,7 @@ integrations' tokens and keys are encrypted with it). --public-url is where
 commit statuses link to.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			secretsURL := getenv("GANTRY_SECRETS_URL")
+			secretsURL := settings.SecretsURL.Value(getenv)
 			if secretsURL == "" {
 				return errNoSecretsURL
 			}
@@ -54,7 +55,7 @@ commit statuses link to.`,
 				if err != nil {
 					return err
 				}
-				keys, err := openSecrets(ctx, infra.pool, secretsURL, keyring.WithRSAPrivateKey(getenv(keyring.RSAKeyEnv)))
+				keys, err := openSecrets(ctx, infra.pool, secretsURL, keyring.WithRSAPrivateKey(settings.EncryptionRSAKey.Value(getenv)))
 				if err != nil {
 					return err
 				}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/platform/settings"
 )
 
 // externalInfra is the database and NATS of a process that runs against
@@ -24,7 +25,7 @@ type externalInfra struct {
 // openExternalInfra connects to GANTRY_DATABASE_URL and GANTRY_NATS_URL;
 // command names the subcommand in the error when either is missing.
 func openExternalInfra(ctx context.Context, getenv func(string) string, command string, cfg bus.Config) (*externalInfra, error) {
-	dbURL, natsURL := getenv("GANTRY_DATABASE_URL"), getenv("GANTRY_NATS_URL")
+	dbURL, natsURL := settings.DatabaseURL.Value(getenv), settings.NATSURL.Value(getenv)
 	if dbURL == "" || natsURL == "" {
 		return nil, fmt.Errorf("%s needs GANTRY_DATABASE_URL and GANTRY_NATS_URL (or run `gantry dev` for embedded defaults)", command)
 	}

@@ -41,26 +41,37 @@ func BenchmarkOrchestrationOverhead(b *testing.B) {
 	pool := startLauncherPool(b, srv, "bench-overhead", 2)
 	repo := demoRepo(b)
 	direct := newDirectRunner(b, repo)
+	postmaster := serverPostmaster(b, srv)
 
-	var overhead, dDirect, dGantry []time.Duration
+	var overhead, dDirect, dGantry, cDirect []time.Duration
 	var cpu []cpuUse
+	var ratios []float64
 	phases := map[string][]time.Duration{}
 	events0 := srv.eventCount(b)
 	i := 0
 	for b.Loop() {
 		i++
+		cpuDirect := direct.cpu
 		dd, steps := direct.run(b, false)
-		dDirect = append(dDirect, dd)
+		cd := direct.cpu - cpuDirect
+		dDirect, cDirect = append(dDirect, dd), append(cDirect, cd)
 		for k, v := range steps {
 			phases["direct "+k] = append(phases["direct "+k], v)
 		}
-		phases["(git clone+checkout alone)"] = append(phases["(git clone+checkout alone)"], checkoutTime(b, repo))
+		for k, v := range direct.extras(b) {
+			phases[k] = append(phases[k], v)
+		}
+		wall, cpuGit := checkoutTime(b, repo)
+		phases["(git clone+checkout alone)"] = append(phases["(git clone+checkout alone)"], wall)
+		phases["(git clone+checkout alone, CPU)"] = append(phases["(git clone+checkout alone, CPU)"], cpuGit)
 
 		stack := c.createStack(b, &gantryv1.CreateStackRequest{Name: fmt.Sprintf("overhead-%d", i), RepositoryUrl: repo, WorkerPoolId: pool.id, Autodeploy: true, ManagedState: true})
-		cpu0 := cpuNow(b, pool)
+		cpu0 := cpuNow(b, pool, postmaster)
 		t0 := time.Now()
 		r := c.waitRunState(b, c.trigger(b, stack, gantryv1.RunType_RUN_TYPE_TRACKED), gantryv1.RunState_RUN_STATE_FINISHED)
-		cpu = append(cpu, cpuNow(b, pool).sub(cpu0))
+		used := cpuNow(b, pool, postmaster).sub(cpu0)
+		cpu = append(cpu, used)
+		ratios = append(ratios, float64(used.gantry())/float64(cd))
 		end := historyTime(b, r, gantryv1.RunState_RUN_STATE_FINISHED)
 		dg := end.Sub(t0)
 		dGantry = append(dGantry, dg)
@@ -71,22 +82,31 @@ func BenchmarkOrchestrationOverhead(b *testing.B) {
 	}
 	b.StopTimer()
 	events := srv.eventCount(b) - events0
-	slices.Sort(overhead)
-	slices.Sort(dDirect)
-	slices.Sort(dGantry)
+	for _, ds := range [][]time.Duration{overhead, dDirect, dGantry, cDirect} {
+		slices.Sort(ds)
+	}
+	slices.Sort(ratios)
+	var sum cpuUse
+	var sumDirect time.Duration
+	for i, u := range cpu {
+		sum, sumDirect = sum.add(u), sumDirect+cDirect[i]
+	}
+	mean := sum.div(len(cpu))
+	meanDirect := sumDirect / time.Duration(len(cpu))
 	b.ReportMetric(ms(percentile(overhead, 0.50)), "overhead_p50_ms")
 	b.ReportMetric(ms(percentile(overhead, 0.99)), "overhead_p99_ms")
 	b.ReportMetric(ms(percentile(dDirect, 0.50)), "direct_p50_ms")
 	b.ReportMetric(ms(percentile(dGantry, 0.50)), "gantry_p50_ms")
+	b.ReportMetric(ratios[len(ratios)/2], "cpu_ratio_p50")
+	b.ReportMetric(float64(mean.gantry())/float64(meanDirect), "cpu_ratio_mean")
+	b.ReportMetric(float64(mean.gantry()+mean.postgres)/float64(meanDirect), "cpu_ratio_pg_mean")
+	b.ReportMetric(ms(meanDirect), "direct_cpu_ms")
+	b.ReportMetric(ms(mean.gantry()), "gantry_cpu_ms")
 	b.ReportMetric(0, "ns/op")
 	logPhases(b, phases)
-	var sum cpuUse
-	for _, u := range cpu {
-		sum = cpuUse{sum.server + u.server, sum.launchers + u.launchers, sum.tools + u.tools, sum.machine + u.machine}
-	}
-	n := time.Duration(len(cpu))
-	b.Logf("CPU per gantry run (mean, including the client's polling every 100 ms): %v", cpuUse{sum.server / n, sum.launchers / n, sum.tools / n, sum.machine / n})
-	b.Logf("CPU per direct run (mean, terraform's user+sys): %.0f ms", ms(direct.cpu/n))
+	b.Logf("CPU per gantry run (mean, including the client's polling every 50 ms): %v", mean)
+	b.Logf("CPU per direct run (mean, terraform's user+sys, init+plan+apply): %.0f ms; gantry (server+launchers+git/terraform) ÷ direct: mean %.2f, p50 of the iterations' ratios %.2f; with PostgreSQL: %.2f",
+		ms(meanDirect), float64(mean.gantry())/float64(meanDirect), ratios[len(ratios)/2], float64(mean.gantry()+mean.postgres)/float64(meanDirect))
 	b.Logf("events appended per iteration (stack creation included): %.1f", float64(events)/float64(len(cpu)))
 }
 
@@ -171,7 +191,7 @@ func BenchmarkThroughput(b *testing.B) {
 		runs := make([][]string, triggerers)
 		errs := make([]error, triggerers)
 		busy0, total0 := machineCPU(b)
-		cpu0 := cpuNow(b, pool)
+		cpu0 := cpuNow(b, pool, serverPostmaster(b, srv))
 		start := time.Now()
 		var wg sync.WaitGroup
 		for g := range triggerers {
@@ -206,7 +226,7 @@ func BenchmarkThroughput(b *testing.B) {
 			}
 		}
 		busy1, total1 := machineCPU(b)
-		cpu := cpuNow(b, pool).sub(cpu0)
+		cpu := cpuNow(b, pool, serverPostmaster(b, srv)).sub(cpu0)
 		b.Logf("CPU during the runs: %v", cpu)
 		wall := last.Sub(start)
 		var waits, durations []time.Duration
@@ -238,52 +258,134 @@ type cpuUse struct {
 	server    time.Duration // this process: the server, its embedded NATS and the benchmark's client
 	launchers time.Duration // the launcher processes themselves
 	tools     time.Duration // their ended children: git, terraform, hooks
+	postgres  time.Duration // the server's PostgreSQL: the postmaster and its processes (0 if not attributed)
 	machine   time.Duration // every process of the machine, PostgreSQL included
 }
 
 func (u cpuUse) sub(v cpuUse) cpuUse {
-	return cpuUse{u.server - v.server, u.launchers - v.launchers, u.tools - v.tools, u.machine - v.machine}
+	return cpuUse{u.server - v.server, u.launchers - v.launchers, u.tools - v.tools, u.postgres - v.postgres, u.machine - v.machine}
 }
 
+func (u cpuUse) add(v cpuUse) cpuUse {
+	return cpuUse{u.server + v.server, u.launchers + v.launchers, u.tools + v.tools, u.postgres + v.postgres, u.machine + v.machine}
+}
+
+func (u cpuUse) div(n int) cpuUse {
+	d := time.Duration(n)
+	return cpuUse{u.server / d, u.launchers / d, u.tools / d, u.postgres / d, u.machine / d}
+}
+
+// gantry is what Gantry's own processes spent: server, launchers, and the
+// launchers' children (git, terraform).
+func (u cpuUse) gantry() time.Duration { return u.server + u.launchers + u.tools }
+
 func (u cpuUse) String() string {
-	return fmt.Sprintf("server process %.0f ms, launchers %.0f ms, git/terraform %.0f ms, rest of the machine (PostgreSQL, kernel, other processes) %.0f ms",
-		ms(u.server), ms(u.launchers), ms(u.tools), ms(u.machine-u.server-u.launchers-u.tools))
+	return fmt.Sprintf("server process %.0f ms, launchers %.0f ms, git/terraform %.0f ms, PostgreSQL %.0f ms, rest of the machine (kernel, other processes) %.0f ms",
+		ms(u.server), ms(u.launchers), ms(u.tools), ms(u.postgres), ms(u.machine-u.server-u.launchers-u.tools-u.postgres))
 }
 
 // clockTick is the unit of /proc's CPU times (USER_HZ, 100 on Linux).
 const clockTick = 10 * time.Millisecond
 
-// cpuNow reads the CPU time of this process, of the pool's launchers and
-// their reaped children, and of the whole machine.
-func cpuNow(tb testing.TB, p *launcherPool) cpuUse {
+// cpuNow reads the CPU time of this process (getrusage), of the pool's
+// launchers and their reaped children (/proc/PID/stat: utime+stime, and
+// cutime+cstime, which hold git's and terraform's, provider plugins
+// included), of the server's PostgreSQL (postmaster pid: its own time, its
+// ended children's, and its live children's) and of the whole machine
+// (/proc/stat).
+func cpuNow(tb testing.TB, p *launcherPool, postmaster int) cpuUse {
 	tb.Helper()
 	var u cpuUse
+	// The reading itself (a walk of /proc) is the benchmark's, not the
+	// server's: its thread's time is left out of the server's.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	start := threadCPU(tb)
+	defer func() { measuringCPU += threadCPU(tb) - start }()
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		tb.Fatal(err)
 	}
-	u.server = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	u.server = time.Duration(ru.Utime.Nano()+ru.Stime.Nano()) - measuringCPU
 	for _, proc := range p.procs {
-		pid := proc.cmd.Process.Pid
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			tb.Skipf("no /proc: %v", err)
+		st, ok := procStat(proc.cmd.Process.Pid)
+		if !ok {
+			tb.Fatalf("no /proc/%d/stat for a launcher", proc.cmd.Process.Pid)
 		}
-		// Fields after "(comm)": state is field 3, utime..cstime 14..17.
-		f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
-		tick := func(i int) time.Duration {
-			n, err := strconv.ParseUint(f[i-3], 10, 64)
+		u.launchers += st.self
+		u.tools += st.children
+	}
+	if postmaster > 0 {
+		if st, ok := procStat(postmaster); ok {
+			u.postgres = st.self + st.children
+		}
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
 			if err != nil {
-				tb.Fatalf("/proc/%d/stat: %v", pid, err)
+				continue
 			}
-			return time.Duration(n) * clockTick
+			if st, ok := procStat(pid); ok && st.ppid == postmaster {
+				u.postgres += st.self
+			}
 		}
-		u.launchers += tick(14) + tick(15)
-		u.tools += tick(16) + tick(17)
 	}
 	busy, _ := machineCPU(tb)
 	u.machine = time.Duration(busy) * clockTick
 	return u
+}
+
+// measuringCPU is the CPU time cpuNow spent so far.
+var measuringCPU time.Duration
+
+// threadCPU is the CPU time of the calling thread.
+func threadCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_THREAD, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// stat is what cpuNow reads of /proc/PID/stat.
+type stat struct {
+	ppid           int
+	self, children time.Duration
+}
+
+// procStat reads /proc/pid/stat; false if the process is gone.
+func procStat(pid int) (stat, bool) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return stat{}, false
+	}
+	// Fields after "(comm)": state is field 3, ppid 4, utime..cstime 14..17.
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	if len(f) < 15 {
+		return stat{}, false
+	}
+	n := func(i int) uint64 {
+		v, _ := strconv.ParseUint(f[i-3], 10, 64)
+		return v
+	}
+	tick := func(i int) time.Duration { return time.Duration(n(i)) * clockTick }
+	return stat{ppid: int(n(4)), self: tick(14) + tick(15), children: tick(16) + tick(17)}, true
+}
+
+// serverPostmaster finds the PID of the PostgreSQL server s uses, through the
+// parent of one of its backends; 0 when that cluster's processes are not
+// this machine's.
+func serverPostmaster(tb testing.TB, s *testServer) int {
+	tb.Helper()
+	var backend int
+	if err := s.pool.QueryRow(context.Background(), "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		tb.Fatal(err)
+	}
+	st, ok := procStat(backend)
+	if !ok {
+		return 0
+	}
+	return st.ppid
 }
 
 // historyTime is the server's time of the run's first entry into state.
@@ -356,6 +458,7 @@ type directRunner struct {
 	checkout string
 	state    string        // terraform.tfstate after an apply, for no-change runs
 	cpu      time.Duration // user and system time of every tool process run so far
+	last     string        // the directory of the last run
 }
 
 func newDirectRunner(tb testing.TB, repo string) *directRunner {
@@ -373,22 +476,46 @@ func newDirectRunner(tb testing.TB, repo string) *directRunner {
 	return &directRunner{tool: tool, checkout: checkout}
 }
 
-// checkoutTime times what a worker's PREPARING spends in git: `git clone
-// --no-checkout` of repo and `git checkout --detach` of its head. It is
-// not part of the direct run; it tells how much of PREPARING is git.
-func checkoutTime(tb testing.TB, repo string) time.Duration {
+// checkoutTime times what a worker's PREPARING spent in git before the
+// repository cache: `git clone --no-checkout` of repo and `git checkout
+// --detach` of its head, and returns their wall and CPU time. It is not
+// part of the direct run; it tells how much a clone per run costs.
+func checkoutTime(tb testing.TB, repo string) (wall, cpu time.Duration) {
 	tb.Helper()
 	dir := filepath.Join(tb.TempDir(), "source")
 	start := time.Now()
 	for _, args := range [][]string{
-		{"clone", "--no-checkout", "--quiet", "--", repo, dir},
+		{"clone", "--no-checkout", "--quiet", "--", strings.TrimPrefix(repo, "file://"), dir},
 		{"-C", dir, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", "HEAD^{commit}"},
 	} {
-		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
+		cmd := exec.Command("git", args...)
+		if out, err := cmd.CombinedOutput(); err != nil {
 			tb.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
+		cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
-	return time.Since(start)
+	return time.Since(start), cpu
+}
+
+// extras runs, after a full run, what a Gantry run adds in terraform
+// processes, `show -json` of the plan and `output -json`, and returns the
+// wall and CPU time of each (not counted in d.cpu).
+func (d *directRunner) extras(tb testing.TB) map[string]time.Duration {
+	tb.Helper()
+	out := map[string]time.Duration{}
+	for _, args := range [][]string{{"show", "-json", "p"}, {"output", "-json"}} {
+		cmd := exec.Command(d.tool, args...)
+		cmd.Dir = d.last
+		cmd.Env = append(os.Environ(), "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1")
+		t0 := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			tb.Fatalf("%s %s: %v\n%s", d.tool, strings.Join(args, " "), err, out)
+		}
+		name := "(" + strings.Join(args[:2], " ") + " alone"
+		out[name+")"] = time.Since(t0)
+		out[name+", CPU)"] = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
+	return out
 }
 
 // run copies the checkout (without .git) to a fresh directory and times
@@ -441,6 +568,7 @@ func (d *directRunner) run(tb testing.TB, noop bool) (time.Duration, map[string]
 		d.cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
 	total := time.Since(start)
+	d.last = dir
 	if !noop && d.state == "" {
 		state, err := os.ReadFile(filepath.Join(dir, "terraform.tfstate"))
 		if err != nil {

@@ -12,13 +12,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gantryhq/gantry/services/platform/settings"
 	"github.com/gantryhq/gantry/services/worker/launcher"
 	"github.com/gantryhq/gantry/services/worker/workerclient"
 )
 
 // secretsFDEnv names the file descriptor a re-executed launcher reads its
 // token and key from (see withoutSecrets).
-const secretsFDEnv = "GANTRY_LAUNCHER_SECRETS_FD"
+var secretsFDEnv = settings.LauncherSecretsFD.Name
 
 func newLauncherCommand(getenv func(string) string) *cobra.Command {
 	return &cobra.Command{
@@ -32,38 +33,16 @@ Docker engine answers, otherwise as processes on this host, with the stack's
 terraform or tofu from PATH. The token and key never reach a run: the launcher
 re-executes itself without them in its environment.
 
-Settings (environment):
-  GANTRY_MASK_ENVS                             comma list of whitelisted variables masked in logs
-  GANTRY_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED   also print run logs as JSON lines on stdout
-  GANTRY_SENSITIVE_OUTPUT_UPLOAD_ENABLED       upload sensitive outputs, sealed to the server's key
-  GANTRY_LAUNCHER_LOGS_TIMEOUT                 fail a run that prints nothing this long (default 7m)
-  GANTRY_LAUNCHER_RUN_TIMEOUT                  maximum run time (default 70m)
-  GANTRY_LAUNCHER_SHUTDOWN_GRACE               how long a run may go on after SIGTERM (default 90s)
-  GANTRY_LAUNCHER_WORK_DIR                     where run workspaces are made and unanswered reports kept
-                                               (default the temp dir; keep it across restarts)
-  GANTRY_DEBUG                                 print every command a run executes
-  GANTRY_WHITELIST_ENVS                        launcher variables passed to runs (ro_/wo_ prefixes)
-  GANTRY_METADATA_<key>                        metadata sent at registration
-  GANTRY_LAUNCHER_EXECUTOR                     docker or process (default docker where an engine answers)
-  GANTRY_LAUNCHER_RUN_INITIALIZATION_POLICY    a Rego file (package gantry, deny rule) every run must pass
-Docker executor:
-  DOCKER_HOST                                  the engine (default unix:///var/run/docker.sock)
-  GANTRY_DEFAULT_RUNNER_IMAGE                  image of stacks without one (default gantry/runner:1, built if missing)
-  GANTRY_DOCKER_CONFIG_DIR                     docker client config dir with registry credentials for pulls
-  GANTRY_WORKER_EXTRA_MOUNTS                   /host:/container[:ro],… mounted into every run container
-  GANTRY_WORKER_RO_EXTRA_MOUNTS                … only into read-only phases' containers
-  GANTRY_WORKER_WO_EXTRA_MOUNTS                … only into write phases' containers
-  GANTRY_WORKER_NETWORK                        network of the run containers (default bridge)
-  GANTRY_WORKER_RUNTIME                        the engine's runtime for them (default the engine's)
-  GANTRY_WORKER_USER                           uid:gid they run as (default 10001:10001, or the launcher's own)
-
 OTEL_EXPORTER_OTLP_ENDPOINT (and the other standard OTEL_* variables) export
 each run's span, in the trace the server sent with the assignment.
 
 SIGTERM or SIGINT: the worker takes no new run, lets the current one finish
 within the shutdown grace, fails it with a note if it cannot, and exits. A
 cycle of the pool hands back a run that changed nothing yet; a reset makes the
-launcher exit at once with an error: restart it with the new token and key.`,
+launcher exit at once with an error: restart it with the new token and key.
+
+The Docker executor's settings (DOCKER_HOST, GANTRY_WORKER_*, …) apply with
+GANTRY_LAUNCHER_EXECUTOR=docker, or where a Docker engine answers.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			environ, err := withoutSecrets()
@@ -123,10 +102,10 @@ type launcherSecrets struct {
 // whatever it unsets, and the runs' processes are the launcher's children.
 // Only the re-executed launcher returns.
 func withoutSecrets() ([]string, error) {
-	if fd := os.Getenv(secretsFDEnv); fd != "" {
+	if fd, ok := settings.LauncherSecretsFD.Lookup(os.Getenv); ok {
 		return readSecrets(fd)
 	}
-	token, key := os.Getenv(launcher.EnvToken), os.Getenv(launcher.EnvPoolKey)
+	token, key := settings.Token.Value(os.Getenv), settings.PoolPrivateKey.Value(os.Getenv)
 	if token == "" && key == "" {
 		return os.Environ(), nil // FromEnv says what is missing
 	}

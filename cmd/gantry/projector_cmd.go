@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gantryhq/gantry/projections"
+	"github.com/gantryhq/gantry/services/platform/settings"
 )
 
 func newProjectorCommand(getenv func(string) string) *cobra.Command {
@@ -46,7 +47,7 @@ Needs GANTRY_DATABASE_URL.`, projections.Names()),
 			if err != nil {
 				return err
 			}
-			dbURL := getenv("GANTRY_DATABASE_URL")
+			dbURL := settings.DatabaseURL.Value(getenv)
 			if dbURL == "" {
 				return fmt.Errorf("projector rebuild needs GANTRY_DATABASE_URL")
 			}

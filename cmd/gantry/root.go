@@ -6,9 +6,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-)
 
-const defaultServer = "http://127.0.0.1:1983"
+	"github.com/gantryhq/gantry/services/platform/settings"
+)
 
 // Output formats for -o.
 const (
@@ -50,11 +50,14 @@ func newCLI(getenv func(string) string) (*cobra.Command, *globalOptions) {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkEnvironment(cmd, getenv); err != nil {
+				return err
+			}
 			return g.resolve(cmd, getenv)
 		},
 	}
 	flags := root.PersistentFlags()
-	flags.StringVar(&g.server, "server", defaultServer, "Gantry server URL (env GANTRY_SERVER)")
+	flags.StringVar(&g.server, "server", settings.Server.Default, "Gantry server URL (env GANTRY_SERVER)")
 	flags.StringVar(&g.token, "token", "", "API key (or session token) to call the server with (env GANTRY_TOKEN)")
 	flags.StringVarP(&g.output, "output", "o", outputTable, "output format: table or json")
 
@@ -62,6 +65,7 @@ func newCLI(getenv func(string) string) (*cobra.Command, *globalOptions) {
 		newEventsCommand(g), newVersionCommand(g), newDevCommand(getenv), newServerCommand(getenv), newProjectorCommand(getenv), newSchedulerCommand(getenv),
 		newMigrateCommand(getenv), newLauncherCommand(getenv), newRunnerImageCommand(getenv), newVCSCommand(g), newDrainCommand(getenv), newAPIKeyCommand(g), newLoginCommand(g, getenv))
 	root.SetVersionTemplate("gantry {{.Version}}\n")
+	addEnvironmentHelp(root)
 	checkUsage(root)
 	return root, g
 }
@@ -72,13 +76,13 @@ func newCLI(getenv func(string) string) (*cobra.Command, *globalOptions) {
 // which wins over the default.
 func (g *globalOptions) resolve(cmd *cobra.Command, getenv func(string) string) error {
 	flags := cmd.Flags()
-	if v := getenv("GANTRY_SERVER"); v != "" && !flags.Changed("server") {
+	if v, ok := settings.Server.Lookup(getenv); ok && !flags.Changed("server") {
 		g.server = v
 	}
-	if v := getenv("GANTRY_TOKEN"); v != "" && !flags.Changed("token") {
+	if v, ok := settings.Token.Lookup(getenv); ok && !flags.Changed("token") {
 		g.token = v
 	}
-	g.noColor = getenv("NO_COLOR") != ""
+	_, g.noColor = settings.NoColor.Lookup(getenv)
 	g.useCredentialsFile(cmd, getenv)
 	if g.output != outputTable && g.output != outputJSON {
 		return fmt.Errorf("--output %q: use %s or %s", g.output, outputTable, outputJSON)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gantryhq/gantry/services/platform/settings"
 	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/runnerimage"
 )
@@ -22,7 +23,7 @@ and this host's static busybox (Debian: busybox-static). Nothing is pulled. A
 docker-based gantry launcher builds it itself when it is missing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cli, err := executor.Engine(getenv("DOCKER_HOST"))
+			cli, err := executor.Engine(settings.DockerHost.Value(getenv))
 			if err != nil {
 				return err
 			}

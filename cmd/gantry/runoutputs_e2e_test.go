@@ -55,7 +55,7 @@ output "db_password" {
 // the clear in an event.
 func TestRunOutputsRecordedOnTheRun(t *testing.T) {
 	srv := startServer(t)
-	pool := startLauncherPool(t, srv, "outputs", 1, "GANTRY_SENSITIVE_OUTPUT_UPLOAD_ENABLED=true")
+	pool := startLauncherPool(t, srv, "outputs", 1, "GANTRY_SENSITIVE_OUTPUT_UPLOAD_ENABLED=true", "GANTRY_DEBUG=true")
 	c := srv.as(srv.adminToken(t))
 	c.createStack(t, &gantryv1.CreateStackRequest{Name: "outs", RepositoryUrl: outputsRepo(t), WorkerPoolId: pool.id, ManagedState: true, Autodeploy: true})
 	id := c.trigger(t, "outs", gantryv1.RunType_RUN_TYPE_TRACKED)
@@ -77,6 +77,18 @@ func TestRunOutputsRecordedOnTheRun(t *testing.T) {
 	}
 	if strings.Contains(srv.eventsText(t), "correct-horse-battery") || strings.Contains(show, "correct-horse-battery") {
 		t.Fatal("the sensitive value is in the clear")
+	}
+	// With managed state the worker reads the outputs from the state the
+	// apply stored: no `terraform output` process.
+	var applying string
+	for name, text := range srv.storedLogs(t, id) {
+		if strings.Contains(name, "APPLYING") {
+			applying = text
+		}
+	}
+	if !strings.Contains(applying, "Reading the run's outputs from the stored state") || strings.Contains(applying, "output -json") ||
+		strings.Contains(applying, "correct-horse-battery") {
+		t.Errorf("the APPLYING log:\n%s", applying)
 	}
 
 	// The event keeps the value sealed to the server's outputs key.

@@ -19,6 +19,7 @@ import (
 	"github.com/gantryhq/gantry/services/platform/bus"
 	"github.com/gantryhq/gantry/services/platform/keyring"
 	"github.com/gantryhq/gantry/services/platform/objstore"
+	"github.com/gantryhq/gantry/services/platform/settings"
 	"github.com/gantryhq/gantry/services/platform/supervisor"
 	"github.com/gantryhq/gantry/services/server/api"
 	"github.com/gantryhq/gantry/services/server/gateway"
@@ -290,11 +291,13 @@ func uiLine(base string, dev *ui.DevSignIn) component {
 // newLogger returns the JSON logger of server-side commands, at the level
 // GANTRY_LOG_LEVEL names (debug, info, warn, error; default info).
 func newLogger(getenv func(string) string) (*slog.Logger, error) {
+	v, err := settings.LogLevel.String(getenv)
+	if err != nil {
+		return nil, err
+	}
 	var level slog.Level
-	if v := getenv("GANTRY_LOG_LEVEL"); v != "" {
-		if err := level.UnmarshalText([]byte(strings.ToLower(v))); err != nil {
-			return nil, fmt.Errorf("GANTRY_LOG_LEVEL=%q: use debug, info, warn or error", v)
-		}
+	if err := level.UnmarshalText([]byte(strings.ToLower(v))); err != nil {
+		return nil, fmt.Errorf("%s=%q: %w", settings.LogLevel.Name, v, err)
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
 }

@@ -11,17 +11,16 @@ import (
 
 	"github.com/gantryhq/gantry/eventstore/aggregate"
 	"github.com/gantryhq/gantry/services/platform/bus"
+	"github.com/gantryhq/gantry/services/platform/settings"
 	"github.com/gantryhq/gantry/services/platform/supervisor"
 	"github.com/gantryhq/gantry/services/server/poolauth"
 )
 
 // The environment of the auth callout that authenticates pool launchers on
 // an external NATS (docs/nats.md, "External NATS").
-const (
-	envCalloutIssuerSeed = "GANTRY_NATS_CALLOUT_ISSUER_SEED"
-	envCalloutXKeySeed   = "GANTRY_NATS_CALLOUT_XKEY_SEED"
-	envCalloutAccount    = "GANTRY_NATS_CALLOUT_ACCOUNT"
-	envCalloutUserTTL    = "GANTRY_NATS_CALLOUT_USER_TTL"
+var (
+	envCalloutIssuerSeed = settings.CalloutIssuerSeed.Name
+	envCalloutXKeySeed   = settings.CalloutXKeySeed.Name
 )
 
 // calloutSettings are the auth callout's keys and options. Without an issuer
@@ -36,7 +35,7 @@ type calloutSettings struct {
 // variable, never its value.
 func calloutFromEnv(getenv func(string) string) (calloutSettings, error) {
 	var s calloutSettings
-	issuerSeed, xkeySeed := getenv(envCalloutIssuerSeed), getenv(envCalloutXKeySeed)
+	issuerSeed, xkeySeed := settings.CalloutIssuerSeed.Value(getenv), settings.CalloutXKeySeed.Value(getenv)
 	if issuerSeed == "" {
 		if xkeySeed != "" {
 			return s, fmt.Errorf("%s is set without %s", envCalloutXKeySeed, envCalloutIssuerSeed)
@@ -52,11 +51,9 @@ func calloutFromEnv(getenv func(string) string) (calloutSettings, error) {
 			return s, err
 		}
 	}
-	s.account = getenv(envCalloutAccount)
-	if v := getenv(envCalloutUserTTL); v != "" {
-		if s.userTTL, err = time.ParseDuration(v); err != nil || s.userTTL <= 0 {
-			return s, fmt.Errorf("%s=%q: want a positive duration such as 15m", envCalloutUserTTL, v)
-		}
+	s.account = settings.CalloutAccount.Value(getenv)
+	if s.userTTL, err = settings.CalloutUserTTL.Duration(getenv); err != nil {
+		return s, err
 	}
 	return s, nil
 }

@@ -80,6 +80,8 @@ func startPublicWorkers(ctx context.Context, cmds *commands.Service, dataDir, pa
 		cfg := launcher.Config{Token: token, PoolKey: key, Metadata: map[string]string{"launcher": fmt.Sprintf("dev-%d", i+1)},
 			Version: binaryVersion(), ShutdownGrace: devShutdownGrace, Logger: log, TracerProvider: tracer}
 		cfg.Executor.WorkDir, cfg.Executor.Path, cfg.Executor.Docker = absWork, path, docker
+		// One cache for the workers of this process: they lock its entries.
+		cfg.Executor.RepoCacheDir = launcher.DefaultRepoCacheDir(absWork)
 		l, err := launcher.New(cfg, uploads)
 		if err != nil {
 			stop()

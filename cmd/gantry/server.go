@@ -9,7 +9,7 @@ import (
 
 	"github.com/gantryhq/gantry/eventstore"
 	"github.com/gantryhq/gantry/services/platform/bus"
-	"github.com/gantryhq/gantry/services/platform/keyring"
+	"github.com/gantryhq/gantry/services/platform/settings"
 	"github.com/gantryhq/gantry/services/server/instrumentation"
 )
 
@@ -55,11 +55,11 @@ Hand it to "gantry login --server URL --key-file FILE".`,
 			if err != nil {
 				return err
 			}
-			secretsURL := getenv("GANTRY_SECRETS_URL")
+			secretsURL := settings.SecretsURL.Value(getenv)
 			if secretsURL == "" {
 				return errNoSecretsURL
 			}
-			blobURL := getenv("GANTRY_BLOB_URL")
+			blobURL := settings.BlobURL.Value(getenv)
 			if blobURL == "" {
 				return fmt.Errorf("server needs GANTRY_BLOB_URL: the object storage of state files, run logs and saved workspaces, such as file:///var/lib/gantry/blobs or s3://bucket?region=eu-west-1 (the same for every replica)")
 			}
@@ -79,7 +79,7 @@ Hand it to "gantry login --server URL --key-file FILE".`,
 				return err
 			}
 			if adminKeyFile == "" {
-				adminKeyFile = getenv("GANTRY_ADMIN_KEY_FILE")
+				adminKeyFile = settings.AdminKeyFile.Value(getenv)
 			}
 			ctx := cmd.Context()
 			traces, err := startTracing(ctx, getenv, "gantry-server")
@@ -94,7 +94,7 @@ Hand it to "gantry login --server URL --key-file FILE".`,
 			defer infra.close()
 			pool, b := infra.pool, infra.bus
 			return runServer(ctx, pool, b, serverConfig{listen: listen, publicURL: publicURL, secretsURL: secretsURL, blobURL: blobURL, log: log,
-				callout: callout, instrumentationListen: instrumentationAddr, tracing: traces.Provider(), rsaKey: getenv(keyring.RSAKeyEnv),
+				callout: callout, instrumentationListen: instrumentationAddr, tracing: traces.Provider(), rsaKey: settings.EncryptionRSAKey.Value(getenv),
 				signingKeys: signing, adminKeyFile: adminKeyFile})
 		},
 	}
@@ -111,7 +111,7 @@ func newMigrateCommand(getenv func(string) string) *cobra.Command {
 		Short: "Apply the database schema migrations (GANTRY_DATABASE_URL)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dbURL := getenv("GANTRY_DATABASE_URL")
+			dbURL := settings.DatabaseURL.Value(getenv)
 			if dbURL == "" {
 				return fmt.Errorf("migrate needs GANTRY_DATABASE_URL")
 			}

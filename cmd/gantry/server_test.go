@@ -55,7 +55,7 @@ func TestServerRefusesABadInstrumentationAddress(t *testing.T) {
 		want string
 	}{
 		{[]string{"server", "--instrumentation-listen", "8080"}, "", `gantry: --instrumentation-listen "8080": want host:port`},
-		{[]string{"server"}, "localhost", `gantry: GANTRY_INSTRUMENTATION_LISTEN "localhost": want host:port`},
+		{[]string{"server"}, "localhost", `gantry: GANTRY_INSTRUMENTATION_LISTEN: "localhost" is not host:port`},
 		{[]string{"dev", "--instrumentation-listen", "nope"}, "", `gantry: --instrumentation-listen "nope": want host:port`},
 	}
 	for _, tt := range tests {

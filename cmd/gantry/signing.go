@@ -8,16 +8,17 @@ import (
 
 	"github.com/gantryhq/gantry/services/platform/auth"
 	"github.com/gantryhq/gantry/services/platform/keyring"
+	"github.com/gantryhq/gantry/services/platform/settings"
 )
 
 // The environment variables of the keys session tokens are signed and
 // verified with. Each takes the PEM itself, or, with _FILE, a file holding
 // it; not both.
-const (
-	envSigningKey     = "GANTRY_SIGNING_KEY"
-	envSigningKeyFile = "GANTRY_SIGNING_KEY_FILE"
-	envVerifyKeys     = "GANTRY_VERIFY_KEYS"
-	envVerifyKeysFile = "GANTRY_VERIFY_KEYS_FILE"
+var (
+	envSigningKey     = settings.SigningKey.Name
+	envSigningKeyFile = settings.SigningKeyFile.Name
+	envVerifyKeys     = settings.VerifyKeys.Name
+	envVerifyKeysFile = settings.VerifyKeysFile.Name
 )
 
 // errNoSigningKey is the error of a server started without a signing key.

@@ -148,7 +148,7 @@ func TestServerNamesABadBlobURLOrKeeper(t *testing.T) {
 		vars map[string]string
 		want []string
 	}{
-		{map[string]string{"GANTRY_BLOB_URL": "s4://gantry"}, []string{"gantry: GANTRY_BLOB_URL: blob URL s4://gantry: scheme \"s4\" is not supported (supported: azblob, file, gs, mem, s3)"}},
+		{map[string]string{"GANTRY_BLOB_URL": "s4://gantry"}, []string{`gantry: GANTRY_BLOB_URL: the value has scheme "s4": want azblob, file, gs, mem or s3`}},
 		{map[string]string{"GANTRY_BLOB_URL": "s3://?region=us-east-1"}, []string{"gantry: GANTRY_BLOB_URL:", "names no bucket (s3://<bucket>)"}},
 		{map[string]string{"GANTRY_BLOB_URL": "mem://", "GANTRY_SECRETS_URL": "awskms://alias/gantry?endpoint=http://" + kms},
 			[]string{"gantry: GANTRY_SECRETS_URL: keeper check: keeper awskms: encrypt", kms, "connection refused"}},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gantryhq/gantry/services/platform/settings"
 	"github.com/gantryhq/gantry/services/platform/tracing"
 )
 
@@ -21,16 +22,20 @@ import (
 // default service.name (OTEL_SERVICE_NAME wins).
 func startTracing(ctx context.Context, getenv func(string) string, service string) (*tracing.Tracing, error) {
 	cfg := tracing.Config{
-		Endpoint:       getenv("OTEL_EXPORTER_OTLP_ENDPOINT"),
-		TracesEndpoint: getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
-		Protocol:       getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"),
+		Endpoint:       settings.OTLPEndpoint.Value(getenv),
+		TracesEndpoint: settings.OTLPTracesEndpoint.Value(getenv),
+		Protocol:       settings.OTLPTracesProtocol.Value(getenv),
 		ServiceName:    service,
 		Version:        binaryVersion(),
 	}
 	if cfg.Protocol == "" {
-		cfg.Protocol = getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+		cfg.Protocol = settings.OTLPProtocol.Value(getenv)
 	}
-	if strings.EqualFold(getenv("OTEL_SDK_DISABLED"), "true") || strings.EqualFold(getenv("OTEL_TRACES_EXPORTER"), "none") {
+	disabled, err := settings.OTelSDKDisabled.Bool(getenv)
+	if err != nil {
+		return nil, err
+	}
+	if disabled || strings.EqualFold(settings.OTelTracesExporter.Value(getenv), "none") {
 		cfg.Endpoint, cfg.TracesEndpoint = "", ""
 	}
 	return tracing.Start(ctx, cfg)
@@ -62,8 +67,8 @@ func instrumentationFlag(cmd *cobra.Command, getenv func(string) string, def str
 		`address of the probes (/startup, /readiness, /liveness) and Prometheus /metrics; "" turns them off (env GANTRY_INSTRUMENTATION_LISTEN)`)
 	return func() (string, error) {
 		name, addr := "--instrumentation-listen", listen
-		if v := getenv("GANTRY_INSTRUMENTATION_LISTEN"); v != "" && !cmd.Flags().Changed("instrumentation-listen") {
-			name, addr = "GANTRY_INSTRUMENTATION_LISTEN", v
+		if v, ok := settings.InstrumentationListen.Lookup(getenv); ok && !cmd.Flags().Changed("instrumentation-listen") {
+			name, addr = settings.InstrumentationListen.Name, v
 		}
 		if addr == "" {
 			return "", nil

@@ -17,11 +17,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gantryhq/gantry/services/platform/pgserver"
+	"github.com/gantryhq/gantry/services/platform/settings"
 )
 
 // DatabaseURLEnv names the variable that points the tests at an existing server instead of a
 // private cluster. Its URL must allow CREATE DATABASE; it is used as the maintenance connection.
-const DatabaseURLEnv = "GANTRY_TEST_DATABASE_URL"
+var DatabaseURLEnv = settings.TestDatabaseURL.Name
 
 const (
 	// clusterStartTimeout bounds starting the shared cluster, initdb included.

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gantryhq/gantry/services/platform/settings"
 )
 
 // The S3-compatible server the object storage tests run against: versitygw
@@ -23,9 +25,10 @@ import (
 const (
 	versitygwModule  = "github.com/versity/versitygw/cmd/versitygw"
 	versitygwVersion = "v1.8.0"
-	// VersitygwEnv names a versitygw binary to use instead of looking for one.
-	VersitygwEnv = "GANTRY_VERSITYGW"
 )
+
+// VersitygwEnv names a versitygw binary to use instead of looking for one.
+var VersitygwEnv = settings.Versitygw.Name
 
 // The fixed credentials and region of every test S3 server.
 const (

@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/gantryhq/gantry/services/platform/settings"
 )
 
 // ConfigDirEnv names the variable that moves the CLI's configuration
 // directory (tests, several installations side by side).
-const ConfigDirEnv = "GANTRY_CONFIG_DIR"
+var ConfigDirEnv = settings.ConfigDir.Name
 
 // Credentials are what the CLI keeps to reach a server: its URL and a
 // bearer token. String and LogValue leave the token out.
@@ -33,7 +35,7 @@ func (c Credentials) LogValue() slog.Value { return slog.GroupValue(slog.String(
 // (os.UserConfigDir). It is the one place outside cmd/ that reads the
 // environment, so that `gantry dev` and the CLI agree on the default.
 func DefaultCredentialsPath() (string, error) {
-	if dir := os.Getenv(ConfigDirEnv); dir != "" {
+	if dir, ok := settings.ConfigDir.Lookup(os.Getenv); ok {
 		return filepath.Join(dir, "credentials.json"), nil
 	}
 	dir, err := os.UserConfigDir()

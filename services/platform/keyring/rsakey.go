@@ -16,6 +16,8 @@ import (
 
 	"gocloud.dev/gcerrors"
 	"gocloud.dev/secrets"
+
+	"github.com/gantryhq/gantry/services/platform/settings"
 )
 
 // RSAKeyScheme is the scheme of Gantry's built-in keeper: rsakey:// takes
@@ -26,7 +28,7 @@ import (
 const RSAKeyScheme = "rsakey"
 
 // RSAKeyEnv names the variable rsakey:// reads its key from; cmd/ reads it.
-const RSAKeyEnv = "GANTRY_ENCRYPTION_RSA_PRIVATE_KEY"
+var RSAKeyEnv = settings.EncryptionRSAKey.Name
 
 // minRSAKeyBits is the smallest operator key accepted.
 const minRSAKeyBits = 2048

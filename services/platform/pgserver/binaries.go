@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/gantryhq/gantry/services/platform/settings"
 )
 
 // ErrBinariesNotFound is returned when no directory holds the PostgreSQL server binaries. Its
@@ -19,7 +21,7 @@ var ErrBinariesNotFound = errors.New("PostgreSQL server binaries (initdb, postgr
 	"install them with `apt-get install postgresql` or set GANTRY_PG_BINDIR")
 
 // BinDirEnv names the environment variable that overrides where the server binaries are looked for.
-const BinDirEnv = "GANTRY_PG_BINDIR"
+var BinDirEnv = settings.PGBinDir.Name
 
 // distroRoot is where Debian and Ubuntu install one directory per major version; their packages
 // do not put initdb on PATH, so it is searched last. Tests point it at a fake tree.
@@ -33,7 +35,7 @@ var requiredBinaries = []string{"initdb", "postgres", "pg_ctl"}
 // set, else the directory initdb on PATH resolves to (following symlinks), else the highest
 // version under /usr/lib/postgresql. It returns ErrBinariesNotFound when none has them.
 func FindBinaries() (string, error) {
-	if dir := os.Getenv(BinDirEnv); dir != "" {
+	if dir, ok := settings.PGBinDir.Lookup(os.Getenv); ok {
 		if hasBinaries(dir) {
 			return dir, nil
 		}

@@ -27,6 +27,11 @@ type Config struct {
 	// WorkDir is the directory that holds one fresh workspace per run;
 	// empty means the system's temporary directory.
 	WorkDir string
+	// RepoCacheDir, if set, is where the worker keeps its repository cache
+	// (repocache.go): a run checks out from there, fetching only a commit
+	// it does not hold yet. Empty: every run clones the repository. Several
+	// executors, of one process or several, may share the directory.
+	RepoCacheDir string
 	// Path is the PATH every process of a run gets, and where the executor
 	// looks for git, sh and the stack's tool. Empty means DefaultPath.
 	Path string
@@ -72,6 +77,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.WorkDir != "" && !filepath.IsAbs(c.WorkDir) {
 		errs = append(errs, fmt.Errorf("work dir %q must be an absolute path", c.WorkDir))
+	}
+	if c.RepoCacheDir != "" && !filepath.IsAbs(c.RepoCacheDir) {
+		errs = append(errs, fmt.Errorf("repository cache dir %q must be an absolute path", c.RepoCacheDir))
 	}
 	for _, d := range []struct {
 		name string

@@ -168,10 +168,11 @@ func newHarnessOn(t testing.TB, kind backendKind, bucket *gcblob.Bucket, mod fun
 	t.Helper()
 	shared := t.TempDir()
 	cfg := executor.Config{
-		WorkDir:    t.TempDir(),
-		Path:       os.Getenv("PATH"),
-		PoolKey:    poolKey(),
-		Workspaces: executor.BucketStore{Bucket: bucket},
+		WorkDir:      t.TempDir(),
+		RepoCacheDir: t.TempDir(),
+		Path:         os.Getenv("PATH"),
+		PoolKey:      poolKey(),
+		Workspaces:   executor.BucketStore{Bucket: bucket},
 	}
 	if kind == dockerKind {
 		// The containers' user writes pid files there.

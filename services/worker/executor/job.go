@@ -63,6 +63,12 @@ type Job struct {
 	// workspace is removed; it returns a line for the phase's log saying
 	// where the state went.
 	SaveState func(ctx context.Context, phase run.Phase, state []byte) (string, error)
+	// ReadState, if set, returns the stack's stored state as the phase's
+	// credentials read it (nil: no state stored yet). The run's outputs are
+	// then read from it after an APPLYING or PERFORMING, without a `<tool>
+	// output -json` process, unless the state cannot be read or is not a
+	// plain JSON state (an encrypted one, say): then the tool reads them.
+	ReadState func(ctx context.Context, phase run.Phase) ([]byte, error)
 	// BackendOverride, if not nil, is written to OverrideFile in the project
 	// root (replacing a file of that name from the repository).
 	BackendOverride []byte

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,6 +28,17 @@ const outputsFile = "gantry-outputs.json"
 // run.MaxOutputsSize, are not recorded; the log says why, and the run goes
 // on: its apply already happened.
 func (x *execution) readOutputs(ctx context.Context, ph *phase) {
+	if x.job.ReadState != nil {
+		outputs, err := x.stateOutputs(ctx, ph)
+		if err == nil {
+			ph.outputs = outputs
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		x.log.Info("the run's outputs are read by the tool", "reason", err)
+	}
 	file := filepath.Join(x.ws.tmp, outputsFile)
 	defer os.Remove(file)
 	tool := string(x.job.Tool)
@@ -57,6 +69,41 @@ func (x *execution) readOutputs(ctx context.Context, ph *phase) {
 		return
 	}
 	ph.outputs = outputs
+}
+
+// stateOutputs reads the outputs from the stored state (Job.ReadState),
+// the same names, types, values and sensitivity `<tool> output -json`
+// prints of it, without starting the tool. An error means the tool must
+// read them; limits exceeded are reported in the log, as for the tool.
+func (x *execution) stateOutputs(ctx context.Context, ph *phase) ([]run.Output, error) {
+	data, err := x.job.ReadState(ctx, ph.name)
+	if err != nil {
+		return nil, fmt.Errorf("read the stored state: %w", err)
+	}
+	defer clear(data)
+	if x.job.Debug {
+		ph.log.printf("Reading the run's outputs from the stored state")
+	}
+	if len(data) == 0 {
+		return nil, nil // no state: no outputs
+	}
+	var state struct {
+		Version          int             `json:"version"`
+		TerraformVersion string          `json:"terraform_version"`
+		Outputs          json.RawMessage `json:"outputs"`
+	}
+	if err := json.Unmarshal(data, &state); err != nil || state.Version != 4 || state.TerraformVersion == "" {
+		return nil, errors.New("the stored state is not a version 4 JSON state")
+	}
+	if len(state.Outputs) == 0 || string(state.Outputs) == "null" {
+		return nil, nil
+	}
+	outputs, err := x.outputs(state.Outputs)
+	if err != nil {
+		ph.log.printf("The run's outputs are not recorded: %v", err)
+		return nil, nil
+	}
+	return outputs, nil
 }
 
 // outputs turns what `<tool> output -json` printed into the run's outputs,

@@ -1,10 +1,14 @@
 package executor_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -125,4 +129,60 @@ func TestRunOutputs(t *testing.T) {
 			t.Errorf("the sensitive value is in the outputs: %s", data)
 		}
 	})
+}
+
+// TestRunOutputsFromTheStoredState: with Job.ReadState the outputs are
+// read from the state the apply stored (here terraform's own local state
+// file), without a `terraform output` process, and are the same as the
+// tool reads; a state that cannot be read leaves it to the tool.
+func TestRunOutputsFromTheStoredState(t *testing.T) {
+	h := newHarness(t, nil)
+	repo, commit := newRepo(t, map[string]string{"main.tf": outputsConfig})
+
+	byTool := job(repo, commit)
+	rec := newRecorder()
+	res := h.run(t, byTool, rec)
+	if res.Status != run.Finished {
+		t.Fatalf("%s (%s)\n%s", res.Status, res.Note, rec.allLogs())
+	}
+	want, _ := json.Marshal(phaseOutputs(t, res, run.PhaseApplying))
+
+	for name, c := range map[string]struct {
+		read     func(j executor.Job) ([]byte, error)
+		fromTool bool
+	}{
+		"stored state": {read: func(j executor.Job) ([]byte, error) {
+			states, err := filepath.Glob(filepath.Join(h.cfg.WorkDir, "gantry-"+j.RunID+"-*", "work", "source", "terraform.tfstate"))
+			if err != nil || len(states) != 1 {
+				return nil, fmt.Errorf("the state file: %v %v", states, err)
+			}
+			return os.ReadFile(states[0])
+		}},
+		"unreadable state": {read: func(executor.Job) ([]byte, error) {
+			return os.ReadFile(filepath.Join(t.TempDir(), "no-such-state"))
+		}, fromTool: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			j := job(repo, commit)
+			j.Debug = true
+			j.ReadState = func(_ context.Context, p run.Phase) ([]byte, error) {
+				if p != run.PhaseApplying {
+					return nil, fmt.Errorf("read in %s", p)
+				}
+				return c.read(j)
+			}
+			rec := newRecorder()
+			res := h.run(t, j, rec)
+			if res.Status != run.Finished {
+				t.Fatalf("%s (%s)\n%s", res.Status, res.Note, rec.allLogs())
+			}
+			if got, _ := json.Marshal(phaseOutputs(t, res, run.PhaseApplying)); string(got) != string(want) {
+				t.Errorf("outputs %s, want %s", got, want)
+			}
+			applying := rec.log(run.PhaseApplying)
+			if byTool := strings.Contains(applying, "+ terraform output -json"); byTool != c.fromTool || strings.Contains(applying, "pa55-w0rd-xyz") {
+				t.Errorf("read by the tool: %v, want %v:\n%s", byTool, c.fromTool, applying)
+			}
+		})
+	}
 }

@@ -26,6 +26,10 @@ type phaseLog struct {
 
 	mu  sync.Mutex
 	buf bytes.Buffer
+	// plan, when set, is the summary of the last "Plan:" line seen while
+	// watchPlan was on (the tool's own plan output, not a hook's).
+	watchPlan bool
+	plan      *run.PlanSummary
 }
 
 func newPhaseLog(phase run.Phase, rep Reporter, mask *masker) *phaseLog {
@@ -37,9 +41,30 @@ func (l *phaseLog) line(raw string) {
 	masked := l.mask.mask(strings.TrimSuffix(raw, "\r"))
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.watchPlan {
+		if s, ok := planLineSummary(raw); ok {
+			l.plan = &s
+		}
+	}
 	l.buf.WriteString(masked)
 	l.buf.WriteByte('\n')
 	l.rep.Log(l.phase, masked)
+}
+
+// watchPlanLine starts (on) or stops watching the lines for the tool's
+// "Plan:" line, and returns the summary read from it, if one was seen.
+func (l *phaseLog) watchPlanLine(on bool) (run.PlanSummary, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.watchPlan = on
+	if on {
+		l.plan = nil
+		return run.PlanSummary{}, false
+	}
+	if l.plan == nil {
+		return run.PlanSummary{}, false
+	}
+	return *l.plan, true
 }
 
 // printf logs a message of the executor's own, one line per line of text.

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/gantryhq/gantry/domain/run"
 )
@@ -17,6 +20,8 @@ import (
 const planJSONFile = "gantry.tfplan.json"
 
 // readPlan reads what a plan with changes changes from `<tool> show -json`
+// (for a drift-detection run, or when the tool printed no "Plan:" line to
+// read the summary from)
 // of the saved plan, run in the run's sandbox like the plan itself (the
 // tool starts the providers to read their schemas: they must run where the
 // run's code runs, never on the worker's host): the counts of the summary,
@@ -52,6 +57,32 @@ func (x *execution) readPlan(ctx context.Context, ph *phase) {
 		ph.changed = plan.changedAddresses()
 		ph.log.printf("Drift detected in %d resources", len(ph.changed))
 	}
+}
+
+// planLine matches the line terraform and OpenTofu end a plan with changes
+// with, colour codes removed: "Plan: [N to import, ]A to add, C to change,
+// D to destroy[, F to forget]." Its counts are those of summary below.
+var (
+	planLine   = regexp.MustCompile(`^Plan: (?:\d+ to import, )?(\d+) to add, (\d+) to change, (\d+) to destroy\b`)
+	colourCode = regexp.MustCompile("\x1b\\[[0-9;]*m")
+)
+
+// planLineSummary reads a plan's summary from the tool's "Plan:" line, so
+// that a plan needs no second process (` + "`show -json`" + `) to be summarised.
+func planLineSummary(line string) (run.PlanSummary, bool) {
+	m := planLine.FindStringSubmatch(strings.TrimSpace(colourCode.ReplaceAllString(line, "")))
+	if m == nil {
+		return run.PlanSummary{}, false
+	}
+	var n [3]int
+	for i := range n {
+		v, err := strconv.Atoi(m[i+1])
+		if err != nil {
+			return run.PlanSummary{}, false
+		}
+		n[i] = v
+	}
+	return run.PlanSummary{Add: n[0], Change: n[1], Destroy: n[2]}, true
 }
 
 // readablePlan is what Gantry reads of a plan in terraform's (and

@@ -70,3 +70,26 @@ func TestPlanChangedAddresses(t *testing.T) {
 		t.Errorf("changedAddresses = %q", got)
 	}
 }
+
+func TestPlanLineSummary(t *testing.T) {
+	tests := []struct {
+		line string
+		want run.PlanSummary
+		ok   bool
+	}{
+		{"Plan: 2 to add, 0 to change, 1 to destroy.", run.PlanSummary{Add: 2, Destroy: 1}, true},
+		{"\x1b[1mPlan:\x1b[0m 1 to add, 3 to change, 0 to destroy.", run.PlanSummary{Add: 1, Change: 3}, true},
+		{"Plan: 1 to import, 0 to add, 1 to change, 0 to destroy.", run.PlanSummary{Change: 1}, true},
+		{"Plan: 0 to add, 0 to change, 0 to destroy, 2 to forget.", run.PlanSummary{}, true},
+		{"  Plan: 4 to add, 0 to change, 0 to destroy.\r", run.PlanSummary{Add: 4}, true},
+		{"No changes. Your infrastructure matches the configuration.", run.PlanSummary{}, false},
+		{"echo Plan: 1 to add, 0 to change, 0 to destroy.", run.PlanSummary{}, false},
+		{"Plan: 99999999999999999999 to add, 0 to change, 0 to destroy.", run.PlanSummary{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := planLineSummary(tt.line)
+		if ok != tt.ok || got != tt.want {
+			t.Errorf("planLineSummary(%q) = %+v, %v; want %+v, %v", tt.line, got, ok, tt.want, tt.ok)
+		}
+	}
+}

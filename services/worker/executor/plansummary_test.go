@@ -36,6 +36,7 @@ func TestPlanningReportsThePlansSummary(t *testing.T) {
 			repo, commit := newRepo(t, tt.files)
 			j := job(repo, commit)
 			j.Type, j.Autodeploy = run.Proposed, false
+			j.Debug = true // the log names each process the run starts
 			rec := newRecorder()
 			res := h.run(t, j, rec)
 			rec.check(t)
@@ -48,6 +49,9 @@ func TestPlanningReportsThePlansSummary(t *testing.T) {
 			}
 			if !strings.Contains(rec.log(run.PhasePlanning), tt.line) {
 				t.Errorf("terraform did not print %q:\n%s", tt.line, rec.log(run.PhasePlanning))
+			}
+			if strings.Contains(rec.log(run.PhasePlanning), "show -json") {
+				t.Errorf("the summary took a second process; terraform's own Plan: line says it:\n%s", rec.log(run.PhasePlanning))
 			}
 			if strings.Contains(rec.log(run.PhasePlanning), "format_version") {
 				t.Error("the JSON plan went into the run's log")

@@ -97,7 +97,7 @@ func TestOverrideFileIsWrittenInTheProjectRoot(t *testing.T) {
 			t.Fatalf("result = %s %q\n%s", res.Status, res.Note, rec.allLogs())
 		}
 		for phase, wants := range map[run.Phase][]string{
-			run.PhasePreparing:    {"+ git clone --no-checkout --quiet -- " + repo.dir + " source", "Wrote the backend override infra/app/" + executor.OverrideFile},
+			run.PhasePreparing:    {"+ git -c advice.detachedHead=false checkout --quiet --detach " + commit, "Wrote the backend override infra/app/" + executor.OverrideFile},
 			run.PhaseInitializing: {"+ terraform init -input=false", `path = "override.tfstate"`, "untouched"},
 			run.PhasePlanning:     {"+ terraform plan -input=false -out=", "-detailed-exitcode"},
 			run.PhaseApplying:     {"+ terraform apply -input=false ", "state is where the override says"},
@@ -238,6 +238,9 @@ func TestChecksOutExactlyTheRunsCommit(t *testing.T) {
 	}
 }
 
+// TestClonesOverHTTP checks a repository out over Git's smart HTTP
+// protocol, through the repository cache and, with the cache off, with a
+// clone.
 func TestClonesOverHTTP(t *testing.T) {
 	out, err := exec.Command("git", "--exec-path").Output()
 	if err != nil {
@@ -249,25 +252,39 @@ func TestClonesOverHTTP(t *testing.T) {
 		Env:  []string{"GIT_PROJECT_ROOT=" + filepath.Dir(repo.dir), "GIT_HTTP_EXPORT_ALL=1"},
 	})
 	defer srv.Close()
-	h := newHarness(t, nil)
-	j := job(repo, commit)
-	j.Type = run.Proposed
 	plainURL := srv.URL + "/" + filepath.Base(repo.dir)
-	// Credentials in the URL (the server asks for none) stay out of the logs.
-	j.RepositoryURL = strings.Replace(plainURL, "http://", "http://gantry:url-password-31@", 1)
-	j.Debug = true
-	rec := newRecorder()
-	res := h.run(t, j, rec)
-	rec.check(t)
-	if res.Status != run.Finished || !res.HasChanges {
-		t.Fatalf("result = %s %q\n%s", res.Status, res.Note, rec.allLogs())
-	}
-	prep := rec.log(run.PhasePreparing)
-	if !strings.Contains(prep, "Checking out "+plainURL+" at "+commit) || !strings.Contains(prep, "+ git clone --no-checkout --quiet -- "+plainURL) {
-		t.Errorf("the PREPARING log = %q", prep)
-	}
-	if strings.Contains(rec.allLogs(), "url-password-31") {
-		t.Errorf("the URL's password is in the logs:\n%s", rec.allLogs())
+	for name, c := range map[string]struct {
+		cacheDir string
+		want     string
+	}{
+		"cached": {t.TempDir(), "--no-write-fetch-head -- " + plainURL + " " + commit},
+		"cloned": {"", "+ git clone --no-checkout --quiet -- " + plainURL},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, func(cfg *executor.Config) { cfg.RepoCacheDir = c.cacheDir })
+			j := job(repo, commit)
+			j.Type = run.Proposed
+			// Credentials in the URL (the server asks for none) stay out of the logs.
+			j.RepositoryURL = strings.Replace(plainURL, "http://", "http://gantry:url-password-31@", 1)
+			j.Debug = true
+			j.Hooks.BeforeInit = []string{"git remote get-url origin"}
+			rec := newRecorder()
+			res := h.run(t, j, rec)
+			rec.check(t)
+			if res.Status != run.Finished || !res.HasChanges {
+				t.Fatalf("result = %s %q\n%s", res.Status, res.Note, rec.allLogs())
+			}
+			prep := rec.log(run.PhasePreparing)
+			if !strings.Contains(prep, "Checking out "+plainURL+" at "+commit) || !strings.Contains(prep, c.want) {
+				t.Errorf("the PREPARING log = %q", prep)
+			}
+			if strings.Contains(rec.allLogs(), "url-password-31") {
+				t.Errorf("the URL's password is in the logs:\n%s", rec.allLogs())
+			}
+			if c.cacheDir != "" && !strings.Contains(rec.log(run.PhaseInitializing), plainURL) {
+				t.Errorf("the checkout's origin is not the repository's URL:\n%s", rec.log(run.PhaseInitializing))
+			}
+		})
 	}
 }
 

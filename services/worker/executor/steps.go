@@ -54,11 +54,19 @@ func (x *execution) plan(ctx context.Context, ph *phase) *failure {
 	if f := x.hooks(ctx, ph, "before_plan", x.job.Hooks.BeforePlan); f != nil {
 		return x.afterRun(ctx, ph, f)
 	}
+	ph.log.watchPlanLine(true)
 	code, err := x.runTool(ctx, ph, x.planArgs()...)
+	printed, ok := ph.log.watchPlanLine(false)
 	switch {
 	case err == nil && code == planNoChanges:
 	case err == nil && code == planChanges:
 		ph.hasChanges, x.hasChanges = true, true
+		if ok && !x.job.Drift {
+			// The tool's own "Plan:" line says what the summary needs:
+			// no second process. A drift run needs the addresses too.
+			ph.summary = &printed
+			break
+		}
 		x.readPlan(ctx, ph)
 	default:
 		return x.afterRun(ctx, ph, x.toolFailure(ph, "plan", code, err))

@@ -12,47 +12,55 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/gantryhq/gantry/services/platform/settings"
 	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
-// Environment variables a launcher reads (SPEC.md, "Launcher settings").
-const (
-	EnvToken          = "GANTRY_TOKEN"
-	EnvPoolKey        = "GANTRY_POOL_PRIVATE_KEY"
-	EnvMaskEnvs       = "GANTRY_MASK_ENVS"
-	EnvRunLogsStdout  = "GANTRY_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED"
-	EnvLogsTimeout    = "GANTRY_LAUNCHER_LOGS_TIMEOUT"
-	EnvRunTimeout     = "GANTRY_LAUNCHER_RUN_TIMEOUT"
-	EnvShutdownGrace  = "GANTRY_LAUNCHER_SHUTDOWN_GRACE"
-	EnvDebug          = "GANTRY_DEBUG"
-	EnvWhitelistEnvs  = "GANTRY_WHITELIST_ENVS"
-	EnvMetadataPrefix = "GANTRY_METADATA_"
-	EnvWorkDir        = "GANTRY_LAUNCHER_WORK_DIR"
+// The names of the environment variables a launcher reads (SPEC.md,
+// "Launcher settings"), declared with their defaults and checks in the
+// settings table.
+var (
+	EnvToken          = settings.Token.Name
+	EnvPoolKey        = settings.PoolPrivateKey.Name
+	EnvMaskEnvs       = settings.MaskEnvs.Name
+	EnvRunLogsStdout  = settings.RunLogsOnStdout.Name
+	EnvLogsTimeout    = settings.LauncherLogsTimeout.Name
+	EnvRunTimeout     = settings.LauncherRunTimeout.Name
+	EnvShutdownGrace  = settings.LauncherShutdownGrace.Name
+	EnvDebug          = settings.Debug.Name
+	EnvWhitelistEnvs  = settings.WhitelistEnvs.Name
+	EnvMetadataPrefix = settings.Metadata.Name
+	EnvWorkDir        = settings.LauncherWorkDir.Name
+	// EnvRepoCacheDir is where the worker keeps its repository cache: an
+	// absolute path, or "off" for a clone per run; unset,
+	// DefaultRepoCacheDir of the work directory.
+	EnvRepoCacheDir = settings.LauncherRepoCacheDir.Name
 	// EnvSensitiveOutputs uploads sensitive outputs, sealed to the server's
 	// key, with the others (outputs.go).
-	EnvSensitiveOutputs = "GANTRY_SENSITIVE_OUTPUT_UPLOAD_ENABLED"
+	EnvSensitiveOutputs = settings.SensitiveOutputUpload.Name
 	// EnvExecutor is "docker" or "process"; unset, docker where a Docker
 	// engine answers and process elsewhere.
-	EnvExecutor      = "GANTRY_LAUNCHER_EXECUTOR"
-	EnvDefaultImage  = "GANTRY_DEFAULT_RUNNER_IMAGE"
-	EnvDockerConfig  = "GANTRY_DOCKER_CONFIG_DIR"
-	EnvExtraMounts   = "GANTRY_WORKER_EXTRA_MOUNTS"
-	EnvROExtraMounts = "GANTRY_WORKER_RO_EXTRA_MOUNTS"
-	EnvWOExtraMounts = "GANTRY_WORKER_WO_EXTRA_MOUNTS"
-	EnvNetwork       = "GANTRY_WORKER_NETWORK"
-	EnvRuntime       = "GANTRY_WORKER_RUNTIME"
-	EnvWorkerUser    = "GANTRY_WORKER_USER"
+	EnvExecutor      = settings.LauncherExecutor.Name
+	EnvDefaultImage  = settings.DefaultRunnerImage.Name
+	EnvDockerConfig  = settings.DockerConfigDir.Name
+	EnvExtraMounts   = settings.WorkerExtraMounts.Name
+	EnvROExtraMounts = settings.WorkerROExtraMounts.Name
+	EnvWOExtraMounts = settings.WorkerWOExtraMounts.Name
+	EnvNetwork       = settings.WorkerNetwork.Name
+	EnvRuntime       = settings.WorkerRuntime.Name
+	EnvWorkerUser    = settings.WorkerUser.Name
 	// EnvDockerHost is the Docker engine's address, as the docker CLI
 	// reads it.
-	EnvDockerHost = "DOCKER_HOST"
+	EnvDockerHost = settings.DockerHost.Name
 )
 
 // Executors a launcher runs runs with (GANTRY_LAUNCHER_EXECUTOR).
@@ -136,6 +144,7 @@ func FromEnv(environ []string, stdout io.Writer) (Config, error) {
 			env[k] = v
 		}
 	}
+	getenv := func(name string) string { return env[name] }
 	var (
 		cfg  Config
 		errs []error
@@ -144,7 +153,7 @@ func FromEnv(environ []string, stdout io.Writer) (Config, error) {
 		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
 	}
 	var certPub crypto.PublicKey
-	if raw := env[EnvToken]; strings.TrimSpace(raw) == "" {
+	if raw := settings.Token.Value(getenv); strings.TrimSpace(raw) == "" {
 		bad(EnvToken, "not set: give the pool token `gantry pool create` or `gantry pool reset` printed")
 	} else if tok, err := protocol.DecodePoolToken(raw); err != nil {
 		bad(EnvToken, "%v", err)
@@ -153,7 +162,7 @@ func FromEnv(environ []string, stdout io.Writer) (Config, error) {
 	} else {
 		cfg.Token, certPub = tok, pub
 	}
-	if raw := env[EnvPoolKey]; strings.TrimSpace(raw) == "" {
+	if raw := settings.PoolPrivateKey.Value(getenv); strings.TrimSpace(raw) == "" {
 		bad(EnvPoolKey, "not set: give the base64 of the PEM private key the pool's CSR was made with")
 	} else if key, err := ParsePoolKey(raw); err != nil {
 		bad(EnvPoolKey, "%v", err)
@@ -165,44 +174,52 @@ func FromEnv(environ []string, stdout io.Writer) (Config, error) {
 			}
 		}
 	}
-	for _, name := range splitList(env[EnvMaskEnvs]) {
-		if !validName(name) {
-			bad(EnvMaskEnvs, "%q is not a variable name", name)
-			continue
-		}
-		cfg.MaskNames = append(cfg.MaskNames, name)
+	if err := settings.MaskEnvs.Check(getenv); err != nil {
+		errs = append(errs, err)
+	} else {
+		cfg.MaskNames = splitList(settings.MaskEnvs.Value(getenv))
 	}
-	if on, err := parseBool(env[EnvRunLogsStdout]); err != nil {
-		bad(EnvRunLogsStdout, "%v", err)
+	if on, err := settings.RunLogsOnStdout.Bool(getenv); err != nil {
+		errs = append(errs, err)
 	} else if on {
 		cfg.RunLogs = stdout
 	}
-	if on, err := parseBool(env[EnvSensitiveOutputs]); err != nil {
-		bad(EnvSensitiveOutputs, "%v", err)
-	} else {
-		cfg.SensitiveOutputs = on
-	}
-	if on, err := parseBool(env[EnvDebug]); err != nil {
-		bad(EnvDebug, "%v", err)
-	} else {
-		cfg.Debug = on
+	for _, b := range []struct {
+		v    *settings.Var
+		into *bool
+	}{{settings.SensitiveOutputUpload, &cfg.SensitiveOutputs}, {settings.Debug, &cfg.Debug}} {
+		on, err := b.v.Bool(getenv)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		*b.into = on
 	}
 	for _, d := range []struct {
-		name string
+		v    *settings.Var
 		into *time.Duration
-	}{{EnvLogsTimeout, &cfg.Executor.LogsTimeout}, {EnvRunTimeout, &cfg.Executor.RunTimeout}, {EnvShutdownGrace, &cfg.ShutdownGrace}} {
-		v, err := parseDuration(env[d.name])
+	}{{settings.LauncherLogsTimeout, &cfg.Executor.LogsTimeout}, {settings.LauncherRunTimeout, &cfg.Executor.RunTimeout}, {settings.LauncherShutdownGrace, &cfg.ShutdownGrace}} {
+		v, err := d.v.Duration(getenv)
 		if err != nil {
-			bad(d.name, "%v", err)
+			errs = append(errs, err)
 		}
 		*d.into = v
 	}
 	// Runs find git, sh and the stack's tool where the launcher does.
-	cfg.Executor.Path = env["PATH"]
-	if dir := env[EnvWorkDir]; dir != "" {
+	cfg.Executor.Path = settings.Path.Value(getenv)
+	if dir, ok := settings.LauncherWorkDir.Lookup(getenv); ok {
 		cfg.Executor.WorkDir = dir
 	}
-	whitelist, err := executor.WhitelistVariables(env[EnvWhitelistEnvs], func(name string) (string, bool) {
+	if err := settings.LauncherRepoCacheDir.Check(getenv); err != nil {
+		errs = append(errs, err)
+	} else {
+		switch dir, ok := settings.LauncherRepoCacheDir.Lookup(getenv); {
+		case !ok:
+			cfg.Executor.RepoCacheDir = DefaultRepoCacheDir(cfg.Executor.WorkDir)
+		case dir != "off":
+			cfg.Executor.RepoCacheDir = dir
+		}
+	}
+	whitelist, err := executor.WhitelistVariables(settings.WhitelistEnvs.Value(getenv), func(name string) (string, bool) {
 		v, ok := env[name]
 		return v, ok
 	})
@@ -215,12 +232,12 @@ func FromEnv(environ []string, stdout io.Writer) (Config, error) {
 		}
 	}
 	cfg.Whitelist = whitelist
-	if path := strings.TrimSpace(env[EnvRunInitializationPolicy]); path != "" {
+	if path := strings.TrimSpace(settings.LauncherRunInitializationPolicy.Value(getenv)); path != "" {
 		if cfg.Policy, err = LoadPolicy(context.Background(), path); err != nil {
 			bad(EnvRunInitializationPolicy, "%v", err)
 		}
 	}
-	docker, err := dockerFromEnv(env, env[EnvExecutor])
+	docker, err := dockerFromEnv(getenv, settings.LauncherExecutor.Value(getenv))
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -325,81 +342,42 @@ func splitList(s string) []string {
 	return out
 }
 
-func validName(s string) bool {
-	for i, r := range s {
-		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return s != ""
-}
-
-func parseBool(s string) (bool, error) {
-	if strings.TrimSpace(s) == "" {
-		return false, nil
-	}
-	b, err := strconv.ParseBool(strings.TrimSpace(s))
-	if err != nil {
-		return false, fmt.Errorf("%q is not a boolean (true or false)", s)
-	}
-	return b, nil
-}
-
-// parseDuration reads a positive Go duration ("7m", "1h30m"); "" is zero,
-// the default.
-func parseDuration(s string) (time.Duration, error) {
-	if strings.TrimSpace(s) == "" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(strings.TrimSpace(s))
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration such as 7m or 1h30m", s)
-	}
-	if d <= 0 {
-		return 0, fmt.Errorf("%q must be positive", s)
-	}
-	return d, nil
-}
-
 // DockerFromEnv returns the Docker executor's settings from the
-// environment (os.Environ), or nil for the process executor, as mode
+// environment getenv reads, or nil for the process executor, as mode
 // (GANTRY_LAUNCHER_EXECUTOR) says: "docker", "process", or "" for docker
 // where a Docker engine answers at DOCKER_HOST (or the default socket).
-func DockerFromEnv(environ []string, mode string) (*executor.DockerConfig, error) {
-	env := map[string]string{}
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			env[k] = v
-		}
-	}
-	return dockerFromEnv(env, mode)
+func DockerFromEnv(getenv settings.Getenv, mode string) (*executor.DockerConfig, error) {
+	return dockerFromEnv(getenv, mode)
 }
 
-func dockerFromEnv(env map[string]string, mode string) (*executor.DockerConfig, error) {
-	switch mode = strings.TrimSpace(mode); mode {
+func dockerFromEnv(getenv settings.Getenv, mode string) (*executor.DockerConfig, error) {
+	if err := settings.LauncherExecutor.Check(func(string) string { return mode }); err != nil {
+		return nil, err
+	}
+	switch mode = strings.ToLower(strings.TrimSpace(mode)); mode {
 	case ExecutorProcess:
 		return nil, nil
 	case ExecutorDocker:
-	case "":
-		cli, err := executor.Engine(env[EnvDockerHost])
+	default: // unset
+		cli, err := executor.Engine(settings.DockerHost.Value(getenv))
 		if err != nil {
 			return nil, nil
 		}
 		cli.Close()
-	default:
-		return nil, fmt.Errorf("%s: %q is neither %q nor %q", EnvExecutor, mode, ExecutorDocker, ExecutorProcess)
 	}
+	// The engine's own defaults apply to what is unset.
+	raw := func(v *settings.Var) string { s, _ := v.Lookup(getenv); return strings.TrimSpace(s) }
 	d := &executor.DockerConfig{
-		Host: env[EnvDockerHost], DefaultImage: strings.TrimSpace(env[EnvDefaultImage]),
-		Network: strings.TrimSpace(env[EnvNetwork]), Runtime: strings.TrimSpace(env[EnvRuntime]),
-		User: strings.TrimSpace(env[EnvWorkerUser]), KeepWarm: true,
+		Host: raw(settings.DockerHost), DefaultImage: raw(settings.DefaultRunnerImage),
+		Network: raw(settings.WorkerNetwork), Runtime: raw(settings.WorkerRuntime),
+		User: raw(settings.WorkerUser), KeepWarm: true,
 	}
 	var errs []error
 	for _, m := range []struct {
 		name string
 		into *[]executor.Mount
 	}{{EnvExtraMounts, &d.Mounts}, {EnvROExtraMounts, &d.ReadOnlyMounts}, {EnvWOExtraMounts, &d.WriteMounts}} {
-		mounts, err := executor.ParseMounts(env[m.name])
+		mounts, err := executor.ParseMounts(getenv(m.name))
 		if err == nil {
 			err = executor.DockerConfig{Mounts: mounts}.Validate()
 		}
@@ -411,7 +389,7 @@ func dockerFromEnv(env map[string]string, mode string) (*executor.DockerConfig, 
 	if err := (executor.DockerConfig{User: d.User, DefaultImage: d.DefaultImage}).Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("%s or %s: %w", EnvWorkerUser, EnvDefaultImage, err))
 	}
-	if dir := strings.TrimSpace(env[EnvDockerConfig]); dir != "" {
+	if dir := raw(settings.DockerConfigDir); dir != "" {
 		auth, err := executor.LoadRegistryAuth(dir)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", EnvDockerConfig, err))
@@ -419,4 +397,14 @@ func dockerFromEnv(env map[string]string, mode string) (*executor.DockerConfig, 
 		d.RegistryAuth = auth
 	}
 	return d, errors.Join(errs...)
+}
+
+// DefaultRepoCacheDir is where a worker whose work directory is workDir
+// ("": the system's temporary directory) keeps its repository cache unless
+// GANTRY_LAUNCHER_REPO_CACHE_DIR says otherwise.
+func DefaultRepoCacheDir(workDir string) string {
+	if workDir == "" {
+		workDir = os.TempDir()
+	}
+	return filepath.Join(workDir, "gantry-repos")
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/gantryhq/gantry/domain/stack"
+	"github.com/gantryhq/gantry/services/platform/settings"
+	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/protocol"
 )
 
@@ -59,6 +61,7 @@ func TestFromEnvReadsEverySetting(t *testing.T) {
 		"AWS_SECRET=s", "READER=r", "WRITER=w",
 		EnvMetadataPrefix + "instance_id=i-123", EnvMetadataPrefix + "zone=a",
 		"PATH=/opt/bin:/usr/bin",
+		EnvRepoCacheDir + "=/var/cache/gantry-repos",
 	}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +80,9 @@ func TestFromEnvReadsEverySetting(t *testing.T) {
 	}
 	if cfg.Executor.Path != "/opt/bin:/usr/bin" {
 		t.Errorf("Path = %q", cfg.Executor.Path)
+	}
+	if cfg.Executor.RepoCacheDir != "/var/cache/gantry-repos" {
+		t.Errorf("RepoCacheDir = %q", cfg.Executor.RepoCacheDir)
 	}
 	want := map[string]stack.Scope{"AWS_SECRET": stack.ScopeAll, "READER": stack.ScopeReadOnly, "WRITER": stack.ScopeWriteOnly}
 	if len(cfg.Whitelist) != len(want) {
@@ -98,9 +104,34 @@ func TestFromEnvDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Zero means the executor's defaults (7m, 70m) and the launcher's.
-	if cfg.Executor.LogsTimeout != 0 || cfg.Executor.RunTimeout != 0 || cfg.RunLogs != nil || cfg.Debug || len(cfg.Whitelist) != 0 {
+	// The settings table's defaults are the executor's and the launcher's.
+	if cfg.Executor.LogsTimeout != executor.DefaultLogsTimeout || cfg.Executor.RunTimeout != executor.DefaultRunTimeout ||
+		cfg.ShutdownGrace != DefaultShutdownGrace || cfg.RunLogs != nil || cfg.Debug || cfg.SensitiveOutputs || len(cfg.Whitelist) != 0 {
 		t.Errorf("unexpected settings: %+v", cfg)
+	}
+	if want := filepath.Join(os.TempDir(), "gantry-repos"); cfg.Executor.RepoCacheDir != want {
+		t.Errorf("RepoCacheDir = %q, want %q", cfg.Executor.RepoCacheDir, want)
+	}
+	cfg, err = FromEnv([]string{EnvToken + "=" + token, EnvPoolKey + "=" + key, EnvWorkDir + "=/srv/runs"}, io.Discard)
+	if err != nil || cfg.Executor.RepoCacheDir != "/srv/runs/gantry-repos" {
+		t.Errorf("with a work dir: RepoCacheDir = %q (%v)", cfg.Executor.RepoCacheDir, err)
+	}
+	cfg, err = FromEnv([]string{EnvToken + "=" + token, EnvPoolKey + "=" + key, EnvRepoCacheDir + "=off"}, io.Discard)
+	if err != nil || cfg.Executor.RepoCacheDir != "" {
+		t.Errorf("off: RepoCacheDir = %q (%v)", cfg.Executor.RepoCacheDir, err)
+	}
+}
+
+// The defaults the settings table documents for what the executor fills
+// in itself are the executor's.
+func TestSettingsTableDefaultsAreTheExecutors(t *testing.T) {
+	for _, c := range []struct{ documented, actual string }{
+		{settings.DefaultRunnerImage.Default, executor.DefaultRunnerImage},
+		{settings.WorkerNetwork.Default, executor.DefaultNetwork},
+	} {
+		if c.documented != c.actual {
+			t.Errorf("the settings table says %q, the executor uses %q", c.documented, c.actual)
+		}
 	}
 }
 
@@ -122,9 +153,10 @@ func TestFromEnvNamesTheBadVariable(t *testing.T) {
 		{"run timeout", append(good, EnvRunTimeout+"=-5m"), EnvRunTimeout + `: "-5m" must be positive`},
 		{"debug", append(good, EnvDebug+"=maybe"), EnvDebug + `: "maybe" is not a boolean`},
 		{"stdout", append(good, EnvRunLogsStdout+"=yes please"), EnvRunLogsStdout + ": "},
-		{"mask", append(good, EnvMaskEnvs+"=A-B"), EnvMaskEnvs + `: "A-B" is not a variable name`},
+		{"mask", append(good, EnvMaskEnvs+"=A-B"), EnvMaskEnvs + `: "A-B" lists "A-B", which is not a variable name`},
 		{"whitelist", append(good, EnvWhitelistEnvs+"=9X"), EnvWhitelistEnvs + ": "},
 		{"metadata", append(good, EnvMetadataPrefix+"=x"), EnvMetadataPrefix + ": a metadata variable needs a key"},
+		{"repo cache", append(good, EnvRepoCacheDir+"=cache"), EnvRepoCacheDir + `: "cache" is not an absolute path`},
 	}
 	for _, c := range cases {
 		_, err := FromEnv(c.env, io.Discard)

@@ -13,12 +13,13 @@ import (
 
 	"github.com/gantryhq/gantry/domain/run"
 	"github.com/gantryhq/gantry/domain/stack"
+	"github.com/gantryhq/gantry/services/platform/settings"
 	"github.com/gantryhq/gantry/services/worker/executor"
 )
 
 // EnvRunInitializationPolicy names a Rego file the launcher evaluates
 // against each run's metadata before the run's first phase.
-const EnvRunInitializationPolicy = "GANTRY_LAUNCHER_RUN_INITIALIZATION_POLICY"
+var EnvRunInitializationPolicy = settings.LauncherRunInitializationPolicy.Name
 
 // The run initialization policy's convention: a Rego (v1 syntax) module of
 // package PolicyPackage whose rule PolicyRule is the set of reasons to deny

@@ -84,6 +84,7 @@ func (l *Launcher) execute(a protocol.Assignment, parent trace.SpanContext) {
 	if job.BackendOverride != nil {
 		job.PhaseEnv = rep.phaseEnv
 		job.SaveState = rep.saveState
+		job.ReadState = rep.readState
 		if gw := l.exec.GatewayAddress(); gw != "" {
 			// The run's containers cannot count on reaching the server's
 			// address (127.0.0.1 under gantry dev): they reach the state

@@ -97,6 +97,33 @@ func (r *reporter) saveState(ctx context.Context, phase run.Phase, data []byte) 
 	return "the worker stored errored.tfstate as the stack's new state version", nil
 }
 
+// readState implements executor.Job.ReadState: the stack's stored state,
+// read with the phase's credentials (nil when none is stored yet).
+func (r *reporter) readState(ctx context.Context, phase run.Phase) ([]byte, error) {
+	creds, err := r.stateCredentials(phase)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithDeadline(ctx, r.deadline)
+	defer cancel()
+	address := strings.TrimRight(r.l.cfg.Token.ServerURL, "/") + tfbackend.StatePath(r.stackID)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, address, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.SetBasicAuth(creds.Username, creds.Password)
+	status, body, err := do(req)
+	switch {
+	case err != nil:
+		return nil, err
+	case status == http.StatusNoContent:
+		return nil, nil
+	case status == http.StatusOK:
+		return body, nil
+	}
+	return nil, fmt.Errorf("the state backend answered %d: %s", status, bytes.TrimSpace(body))
+}
+
 // completeState gives a state without a lineage one: terraform writes
 // errored.tfstate without a lineage when it could not read the stored
 // state in the first place (its first apply). The stored state's lineage
