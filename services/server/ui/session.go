@@ -132,7 +132,9 @@ func (u *UI) toSignIn(w http.ResponseWriter, r *http.Request) {
 func (u *UI) checkPost(r *http.Request) error {
 	if o := r.Header.Get("Origin"); o != "" && o != "null" {
 		ou, err := url.Parse(o)
-		if err != nil || ou.Host != r.Host {
+		// Behind a proxy that rewrites Host, X-Forwarded-Host is the one the
+		// browser used.
+		if err != nil || (ou.Host != r.Host && ou.Host != r.Header.Get("X-Forwarded-Host")) {
 			return errors.New("the request came from another site")
 		}
 	}

@@ -75,6 +75,13 @@ func TestCheckPost(t *testing.T) {
 	if err := u.checkPost(cross); err == nil || !strings.Contains(err.Error(), "another site") {
 		t.Errorf("another origin: %v", err)
 	}
+	proxied := postForm("/runs/run_1/confirm", good, session)
+	proxied.Host = "gantry-internal:1983"
+	proxied.Header.Set("Origin", "https://gantry.example")
+	proxied.Header.Set("X-Forwarded-Host", "gantry.example")
+	if err := u.checkPost(proxied); err != nil {
+		t.Errorf("through a proxy that rewrites Host: %v", err)
+	}
 	same := postForm("/sign-in", url.Values{csrfField: {"y"}}, &http.Cookie{Name: signInCookie, Value: "y"})
 	same.Header.Set("Origin", "http://gantry.example")
 	if err := u.checkPost(same); err != nil {
