@@ -21,8 +21,12 @@
     const state = document.getElementById("run-state");
     // Lines the page has: a reconnection asks only for the ones after them.
     let after = Number(logs.dataset.after) || 0;
+    let failures = 0;
     function open() {
       const source = new EventSource(logs.dataset.liveLogs + "?after=" + after);
+      source.onopen = function () {
+        failures = 0;
+      };
       source.addEventListener("line", function (e) {
         const l = JSON.parse(e.data);
         after++;
@@ -52,6 +56,14 @@
       });
       source.onerror = function () {
         source.close();
+        failures++;
+        if (failures > 5) {
+          // Signed out, or the server is gone: a reload says which.
+          if (status) {
+            status.textContent = "The live log stopped; reload the page.";
+          }
+          return;
+        }
         if (status) {
           status.textContent = "The live log was interrupted; reconnecting…";
         }
@@ -65,8 +77,12 @@
     const body = table.tBodies[0];
     const status = document.getElementById("live-status");
     const url = new URL(table.dataset.liveEvents, window.location.href);
+    let failures = 0;
     function open() {
       const source = new EventSource(url.pathname + url.search);
+      source.onopen = function () {
+        failures = 0;
+      };
       if (status) {
         status.textContent = "Following new events live.";
       }
@@ -96,6 +112,13 @@
       });
       source.onerror = function () {
         source.close();
+        failures++;
+        if (failures > 5) {
+          if (status) {
+            status.textContent = "The live stream stopped; reload the page.";
+          }
+          return;
+        }
         if (status) {
           status.textContent = "The live stream was interrupted; reconnecting…";
         }
