@@ -50,6 +50,8 @@ On first start it creates an admin API key and writes it, with the server's
 URL, to the CLI's credentials file (GANTRY_CONFIG_DIR/credentials.json, or
 gantry/credentials.json in your configuration directory), where every gantry
 command finds it. The key is never printed; the start-up lines say where it is.
+The API's port also serves the web UI (docs/ui.md); the "ui" line carries a
+one-time link that signs a browser in with that key (once, within 10 minutes).
 Ctrl-C stops everything.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

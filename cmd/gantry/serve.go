@@ -25,6 +25,7 @@ import (
 	"github.com/gantryhq/gantry/services/server/gateway"
 	"github.com/gantryhq/gantry/services/server/scheduler"
 	"github.com/gantryhq/gantry/services/server/statebackend"
+	"github.com/gantryhq/gantry/services/server/ui"
 	"github.com/gantryhq/gantry/services/server/workerapi"
 	"github.com/gantryhq/gantry/services/worker/executor"
 	"github.com/gantryhq/gantry/services/worker/protocol"
@@ -177,7 +178,16 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if err != nil {
 		return err
 	}
-	routes, err := apiRoutes(apiDeps{version: cmp.Or(cfg.version, binaryVersion()), pool: pool, store: store, aggs: aggs, watcher: watcher, cmds: cmds, sessions: sessions, states: states, nc: nc, objects: objects, log: log, obs: obs, waiter: proj.waiter})
+	var devSignIn *ui.DevSignIn
+	if cfg.adminCredentials != "" {
+		// gantry dev: the UI's one-time link signs in with the admin key
+		// kept in the CLI's credentials file.
+		devSignIn = ui.NewDevSignIn(func(context.Context) (string, error) {
+			c, err := auth.LoadCredentials(cfg.adminCredentials)
+			return c.Token, err
+		})
+	}
+	routes, err := apiRoutes(apiDeps{version: cmp.Or(cfg.version, binaryVersion()), pool: pool, store: store, aggs: aggs, watcher: watcher, cmds: cmds, sessions: sessions, states: states, nc: nc, objects: objects, log: log, obs: obs, waiter: proj.waiter, devSignIn: devSignIn})
 	if err != nil {
 		return err
 	}
@@ -241,6 +251,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 			{"gateway", "taking worker registrations, heartbeats and run reports on " + protocol.AllReports},
 			{"drain", "webhook deliveries on /webhooks/, scheduled runs, commit statuses"},
 			{"api", "http://" + srv.Addr().String()},
+			uiLine("http://"+srv.Addr().String(), devSignIn),
 		}
 		if workers != nil {
 			lines = append(lines, component{"workers", fmt.Sprintf("%d launchers of the public pool %s", cfg.publicWorkers, ids.PublicPool)})
@@ -266,6 +277,15 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 		}
 		return err
 	}
+}
+
+// uiLine is the web UI's start-up line; under gantry dev it carries the
+// one-time sign-in link.
+func uiLine(base string, dev *ui.DevSignIn) component {
+	if dev == nil {
+		return component{"ui", base + "/ (sign in with an API key)"}
+	}
+	return component{"ui", fmt.Sprintf("%s/ (one-time sign-in link, valid %s: %s)", base, ui.DevSignInTTL, dev.Link(base))}
 }
 
 // newLogger returns the JSON logger of server-side commands, at the level

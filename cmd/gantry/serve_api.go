@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"connectrpc.com/connect"
@@ -23,6 +24,7 @@ import (
 	"github.com/gantryhq/gantry/services/server/commands"
 	"github.com/gantryhq/gantry/services/server/poolauth"
 	"github.com/gantryhq/gantry/services/server/statebackend"
+	"github.com/gantryhq/gantry/services/server/ui"
 	"github.com/gantryhq/gantry/services/server/webhook"
 	"github.com/gantryhq/gantry/services/server/workerapi"
 	"github.com/gantryhq/gantry/services/worker/executor"
@@ -49,6 +51,9 @@ type apiDeps struct {
 	obs     *observability
 	// waiter lets GetRun wait for an event a client saw (min_cursor).
 	waiter *projections.Waiter
+	// devSignIn is gantry dev's one-time sign-in link of the web UI; nil
+	// for gantry server.
+	devSignIn *ui.DevSignIn
 }
 
 // newCommands builds the command layer the API and the worker gateway share.
@@ -111,7 +116,14 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 			connectRoutes[i].MaxBodyBytes = d.states.MaxStateSize()*4/3 + api.DefaultMaxBodyBytes
 		}
 	}
+	web, err := webUI(d, connectRoutes)
+	if err != nil {
+		return nil, err
+	}
 	return d.obs.grpcRoutes(append(connectRoutes,
+		// The web UI calls the Connect routes above in process, as the
+		// signed-in user; it serves every path no other route claims.
+		api.Route{Path: "/", Handler: web},
 		// Deliveries authenticate by their signature, runs with their state
 		// credentials, launchers with their pool's: each is checked before a
 		// body is read.
@@ -119,6 +131,21 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 		api.Route{Path: statebackend.PathPrefix, Handler: d.states.Handler(), MaxBodyBytes: d.states.MaxStateSize()},
 		api.Route{Path: protocol.WorkerAPIPrefix, Handler: workers, MaxBodyBytes: workerapi.MaxUploadSize},
 	)), nil
+}
+
+// webUI builds the web UI on the Connect routes.
+func webUI(d apiDeps, connectRoutes []api.Route) (*ui.UI, error) {
+	mux := http.NewServeMux()
+	for _, r := range connectRoutes {
+		mux.Handle(r.Path, r.Handler)
+	}
+	return ui.New(ui.Config{
+		API: mux, Sessions: d.sessions, Policy: api.Roles(), DevSignIn: d.devSignIn, Logger: d.log,
+		Head: func(ctx context.Context) (int64, error) {
+			c, err := d.store.Head(ctx)
+			return c.Position, err
+		},
+	})
 }
 
 // newRunLogs ensures the run logs stream and returns what serves StreamRunLogs from it and the

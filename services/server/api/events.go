@@ -120,6 +120,10 @@ func (s *EventService) stream(ctx context.Context, msg *gantryv1.StreamRequest, 
 	}
 	stopping := serverStopping(ctx)
 	retry := followerBackoff()
+	// The first read is small and later ones grow to BatchSize: a client
+	// that reads a page and hangs up (the web UI's audit trail) costs a
+	// small read, one that reads everything soon gets whole batches.
+	size := min(firstEventBatch, s.cfg.BatchSize)
 	for {
 		// Take the wake-up channel before reading, so an append that lands
 		// between the read and the wait still wakes this follower.
@@ -127,7 +131,7 @@ func (s *EventService) stream(ctx context.Context, msg *gantryv1.StreamRequest, 
 		if msg.GetFollow() && s.cfg.Changes != nil {
 			changed = s.cfg.Changes.Changed()
 		}
-		batch, err := s.cfg.Events.ReadAll(ctx, cursor, filter, s.cfg.BatchSize)
+		batch, err := s.cfg.Events.ReadAll(ctx, cursor, filter, size)
 		if err != nil {
 			err = fmt.Errorf("read events after %d/%d: %w", cursor.Tx, cursor.Position, err)
 			if !msg.GetFollow() || ctx.Err() != nil {
@@ -153,6 +157,7 @@ func (s *EventService) stream(ctx context.Context, msg *gantryv1.StreamRequest, 
 			cursor = e.Cursor()
 		}
 		if len(batch) > 0 {
+			size = min(size*4, s.cfg.BatchSize)
 			continue
 		}
 		if !msg.GetFollow() {
@@ -163,6 +168,9 @@ func (s *EventService) stream(ctx context.Context, msg *gantryv1.StreamRequest, 
 		}
 	}
 }
+
+// firstEventBatch is the size of a stream's first read.
+const firstEventBatch = 64
 
 // followerBackoff paces a follower's reads while what it reads from is
 // down: from 100 ms up to 5 s apart.
