@@ -104,17 +104,33 @@ func poolKey(t *testing.T, dir string) (keyB64, csrFile string) {
 	return base64.StdEncoding.EncodeToString(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), csrFile
 }
 
-// TestComposeRunsThroughEachServer builds the images, brings the compose
-// project up (PostgreSQL, NATS, two servers, two Docker launchers) under a
-// project name of its own with every port on a free port of 127.0.0.1, and
-// takes a tracked run with managed state to FINISHED through each server
-// replica, real terraform in the runner image. It removes the containers,
-// networks and volumes it made; the images stay, tagged gantry-deploy/*:local.
-func TestComposeRunsThroughEachServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds images and runs the compose project")
-	}
-	requireDocker(t)
+// project is a compose project of scripts/deploy/compose under a name of
+// its own, its servers up and the pool "builders" made, with what the test
+// needs to reach it.
+type project struct {
+	t        *testing.T
+	ctx      context.Context
+	root     string
+	dir      string
+	name     string
+	gantry   string
+	files    []string
+	env      []string
+	adminKey string
+	servers  map[string]string // service name: API URL on 127.0.0.1
+	repoURL  string
+	poolEnv  []string // GANTRY_POOL_TOKEN and GANTRY_POOL_PRIVATE_KEY
+}
+
+// startProject builds the images, writes the settings (init-env), a demo
+// repository and an override that mounts it, brings up PostgreSQL, NATS
+// (services) and both servers with every port on a free port of 127.0.0.1,
+// reads the first admin key and makes the pool. extraFiles are compose files
+// after docker-compose.yml (paths relative to scripts/deploy/compose). Its
+// cleanup removes the containers, networks and volumes it made; the images
+// stay, tagged gantry-deploy/*:local.
+func startProject(t *testing.T, ctx context.Context, nats []string, extraFiles ...string) *project {
+	t.Helper()
 	tool, err := exec.LookPath("terraform")
 	if err != nil {
 		if tool, err = exec.LookPath("tofu"); err != nil {
@@ -122,38 +138,34 @@ func TestComposeRunsThroughEachServer(t *testing.T) {
 		}
 	}
 	root := repoRoot(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
-
 	start := time.Now()
 	run(t, ctx, os.Environ(), root, "scripts/deploy/build-images")
 	t.Logf("images built in %s", time.Since(start).Round(time.Second))
-	gantry := filepath.Join(t.TempDir(), "gantry")
-	run(t, ctx, os.Environ(), root, "go", "build", "-o", gantry, "./cmd/gantry")
+	p := &project{t: t, ctx: ctx, root: root, gantry: filepath.Join(t.TempDir(), "gantry"), servers: map[string]string{}}
+	run(t, ctx, os.Environ(), root, "go", "build", "-o", p.gantry, "./cmd/gantry")
 
 	// Not t.TempDir: the launchers' work dirs hold files of the runs' user,
 	// which a test running as another user cannot remove.
-	dir, err := os.MkdirTemp("", "gantry-compose-")
-	if err != nil {
+	if p.dir, err = os.MkdirTemp("", "gantry-compose-"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
+	t.Cleanup(func() { _ = os.RemoveAll(p.dir) })
+	if err := os.Chmod(p.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	project := fmt.Sprintf("gantrytest%d", time.Now().UnixNano()%1_000_000_000)
+	p.name = fmt.Sprintf("gantrytest%d", time.Now().UnixNano()%1_000_000_000)
 	base := append(os.Environ(),
 		"GANTRY_TOOLS_DIR="+filepath.Dir(tool),
-		"GANTRY_LAUNCHER_WORK_ROOT="+filepath.Join(dir, "work"),
-		"GANTRY_NETWORK="+project,
+		"GANTRY_LAUNCHER_WORK_ROOT="+filepath.Join(p.dir, "work"),
+		"GANTRY_NETWORK="+p.name,
 	)
-	run(t, ctx, base, root, "scripts/deploy/compose/init-env", filepath.Join(dir, "config"))
+	run(t, ctx, base, root, "scripts/deploy/compose/init-env", filepath.Join(p.dir, "config"))
 
 	// The repository the runs clone, readable by the servers (git ls-remote
 	// as uid 65532) and the launchers, whoever owns it.
-	repoURL := strings.TrimSpace(run(t, ctx, append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_SYSTEM=/dev/null"), root, "scripts/demo-repo", filepath.Join(dir, "demo")))
-	demo := strings.TrimPrefix(repoURL, "file://")
-	gitconfig := filepath.Join(dir, "gitconfig")
+	p.repoURL = strings.TrimSpace(run(t, ctx, append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_SYSTEM=/dev/null"), root, "scripts/demo-repo", filepath.Join(p.dir, "demo")))
+	demo := strings.TrimPrefix(p.repoURL, "file://")
+	gitconfig := filepath.Join(p.dir, "gitconfig")
 	if err := os.WriteFile(gitconfig, []byte("[safe]\n\tdirectory = *\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -161,63 +173,35 @@ func TestComposeRunsThroughEachServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	mounts := fmt.Sprintf(`["%s:%s:ro", "%s:%s:ro"]`, demo, demo, gitconfig, gitconfig)
-	override := filepath.Join(dir, "override.yml")
+	override := filepath.Join(p.dir, "override.yml")
 	if err := os.WriteFile(override, []byte(fmt.Sprintf(`version: "3.8"
 services:
   server-1: {environment: {GIT_CONFIG_GLOBAL: %[1]s}, volumes: %[2]s}
   server-2: {environment: {GIT_CONFIG_GLOBAL: %[1]s}, volumes: %[2]s}
   launcher-1: {environment: {GIT_CONFIG_GLOBAL: %[1]s, GANTRY_WHITELIST_ENVS: GIT_CONFIG_GLOBAL}, volumes: %[2]s}
   launcher-2: {environment: {GIT_CONFIG_GLOBAL: %[1]s, GANTRY_WHITELIST_ENVS: GIT_CONFIG_GLOBAL}, volumes: %[2]s}
+  postgres: {ports: ["127.0.0.1::5432"]}
+  nats: {ports: ["127.0.0.1::4222"]}
 `, gitconfig, mounts)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-
-	composeEnv := append(base,
+	p.files = []string{filepath.Join(root, "scripts/deploy/compose/docker-compose.yml")}
+	for _, f := range extraFiles {
+		p.files = append(p.files, filepath.Join(root, "scripts/deploy/compose", f))
+	}
+	p.files = append(p.files, override)
+	p.env = append(base,
 		"GANTRY_SERVER_1_PORT=", "GANTRY_SERVER_2_PORT=",
 		"GANTRY_SERVER_1_INSTRUMENTATION_PORT=", "GANTRY_SERVER_2_INSTRUMENTATION_PORT=",
 	)
-	compose := func(env []string, args ...string) string {
-		t.Helper()
-		return run(t, ctx, env, root, "docker-compose", append([]string{"-p", project,
-			"--env-file", filepath.Join(dir, "config", ".env"),
-			"-f", filepath.Join(root, "scripts/deploy/compose/docker-compose.yml"), "-f", override}, args...)...)
-	}
-	t.Cleanup(func() {
-		// A fresh context: the test's may have run out.
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		c := func(args ...string) string {
-			out, _ := try(ctx, composeEnv, root, "docker-compose", append([]string{"-p", project,
-				"--env-file", filepath.Join(dir, "config", ".env"),
-				"-f", filepath.Join(root, "scripts/deploy/compose/docker-compose.yml"), "-f", override}, args...)...)
-			return out
-		}
-		if t.Failed() {
-			t.Logf("compose logs:\n%s", c("logs", "--no-color", "--tail=40"))
-		}
-		c("stop", "-t", "15", "launcher-1", "launcher-2")
-		// Run containers the launchers had not removed yet hold the network.
-		if ids, _ := try(ctx, nil, "", "docker", "ps", "-aq", "--filter", "network="+project); strings.TrimSpace(ids) != "" {
-			_, _ = try(ctx, nil, "", "docker", append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
-		}
-		if out, err := try(ctx, composeEnv, root, "docker-compose", "-p", project,
-			"--env-file", filepath.Join(dir, "config", ".env"),
-			"-f", filepath.Join(root, "scripts/deploy/compose/docker-compose.yml"), "-f", override,
-			"down", "-v", "--remove-orphans", "-t", "10"); err != nil {
-			t.Errorf("docker-compose down: %v\n%s", err, out)
-		}
-		if left, _ := try(ctx, nil, "", "docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+project); strings.TrimSpace(left) != "" {
-			t.Errorf("containers of %s left: %s", project, left)
-		}
-	})
+	t.Cleanup(p.down)
 
 	start = time.Now()
-	compose(composeEnv, "up", "-d", "postgres", "nats", "server-1", "server-2")
+	p.compose(append(append([]string{"up", "-d", "postgres"}, nats...), "server-1", "server-2")...)
 	// The first admin key: whichever replica made it wrote it to the shared volume.
-	server1 := strings.TrimSpace(compose(composeEnv, "ps", "-q", "server-1"))
-	keyFile := filepath.Join(dir, "admin.key")
-	var adminKey string
-	for deadline := time.Now().Add(2 * time.Minute); adminKey == ""; time.Sleep(500 * time.Millisecond) {
+	server1 := strings.TrimSpace(p.compose("ps", "-q", "server-1"))
+	keyFile := filepath.Join(p.dir, "admin.key")
+	for deadline := time.Now().Add(2 * time.Minute); p.adminKey == ""; time.Sleep(500 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("no admin key was written within 2 minutes")
 		}
@@ -226,39 +210,117 @@ services:
 			if err != nil {
 				t.Fatal(err)
 			}
-			adminKey = strings.TrimSpace(string(data))
+			p.adminKey = strings.TrimSpace(string(data))
 		}
 	}
-	servers := map[string]string{}
 	for _, s := range []string{"server-1", "server-2"} {
-		servers[s] = "http://" + strings.TrimSpace(compose(composeEnv, "port", s, "1983"))
-	}
-	cli := func(server string, args ...string) string {
-		t.Helper()
-		return run(t, ctx, append(os.Environ(), "GANTRY_SERVER="+servers[server], "GANTRY_TOKEN="+adminKey, "NO_COLOR=1"), dir, gantry, args...)
+		p.servers[s] = "http://" + p.port(s, "1983")
 	}
 	// Both replicas answer before anything is asked of them.
-	for s := range servers {
+	for s := range p.servers {
 		for deadline := time.Now().Add(time.Minute); ; time.Sleep(500 * time.Millisecond) {
-			if _, err := try(ctx, append(os.Environ(), "GANTRY_SERVER="+servers[s], "GANTRY_TOKEN="+adminKey), dir, gantry, "pool", "list"); err == nil {
+			if _, err := p.tryCLI(s, "pool", "list"); err == nil {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s does not answer at %s", s, servers[s])
+				t.Fatalf("%s does not answer at %s", s, p.servers[s])
 			}
 		}
 	}
 	t.Logf("servers up in %s", time.Since(start).Round(time.Second))
 
-	key, csr := poolKey(t, dir)
+	key, csr := poolKey(t, p.dir)
 	var created struct {
 		Token string `json:"token"`
 	}
-	if err := json.Unmarshal([]byte(cli("server-1", "pool", "create", "builders", "--csr", csr, "-o", "json")), &created); err != nil || created.Token == "" {
+	if err := json.Unmarshal([]byte(p.cli("server-1", "pool", "create", "builders", "--csr", csr, "-o", "json")), &created); err != nil || created.Token == "" {
 		t.Fatalf("pool create printed no token: %v", err)
 	}
-	compose(append(composeEnv, "GANTRY_POOL_TOKEN="+created.Token, "GANTRY_POOL_PRIVATE_KEY="+key), "up", "-d", "--no-deps", "launcher-1", "launcher-2")
-	cli("server-1", "stack", "create", "demo", "--repo", repoURL, "--pool", "builders", "--managed-state", "--autodeploy")
+	p.poolEnv = []string{"GANTRY_POOL_TOKEN=" + created.Token, "GANTRY_POOL_PRIVATE_KEY=" + key}
+	return p
+}
+
+func (p *project) args(args ...string) []string {
+	out := []string{"-p", p.name, "--env-file", filepath.Join(p.dir, "config", ".env")}
+	for _, f := range p.files {
+		out = append(out, "-f", f)
+	}
+	return append(out, args...)
+}
+
+// compose runs docker-compose on the project, failing the test if it fails.
+func (p *project) compose(args ...string) string {
+	p.t.Helper()
+	return run(p.t, p.ctx, append(p.env, p.poolEnv...), p.root, "docker-compose", p.args(args...)...)
+}
+
+// port is the 127.0.0.1:port a service's port is published on.
+func (p *project) port(service, port string) string {
+	p.t.Helper()
+	return strings.TrimSpace(p.compose("port", service, port))
+}
+
+// startLaunchers starts the launchers of the pool.
+func (p *project) startLaunchers() {
+	p.t.Helper()
+	p.compose("up", "-d", "--no-deps", "launcher-1", "launcher-2")
+}
+
+func (p *project) cliEnv(server string) []string {
+	return append(os.Environ(), "GANTRY_SERVER="+p.servers[server], "GANTRY_TOKEN="+p.adminKey, "NO_COLOR=1")
+}
+
+// cli runs the gantry CLI against a server replica as the admin.
+func (p *project) cli(server string, args ...string) string {
+	p.t.Helper()
+	return run(p.t, p.ctx, p.cliEnv(server), p.dir, p.gantry, args...)
+}
+
+func (p *project) tryCLI(server string, args ...string) (string, error) {
+	return try(p.ctx, p.cliEnv(server), p.dir, p.gantry, args...)
+}
+
+// down removes the project's containers, network and volumes, and the run
+// containers its launchers left.
+func (p *project) down() {
+	t := p.t
+	// A fresh context: the test's may have run out.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := func(args ...string) (string, error) {
+		return try(ctx, p.env, p.root, "docker-compose", p.args(args...)...)
+	}
+	if t.Failed() {
+		out, _ := c("logs", "--no-color", "--tail=40")
+		t.Logf("compose logs:\n%s", out)
+	}
+	_, _ = c("stop", "-t", "15", "launcher-1", "launcher-2")
+	// Run containers the launchers had not removed yet hold the network.
+	if ids, _ := try(ctx, nil, "", "docker", "ps", "-aq", "--filter", "network="+p.name); strings.TrimSpace(ids) != "" {
+		_, _ = try(ctx, nil, "", "docker", append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
+	}
+	if out, err := c("down", "-v", "--remove-orphans", "-t", "10"); err != nil {
+		t.Errorf("docker-compose down: %v\n%s", err, out)
+	}
+	if left, _ := try(ctx, nil, "", "docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+p.name); strings.TrimSpace(left) != "" {
+		t.Errorf("containers of %s left: %s", p.name, left)
+	}
+}
+
+// TestComposeRunsThroughEachServer brings the compose project up
+// (PostgreSQL, NATS, two servers, two Docker launchers) and takes a tracked
+// run with managed state to FINISHED through each server replica, real
+// terraform in the runner image.
+func TestComposeRunsThroughEachServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds images and runs the compose project")
+	}
+	requireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	p := startProject(t, ctx, []string{"nats"})
+	p.startLaunchers()
+	p.cli("server-1", "stack", "create", "demo", "--repo", p.repoURL, "--pool", "builders", "--managed-state", "--autodeploy")
 
 	for i, s := range []string{"server-1", "server-2"} {
 		start := time.Now()
@@ -267,8 +329,8 @@ services:
 			State string `json:"state"`
 		}
 		// Each run changes something: the greeting names the replica.
-		cli(s, "stack", "env", "set", "demo", "TF_VAR_greeting", "through "+s)
-		out := cli(s, "run", "trigger", "demo", "--wait", "-o", "json")
+		p.cli(s, "stack", "env", "set", "demo", "TF_VAR_greeting", "through "+s)
+		out := p.cli(s, "run", "trigger", "demo", "--wait", "-o", "json")
 		if err := json.Unmarshal([]byte(out), &got); err != nil {
 			t.Fatalf("run trigger through %s printed %q: %v", s, out, err)
 		}
@@ -277,13 +339,13 @@ services:
 		}
 		t.Logf("run %s through %s FINISHED in %s", got.ID, s, time.Since(start).Round(100*time.Millisecond))
 		// The other replica sees it, with the apply in its log (from the
-		// shared bucket) and a new state version.
+		// shared bucket).
 		other := []string{"server-2", "server-1"}[i]
-		if logs := cli(other, "run", "logs", got.ID); !strings.Contains(logs, "Apply complete!") {
+		if logs := p.cli(other, "run", "logs", got.ID); !strings.Contains(logs, "Apply complete!") {
 			t.Errorf("the log of %s read through %s lacks the apply:\n%s", got.ID, other, logs)
 		}
 	}
-	if versions := cli("server-2", "state", "versions", "demo"); strings.Count(versions, "\n") < 2 {
+	if versions := p.cli("server-2", "state", "versions", "demo"); strings.Count(versions, "\n") < 2 {
 		t.Errorf("state versions after two applies:\n%s", versions)
 	}
 }
