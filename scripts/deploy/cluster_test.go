@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -38,6 +39,38 @@ func TestClusterSurvivesANATSNodeAndAServer(t *testing.T) {
 	for i := range stacks {
 		p.cli("server-1", "stack", "create", fmt.Sprintf("s%d", i), "--repo", p.repoURL, "--pool", "builders", "--managed-state", "--autodeploy")
 	}
+	// One NATS node and one server go away with runs in flight: the node
+	// that leads the EVENTS stream, and the server whose relay publishes.
+	nodes := map[string]string{"nats-1": "nats", "nats-2": "nats-2", "nats-3": "nats-3"}
+	var urls []string
+	for _, svc := range nodes {
+		urls = append(urls, "nats://"+p.port(svc, "4222"))
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.UserInfo("gantry", envFileValue(t, p, "GANTRY_NATS_PASSWORD")), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(ctx, "EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := nodes[st.CachedInfo().Cluster.Leader]
+	if leader == "" {
+		t.Fatalf("EVENTS has no leader among %v: %+v", nodes, st.CachedInfo().Cluster)
+	}
+	relay := "server-2"
+	// The servers log JSON on stderr, which docker logs keeps apart.
+	if logs, err := exec.CommandContext(ctx, "docker", "logs", strings.TrimSpace(p.compose("ps", "-q", "server-1"))).CombinedOutput(); err != nil {
+		t.Fatalf("docker logs server-1: %v", err)
+	} else if strings.Contains(string(logs), `"msg":"relay active"`) {
+		relay = "server-1"
+	}
+	survivor := map[string]string{"server-1": "server-2", "server-2": "server-1"}[relay]
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, stacks*perStack)
@@ -60,9 +93,8 @@ func TestClusterSurvivesANATSNodeAndAServer(t *testing.T) {
 	}
 	t.Logf("%d runs queued in %s", stacks*perStack, time.Since(start).Round(100*time.Millisecond))
 
-	// One NATS node and one server go away with runs in flight.
-	p.compose("stop", "-t", "0", "nats-3", "server-2")
-	t.Logf("nats-3 and server-2 stopped after %s", time.Since(start).Round(100*time.Millisecond))
+	p.compose("stop", "-t", "0", leader, relay)
+	t.Logf("%s (leader of EVENTS) and %s (active relay) stopped %s after the queueing began", leader, relay, time.Since(start).Round(100*time.Millisecond))
 
 	type listed struct {
 		Runs []struct {
@@ -74,7 +106,7 @@ func TestClusterSurvivesANATSNodeAndAServer(t *testing.T) {
 		finished, other := 0, []string{}
 		for i := range stacks {
 			var l listed
-			if err := json.Unmarshal([]byte(p.cli("server-1", "run", "list", fmt.Sprintf("s%d", i), "-o", "json")), &l); err != nil {
+			if err := json.Unmarshal([]byte(p.cli(survivor, "run", "list", fmt.Sprintf("s%d", i), "-o", "json")), &l); err != nil {
 				t.Fatal(err)
 			}
 			for _, r := range l.Runs {
@@ -122,15 +154,6 @@ func TestClusterSurvivesANATSNodeAndAServer(t *testing.T) {
 	}
 
 	// JetStream: the EVENTS stream, on the nodes left, holds each event once.
-	nc, err := nats.Connect("nats://"+p.port("nats", "4222"), nats.UserInfo("gantry", envFileValue(t, p, "GANTRY_NATS_PASSWORD")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
 		st, err := js.Stream(ctx, "EVENTS")
 		if err != nil {
