@@ -73,6 +73,9 @@ type serverConfig struct {
 	// tracing traces the API, appends, the relay, assignments and reports;
 	// nil: off.
 	tracing trace.TracerProvider
+	// streamReplicas is how many replicas the EVENTS and RUN_LOGS streams
+	// get (GANTRY_NATS_REPLICAS); 0 is 1.
+	streamReplicas int
 	// version is the server's version, which `gantry pool workers` compares
 	// the launchers' with; default this binary's (binaryVersion).
 	version string
@@ -135,7 +138,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 	if err != nil {
 		return err
 	}
-	relay, err := eventstore.NewRelay(pool, nc, eventstore.RelayConfig{Logger: log, TracerProvider: cfg.tracing})
+	relay, err := eventstore.NewRelay(pool, nc, eventstore.RelayConfig{Logger: log, TracerProvider: cfg.tracing, Replicas: cfg.streamReplicas})
 	if err != nil {
 		return err
 	}
@@ -187,7 +190,7 @@ func runServer(ctx context.Context, pool *pgxpool.Pool, b *bus.Bus, cfg serverCo
 			return c.Token, err
 		})
 	}
-	routes, err := apiRoutes(apiDeps{version: cmp.Or(cfg.version, binaryVersion()), pool: pool, store: store, aggs: aggs, watcher: watcher, cmds: cmds, sessions: sessions, states: states, nc: nc, objects: objects, log: log, obs: obs, waiter: proj.waiter, devSignIn: devSignIn})
+	routes, err := apiRoutes(apiDeps{version: cmp.Or(cfg.version, binaryVersion()), pool: pool, store: store, aggs: aggs, watcher: watcher, cmds: cmds, sessions: sessions, states: states, nc: nc, objects: objects, log: log, obs: obs, waiter: proj.waiter, devSignIn: devSignIn, streamReplicas: cfg.streamReplicas})
 	if err != nil {
 		return err
 	}

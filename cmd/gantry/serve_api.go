@@ -54,6 +54,8 @@ type apiDeps struct {
 	// devSignIn is gantry dev's one-time sign-in link of the web UI; nil
 	// for gantry server.
 	devSignIn *ui.DevSignIn
+	// streamReplicas is GANTRY_NATS_REPLICAS (0: 1).
+	streamReplicas int
 }
 
 // newCommands builds the command layer the API and the worker gateway share.
@@ -157,7 +159,7 @@ func newRunLogs(d apiDeps) (*api.RunLogs, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := bus.EnsureRunLogsStream(ctx, js, bus.DefaultRunLogsMaxAge); err != nil {
+	if err := bus.EnsureRunLogsStream(ctx, js, bus.DefaultRunLogsMaxAge, d.streamReplicas); err != nil {
 		return nil, err
 	}
 	return api.NewRunLogs(api.RunLogsConfig{Aggregates: d.aggs, Objects: d.objects, JetStream: js, Changes: d.watcher})

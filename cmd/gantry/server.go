@@ -45,6 +45,9 @@ the PEM itself in GANTRY_SIGNING_KEY): Ed25519 or ECDSA P-256, the same for
 every replica. GANTRY_VERIFY_KEYS_FILE (or GANTRY_VERIFY_KEYS) adds public keys
 whose tokens are still accepted, for a rotation.
 
+On a NATS cluster, GANTRY_NATS_REPLICAS (1 to 5, default 1) sets the replicas
+of the EVENTS and RUN_LOGS streams.
+
 When no admin API key is live, --admin-key-file (GANTRY_ADMIN_KEY_FILE) makes
 one and writes it to that file (mode 0600); it is never logged.
 Hand it to "gantry login --server URL --key-file FILE".`,
@@ -74,6 +77,10 @@ Hand it to "gantry login --server URL --key-file FILE".`,
 			if err != nil {
 				return err
 			}
+			replicas, err := settings.NATSReplicas.Int(getenv)
+			if err != nil {
+				return err
+			}
 			signing, _, err := signingKeysFromEnv(getenv, "")
 			if err != nil {
 				return err
@@ -95,7 +102,7 @@ Hand it to "gantry login --server URL --key-file FILE".`,
 			pool, b := infra.pool, infra.bus
 			return runServer(ctx, pool, b, serverConfig{listen: listen, publicURL: publicURL, secretsURL: secretsURL, blobURL: blobURL, log: log,
 				callout: callout, instrumentationListen: instrumentationAddr, tracing: traces.Provider(), rsaKey: settings.EncryptionRSAKey.Value(getenv),
-				signingKeys: signing, adminKeyFile: adminKeyFile})
+				signingKeys: signing, adminKeyFile: adminKeyFile, streamReplicas: replicas})
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", ":1983", "address of the HTTP API (Connect RPC, gRPC health and reflection)")

@@ -67,3 +67,17 @@ func TestServerRefusesABadInstrumentationAddress(t *testing.T) {
 		}
 	}
 }
+
+// A bad GANTRY_NATS_REPLICAS stops the server at start, naming it.
+func TestServerRefusesBadStreamReplicas(t *testing.T) {
+	vars := map[string]string{
+		"GANTRY_DATABASE_URL": "postgres://gantry@db.invalid/gantry", "GANTRY_NATS_URL": "nats://nats.invalid:4222",
+		"GANTRY_SECRETS_URL": "base64key://smGbjm71Nxd1Ig5FS0wj9SlbzAIrnolCz9bQQ6uAhl4=", "GANTRY_BLOB_URL": "mem://",
+		"GANTRY_NATS_REPLICAS": "7",
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), []string{"server"}, env(vars), &stdout, &stderr)
+	if code != 1 || stderr.String() != "gantry: GANTRY_NATS_REPLICAS: \"7\" must be from 1 to 5\n" {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+}

@@ -27,14 +27,18 @@ const RunLogsStream = "RUN_LOGS"
 const DefaultRunLogsMaxAge = 24 * time.Hour
 
 // EnsureRunLogsStream creates RunLogsStream with file storage, or updates its configuration to
-// keep messages for maxAge (DefaultRunLogsMaxAge when 0). Every server calls it at start;
-// calling it again with the same settings changes nothing.
-func EnsureRunLogsStream(ctx context.Context, js jetstream.JetStream, maxAge time.Duration) error {
+// keep messages for maxAge (DefaultRunLogsMaxAge when 0) on replicas servers of the cluster (1
+// when 0). Every server calls it at start; calling it again with the same settings changes
+// nothing.
+func EnsureRunLogsStream(ctx context.Context, js jetstream.JetStream, maxAge time.Duration, replicas int) error {
 	if maxAge < 0 {
 		return fmt.Errorf("run logs stream: max age %s must not be negative", maxAge)
 	}
 	if maxAge == 0 {
 		maxAge = DefaultRunLogsMaxAge
+	}
+	if replicas == 0 {
+		replicas = 1
 	}
 	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        RunLogsStream,
@@ -44,6 +48,7 @@ func EnsureRunLogsStream(ctx context.Context, js jetstream.JetStream, maxAge tim
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
 		MaxAge:      maxAge,
+		Replicas:    replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("create or update JetStream stream %s: %w", RunLogsStream, err)

@@ -21,7 +21,7 @@ func TestEnsureRunLogsStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	if err := EnsureRunLogsStream(ctx, js, 0); err != nil {
+	if err := EnsureRunLogsStream(ctx, js, 0, 1); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	s, err := js.Stream(ctx, RunLogsStream)
@@ -47,10 +47,10 @@ func TestEnsureRunLogsStream(t *testing.T) {
 	}
 
 	// Ensuring again keeps the messages; a new max age is applied.
-	if err := EnsureRunLogsStream(ctx, js, 0); err != nil {
+	if err := EnsureRunLogsStream(ctx, js, 0, 1); err != nil {
 		t.Fatalf("ensure again: %v", err)
 	}
-	if err := EnsureRunLogsStream(ctx, js, time.Hour); err != nil {
+	if err := EnsureRunLogsStream(ctx, js, time.Hour, 1); err != nil {
 		t.Fatalf("update: %v", err)
 	}
 	info, err := s.Info(ctx)
@@ -79,7 +79,7 @@ func TestEnsureRunLogsStream(t *testing.T) {
 		t.Fatalf("run_a's lines = %v", got)
 	}
 
-	if err := EnsureRunLogsStream(ctx, js, -time.Second); err == nil {
+	if err := EnsureRunLogsStream(ctx, js, -time.Second, 1); err == nil {
 		t.Fatal("a negative max age was accepted")
 	}
 }

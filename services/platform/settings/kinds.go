@@ -72,6 +72,20 @@ func Int(min int) Kind {
 	}}
 }
 
+// IntRange is an integer from min to max.
+func IntRange(min, max int) Kind {
+	return Kind{Format: fmt.Sprintf("integer from %d to %d", min, max), check: func(s string) error {
+		n, err := parseInt(s)
+		if err != nil {
+			return err
+		}
+		if n < min || n > max {
+			return fmt.Errorf("must be from %d to %d", min, max)
+		}
+		return nil
+	}}
+}
+
 func parseInt(s string) (int, error) {
 	n, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil {

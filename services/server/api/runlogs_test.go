@@ -58,7 +58,7 @@ func newLogsEnv(t *testing.T) *logsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := bus.EnsureRunLogsStream(ctx, js, 0); err != nil {
+	if err := bus.EnsureRunLogsStream(ctx, js, 0, 1); err != nil {
 		t.Fatal(err)
 	}
 	logs, err := NewRunLogs(RunLogsConfig{Aggregates: testenv.Aggregates(t, store), Objects: objects, JetStream: js, Changes: watcher, PollInterval: 200 * time.Millisecond})
