@@ -45,8 +45,8 @@ var (
 	NATSReplicas = define(Var{
 		Name: "GANTRY_NATS_REPLICAS", Commands: []string{server},
 		Default: "1", Example: "3",
-		Doc:     "replicas of the EVENTS and RUN_LOGS JetStream streams on a NATS cluster, at most its JetStream servers: 3 on three nodes keeps every event through the loss of one (docs/deploy.md); a change rescales the streams at the next start",
-		Kind:    IntRange(1, 5),
+		Doc:  "replicas of the EVENTS and RUN_LOGS JetStream streams on a NATS cluster, at most its JetStream servers: 3 on three nodes keeps every event through the loss of one (docs/deploy.md); a change rescales the streams at the next start",
+		Kind: IntRange(1, 5),
 	})
 	BlobURL = define(Var{
 		Name: "GANTRY_BLOB_URL", Commands: []string{dev, server},
