@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/gantryhq/gantry/services/platform/privatefile"
 	"github.com/gantryhq/gantry/services/platform/settings"
 )
 
@@ -86,7 +87,7 @@ func SaveCredentials(path string, c Credentials) error {
 	if err != nil {
 		return fmt.Errorf("save credentials: %w", err)
 	}
-	if err := writePrivateFile(path, append(raw, '\n')); err != nil {
+	if err := privatefile.Replace(path, append(raw, '\n')); err != nil {
 		return fmt.Errorf("save credentials: %w", err)
 	}
 	return nil
@@ -99,38 +100,8 @@ func SaveAPIKey(path, key string) error {
 	if strings.TrimSpace(key) == "" {
 		return errors.New("save API key: no key")
 	}
-	if err := writePrivateFile(path, []byte(key+"\n")); err != nil {
+	if err := privatefile.Replace(path, []byte(key+"\n")); err != nil {
 		return fmt.Errorf("save API key: %w", err)
 	}
 	return nil
-}
-
-// writePrivateFile replaces path with data atomically (mode 0600; missing
-// parent directories are made 0700).
-func writePrivateFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sync: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close: %w", err)
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/gantryhq/gantry/services/platform/privatefile"
 )
 
 // minServicePasswordLength is the shortest service password Config accepts.
@@ -34,8 +36,8 @@ func servicePassword(configured, storeDir string) (string, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		// Another start may create it meanwhile; then its password is the one.
-		if err := createPasswordFile(path); err != nil && !errors.Is(err, fs.ErrExist) {
-			return "", err
+		if err := privatefile.Create(path, []byte(rand.Text()+rand.Text())); err != nil && !errors.Is(err, fs.ErrExist) { // 256 random bits
+			return "", fmt.Errorf("create the NATS service password: %w", err)
 		}
 		data, err = os.ReadFile(path)
 	}
@@ -46,24 +48,6 @@ func servicePassword(configured, storeDir string) (string, error) {
 		return "", fmt.Errorf("NATS service password in %s: shorter than %d characters; remove the file to make a new one", path, minServicePasswordLength)
 	}
 	return string(data), nil
-}
-
-// createPasswordFile writes a new random password to path, whole or not at all: it links a
-// complete temporary file into place, which fails with fs.ErrExist if path exists.
-func createPasswordFile(path string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), servicePasswordFile+".*")
-	if err != nil {
-		return fmt.Errorf("create the NATS service password: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.WriteString(rand.Text() + rand.Text()) // 256 random bits
-	if err := errors.Join(werr, tmp.Sync(), tmp.Close()); err != nil {
-		return fmt.Errorf("write the NATS service password: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		return fmt.Errorf("create the NATS service password: %w", err)
-	}
-	return nil
 }
 
 // externalServers parses the comma-separated URLs of an external NATS. It

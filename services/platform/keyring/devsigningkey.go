@@ -10,7 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
+
+	"github.com/gantryhq/gantry/services/platform/privatefile"
 )
 
 // DevSigningKeyFile is the name of the session token signing key in a dev
@@ -28,7 +29,7 @@ func DevSigningKeyPEM(dataDir string) ([]byte, error) {
 	path := filepath.Join(dataDir, DevSigningKeyFile)
 	key, err := readDevSigningKey(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err := createDevSigningKey(dataDir, path); err != nil {
+		if err := createDevSigningKey(path); err != nil {
 			return nil, err
 		}
 		key, err = readDevSigningKey(path)
@@ -39,21 +40,14 @@ func DevSigningKeyPEM(dataDir string) ([]byte, error) {
 // readDevSigningKey reads the key file at path, refusing one that other
 // users can read; fs.ErrNotExist when there is none.
 func readDevSigningKey(path string) ([]byte, error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("dev signing key: %w", err)
-	}
-	if runtime.GOOS != "windows" && info.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("dev signing key %s: mode %04o lets other users read it; run chmod 600 on it", path, info.Mode().Perm())
-	}
-	key, err := os.ReadFile(path)
+	key, err := privatefile.Read(path)
 	if err != nil {
 		return nil, fmt.Errorf("dev signing key: %w", err)
 	}
 	return key, nil
 }
 
-func createDevSigningKey(dir, path string) error {
+func createDevSigningKey(path string) error {
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return fmt.Errorf("dev signing key: generate: %w", err)
@@ -62,7 +56,7 @@ func createDevSigningKey(dir, path string) error {
 	if err != nil {
 		return fmt.Errorf("dev signing key: encode: %w", err)
 	}
-	if err := installNewFile(dir, path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+	if err := installNewFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
 		return fmt.Errorf("dev signing key: %w", err)
 	}
 	return nil
