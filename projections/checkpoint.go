@@ -3,53 +3,140 @@ package projections
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gantryhq/gantry/eventstore"
 )
 
 // notifyChannel is where projectors announce that checkpoints moved; the
-// payload is the projection's name. Waiters LISTEN on it.
+// payload is the names of the projections that moved, comma-separated.
+// Waiters LISTEN on it.
 const notifyChannel = "gantry_projections"
 
 const (
-	ensureCheckpointSQL = `INSERT INTO checkpoints (name, tx_id, position, updated_at) VALUES ($1, 0, 0, now()) ON CONFLICT (name) DO NOTHING`
-	lockCheckpointSQL   = `SELECT tx_id, position FROM checkpoints WHERE name = $1 FOR UPDATE`
-	saveCheckpointSQL   = `UPDATE checkpoints SET tx_id = $2, position = $3, event_id = $4, updated_at = now() WHERE name = $1`
-	resetCheckpointSQL  = `UPDATE checkpoints SET tx_id = 0, position = 0, event_id = NULL, updated_at = now() WHERE name = $1`
-	notifySQL           = `SELECT pg_notify($1, $2)`
+	ensureCheckpointsSQL = `INSERT INTO checkpoints (name, tx_id, position, updated_at) SELECT unnest($1::text[]), 0, 0, now() ON CONFLICT (name) DO NOTHING`
+	lockCheckpointsSQL   = `SELECT name, tx_id, position FROM checkpoints WHERE name = ANY($1) ORDER BY name FOR UPDATE`
+	saveCheckpointSQL    = `UPDATE checkpoints SET tx_id = $2, position = $3, event_id = $4, updated_at = now() WHERE name = $1`
+	resetCheckpointSQL   = `UPDATE checkpoints SET tx_id = 0, position = 0, event_id = NULL, updated_at = now() WHERE name = $1`
+	notifySQL            = `SELECT pg_notify($1, $2)`
 )
 
-// lockCheckpoint creates the projection's checkpoint row if it is missing,
-// then locks it for the rest of tx and returns it. The lock is what keeps
-// two projectors from applying the same events: the second waits, then
-// finds the checkpoint moved on.
+// checkpointTx is a transaction holding the row locks of some projections'
+// checkpoints. The locks are what keep two projectors from applying the
+// same events: the second waits, then finds the checkpoints moved on.
+//
+// It is driven by hand, BEGIN travelling in the batch that takes the locks
+// and COMMIT in the batch that applies the events, so that a step costs two
+// round trips to PostgreSQL whatever the number of projections it moves.
 //
 // The transaction commits without waiting for its WAL flush: a crash may
-// lose its last commits, but the tables and the checkpoint are lost
+// lose its last commits, but the tables and the checkpoints are lost
 // together, and the events are projected again.
-func lockCheckpoint(ctx context.Context, tx pgx.Tx, name string) (eventstore.Cursor, error) {
+type checkpointTx struct {
+	conn  *pgxpool.Conn
+	names []string // the projections, sorted: rows are created and locked in this order
+	ended bool
+}
+
+// beginCheckpoints starts a transaction, creates the named projections'
+// checkpoint rows where they are missing, locks them, and returns them.
+// The caller must call end.
+func beginCheckpoints(ctx context.Context, pool *pgxpool.Pool, names []string) (*checkpointTx, map[string]eventstore.Cursor, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("projections %s: acquire a connection: %w", strings.Join(names, ", "), err)
+	}
+	t := &checkpointTx{conn: conn, names: slices.Sorted(slices.Values(names))}
+	rows := make([]string, len(t.names))
+	for i, n := range t.names {
+		rows[i] = CheckpointName(n)
+	}
 	b := &pgx.Batch{}
+	b.Queue("BEGIN")
 	b.Queue("SET LOCAL synchronous_commit = off")
-	b.Queue(ensureCheckpointSQL, CheckpointName(name))
-	b.Queue(lockCheckpointSQL, CheckpointName(name))
-	br := tx.SendBatch(ctx, b)
-	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return eventstore.Cursor{}, fmt.Errorf("projection %s: relax commit durability: %w", name, err)
+	b.Queue(ensureCheckpointsSQL, rows)
+	b.Queue(lockCheckpointsSQL, rows)
+	br := conn.SendBatch(ctx, b)
+	cps, err := t.readLocked(br)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("lock checkpoints of projections %s: %w", strings.Join(t.names, ", "), cerr)
 	}
-	if _, err := br.Exec(); err != nil {
-		return eventstore.Cursor{}, fmt.Errorf("create checkpoint of projection %s: %w", name, err)
+	if err != nil {
+		t.end(ctx)
+		return nil, nil, err
 	}
-	var c eventstore.Cursor
-	if err := br.QueryRow().Scan(&c.Tx, &c.Position); err != nil {
-		return eventstore.Cursor{}, fmt.Errorf("lock checkpoint of projection %s: %w", name, err)
+	return t, cps, nil
+}
+
+func (t *checkpointTx) readLocked(br pgx.BatchResults) (map[string]eventstore.Cursor, error) {
+	names := strings.Join(t.names, ", ")
+	for _, what := range []string{"begin", "relax commit durability", "create checkpoints"} {
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("projections %s: %s: %w", names, what, err)
+		}
 	}
-	if err := br.Close(); err != nil {
-		return eventstore.Cursor{}, fmt.Errorf("lock checkpoint of projection %s: %w", name, err)
+	rs, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("lock checkpoints of projections %s: %w", names, err)
 	}
-	return c, nil
+	cps := make(map[string]eventstore.Cursor, len(t.names))
+	for rs.Next() {
+		var row string
+		var c eventstore.Cursor
+		if err := rs.Scan(&row, &c.Tx, &c.Position); err != nil {
+			rs.Close()
+			return nil, fmt.Errorf("lock checkpoints of projections %s: %w", names, err)
+		}
+		cps[row[len(checkpointPrefix):]] = c
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("lock checkpoints of projections %s: %w", names, err)
+	}
+	if len(cps) != len(t.names) {
+		return nil, fmt.Errorf("lock checkpoints of projections %s: found %d rows of %d", names, len(cps), len(t.names))
+	}
+	return cps, nil
+}
+
+// commit sends b, then COMMIT, in one round trip. A statement of b that
+// fails is reported by failed(i, err), i its index in b, and nothing
+// commits.
+func (t *checkpointTx) commit(ctx context.Context, b *pgx.Batch, failed func(i int, err error) error) error {
+	n := b.Len()
+	b.Queue("COMMIT")
+	br := t.conn.SendBatch(ctx, b)
+	for i := range n {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return failed(i, err)
+		}
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && tag.String() != "COMMIT" {
+		err = fmt.Errorf("the transaction ended with %s", tag)
+	}
+	if err != nil {
+		return fmt.Errorf("projections %s: commit: %w", strings.Join(t.names, ", "), err)
+	}
+	t.ended = true
+	return nil
+}
+
+// end rolls back unless commit succeeded, and gives the connection back
+// (the pool closes one that is still inside a transaction).
+func (t *checkpointTx) end(ctx context.Context) {
+	if !t.ended && !t.conn.Conn().IsClosed() && t.conn.Conn().PgConn().TxStatus() != 'I' {
+		_, _ = t.conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+	}
+	t.conn.Release()
 }
 
 // queryer is what reading checkpoints needs: a pool or a connection.

@@ -131,14 +131,34 @@ func (p *Projector) consumer(ctx context.Context) (jetstream.Consumer, error) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return js.CreateOrUpdateConsumer(cctx, eventstore.EventsStream, jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		Durable:       p.cfg.Durable,
 		Description:   "Gantry projectors: wake-ups for the read models",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckWait:       consumerAckWait,
 		MaxAckPending: 10 * p.cfg.BatchSize,
-	})
+		// Its messages are wake-ups the catch-ups stand in for: its state
+		// (what was acknowledged) is kept in memory, saving a state write
+		// per acknowledgement. A consumer lost with a NATS restart is made
+		// again by the next session.
+		MemoryStorage: true,
+	}
+	c, err := js.CreateOrUpdateConsumer(cctx, eventstore.EventsStream, cfg)
+	if err == nil {
+		return c, nil
+	}
+	// Earlier builds kept this consumer's state on disk, and NATS cannot
+	// change a consumer's storage in place: such a consumer is made again.
+	old, oerr := js.Consumer(cctx, eventstore.EventsStream, p.cfg.Durable)
+	if oerr != nil || old.CachedInfo().Config.MemoryStorage {
+		return nil, err
+	}
+	p.log.Info("recreating the projectors' consumer to keep its state in memory", "durable", p.cfg.Durable)
+	if derr := js.DeleteConsumer(cctx, eventstore.EventsStream, p.cfg.Durable); derr != nil && !errors.Is(derr, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("delete the consumer kept on disk: %w", derr)
+	}
+	return js.CreateOrUpdateConsumer(cctx, eventstore.EventsStream, cfg)
 }
 
 // highestCursor returns the highest commit-order cursor among the messages,

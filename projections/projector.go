@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
-	"slices"
 	"sync"
 	"time"
 
@@ -222,13 +221,10 @@ func (p *Projector) advance(ctx context.Context, bound eventstore.Cursor) (ok bo
 		}
 		ready = append(ready, pr)
 	}
-	if bound != unbounded && len(ready) > 0 {
-		// The common case: another projector, or an earlier catch-up, got
-		// there first. One unlocked read saves a transaction per projection.
-		cps, err := readCheckpoints(ctx, p.cfg.Pool, namesOf(ready))
-		if err == nil {
-			ready = slices.DeleteFunc(ready, func(pr Projection) bool { return !cps[pr.Name()].Before(bound) })
-		}
+	if bound != unbounded {
+		// An earlier step got there already: the wake-ups of the other
+		// events of a transaction, or of events a catch-up projected first.
+		ready = p.eng.behind(ready, bound)
 	}
 	if len(ready) > 0 {
 		p.record(p.eng.catchUp(ctx, ready, bound, p.cfg.PageSize), ready)
