@@ -91,9 +91,24 @@ func open(ctx context.Context, rawURL string) (*blob.Bucket, *url.URL, error) {
 	if scheme != memblob.Scheme && scheme != fileblob.Scheme && u.Host == "" {
 		return nil, nil, fmt.Errorf("blob URL %s: names no bucket (%s://<bucket>)", u.Redacted(), scheme)
 	}
+	if scheme == fileblob.Scheme && !u.Query().Has("metadata") {
+		// Gantry reads no object's attributes back: without this, every
+		// object costs a second file, its ".attrs" sidecar, to write and
+		// to read. "metadata=" in the URL keeps the sidecars.
+		u = withQuery(u, "metadata", string(fileblob.MetadataDontWrite))
+	}
 	b, err := bucketSchemes.OpenBucketURL(ctx, u)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open bucket %s: %w", u.Redacted(), err)
 	}
 	return b, u, nil
+}
+
+// withQuery returns a copy of u with the query parameter key set to value.
+func withQuery(u *url.URL, key, value string) *url.URL {
+	c := *u
+	q := c.Query()
+	q.Set(key, value)
+	c.RawQuery = q.Encode()
+	return &c
 }

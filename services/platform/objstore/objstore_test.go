@@ -38,6 +38,21 @@ func TestFileBucketRoundTrip(t *testing.T) {
 	if err != nil || string(got) != "state" {
 		t.Fatalf("file = %q, %v", got, err)
 	}
+	// No attributes sidecar unless the URL asks for one.
+	if _, err := os.Stat(filepath.Join(dir, "a", "b.attrs")); !os.IsNotExist(err) {
+		t.Errorf("b.attrs: %v, want no such file", err)
+	}
+	withSidecars, err := objstore.Open(ctx, u+"?metadata=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer withSidecars.Close()
+	if err := withSidecars.WriteAll(ctx, "a/c", []byte("state"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a", "c.attrs")); err != nil {
+		t.Errorf("with metadata= in the URL: %v", err)
+	}
 }
 
 func TestOpenRejectsBadURLs(t *testing.T) {
