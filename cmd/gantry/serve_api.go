@@ -87,7 +87,7 @@ func apiRoutes(d apiDeps) ([]api.Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	authn := connect.WithHandlerOptions(append(api.StrictJSON(), connect.WithInterceptors(interceptors...))...)
+	authn := connect.WithHandlerOptions(append(api.StrictJSON(), connect.WithInterceptors(interceptors...), connect.WithCompressMinBytes(api.CompressMinBytes))...)
 	runLogs, err := newRunLogs(d)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,11 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// CompressMinBytes is the size from which the handlers compress a
+// response the client accepts compressed: a smaller one (a run, a stack, a
+// short page) costs more CPU to gzip than its saved bytes are worth.
+const CompressMinBytes = 4096
+
 // StrictJSON returns the JSON codecs of the API's handlers (for
 // connect.WithCodec, under both names Connect knows JSON by). Unlike
 // Connect's own, they refuse what the API does not define instead of
