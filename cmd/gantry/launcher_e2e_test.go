@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
@@ -22,6 +23,8 @@ import (
 	"connectrpc.com/connect"
 	"gocloud.dev/blob"
 
+	domainrun "github.com/gantryhq/gantry/domain/run"
+	"github.com/gantryhq/gantry/eventstore"
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
 	"github.com/gantryhq/gantry/services/testenv/await"
 	"github.com/gantryhq/gantry/services/worker/executor"
@@ -108,6 +111,31 @@ func (c clients) waitRunState(t testing.TB, id string, states ...gantryv1.RunSta
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// waitRunEnd waits for the run's end as `gantry run trigger --wait` does:
+// it follows the run's events and, once one ends the run, reads the run as
+// of that event. It fails the test if the run ends other than FINISHED.
+func (c clients) waitRunEnd(t testing.TB, id string) *gantryv1.Run {
+	t.Helper()
+	reg, err := eventstore.DomainRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(testCtx(t), runEndTimeout)
+	defer cancel()
+	at, err := followRunEvents(ctx, c.events, reg, id, waitOptions{from: domainrun.Queued}, newProgress(io.Discard, true, id), func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.runs.GetRun(ctx, connect.NewRequest(&gantryv1.GetRunRequest{Run: id, MinCursor: at}))
+	if err != nil {
+		t.Fatalf("get run %s: %v", id, err)
+	}
+	if r := res.Msg.GetRun(); r.GetState() != gantryv1.RunState_RUN_STATE_FINISHED {
+		t.Fatalf("run %s is %s, want FINISHED; history:\n%s", id, r.GetState(), historyText(r))
+	}
+	return res.Msg.GetRun()
 }
 
 func terminalState(s gantryv1.RunState) bool {
