@@ -363,7 +363,9 @@ func readAll(ctx context.Context, q querier, after Cursor, f Filter, limit int) 
 		return nil, false, fmt.Errorf("read all after %d/%d: %w", after.Tx, after.Position, err)
 	}
 	defer rows.Close()
-	out := make([]Event, 0, min(limit, 1024))
+	// Grown as rows come: most reads (a follower, a wake-up) find one
+	// event or none, and a page-sized slice would be cleared for nothing.
+	var out []Event
 	blocked := false
 	for rows.Next() {
 		var e Event
