@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -334,6 +335,30 @@ func (s *testServer) eventCount(t testing.TB) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// eventTypesAfter says how many events of each type were appended after
+// the first skip ones, per iteration of n: "RunQueued 1.0, …", most first.
+func (s *testServer) eventTypesAfter(t testing.TB, skip, n int) string {
+	t.Helper()
+	rows, err := s.pool.Query(context.Background(),
+		"SELECT event_type, count(*) FROM (SELECT event_type FROM events ORDER BY position OFFSET $1) e GROUP BY 1 ORDER BY 2 DESC, 1", skip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []string
+	for rows.Next() {
+		var typ string
+		var count int
+		if err := rows.Scan(&typ, &count); err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, fmt.Sprintf("%s %.1f", typ, float64(count)/float64(n)))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // gitRepo makes a Git repository with one commit on main and returns its

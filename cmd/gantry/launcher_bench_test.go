@@ -111,7 +111,7 @@ func BenchmarkOrchestrationOverhead(b *testing.B) {
 	b.Logf("CPU per gantry run (mean, including the client's wait, as `run trigger --wait` does): %v", mean)
 	b.Logf("CPU per direct run (mean, terraform's user+sys, init+plan+apply): %.0f ms; gantry (server+launchers+git/terraform) ÷ direct: mean %.2f, p50 of the iterations' ratios %.2f; with PostgreSQL: %.2f",
 		ms(meanDirect), float64(mean.gantry())/float64(meanDirect), ratios[len(ratios)/2], float64(mean.gantry()+mean.postgres)/float64(meanDirect))
-	b.Logf("events appended per iteration (stack creation included): %.1f", float64(events)/float64(len(cpu)))
+	b.Logf("events appended per iteration (stack creation included): %.1f: %s", float64(events)/float64(len(cpu)), srv.eventTypesAfter(b, events0, len(cpu)))
 }
 
 // BenchmarkPickUpLatency measures, with 8 idle launcher workers, the time
