@@ -3,7 +3,9 @@ package projections
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -13,9 +15,42 @@ import (
 )
 
 // notifyChannel is where projectors announce that checkpoints moved; the
-// payload is the names of the projections that moved, comma-separated.
+// payload (checkpointNotice) says where each moved projection now is.
 // Waiters LISTEN on it.
 const notifyChannel = "gantry_projections"
+
+// checkpointNotice is the payload of a notification that the named
+// projections' checkpoints are at the given cursors: "runs=812/40,stacks=812/40".
+func checkpointNotice(at map[string]eventstore.Cursor) string {
+	parts := make([]string, 0, len(at))
+	for _, name := range slices.Sorted(maps.Keys(at)) {
+		c := at[name]
+		parts = append(parts, name+"="+strconv.FormatInt(c.Tx, 10)+"/"+strconv.FormatInt(c.Position, 10))
+	}
+	return strings.Join(parts, ",")
+}
+
+// parseCheckpointNotice reads a checkpointNotice; ok is false for any other
+// payload.
+func parseCheckpointNotice(payload string) (at map[string]eventstore.Cursor, ok bool) {
+	at = map[string]eventstore.Cursor{}
+	for part := range strings.SplitSeq(payload, ",") {
+		name, cursor, found := strings.Cut(part, "=")
+		tx, pos, found2 := strings.Cut(cursor, "/")
+		if !found || !found2 || name == "" {
+			return nil, false
+		}
+		var c eventstore.Cursor
+		var err1, err2 error
+		c.Tx, err1 = strconv.ParseInt(tx, 10, 64)
+		c.Position, err2 = strconv.ParseInt(pos, 10, 64)
+		if err1 != nil || err2 != nil {
+			return nil, false
+		}
+		at[name] = c
+	}
+	return at, true
+}
 
 const (
 	ensureCheckpointsSQL = `INSERT INTO checkpoints (name, tx_id, position, updated_at) SELECT unnest($1::text[]), 0, 0, now() ON CONFLICT (name) DO NOTHING`

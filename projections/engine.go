@@ -56,7 +56,7 @@ func (g *engine) step(ctx context.Context, ps []Projection, bound eventstore.Cur
 	type owner struct{ p, item int }
 	var owners []owner
 	var items [][]item
-	var moved []string
+	moved := map[string]eventstore.Cursor{}
 	for pi, p := range ps {
 		name := p.Name()
 		cp := cps[name]
@@ -103,16 +103,16 @@ func (g *engine) step(ctx context.Context, ps []Projection, bound eventstore.Cur
 		b.Queue(saveCheckpointSQL, CheckpointName(name), last.Tx, last.Position, last.ID)
 		owners = append(owners, owner{pi, -1})
 		results[pi] = stepResult{at: last.Cursor(), applied: n, done: done || !last.Cursor().Before(bound)}
-		moved = append(moved, name)
+		moved[name] = last.Cursor()
 	}
 	if len(moved) == 0 {
 		g.sawAll(ps, results)
 		return results, nil
 	}
-	b.Queue(notifySQL, notifyChannel, strings.Join(moved, ","))
+	b.Queue(notifySQL, notifyChannel, checkpointNotice(moved))
 	err = t.commit(ctx, b, func(i int, err error) error {
 		if i >= len(owners) {
-			return fmt.Errorf("projections %s: notify waiters: %w", strings.Join(moved, ", "), err)
+			return fmt.Errorf("projections %s: notify waiters: %w", strings.Join(t.names, ", "), err)
 		}
 		o := owners[i]
 		name := ps[o.p].Name()
@@ -274,7 +274,7 @@ func (g *engine) reset(ctx context.Context, p Projection) error {
 	b := &pgx.Batch{}
 	b.Queue("TRUNCATE " + strings.Join(tables, ", "))
 	b.Queue(resetCheckpointSQL, CheckpointName(name))
-	b.Queue(notifySQL, notifyChannel, name)
+	b.Queue(notifySQL, notifyChannel, checkpointNotice(map[string]eventstore.Cursor{name: {}}))
 	err = t.commit(ctx, b, func(_ int, err error) error {
 		return fmt.Errorf("projection %s: empty tables and reset checkpoint: %w", name, err)
 	})

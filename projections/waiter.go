@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -133,12 +134,41 @@ func (w *Waiter) refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	w.publish(func(map[string]eventstore.Cursor) map[string]eventstore.Cursor { return cps })
+	return nil
+}
+
+// notified takes the checkpoints a projector's notification carries and
+// wakes all waiters with them; a payload it cannot read (from another
+// version) makes it read every checkpoint instead.
+func (w *Waiter) notified(ctx context.Context, payload string) error {
+	moved, ok := parseCheckpointNotice(payload)
+	if !ok {
+		return w.refresh(ctx)
+	}
+	w.publish(func(seen map[string]eventstore.Cursor) map[string]eventstore.Cursor {
+		next := maps.Clone(seen)
+		if next == nil {
+			next = map[string]eventstore.Cursor{}
+		}
+		for name, c := range moved {
+			if slices.Contains(w.names, name) {
+				next[name] = c
+			}
+		}
+		return next
+	})
+	return nil
+}
+
+// publish replaces seen with what update makes of it (never changing the
+// map it is given: waiters read it without the lock) and wakes the waiters.
+func (w *Waiter) publish(update func(map[string]eventstore.Cursor) map[string]eventstore.Cursor) {
 	w.mu.Lock()
-	w.seen = cps
+	defer w.mu.Unlock()
+	w.seen = update(w.seen)
 	close(w.wake)
 	w.wake = make(chan struct{})
-	w.mu.Unlock()
-	return nil
 }
 
 // Run listens for projectors' notifications until ctx ends, reconnecting
@@ -175,10 +205,11 @@ func (w *Waiter) listen(ctx context.Context, bo backoff.BackOff) error {
 		return err
 	}
 	for {
-		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+		n, err := conn.Conn().WaitForNotification(ctx)
+		if err != nil {
 			return fmt.Errorf("wait for notification: %w", err)
 		}
-		if err := w.refresh(ctx); err != nil {
+		if err := w.notified(ctx, n.Payload); err != nil {
 			return err
 		}
 	}
