@@ -359,11 +359,28 @@ func loadCheckpoint(ctx context.Context, q querier, name string) (Cursor, error)
 	return c, nil
 }
 
+// saveCheckpoint records that the relay has published up to last.
+//
+// The save commits without waiting for its WAL flush, in one round trip: a
+// crash may lose the last saves, and the relay then publishes those events
+// again, which JetStream (by message id) and every consumer (by position)
+// drop as duplicates. The events themselves were committed durably.
 func saveCheckpoint(ctx context.Context, conn *pgxpool.Conn, name string, last Event) error {
-	_, err := conn.Exec(ctx, `INSERT INTO checkpoints (name, tx_id, position, event_id, updated_at) VALUES ($1, $2, $3, $4, now())
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL synchronous_commit = off")
+	b.Queue(`INSERT INTO checkpoints (name, tx_id, position, event_id, updated_at) VALUES ($1, $2, $3, $4, now())
 		ON CONFLICT (name) DO UPDATE SET tx_id = excluded.tx_id, position = excluded.position, event_id = excluded.event_id, updated_at = now()`,
 		name, last.Tx, last.Position, last.ID)
+	b.Queue("COMMIT")
+	err := conn.SendBatch(ctx, b).Close()
+	if err == nil && conn.Conn().PgConn().TxStatus() != 'I' {
+		err = errors.New("the transaction is still open")
+	}
 	if err != nil {
+		if !conn.Conn().IsClosed() && conn.Conn().PgConn().TxStatus() != 'I' {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
 		return fmt.Errorf("save checkpoint %s at %d: %w", name, last.Position, err)
 	}
 	return nil
