@@ -31,7 +31,7 @@ func Bytes(pub crypto.PublicKey, plaintext []byte) ([]byte, error) {
 // Open returns the plaintext of what Bytes sealed, or an error matching
 // ErrWrongKey when it was sealed to another key or altered.
 func Open(priv crypto.PrivateKey, sealed []byte) ([]byte, error) {
-	r, err := NewReader(bytes.NewReader(sealed), priv)
+	r, err := newReader(bytes.NewReader(sealed), priv, len(sealed))
 	if err != nil {
 		return nil, err
 	}

@@ -84,6 +84,10 @@ func TestSealRoundTripsWithEveryKeyKind(t *testing.T) {
 			if err != nil || !bytes.Equal(got, plain) {
 				t.Fatalf("%s, %d bytes: unseal = %d bytes, %v", name, size, len(got), err)
 			}
+			// Open sizes its buffers to the value: the same plaintext.
+			if got, err := Open(key, sealed); err != nil || !bytes.Equal(got, plain) {
+				t.Fatalf("%s, %d bytes: Open = %d bytes, %v", name, size, len(got), err)
+			}
 			for other, otherKey := range keys {
 				if other == name {
 					continue
@@ -140,6 +144,9 @@ func TestSealDetectsTampering(t *testing.T) {
 	} {
 		if got, err := unseal(tampered, key); err == nil {
 			t.Errorf("%s: opened %d bytes", name, len(got))
+		}
+		if got, err := Open(key, tampered); err == nil {
+			t.Errorf("%s: Open gave %d bytes", name, len(got))
 		}
 	}
 	for name, bad := range map[string][]byte{

@@ -119,7 +119,15 @@ type Reader struct {
 // NewReader reads the header from r and returns a reader of the
 // plaintext, or ErrWrongKey when priv cannot open it.
 func NewReader(r io.Reader, priv crypto.PrivateKey) (*Reader, error) {
-	br := bufio.NewReaderSize(r, sealChunk+64)
+	return newReader(r, priv, sealChunk)
+}
+
+// newReader is NewReader with buffers for chunks of at most chunk bytes of
+// plaintext: Open, which has the whole sealed value, sizes them to it
+// instead of a full chunk's 64 KiB each.
+func newReader(r io.Reader, priv crypto.PrivateKey, chunk int) (*Reader, error) {
+	chunk = min(chunk, sealChunk)
+	br := bufio.NewReaderSize(r, chunk+64)
 	header, key, err := openKey(br, priv)
 	if err != nil {
 		return nil, err
@@ -129,7 +137,7 @@ func NewReader(r io.Reader, priv crypto.PrivateKey) (*Reader, error) {
 		return nil, err
 	}
 	ad := sha256.Sum256(header)
-	return &Reader{r: br, aead: aead, ad: ad[:], in: make([]byte, sealChunk+aead.Overhead()), nonce: make([]byte, aead.NonceSize())}, nil
+	return &Reader{r: br, aead: aead, ad: ad[:], in: make([]byte, chunk+aead.Overhead()), nonce: make([]byte, aead.NonceSize())}, nil
 }
 
 func (o *Reader) Read(p []byte) (int, error) {

@@ -222,7 +222,11 @@ func (e *repoEntry) packs() ([]string, error) {
 // origin is the repository's URL without credentials, as a clone's would be.
 func (e *repoEntry) copyInto(dir, commit, origin string) error {
 	git := filepath.Join(dir, ".git")
-	for _, d := range []string{"objects/pack", "objects/info", "refs/heads", "refs/tags"} {
+	// What git needs to take the directory for a repository, no more:
+	// every directory made (and removed with the workspace) costs the
+	// launcher, and git makes refs/heads, refs/tags and objects/info when
+	// something is written there.
+	for _, d := range []string{"objects/pack", "refs"} {
 		if err := os.MkdirAll(filepath.Join(git, filepath.FromSlash(d)), 0o755); err != nil {
 			return err
 		}

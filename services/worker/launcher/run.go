@@ -80,7 +80,7 @@ func (l *Launcher) execute(a protocol.Assignment, parent trace.SpanContext) {
 		return
 	}
 	rep := &reporter{l: l, runID: a.RunID, stackID: job.StackID, autodeploy: job.Autodeploy, typ: job.Type,
-		credentials: map[run.Phase][]byte{}, stateURL: l.cfg.Token.ServerURL, outbox: o, deadline: deadline, userEnv: userEnv(job)}
+		credentials: map[run.Phase][]byte{}, opened: map[run.Phase]protocol.StateCredentials{}, stateURL: l.cfg.Token.ServerURL, outbox: o, deadline: deadline, userEnv: userEnv(job)}
 	if job.BackendOverride != nil {
 		job.PhaseEnv = rep.phaseEnv
 		job.SaveState = rep.saveState
@@ -249,13 +249,9 @@ func (r *reporter) phaseEnv(ctx context.Context, phase run.Phase) ([]executor.Va
 	if sealed == nil {
 		return vars, nil
 	}
-	plain, err := seal.Open(r.l.cfg.PoolKey, sealed)
+	c, err := r.stateCredentials(phase)
 	if err != nil {
-		return nil, fmt.Errorf("state credentials for %s: %w", phase, err)
-	}
-	var c protocol.StateCredentials
-	if err := json.Unmarshal(plain, &c); err != nil {
-		return nil, fmt.Errorf("state credentials for %s: %w", phase, err)
+		return nil, err
 	}
 	return append(vars,
 		executor.Variable{Name: "TF_HTTP_USERNAME", Value: c.Username},
@@ -280,6 +276,10 @@ type reporter struct {
 	// credentials are the sealed state credentials that came with the
 	// answer to each phase.started (nil: none for that phase).
 	credentials map[run.Phase][]byte
+	// opened are the credentials of each phase once opened: opening is a
+	// private key operation, done once per phase, not again for each
+	// read or write of the state the phase makes itself.
+	opened map[run.Phase]protocol.StateCredentials
 	// held is a phase result waiting to go with the next phase.started.
 	held *protocol.PhaseFinishedReport
 	// stateURL is where the run's processes reach the state backend: the
@@ -358,6 +358,7 @@ func (r *reporter) PhaseStarted(ctx context.Context, phase run.Phase, _ time.Tim
 	if err == nil {
 		r.held = nil
 		r.credentials[phase] = reply.StateCredentials
+		delete(r.opened, phase)
 	}
 	return err
 }

@@ -174,8 +174,12 @@ func completeState(ctx context.Context, address string, c protocol.StateCredenti
 	return nil
 }
 
-// stateCredentials opens the phase's managed-state credentials.
+// stateCredentials opens the phase's managed-state credentials, once per
+// phase.
 func (r *reporter) stateCredentials(phase run.Phase) (protocol.StateCredentials, error) {
+	if c, ok := r.opened[phase]; ok {
+		return c, nil
+	}
 	sealed := r.credentials[phase]
 	if sealed == nil {
 		return protocol.StateCredentials{}, fmt.Errorf("no state credentials for %s", phase)
@@ -188,6 +192,7 @@ func (r *reporter) stateCredentials(phase run.Phase) (protocol.StateCredentials,
 	if err := json.Unmarshal(plain, &c); err != nil {
 		return protocol.StateCredentials{}, fmt.Errorf("state credentials for %s: %w", phase, err)
 	}
+	r.opened[phase] = c
 	return c, nil
 }
 
