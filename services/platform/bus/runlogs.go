@@ -14,12 +14,13 @@ import (
 // protocol.AllRunLogs) for a while, so that a client asking for a run's log after the lines were
 // published still gets them.
 //
-// The contract with launchers (package protocol): one message per log line (the masked line,
-// without its trailing newline) on protocol.RunLogsSubject(pool, run), published through
-// JetStream and acknowledged, with the line's run.Phase in protocol.HeaderPhase. A launcher
+// The contract with launchers (package protocol): messages of one or more masked log lines
+// of a phase, joined by "\n", on protocol.RunLogsSubject(pool, run), published through
+// JetStream and acknowledged, with the phase (run.Phase) in protocol.HeaderPhase. A launcher
 // stores each phase's full log in object storage (the worker API) and waits for the
-// acknowledgement of every line before it reports the phase finished. So once a phase is reported finished its full log is in the bucket, and once a run
-// is terminal every line of it is in this stream (unless expired).
+// acknowledgement of every message before it reports the phase finished. So once a phase is
+// reported finished its full log is in the bucket, and once a run is terminal every line of it
+// is in this stream (unless expired).
 const RunLogsStream = "RUN_LOGS"
 
 // DefaultRunLogsMaxAge is how long RunLogsStream keeps lines unless configured: the full logs
@@ -42,7 +43,7 @@ func EnsureRunLogsStream(ctx context.Context, js jetstream.JetStream, maxAge tim
 	}
 	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        RunLogsStream,
-		Description: "live log lines of runs, one message per line",
+		Description: "live log lines of runs",
 		Subjects:    []string{protocol.AllRunLogs},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,

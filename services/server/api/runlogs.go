@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -225,7 +226,13 @@ func (l *RunLogs) streamLines(ctx context.Context, runID string, follow, stopAtU
 		if printed[run.Phase(phase)] {
 			return nil
 		}
-		return out.add(phase, string(m.Data()))
+		// A message holds one line or several, joined by newlines.
+		for line := range strings.SplitSeq(string(m.Data()), "\n") {
+			if err := out.add(phase, line); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	for {
 		if !feed.running() {

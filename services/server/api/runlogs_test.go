@@ -196,6 +196,19 @@ func TestStreamRunLogsWithoutFollow(t *testing.T) {
 	equalLines(t, got, "INITIALIZING:init 1 (full)", "INITIALIZING:init 2", "PLANNING:plan 1", "PLANNING:")
 }
 
+// A launcher sends a phase's lines in messages of several lines each; they are shown one by one,
+// empty lines included, in order with those sent alone.
+func TestStreamRunLogsOfMessagesOfSeveralLines(t *testing.T) {
+	e := newLogsEnv(t)
+	id := e.newRun()
+	e.startPhase(id, run.PhasePlanning)
+	e.publish(id, run.PhasePlanning, "plan 1\n\nplan 3", "plan 4", "plan 5\nplan 6")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := readAll(t, e.open(ctx, id, false))
+	equalLines(t, got, "PLANNING:plan 1", "PLANNING:", "PLANNING:plan 3", "PLANNING:plan 4", "PLANNING:plan 5", "PLANNING:plan 6")
+}
+
 func TestStreamRunLogsFollowEndsWithTheRun(t *testing.T) {
 	e := newLogsEnv(t)
 	id := e.newRun()

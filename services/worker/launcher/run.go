@@ -80,7 +80,9 @@ func (l *Launcher) execute(a protocol.Assignment, parent trace.SpanContext) {
 		return
 	}
 	rep := &reporter{l: l, runID: a.RunID, stackID: job.StackID, autodeploy: job.Autodeploy, typ: job.Type,
-		credentials: map[run.Phase][]byte{}, opened: map[run.Phase]protocol.StateCredentials{}, stateURL: l.cfg.Token.ServerURL, outbox: o, deadline: deadline, userEnv: userEnv(job)}
+		credentials: map[run.Phase][]byte{}, opened: map[run.Phase]protocol.StateCredentials{}, stateURL: l.cfg.Token.ServerURL, outbox: o, deadline: deadline, userEnv: userEnv(job),
+		live: &liveLog{l: l, runID: a.RunID, stackID: job.StackID}}
+	defer rep.live.flush() // lines of a phase that ended without a result
 	if job.BackendOverride != nil {
 		job.PhaseEnv = rep.phaseEnv
 		job.SaveState = rep.saveState
@@ -270,9 +272,8 @@ type reporter struct {
 	// ended: a phase result ended the run or left it UNCONFIRMED; nothing
 	// more is reported.
 	ended bool
-	// publishFailed: live log lines could not be published; the stored
-	// phase log still has them. Logged once.
-	publishFailed bool
+	// live sends the phases' lines out as they come.
+	live *liveLog
 	// credentials are the sealed state credentials that came with the
 	// answer to each phase.started (nil: none for that phase).
 	credentials map[run.Phase][]byte
@@ -375,6 +376,7 @@ func (r *reporter) PhaseFinished(ctx context.Context, res executor.PhaseResult) 
 	defer cancel()
 	stored := make(chan error, 1)
 	go func() { stored <- r.storePhaseLog(ctx, res.Phase, res.Log) }()
+	r.live.flush()
 	select {
 	case <-r.l.js.PublishAsyncComplete():
 	case <-ctx.Done():
@@ -453,5 +455,5 @@ func (r *reporter) flush(ctx context.Context) {
 
 // Log implements executor.Reporter.
 func (r *reporter) Log(phase run.Phase, line string) {
-	r.l.publishLine(r.runID, r.stackID, phase, line, &r.publishFailed)
+	r.live.add(phase, line)
 }

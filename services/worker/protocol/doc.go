@@ -100,11 +100,12 @@
 //
 // # Run logs
 //
-// A worker publishes one message per log line (the masked line, without its
-// trailing newline) on RunLogsSubject(pool, run), through JetStream, with
-// the line's run.Phase in the header HeaderPhase. It stores each phase's full
-// log through the worker HTTP API and waits for the acknowledgement of every
-// line before it reports the phase finished.
+// A worker publishes the masked lines of a phase's log, in order, on
+// RunLogsSubject(pool, run), through JetStream, with the phase (run.Phase)
+// in the header HeaderPhase: a message holds one line or several, joined
+// by "\n", without a trailing newline. It stores each phase's full log
+// through the worker HTTP API and waits for the acknowledgement of every
+// message before it reports the phase finished.
 //
 // # Tracing
 //
