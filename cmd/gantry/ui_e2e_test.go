@@ -225,7 +225,9 @@ func TestWebUIInABrowser(t *testing.T) {
 	}
 	b.screenshot("run-unconfirmed")
 	b.click("#confirm-run")
-	b.until(runEndTimeout, "the run to finish", `document.getElementById('run-state') && document.getElementById('run-state').textContent === 'FINISHED' && !document.getElementById('confirm-run')`)
+	// The live page shows FINISHED from the stream, then reloads: wait for
+	// the reloaded page (its log no longer live) before reading it.
+	b.until(runEndTimeout, "the run to finish", `document.getElementById('run-state') && document.getElementById('run-state').textContent === 'FINISHED' && !document.getElementById('confirm-run') && document.getElementById('logs') && !document.getElementById('logs').dataset.liveLogs`)
 	if logs := b.text("#logs"); !strings.Contains(logs, "Apply complete!") {
 		t.Fatalf("the finished run's log lacks the apply:\n%s", logs)
 	}
