@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
@@ -99,22 +98,14 @@ func (u *UI) cyclePool(w http.ResponseWriter, r *http.Request) {
 }
 
 func (u *UI) workerAction(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
-	defer cancel()
 	pool, worker := r.PathValue("pool"), r.PathValue("worker")
-	var err error
-	switch action := r.PathValue("action"); action {
-	case "drain":
-		_, err = u.c.pools.DrainWorker(ctx, connect.NewRequest(&gantryv1.DrainWorkerRequest{Pool: pool, Worker: worker}))
-	case "undrain":
-		_, err = u.c.pools.UndrainWorker(ctx, connect.NewRequest(&gantryv1.UndrainWorkerRequest{Pool: pool, Worker: worker}))
-	default:
-		u.render(w, r, http.StatusNotFound, "error", page{Title: "Not found", Data: errorData{Message: fmt.Sprintf("action: %q is not an action of a worker (drain, undrain).", action)}})
-		return
-	}
-	if err != nil {
-		u.fail(w, r, r.PathValue("action")+" the worker", err)
-		return
-	}
-	http.Redirect(w, r, "/pools/"+url.PathEscape(pool)+"?done="+r.PathValue("action"), http.StatusSeeOther)
+	u.act(w, r, "worker", "/pools/"+url.PathEscape(pool),
+		action{"drain", "drain", func(ctx context.Context) error {
+			_, err := u.c.pools.DrainWorker(ctx, connect.NewRequest(&gantryv1.DrainWorkerRequest{Pool: pool, Worker: worker}))
+			return err
+		}},
+		action{"undrain", "undrain", func(ctx context.Context) error {
+			_, err := u.c.pools.UndrainWorker(ctx, connect.NewRequest(&gantryv1.UndrainWorkerRequest{Pool: pool, Worker: worker}))
+			return err
+		}})
 }

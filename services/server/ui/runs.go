@@ -124,28 +124,24 @@ func (u *UI) runPage(w http.ResponseWriter, r *http.Request) {
 
 // runAction confirms, discards, stops or cancels a run.
 func (u *UI) runAction(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
-	defer cancel()
 	id, note := r.PathValue("run"), strings.TrimSpace(r.PostForm.Get("note"))
-	var err error
-	switch action := r.PathValue("action"); action {
-	case "confirm":
-		_, err = u.c.runs.ConfirmRun(ctx, connect.NewRequest(&gantryv1.ConfirmRunRequest{Run: id}))
-	case "discard":
-		_, err = u.c.runs.DiscardRun(ctx, connect.NewRequest(&gantryv1.DiscardRunRequest{Run: id, Note: note}))
-	case "stop":
-		_, err = u.c.runs.StopRun(ctx, connect.NewRequest(&gantryv1.StopRunRequest{Run: id, Note: note}))
-	case "cancel":
-		_, err = u.c.runs.CancelRun(ctx, connect.NewRequest(&gantryv1.CancelRunRequest{Run: id, Note: note}))
-	default:
-		u.render(w, r, http.StatusNotFound, "error", page{Title: "Not found", Data: errorData{Message: fmt.Sprintf("action: %q is not an action of a run (confirm, discard, stop, cancel).", action)}})
-		return
-	}
-	if err != nil {
-		u.fail(w, r, r.PathValue("action")+" the run", err)
-		return
-	}
-	http.Redirect(w, r, "/runs/"+url.PathEscape(id)+"?done="+r.PathValue("action"), http.StatusSeeOther)
+	u.act(w, r, "run", "/runs/"+url.PathEscape(id),
+		action{"confirm", "confirm", func(ctx context.Context) error {
+			_, err := u.c.runs.ConfirmRun(ctx, connect.NewRequest(&gantryv1.ConfirmRunRequest{Run: id}))
+			return err
+		}},
+		action{"discard", "discard", func(ctx context.Context) error {
+			_, err := u.c.runs.DiscardRun(ctx, connect.NewRequest(&gantryv1.DiscardRunRequest{Run: id, Note: note}))
+			return err
+		}},
+		action{"stop", "stop", func(ctx context.Context) error {
+			_, err := u.c.runs.StopRun(ctx, connect.NewRequest(&gantryv1.StopRunRequest{Run: id, Note: note}))
+			return err
+		}},
+		action{"cancel", "cancel", func(ctx context.Context) error {
+			_, err := u.c.runs.CancelRun(ctx, connect.NewRequest(&gantryv1.CancelRunRequest{Run: id, Note: note}))
+			return err
+		}})
 }
 
 // statePoll is how often a run's live stream checks the run's state.

@@ -203,24 +203,16 @@ func (u *UI) rollbackState(w http.ResponseWriter, r *http.Request) {
 // stackLock takes or releases the stack's manual lock (StackService.LockStack
 // and UnlockStack; releasing another's lock needs an administrator).
 func (u *UI) stackLock(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
-	defer cancel()
 	name := r.PathValue("stack")
-	var err error
-	switch action := r.PathValue("action"); action {
-	case "lock":
-		_, err = u.c.stacks.LockStack(ctx, connect.NewRequest(&gantryv1.LockStackRequest{Stack: name, Note: strings.TrimSpace(r.PostForm.Get("note"))}))
-	case "unlock":
-		_, err = u.c.stacks.UnlockStack(ctx, connect.NewRequest(&gantryv1.UnlockStackRequest{Stack: name, Force: r.PostForm.Get("force") == "true"}))
-	default:
-		u.render(w, r, http.StatusNotFound, "error", page{Title: "Not found", Data: errorData{Message: fmt.Sprintf("action: %q is not an action of a stack (lock, unlock).", action)}})
-		return
-	}
-	if err != nil {
-		u.fail(w, r, r.PathValue("action")+" the stack", err)
-		return
-	}
-	http.Redirect(w, r, "/stacks/"+url.PathEscape(name)+"?done="+r.PathValue("action")+"ed", http.StatusSeeOther)
+	u.act(w, r, "stack", "/stacks/"+url.PathEscape(name),
+		action{"lock", "locked", func(ctx context.Context) error {
+			_, err := u.c.stacks.LockStack(ctx, connect.NewRequest(&gantryv1.LockStackRequest{Stack: name, Note: strings.TrimSpace(r.PostForm.Get("note"))}))
+			return err
+		}},
+		action{"unlock", "unlocked", func(ctx context.Context) error {
+			_, err := u.c.stacks.UnlockStack(ctx, connect.NewRequest(&gantryv1.UnlockStackRequest{Stack: name, Force: r.PostForm.Get("force") == "true"}))
+			return err
+		}})
 }
 
 // notices are the messages of the actions a redirect names (?done=…).

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -213,6 +214,38 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, name str
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(b.String()))
+}
+
+// action is one thing a form may ask of an object: its name in the path
+// ({action}), what it says once done (?done=…), and the API call.
+type action struct {
+	name, done string
+	call       func(ctx context.Context) error
+}
+
+// act runs the action the request's {action} names among actions, done to
+// the object of kind (a run, a stack, a worker), and sends the browser to
+// back with the action's notice; an unknown action is a 404 naming the
+// known ones, a refused call the API's answer (fail).
+func (u *UI) act(w http.ResponseWriter, r *http.Request, kind, back string, actions ...action) {
+	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
+	defer cancel()
+	name := r.PathValue("action")
+	i := slices.IndexFunc(actions, func(a action) bool { return a.name == name })
+	if i < 0 {
+		names := make([]string, len(actions))
+		for j, a := range actions {
+			names[j] = a.name
+		}
+		u.render(w, r, http.StatusNotFound, "error", page{Title: "Not found",
+			Data: errorData{Message: fmt.Sprintf("action: %q is not an action of a %s (%s).", name, kind, strings.Join(names, ", "))}})
+		return
+	}
+	if err := actions[i].call(ctx); err != nil {
+		u.fail(w, r, name+" the "+kind, err)
+		return
+	}
+	http.Redirect(w, r, back+"?done="+actions[i].done, http.StatusSeeOther)
 }
 
 // fail renders the API's refusal of a call: an expired session goes back to

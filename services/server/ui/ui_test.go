@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"connectrpc.com/connect"
 
 	"github.com/gantryhq/gantry/services/platform/auth"
 )
@@ -174,5 +177,44 @@ func TestNoDevSignInOutsideGantryDev(t *testing.T) {
 	u.ServeHTTP(w, httptest.NewRequest(http.MethodGet, DevSignInPath+"?token=wrong", nil))
 	if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "not the one gantry dev printed") {
 		t.Fatalf("a wrong dev token: %d\n%s", w.Code, w.Body.String())
+	}
+}
+
+// An action form ends in a redirect with the action's notice, a refused
+// call in the API's answer, and an unknown action in a 404 naming the
+// known ones, without calling anything.
+func TestAct(t *testing.T) {
+	pages, err := parsePages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &UI{pages: pages, log: slog.New(slog.DiscardHandler)}
+	var called []string
+	actions := []action{
+		{"lock", "locked", func(context.Context) error { called = append(called, "lock"); return nil }},
+		{"unlock", "unlocked", func(context.Context) error {
+			called = append(called, "unlock")
+			return connect.NewError(connect.CodeFailedPrecondition, errors.New("locked by someone else"))
+		}},
+	}
+	do := func(name string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodPost, "/stacks/web/"+name, nil)
+		r.SetPathValue("action", name)
+		w := httptest.NewRecorder()
+		u.act(w, r, "stack", "/stacks/web", actions...)
+		return w
+	}
+	if w := do("lock"); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/stacks/web?done=locked" {
+		t.Errorf("lock: %d %q", w.Code, w.Header().Get("Location"))
+	}
+	if w := do("unlock"); w.Code != http.StatusConflict || !strings.Contains(w.Body.String(), "locked by someone else") {
+		t.Errorf("refused unlock: %d\n%s", w.Code, w.Body.String())
+	}
+	w := do("frobnicate")
+	if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), `action: &#34;frobnicate&#34; is not an action of a stack (lock, unlock).`) {
+		t.Errorf("unknown action: %d\n%s", w.Code, w.Body.String())
+	}
+	if !reflect.DeepEqual(called, []string{"lock", "unlock"}) {
+		t.Errorf("called %v", called)
 	}
 }
