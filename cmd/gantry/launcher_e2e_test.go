@@ -138,14 +138,7 @@ func (c clients) waitRunEnd(t testing.TB, id string) *gantryv1.Run {
 	return res.Msg.GetRun()
 }
 
-func terminalState(s gantryv1.RunState) bool {
-	switch s {
-	case gantryv1.RunState_RUN_STATE_FINISHED, gantryv1.RunState_RUN_STATE_FAILED, gantryv1.RunState_RUN_STATE_DISCARDED,
-		gantryv1.RunState_RUN_STATE_STOPPED, gantryv1.RunState_RUN_STATE_CANCELED, gantryv1.RunState_RUN_STATE_SKIPPED:
-		return true
-	}
-	return false
-}
+func terminalState(s gantryv1.RunState) bool { return domainrun.Status(runStateName(s)).Terminal() }
 
 func historyText(r *gantryv1.Run) string {
 	var b strings.Builder

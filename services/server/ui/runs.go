@@ -14,6 +14,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/gantryhq/gantry/domain/run"
 	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
 )
 
@@ -30,14 +31,8 @@ func runTypeName(t gantryv1.RunType) string {
 	return strings.ToLower(strings.TrimPrefix(t.String(), "RUN_TYPE_"))
 }
 
-func terminal(s gantryv1.RunState) bool {
-	switch s {
-	case gantryv1.RunState_RUN_STATE_FINISHED, gantryv1.RunState_RUN_STATE_FAILED, gantryv1.RunState_RUN_STATE_DISCARDED,
-		gantryv1.RunState_RUN_STATE_STOPPED, gantryv1.RunState_RUN_STATE_CANCELED, gantryv1.RunState_RUN_STATE_SKIPPED:
-		return true
-	}
-	return false
-}
+// terminal reports whether a run in state s has ended, as the domain says.
+func terminal(s gantryv1.RunState) bool { return run.Status(runStateName(s)).Terminal() }
 
 // runActions are the actions of a run's page: the state each is allowed in
 // (as the run aggregate decides) and the procedure it calls.

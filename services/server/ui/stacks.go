@@ -160,9 +160,8 @@ func (u *UI) triggerRun(w http.ResponseWriter, r *http.Request) {
 func (u *UI) downloadState(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
 	defer cancel()
-	v, err := strconv.ParseInt(r.PathValue("version"), 10, 64)
-	if err != nil || v < 1 {
-		u.render(w, r, http.StatusBadRequest, "error", page{Title: "Bad request", Data: errorData{Message: "version: must be a version number (1, 2, …)."}})
+	v, ok := u.stateVersion(w, r)
+	if !ok {
 		return
 	}
 	res, err := u.c.states.DownloadState(ctx, connect.NewRequest(&gantryv1.DownloadStateRequest{Stack: r.PathValue("stack"), Version: v}))
@@ -173,6 +172,17 @@ func (u *UI) downloadState(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-v%d.tfstate"`, safeFileName(r.PathValue("stack")), v))
 	_, _ = w.Write(res.Msg.GetState())
+}
+
+// stateVersion reads the path's {version}, a state version number; it
+// answers 400 and reports false for anything else.
+func (u *UI) stateVersion(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	v, err := strconv.ParseInt(r.PathValue("version"), 10, 64)
+	if err != nil || v < 1 {
+		u.render(w, r, http.StatusBadRequest, "error", page{Title: "Bad request", Data: errorData{Message: "version: must be a version number (1, 2, …)."}})
+		return 0, false
+	}
+	return v, true
 }
 
 func safeFileName(s string) string {
@@ -188,9 +198,8 @@ func safeFileName(s string) string {
 func (u *UI) rollbackState(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
 	defer cancel()
-	v, err := strconv.ParseInt(r.PathValue("version"), 10, 64)
-	if err != nil || v < 1 {
-		u.render(w, r, http.StatusBadRequest, "error", page{Title: "Bad request", Data: errorData{Message: "version: must be a version number (1, 2, …)."}})
+	v, ok := u.stateVersion(w, r)
+	if !ok {
 		return
 	}
 	if _, err := u.c.states.RollbackState(ctx, connect.NewRequest(&gantryv1.RollbackStateRequest{Stack: r.PathValue("stack"), Version: v})); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	gantryv1 "github.com/gantryhq/gantry/proto/gen/gantry/v1"
 	"github.com/gantryhq/gantry/services/platform/auth"
 )
 
@@ -216,5 +217,18 @@ func TestAct(t *testing.T) {
 	}
 	if !reflect.DeepEqual(called, []string{"lock", "unlock"}) {
 		t.Errorf("called %v", called)
+	}
+}
+
+func TestTerminal(t *testing.T) {
+	ended := map[gantryv1.RunState]bool{
+		gantryv1.RunState_RUN_STATE_FINISHED: true, gantryv1.RunState_RUN_STATE_FAILED: true, gantryv1.RunState_RUN_STATE_DISCARDED: true,
+		gantryv1.RunState_RUN_STATE_STOPPED: true, gantryv1.RunState_RUN_STATE_CANCELED: true, gantryv1.RunState_RUN_STATE_SKIPPED: true,
+	}
+	for v := range gantryv1.RunState_name {
+		s := gantryv1.RunState(v)
+		if got := terminal(s); got != ended[s] {
+			t.Errorf("terminal(%s) = %v", s, got)
+		}
 	}
 }

@@ -16,18 +16,51 @@
     }
   }
 
+  // live keeps a server-sent event stream open at the URL start() returns
+  // (called for each connection, reconnections included): after a failure
+  // it reconnects in 2 s, and after
+  // five failures in a row it gives up, saying so in status. listeners
+  // maps event names to handlers, each given the event and the source.
+  function live(start, status, what, listeners) {
+    let failures = 0;
+    function open() {
+      const source = new EventSource(start());
+      source.onopen = function () {
+        failures = 0;
+      };
+      for (const [name, handle] of Object.entries(listeners)) {
+        source.addEventListener(name, function (e) {
+          handle(e, source);
+        });
+      }
+      source.onerror = function () {
+        source.close();
+        failures++;
+        if (failures > 5) {
+          // Signed out, or the server is gone: a reload says which.
+          if (status) {
+            status.textContent = "The " + what + " stopped; reload the page.";
+          }
+          return;
+        }
+        if (status) {
+          status.textContent = "The " + what + " was interrupted; reconnecting…";
+        }
+        window.setTimeout(open, 2000);
+      };
+    }
+    open();
+  }
+
   function followLogs(logs) {
     const status = document.getElementById("live-status");
     const state = document.getElementById("run-state");
     // Lines the page has: a reconnection asks only for the ones after them.
     let after = Number(logs.dataset.after) || 0;
-    let failures = 0;
-    function open() {
-      const source = new EventSource(logs.dataset.liveLogs + "?after=" + after);
-      source.onopen = function () {
-        failures = 0;
-      };
-      source.addEventListener("line", function (e) {
+    live(function () {
+      return logs.dataset.liveLogs + "?after=" + after;
+    }, status, "live log", {
+      line: function (e) {
         const l = JSON.parse(e.data);
         after++;
         const div = document.createElement("div");
@@ -39,54 +72,35 @@
         if (atBottom) {
           logs.scrollTop = logs.scrollHeight;
         }
-      });
-      source.addEventListener("state", function (e) {
+      },
+      state: function (e) {
         if (state && state.textContent !== e.data) {
           state.textContent = e.data;
           state.className = "state state-active";
         }
-      });
-      source.addEventListener("end", function (e) {
+      },
+      end: function (e, source) {
         source.close();
         if (status) {
           status.textContent = "The run is " + e.data + "; reloading the page.";
         }
         // Reload without ?done=…: the notice of the last action is stale now.
         window.location.replace(window.location.pathname);
-      });
-      source.onerror = function () {
-        source.close();
-        failures++;
-        if (failures > 5) {
-          // Signed out, or the server is gone: a reload says which.
-          if (status) {
-            status.textContent = "The live log stopped; reload the page.";
-          }
-          return;
-        }
-        if (status) {
-          status.textContent = "The live log was interrupted; reconnecting…";
-        }
-        window.setTimeout(open, 2000);
-      };
-    }
-    open();
+      },
+    });
   }
 
   function followEvents(table) {
     const body = table.tBodies[0];
     const status = document.getElementById("live-status");
     const url = new URL(table.dataset.liveEvents, window.location.href);
-    let failures = 0;
-    function open() {
-      const source = new EventSource(url.pathname + url.search);
-      source.onopen = function () {
-        failures = 0;
-      };
+    live(function () {
       if (status) {
         status.textContent = "Following new events live.";
       }
-      source.addEventListener("event", function (e) {
+      return url.pathname + url.search;
+    }, status, "live stream", {
+      event: function (e) {
         const ev = JSON.parse(e.data);
         // A reconnection starts after the last event shown.
         url.searchParams.set("from", String(ev.position + 1));
@@ -103,29 +117,14 @@
           tr.appendChild(td);
         }
         body.appendChild(tr);
-      });
-      source.addEventListener("end", function () {
+      },
+      end: function (e, source) {
         source.close();
         if (status) {
           status.textContent = "The live stream ended; reload to resume.";
         }
-      });
-      source.onerror = function () {
-        source.close();
-        failures++;
-        if (failures > 5) {
-          if (status) {
-            status.textContent = "The live stream stopped; reload the page.";
-          }
-          return;
-        }
-        if (status) {
-          status.textContent = "The live stream was interrupted; reconnecting…";
-        }
-        window.setTimeout(open, 2000);
-      };
-    }
-    open();
+      },
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
