@@ -132,23 +132,8 @@ func TestClusterSurvivesANATSNodeAndAServer(t *testing.T) {
 	}
 
 	// The event store: every stream contiguous from 1, no run ended twice.
-	pg, err := pgx.Connect(ctx, fmt.Sprintf("postgres://gantry:%s@%s/gantry?sslmode=disable", envFileValue(t, p, "GANTRY_POSTGRES_PASSWORD"), p.port("postgres", "5432")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close(context.Background())
-	var broken, twice, ended, total int
-	if err := pg.QueryRow(ctx, `SELECT count(*) FROM (SELECT stream_id FROM events GROUP BY stream_id
-		HAVING count(*) <> max(version) OR min(version) <> 1) s`).Scan(&broken); err != nil {
-		t.Fatal(err)
-	}
-	if err := pg.QueryRow(ctx, `SELECT count(*) FILTER (WHERE n > 1), count(*) FROM
-		(SELECT stream_id, count(*) AS n FROM events WHERE event_type = 'RunFinished' GROUP BY stream_id) s`).Scan(&twice, &ended); err != nil {
-		t.Fatal(err)
-	}
-	if err := pg.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&total); err != nil {
-		t.Fatal(err)
-	}
+	facts := storeFacts(ctx, t, p, "RunFinished")
+	broken, twice, ended, total := facts.gaps, facts.endedTwice, facts.ended, facts.events
 	if broken != 0 || twice != 0 || ended != stacks*perStack {
 		t.Errorf("event store: %d streams with gaps, %d runs finished twice, %d runs finished (want %d)", broken, twice, ended, stacks*perStack)
 	}
@@ -189,4 +174,36 @@ func envFileValue(t *testing.T, p *project, name string) string {
 	}
 	t.Fatalf("%s is not in the env file", name)
 	return ""
+}
+
+// storeCounts are what the deployment's event store says of its runs.
+type storeCounts struct {
+	gaps       int // streams whose versions are not 1, 2, … without a gap
+	endedTwice int // runs with more than one of the end events
+	ended      int // runs with one or more
+	events     int // events in all
+}
+
+// storeFacts reads storeCounts from the compose project's PostgreSQL, a
+// run's end being any of the event types ends.
+func storeFacts(ctx context.Context, t *testing.T, p *project, ends ...string) storeCounts {
+	t.Helper()
+	pg, err := pgx.Connect(ctx, fmt.Sprintf("postgres://gantry:%s@%s/gantry?sslmode=disable", envFileValue(t, p, "GANTRY_POSTGRES_PASSWORD"), p.port("postgres", "5432")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(context.Background())
+	var c storeCounts
+	if err := pg.QueryRow(ctx, `SELECT count(*) FROM (SELECT stream_id FROM events GROUP BY stream_id
+		HAVING count(*) <> max(version) OR min(version) <> 1) s`).Scan(&c.gaps); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.QueryRow(ctx, `SELECT count(*) FILTER (WHERE n > 1), count(*) FROM
+		(SELECT stream_id, count(*) AS n FROM events WHERE event_type = ANY($1) GROUP BY stream_id) s`, ends).Scan(&c.endedTwice, &c.ended); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&c.events); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

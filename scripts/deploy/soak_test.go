@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // soakSetting reads a GANTRY_SOAK_* number.
@@ -157,24 +155,8 @@ func TestSoak(t *testing.T) {
 	close(done)
 	elapsed := time.Since(start)
 
-	pg, err := pgx.Connect(ctx, fmt.Sprintf("postgres://gantry:%s@%s/gantry?sslmode=disable", envFileValue(t, p, "GANTRY_POSTGRES_PASSWORD"), p.port("postgres", "5432")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close(context.Background())
-	var broken, twice, ended, total int
-	if err := pg.QueryRow(ctx, `SELECT count(*) FROM (SELECT stream_id FROM events GROUP BY stream_id
-		HAVING count(*) <> max(version) OR min(version) <> 1) s`).Scan(&broken); err != nil {
-		t.Fatal(err)
-	}
-	if err := pg.QueryRow(ctx, `SELECT count(*) FILTER (WHERE n > 1), count(*) FROM
-		(SELECT stream_id, count(*) AS n FROM events WHERE event_type IN ('RunFinished', 'RunFailed', 'RunStopped', 'RunCanceled', 'RunSkipped', 'RunDiscarded')
-		 GROUP BY stream_id) s`).Scan(&twice, &ended); err != nil {
-		t.Fatal(err)
-	}
-	if err := pg.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&total); err != nil {
-		t.Fatal(err)
-	}
+	facts := storeFacts(ctx, t, p, "RunFinished", "RunFailed", "RunStopped", "RunCanceled", "RunSkipped", "RunDiscarded")
+	broken, twice, ended, total := facts.gaps, facts.endedTwice, facts.ended, facts.events
 	if broken != 0 || twice != 0 || ended != runs {
 		t.Errorf("event store: %d streams with gaps, %d runs ended twice, %d runs ended (want %d)", broken, twice, ended, runs)
 	}

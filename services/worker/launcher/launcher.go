@@ -281,7 +281,10 @@ func (l *Launcher) connect() error {
 		}
 		return fmt.Errorf("connect to %s: %w", l.cfg.Token.NATSURL, err)
 	}
-	js, err := jetstream.New(nc)
+	// A live log message whose acknowledgement is lost (its stream's
+	// leader died with it) must not hold its phase's result back until the
+	// run's deadline: the phase's stored log has every line anyway.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(liveLogAckTimeout))
 	if err != nil {
 		nc.Close()
 		return fmt.Errorf("connect to %s: %w", l.cfg.Token.NATSURL, err)

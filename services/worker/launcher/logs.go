@@ -30,6 +30,10 @@ const (
 	// liveLogBytes bounds the lines of one message (a longer line goes
 	// alone).
 	liveLogBytes = 32 << 10
+	// liveLogAckTimeout is how long a message of lines waits for its
+	// acknowledgement: a phase's result waits for those of its lines, and
+	// a NATS cluster elects a new stream leader well within it.
+	liveLogAckTimeout = 15 * time.Second
 )
 
 // liveLog sends a run's masked log lines out over NATS, the live tail kept
