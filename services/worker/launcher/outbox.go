@@ -142,7 +142,7 @@ func (o *outbox) put(r *pendingReport) error {
 	if err != nil {
 		return err
 	}
-	return writeDurably(r.path, data)
+	return writeReplacing(r.path, data, true)
 }
 
 // done drops a report the server answered (or that was given up).
@@ -183,7 +183,12 @@ type runMark struct {
 	Deadline time.Time `json:"deadline"`
 }
 
-// setRun marks the run under way ("" clears the mark).
+// setRun marks the run under way ("" clears the mark). The mark is not
+// synced to disk: it only spares the lost-worker timeout after a launcher
+// restart, which a process crash leaves it for (the page cache survives)
+// and a host crash does not need (the worker stops heartbeating, and a
+// mark lost or left behind is harmless: a run reported failed twice is
+// refused). Two syncs per run less, each a journal commit.
 func (o *outbox) setRun(m runMark) error {
 	path := filepath.Join(o.dir, "run")
 	if m.RunID == "" {
@@ -196,7 +201,7 @@ func (o *outbox) setRun(m runMark) error {
 	if err != nil {
 		return err
 	}
-	return writeDurably(path, data)
+	return writeReplacing(path, data, false)
 }
 
 // run returns the marked run, if any.
@@ -216,7 +221,7 @@ func (o *outbox) run() (runMark, bool) {
 // and returns where.
 func (o *outbox) keepState(runID string, data []byte) (string, error) {
 	path := filepath.Join(o.dir, runID+".errored.tfstate")
-	return path, writeDurably(path, data)
+	return path, writeReplacing(path, data, true)
 }
 
 // dropState drops a kept state once it is stored.
@@ -245,9 +250,10 @@ func (o *outbox) close(remove bool) {
 	_ = o.lock.Close()
 }
 
-// writeDurably writes data to path through a temporary file, synced and
-// renamed, so that a crash leaves the old content or the new, never half.
-func writeDurably(path string, data []byte) error {
+// writeReplacing writes data to path through a temporary file, renamed, so
+// that a crash leaves the old content or the new, never half; with sync
+// the file and the rename are on disk when it returns.
+func writeReplacing(path string, data []byte, sync bool) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -257,15 +263,20 @@ func writeDurably(path string, data []byte) error {
 		_ = f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
+	if sync {
+		if err := f.Sync(); err != nil {
+			_ = f.Close()
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return err
+	}
+	if !sync {
+		return nil
 	}
 	if d, err := os.Open(filepath.Dir(path)); err == nil {
 		_ = d.Sync()
