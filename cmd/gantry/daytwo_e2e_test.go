@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -284,28 +283,10 @@ output "mounted" {
 // its first commit, and a function that adds a commit.
 func dayTwoRepo(t *testing.T) (url, first string, commit func() string) {
 	t.Helper()
-	dir := t.TempDir()
-	git := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
-			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_SYSTEM=/dev/null")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	git("init", "-q", "-b", "main")
-	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(dayTwoConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	git("add", "main.tf")
-	git("commit", "-q", "-m", "first")
-	return "file://" + dir, git("rev-parse", "HEAD"), func() string {
-		git("commit", "-q", "--allow-empty", "-m", "later")
-		return git("rev-parse", "HEAD")
+	r := newTestRepo(t, dayTwoConfig)
+	return r.url(), r.head(), func() string {
+		r.git("commit", "-q", "--allow-empty", "-m", "later")
+		return r.head()
 	}
 }
 

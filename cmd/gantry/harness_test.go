@@ -365,27 +365,50 @@ func (s *testServer) eventTypesAfter(t testing.TB, skip, n int) string {
 // file:// URL and the commit id.
 func gitRepo(t testing.TB) (url, commit string) {
 	t.Helper()
-	dir := t.TempDir()
-	git := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
-			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_SYSTEM=/dev/null")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	git("init", "-q", "-b", "main")
-	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte("terraform {}\n"), 0o644); err != nil {
+	r := newTestRepo(t, "terraform {}\n")
+	return r.url(), r.head()
+}
+
+// testRepo is a local Git repository a test commits to.
+type testRepo struct {
+	t   testing.TB
+	dir string
+}
+
+// newTestRepo makes a repository on branch main whose first commit holds
+// mainTF as main.tf.
+func newTestRepo(t testing.TB, mainTF string) *testRepo {
+	t.Helper()
+	r := &testRepo{t: t, dir: t.TempDir()}
+	r.git("init", "-q", "-b", "main")
+	if err := os.WriteFile(filepath.Join(r.dir, "main.tf"), []byte(mainTF), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	git("add", "main.tf")
-	git("commit", "-q", "-m", "first")
-	return "file://" + dir, git("rev-parse", "HEAD")
+	r.git("add", "main.tf")
+	r.git("commit", "-q", "-m", "first")
+	return r
 }
+
+// git runs git in the repository, with no user or system configuration,
+// and returns its trimmed output.
+func (r *testRepo) git(args ...string) string {
+	r.t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = r.dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
+		"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_SYSTEM=/dev/null")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		r.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// url is the repository's file:// URL.
+func (r *testRepo) url() string { return "file://" + r.dir }
+
+// head is the commit id of the branch's head.
+func (r *testRepo) head() string { return r.git("rev-parse", "HEAD") }
 
 // ctx returns a context bounded by e2eTimeout.
 func testCtx(t testing.TB) context.Context {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -141,8 +140,7 @@ func (g gate) open(t *testing.T) {
 // file:// URL.
 func gatedRepo(t *testing.T, g gate) string {
 	t.Helper()
-	dir := t.TempDir()
-	tf := fmt.Sprintf(`resource "terraform_data" "gated" {
+	return newTestRepo(t, fmt.Sprintf(`resource "terraform_data" "gated" {
   input = "applied through an outage"
   provisioner "local-exec" {
     command = %q
@@ -152,18 +150,5 @@ func gatedRepo(t *testing.T, g gate) string {
 resource "terraform_data" "after" {
   input = terraform_data.gated.output
 }
-`, g.wait())
-	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(tf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "main.tf"}, {"commit", "-q", "-m", "gated"}} {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
-			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_SYSTEM=/dev/null")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	return "file://" + dir
+`, g.wait())).url()
 }

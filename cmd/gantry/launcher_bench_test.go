@@ -36,10 +36,42 @@ import (
 //
 //	go test -run '^$' -bench OrchestrationOverhead -benchtime 30x ./cmd/gantry
 func BenchmarkOrchestrationOverhead(b *testing.B) {
+	benchmarkOverhead(b, demoRepo(b))
+}
+
+// BenchmarkOverheadByConfigurationSize is BenchmarkOrchestrationOverhead
+// with configurations of n independent terraform_data resources: what
+// Gantry adds to a run is mostly per run and per phase, what terraform
+// spends grows with the configuration, and the CPU ratio with it tells how
+// much of the demo configuration's ratio is its being almost empty.
+//
+//	go test -run '^$' -bench OverheadByConfigurationSize -benchtime 10x ./cmd/gantry
+func BenchmarkOverheadByConfigurationSize(b *testing.B) {
+	for _, n := range []int{10, 50, 200} {
+		b.Run(fmt.Sprintf("resources=%d", n), func(b *testing.B) {
+			benchmarkOverhead(b, sizedRepo(b, n))
+		})
+	}
+}
+
+// sizedRepo makes a repository whose configuration has n independent
+// terraform_data resources and one output, and returns its URL.
+func sizedRepo(tb testing.TB, n int) string {
+	tb.Helper()
+	var tf strings.Builder
+	for i := range n {
+		fmt.Fprintf(&tf, "resource \"terraform_data\" \"r%d\" {\n  input = \"resource %d\"\n}\n\n", i, i)
+	}
+	tf.WriteString("output \"first\" {\n  value = terraform_data.r0.output\n}\n")
+	return newTestRepo(tb, tf.String()).url()
+}
+
+// benchmarkOverhead is BenchmarkOrchestrationOverhead on the configuration
+// of repo.
+func benchmarkOverhead(b *testing.B, repo string) {
 	srv := startServer(b)
 	c := srv.as(srv.adminToken(b))
 	pool := startLauncherPool(b, srv, "bench-overhead", 2)
-	repo := demoRepo(b)
 	direct := newDirectRunner(b, repo)
 	postmaster := serverPostmaster(b, srv)
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -129,24 +128,8 @@ func TestDriftScheduleRecordsDriftEndToEnd(t *testing.T) {
 	srv := startServer(t, func(c *serverConfig) {
 		c.publicWorkers, c.dataDir, c.path = 1, t.TempDir(), os.Getenv("PATH")
 	})
-	dir := t.TempDir()
-	git := func(args ...string) {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
-			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_SYSTEM=/dev/null")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	git("init", "-q", "-b", "main")
-	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte("resource \"terraform_data\" \"drifted\" {\n  input = \"x\"\n}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	git("add", "main.tf")
-	git("commit", "-q", "-m", "first")
-	srv.mustCLI(t, "stack", "create", "drifty", "--repo", "file://"+dir)
+	repo := newTestRepo(t, "resource \"terraform_data\" \"drifted\" {\n  input = \"x\"\n}\n")
+	srv.mustCLI(t, "stack", "create", "drifty", "--repo", repo.url())
 	srv.mustCLI(t, "stack", "drift", "set", "drifty", "--cron", "@every 2s", "--reconcile")
 	if out := srv.mustCLI(t, "stack", "schedule", "list", "drifty"); !strings.Contains(out, "DRIFT") || !strings.Contains(out, "@every 2s") {
 		t.Errorf("schedule list:\n%s", out)
