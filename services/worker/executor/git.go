@@ -238,6 +238,11 @@ func redactURL(raw string) string {
 	if err != nil || u.User == nil {
 		return raw
 	}
+	_, hasPassword := u.User.Password()
+	if u.Scheme == "ssh" && !hasPassword {
+		return raw // ssh://git@host/repo: the user is an account name, and says how to reach the repository
+	}
+	// Over HTTP a user alone may be a token (https://TOKEN@host/repo).
 	u.User = nil
 	return u.String()
 }
