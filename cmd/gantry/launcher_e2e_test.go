@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
@@ -47,15 +51,26 @@ type launcherPool struct {
 func startLauncherPool(t testing.TB, srv *testServer, name string, n int, env ...string) *launcherPool {
 	t.Helper()
 	poolID, token, key := createPoolCLI(t, srv, name)
-	p := &launcherPool{id: poolID, name: name, env: launcherEnv(token, key)}
+	p := &launcherPool{id: poolID, name: name, env: launcherEnv(t, token, key)}
 	p.start(t, srv, n, env...)
 	return p
 }
 
-// launcherEnv is the environment a launcher of a pool starts with.
-func launcherEnv(token string, key *rsa.PrivateKey) []string {
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	return []string{"GANTRY_TOKEN=" + token, "GANTRY_POOL_PRIVATE_KEY=" + base64.StdEncoding.EncodeToString(keyPEM)}
+// launcherEnv is the environment a launcher of a pool starts with: an RSA
+// key as PKCS #1, any other as PKCS #8 (what `openssl req -newkey` writes).
+func launcherEnv(t testing.TB, token string, key crypto.Signer) []string {
+	t.Helper()
+	block := &pem.Block{Type: "PRIVATE KEY"}
+	if k, ok := key.(*rsa.PrivateKey); ok {
+		block = &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}
+	} else {
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		block.Bytes = der
+	}
+	return []string{"GANTRY_TOKEN=" + token, "GANTRY_POOL_PRIVATE_KEY=" + base64.StdEncoding.EncodeToString(pem.EncodeToMemory(block))}
 }
 
 // start starts n launcher processes of the pool with the extra environment
@@ -502,7 +517,7 @@ func TestPublicPoolOfAServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkToken(t, srv, reset.Token, "wp_public", key)
-	public := &launcherPool{id: "wp_public", name: "public", env: launcherEnv(reset.Token, key)}
+	public := &launcherPool{id: "wp_public", name: "public", env: launcherEnv(t, reset.Token, key)}
 	public.start(t, srv, 1)
 	srv.mustCLI(t, "stack", "create", "plain", "--repo", demoRepo(t))
 	c := srv.as(srv.adminToken(t))
@@ -554,4 +569,32 @@ func TestLostAssignmentMessageStillRuns(t *testing.T) {
 	ready, _ := entered(r, gantryv1.RunState_RUN_STATE_READY)
 	started, _ := entered(r, gantryv1.RunState_RUN_STATE_PREPARING)
 	t.Logf("started %s after READY", started.GetTime().AsTime().Sub(ready.GetTime().AsTime()))
+}
+
+// TestLauncherWithAnECDSAPoolKey: a pool made with an ECDSA P-256 key (the
+// faster option docs/workers.md gives) runs a tracked run with managed state
+// and a secret variable, so its launcher opens the secret and each phase's
+// state credentials with the EC key.
+func TestLauncherWithAnECDSAPoolKey(t *testing.T) {
+	srv := startServer(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poolID, token := createPoolWithKey(t, srv, "ec", key)
+	pool := &launcherPool{id: poolID, name: "ec", env: launcherEnv(t, token, key)}
+	pool.start(t, srv, 1)
+	c := srv.as(srv.adminToken(t))
+	c.createStack(t, &gantryv1.CreateStackRequest{Name: "ec", RepositoryUrl: demoRepo(t), WorkerPoolId: pool.id, ManagedState: true, Autodeploy: true})
+	const secret = "sealed-to-an-ec-key"
+	srv.mustCLI(t, "stack", "env", "set", "ec", "TF_VAR_greeting", secret, "--secret")
+	run := c.trigger(t, "ec", gantryv1.RunType_RUN_TYPE_TRACKED)
+	c.waitRunState(t, run, gantryv1.RunState_RUN_STATE_FINISHED)
+	logs := srv.mustCLI(t, "run", "logs", run)
+	if !strings.Contains(logs, "greeting") || !strings.Contains(logs, "***") || strings.Contains(logs, secret) {
+		t.Errorf("the log should show the greeting masked:\n%s", logs)
+	}
+	if out := srv.mustCLI(t, "stack", "outputs", "ec"); !strings.Contains(out, "greeting") {
+		t.Errorf("stack outputs after the apply (state stored with the phase's credentials):\n%s", out)
+	}
 }

@@ -340,7 +340,7 @@ func TestResetEndsLiveLaunchers(t *testing.T) {
 	if out := srv.mustCLI(t, "pool", "workers", "reset"); strings.Contains(out, "IDLE") {
 		t.Errorf("the reset pool still has a live worker:\n%s", out)
 	}
-	renewed := &launcherPool{id: pool.id, name: pool.name, env: launcherEnv(reset.Token, key)}
+	renewed := &launcherPool{id: pool.id, name: pool.name, env: launcherEnv(t, reset.Token, key)}
 	renewed.start(t, srv, 1)
 	r := c.waitRun(t, id, runEndTimeout, gantryv1.RunState_RUN_STATE_FINISHED)
 	if prepared, _ := entered(r, gantryv1.RunState_RUN_STATE_PREPARING); prepared.GetActor() == old[0] {

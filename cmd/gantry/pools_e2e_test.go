@@ -295,9 +295,20 @@ func (s *testServer) eventsText(t *testing.T) string {
 // and a fresh RSA key, and returns the pool id, the token it printed and the key.
 func createPoolCLI(t testing.TB, srv *testServer, name string) (id, token string, key *rsa.PrivateKey) {
 	t.Helper()
-	csr, key := rsaCSR(t, 2048)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, token = createPoolWithKey(t, srv, name, key)
+	return id, token, key
+}
+
+// createPoolWithKey creates pool name with `gantry pool create --csr`, the
+// CSR made with key, and returns the pool's id and token.
+func createPoolWithKey(t testing.TB, srv *testServer, name string, key crypto.Signer) (id, token string) {
+	t.Helper()
 	csrFile := filepath.Join(t.TempDir(), "gantry.csr")
-	if err := os.WriteFile(csrFile, []byte(csr), 0o600); err != nil {
+	if err := os.WriteFile(csrFile, []byte(csrFor(t, key)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var created struct {
@@ -309,5 +320,5 @@ func createPoolCLI(t testing.TB, srv *testServer, name string) (id, token string
 	if err := json.Unmarshal([]byte(srv.mustCLI(t, "-o", "json", "pool", "create", name, "--csr", csrFile)), &created); err != nil {
 		t.Fatal(err)
 	}
-	return created.Pool.ID, created.Token, key
+	return created.Pool.ID, created.Token
 }
