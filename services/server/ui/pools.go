@@ -100,12 +100,6 @@ func (u *UI) cyclePool(w http.ResponseWriter, r *http.Request) {
 func (u *UI) workerAction(w http.ResponseWriter, r *http.Request) {
 	pool, worker := r.PathValue("pool"), r.PathValue("worker")
 	u.act(w, r, "worker", "/pools/"+url.PathEscape(pool),
-		action{"drain", "drain", func(ctx context.Context) error {
-			_, err := u.c.pools.DrainWorker(ctx, connect.NewRequest(&gantryv1.DrainWorkerRequest{Pool: pool, Worker: worker}))
-			return err
-		}},
-		action{"undrain", "undrain", func(ctx context.Context) error {
-			_, err := u.c.pools.UndrainWorker(ctx, connect.NewRequest(&gantryv1.UndrainWorkerRequest{Pool: pool, Worker: worker}))
-			return err
-		}})
+		action{"drain", "drain", rpc(u.c.pools.DrainWorker, &gantryv1.DrainWorkerRequest{Pool: pool, Worker: worker})},
+		action{"undrain", "undrain", rpc(u.c.pools.UndrainWorker, &gantryv1.UndrainWorkerRequest{Pool: pool, Worker: worker})})
 }

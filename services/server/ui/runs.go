@@ -121,22 +121,10 @@ func (u *UI) runPage(w http.ResponseWriter, r *http.Request) {
 func (u *UI) runAction(w http.ResponseWriter, r *http.Request) {
 	id, note := r.PathValue("run"), strings.TrimSpace(r.PostForm.Get("note"))
 	u.act(w, r, "run", "/runs/"+url.PathEscape(id),
-		action{"confirm", "confirm", func(ctx context.Context) error {
-			_, err := u.c.runs.ConfirmRun(ctx, connect.NewRequest(&gantryv1.ConfirmRunRequest{Run: id}))
-			return err
-		}},
-		action{"discard", "discard", func(ctx context.Context) error {
-			_, err := u.c.runs.DiscardRun(ctx, connect.NewRequest(&gantryv1.DiscardRunRequest{Run: id, Note: note}))
-			return err
-		}},
-		action{"stop", "stop", func(ctx context.Context) error {
-			_, err := u.c.runs.StopRun(ctx, connect.NewRequest(&gantryv1.StopRunRequest{Run: id, Note: note}))
-			return err
-		}},
-		action{"cancel", "cancel", func(ctx context.Context) error {
-			_, err := u.c.runs.CancelRun(ctx, connect.NewRequest(&gantryv1.CancelRunRequest{Run: id, Note: note}))
-			return err
-		}})
+		action{"confirm", "confirm", rpc(u.c.runs.ConfirmRun, &gantryv1.ConfirmRunRequest{Run: id})},
+		action{"discard", "discard", rpc(u.c.runs.DiscardRun, &gantryv1.DiscardRunRequest{Run: id, Note: note})},
+		action{"stop", "stop", rpc(u.c.runs.StopRun, &gantryv1.StopRunRequest{Run: id, Note: note})},
+		action{"cancel", "cancel", rpc(u.c.runs.CancelRun, &gantryv1.CancelRunRequest{Run: id, Note: note})})
 }
 
 // statePoll is how often a run's live stream checks the run's state.

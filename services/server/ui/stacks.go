@@ -214,14 +214,8 @@ func (u *UI) rollbackState(w http.ResponseWriter, r *http.Request) {
 func (u *UI) stackLock(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("stack")
 	u.act(w, r, "stack", "/stacks/"+url.PathEscape(name),
-		action{"lock", "locked", func(ctx context.Context) error {
-			_, err := u.c.stacks.LockStack(ctx, connect.NewRequest(&gantryv1.LockStackRequest{Stack: name, Note: strings.TrimSpace(r.PostForm.Get("note"))}))
-			return err
-		}},
-		action{"unlock", "unlocked", func(ctx context.Context) error {
-			_, err := u.c.stacks.UnlockStack(ctx, connect.NewRequest(&gantryv1.UnlockStackRequest{Stack: name, Force: r.PostForm.Get("force") == "true"}))
-			return err
-		}})
+		action{"lock", "locked", rpc(u.c.stacks.LockStack, &gantryv1.LockStackRequest{Stack: name, Note: strings.TrimSpace(r.PostForm.Get("note"))})},
+		action{"unlock", "unlocked", rpc(u.c.stacks.UnlockStack, &gantryv1.UnlockStackRequest{Stack: name, Force: r.PostForm.Get("force") == "true"})})
 }
 
 // notices are the messages of the actions a redirect names (?done=…).

@@ -223,6 +223,15 @@ type action struct {
 	call       func(ctx context.Context) error
 }
 
+// rpc is the call of an action: the API method m with req, its answer
+// dropped (the redirect reads the object again).
+func rpc[Req, Res any](m func(context.Context, *connect.Request[Req]) (*connect.Response[Res], error), req *Req) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := m(ctx, connect.NewRequest(req))
+		return err
+	}
+}
+
 // act runs the action the request's {action} names among actions, done to
 // the object of kind (a run, a stack, a worker), and sends the browser to
 // back with the action's notice; an unknown action is a 404 naming the
